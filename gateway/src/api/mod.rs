@@ -1,0 +1,64 @@
+//! The HTTP API of CONTRACT.md: thin handlers that translate JSON to gRPC calls and back.
+
+mod auth;
+mod chats;
+mod friends;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::{delete, get, patch, post};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// The largest request body accepted (a 4,000-character message is at most 16 KiB).
+const MAX_BODY: usize = 64 * 1024;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/auth/register", post(auth::register))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/users/me", get(auth::me))
+        .route("/friends", get(friends::list))
+        .route("/friends/requests", post(friends::send_request))
+        .route("/friends/requests/{id}/accept", post(friends::accept))
+        .route("/friends/requests/{id}/decline", post(friends::decline))
+        .route("/friends/requests/{id}", delete(friends::cancel))
+        .route("/friends/{user_id}", delete(friends::unfriend))
+        .route("/chats", get(chats::list))
+        .route("/chats/direct", post(chats::open_direct))
+        .route("/chats/{chat_id}/read", post(chats::mark_read))
+        .route(
+            "/chats/{chat_id}/messages",
+            get(chats::messages).post(chats::send),
+        )
+        .route(
+            "/chats/{chat_id}/messages/{message_id}",
+            patch(chats::edit).delete(chats::delete_message),
+        )
+        .fallback(|| async { ApiError::not_found("no such API route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// `GET /readyz`: 200 once the gateway can verify tokens.
+pub async fn ready(State(state): State<Arc<AppState>>) -> ApiResult<&'static str> {
+    if state.keys_loaded.load(Ordering::Acquire) {
+        Ok("ready")
+    } else {
+        Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "token keys not loaded yet",
+        ))
+    }
+}

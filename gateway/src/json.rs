@@ -1,0 +1,117 @@
+//! The JSON shapes of CONTRACT.md, built from the services' protobuf messages, and the JSON
+//! body extractor that answers malformed input with the contract's error body.
+
+use crate::error::ApiError;
+use astral_common::time::rfc3339;
+use astral_proto::{auth, events, messaging, social};
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+pub fn user(user: &auth::User) -> Value {
+    json!({ "id": user.id, "username": user.username })
+}
+
+fn user_or_null(u: Option<&auth::User>) -> Value {
+    u.map_or(Value::Null, user)
+}
+
+pub fn friend_request(request: &social::FriendRequest) -> Value {
+    json!({
+        "id": request.id,
+        "from": user_or_null(request.from.as_ref()),
+        "to": user_or_null(request.to.as_ref()),
+        "created_at": rfc3339(request.created_at_ms),
+    })
+}
+
+pub fn chat(chat: &messaging::Chat) -> Value {
+    json!({
+        "id": chat.id,
+        "kind": chat.kind,
+        "name": chat.name,
+        "owner_id": if chat.owner_id.is_empty() { Value::Null } else { Value::from(chat.owner_id.clone()) },
+        "members": chat.members.iter().map(user).collect::<Vec<_>>(),
+        "last_seq": chat.last_seq,
+        "unread": chat.unread,
+        "read_only": chat.read_only,
+        "last_activity_at": rfc3339(chat.last_activity_ms),
+    })
+}
+
+pub fn message(message: &messaging::Message) -> Value {
+    json!({
+        "id": message.id,
+        "chat_id": message.chat_id,
+        "seq": message.seq,
+        "version": message.version,
+        "author_id": message.author_id,
+        "content": message.content,
+        "nonce": if message.nonce.is_empty() { Value::Null } else { Value::from(message.nonce.clone()) },
+        "created_at": rfc3339(message.created_at_ms),
+        "edited_at": message.edited_at_ms.map(rfc3339),
+        "deleted": message.deleted,
+    })
+}
+
+/// An event as the WebSocket sends it: its type name and its `d` payload.
+pub fn event(kind: &events::event::Kind) -> (&'static str, Value) {
+    use events::event::Kind;
+    let request =
+        |e: &events::FriendRequestEvent| e.request.as_ref().map_or(Value::Null, friend_request);
+    let chat_of = |e: &events::ChatEvent| e.chat.as_ref().map_or(Value::Null, chat);
+    let message_of = |e: &events::MessageEvent| e.message.as_ref().map_or(Value::Null, message);
+    match kind {
+        Kind::FriendRequestCreated(e) => ("friend_request.created", request(e)),
+        Kind::FriendRequestAccepted(e) => ("friend_request.accepted", request(e)),
+        Kind::FriendRequestDeclined(e) => ("friend_request.declined", request(e)),
+        Kind::FriendRequestCancelled(e) => ("friend_request.cancelled", request(e)),
+        Kind::FriendRemoved(e) => (
+            "friend.removed",
+            json!({ "user_id": e.user_id, "friend_id": e.friend_id }),
+        ),
+        Kind::ChatCreated(e) => ("chat.created", chat_of(e)),
+        Kind::ChatUpdated(e) => ("chat.updated", chat_of(e)),
+        Kind::ChatDeleted(e) => ("chat.deleted", json!({ "chat_id": e.chat_id })),
+        Kind::MessageCreated(e) => ("message.created", message_of(e)),
+        Kind::MessageUpdated(e) => ("message.updated", message_of(e)),
+        Kind::MessageDeleted(e) => ("message.deleted", message_of(e)),
+        Kind::TypingStarted(e) => (
+            "typing.started",
+            json!({ "chat_id": e.chat_id, "user": user_or_null(e.user.as_ref()) }),
+        ),
+        Kind::SessionEnded(e) => ("session.ended", json!({ "session_id": e.session_id })),
+    }
+}
+
+/// A JSON request body. Anything that is not the expected JSON answers 400 (413 when too
+/// large) with the contract's error body.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "the request body is too large",
+                    )
+                } else {
+                    ApiError::invalid("the request body could not be read")
+                }
+            })?;
+        serde_json::from_slice(&bytes).map(Body).map_err(|error| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the request body is not valid JSON for this call: {error}"),
+            )
+        })
+    }
+}

@@ -1,0 +1,83 @@
+//! Astral's gateway: the HTTP API, the WebSocket and the web client, in front of the services.
+//!
+//! Stateless: it verifies tokens locally (keys from the auth service), calls the services
+//! over gRPC and subscribes to the event bus on behalf of its connected users. Any number of
+//! gateways run side by side.
+
+mod api;
+mod error;
+mod json;
+mod keys;
+mod session;
+mod state;
+mod web;
+mod ws;
+
+use axum::Router;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub use state::AppState;
+
+/// What a gateway needs to know, built once in `main` (or by a test).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub auth_url: String,
+    pub social_url: String,
+    pub messaging_url: String,
+    /// Serve the web client from this folder instead of the copy built into the binary.
+    pub web_dir: Option<PathBuf>,
+    /// Origins (e.g. `https://chat.example.com`) allowed to use cookie sessions and open
+    /// WebSockets, besides the gateway's own.
+    pub allowed_origins: Vec<String>,
+    /// Mark the session cookie `Secure` (set when the gateway is served over HTTPS).
+    pub secure_cookies: bool,
+    /// How often clients must send a heartbeat.
+    pub heartbeat_ms: u64,
+}
+
+impl Config {
+    /// A gateway in front of services at these gRPC endpoints, with the defaults.
+    pub fn new(auth_url: String, social_url: String, messaging_url: String) -> Self {
+        Self {
+            auth_url,
+            social_url,
+            messaging_url,
+            web_dir: None,
+            allowed_origins: Vec::new(),
+            secure_cookies: false,
+            heartbeat_ms: 30_000,
+        }
+    }
+}
+
+/// The gateway's routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .nest("/api", api::router())
+        .route("/ws", axum::routing::get(ws::upgrade))
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/readyz", axum::routing::get(api::ready))
+        .fallback(web::static_file)
+        .layer(axum::middleware::from_fn(web::security_headers))
+        .with_state(state)
+}
+
+/// Serves the gateway on `listener` until `shutdown` completes.
+pub async fn serve(
+    config: Config,
+    bus: astral_common::EventBus,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = AppState::new(config, bus)?;
+    keys::spawn_refresh(state.clone());
+    tracing::info!(addr = %listener.local_addr()?, "gateway listening");
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! `astral-gateway`: the gateway as its own process.
+
+use astral_common::config::{BusArgs, TelemetryArgs};
+use clap::Parser;
+
+/// Astral's gateway: the HTTP API, the WebSocket and the web client.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "ASTRAL_LISTEN", default_value = "127.0.0.1:8000")]
+    listen: String,
+    /// The auth service's gRPC endpoint.
+    #[arg(
+        long,
+        env = "ASTRAL_AUTH_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    auth_url: String,
+    /// The social service's gRPC endpoint.
+    #[arg(
+        long,
+        env = "ASTRAL_SOCIAL_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
+    social_url: String,
+    /// The messaging service's gRPC endpoint.
+    #[arg(
+        long,
+        env = "ASTRAL_MESSAGING_URL",
+        default_value = "http://127.0.0.1:50053"
+    )]
+    messaging_url: String,
+    /// Serve the web client from this folder (default: the copy built into the binary).
+    #[arg(long, env = "ASTRAL_WEB_DIR")]
+    web_dir: Option<std::path::PathBuf>,
+    /// Other origins allowed to use cookie sessions and WebSockets (comma-separated).
+    #[arg(long, env = "ASTRAL_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+    /// Mark the session cookie Secure (the gateway is served over HTTPS).
+    #[arg(long, env = "ASTRAL_SECURE_COOKIES")]
+    secure_cookies: bool,
+    #[command(flatten)]
+    bus: BusArgs,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let _telemetry =
+        astral_common::telemetry::init("astral-gateway", args.telemetry.otel_endpoint.as_deref())?;
+    let mut config =
+        astral_gateway::Config::new(args.auth_url, args.social_url, args.messaging_url);
+    config.web_dir = args.web_dir;
+    config.allowed_origins = args.allowed_origins;
+    config.secure_cookies = args.secure_cookies;
+    let bus = astral_common::EventBus::nats(&args.bus.nats_url).await?;
+    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    astral_gateway::serve(config, bus, listener, astral_common::shutdown_signal()).await
+}

@@ -1,0 +1,149 @@
+//! Who is calling: the access token from `Authorization: Bearer` or the session cookie,
+//! verified locally, and the same-origin rule for cookie-authenticated changes.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use astral_common::tokens::{Claims, TokenError};
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderMap, Method, header, request::Parts};
+use std::sync::Arc;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "astral_session";
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: String,
+    pub session_id: String,
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let (token, from_cookie) = match bearer(&parts.headers) {
+            Some(token) => (token, false),
+            None => (
+                cookie(&parts.headers).ok_or_else(|| ApiError::unauthenticated("sign in first"))?,
+                true,
+            ),
+        };
+        let changes_state = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if from_cookie && changes_state && !origin_allowed(&parts.headers, state, true) {
+            return Err(ApiError::forbidden("cross-site request refused"));
+        }
+        let claims = verify(state, &token).await?;
+        Ok(Caller {
+            user_id: claims.sub,
+            session_id: claims.sid,
+        })
+    }
+}
+
+/// Verifies a token, fetching the auth service's keys once more if it names an unknown key.
+pub async fn verify(state: &AppState, token: &str) -> Result<Claims, ApiError> {
+    let result = match state.verifier.verify(token) {
+        Err(TokenError::UnknownKey) => {
+            state.refresh_keys.notify_one();
+            // A rotated key reaches this gateway within moments; one short wait covers it.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+            loop {
+                let kid = astral_common::tokens::TokenVerifier::key_id(token).unwrap_or_default();
+                if state.verifier.knows(&kid) || tokio::time::Instant::now() >= deadline {
+                    break state.verifier.verify(token);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+        other => other,
+    };
+    result.map_err(|error| ApiError::unauthenticated(error.to_string()))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?;
+    Some(token.trim().to_owned())
+}
+
+/// The session cookie's value, if the request carries one.
+pub fn cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// Whether the request's `Origin` is the gateway's own host or a configured origin. A request
+/// without `Origin` passes only if `required` is false (non-browser clients send none).
+pub fn origin_allowed(headers: &HeaderMap, state: &AppState, required: bool) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return !required;
+    };
+    if state
+        .config
+        .allowed_origins
+        .iter()
+        .any(|allowed| allowed == origin)
+    {
+        return true;
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
+    !host.is_empty() && origin_host == host
+}
+
+/// The `Set-Cookie` value that opens a browser session with `token`.
+pub fn session_cookie(token: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}{secure}",
+        15 * 60
+    )
+}
+
+/// The `Set-Cookie` value that ends a browser session.
+pub fn cleared_cookie(secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{secure}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; astral_session=tok; b=2"),
+        );
+        assert_eq!(cookie(&headers).as_deref(), Some("tok"));
+    }
+
+    #[test]
+    fn the_session_cookie_is_http_only_and_same_site() {
+        let value = session_cookie("t", true);
+        assert!(
+            value.contains("HttpOnly")
+                && value.contains("SameSite=Lax")
+                && value.contains("Path=/")
+        );
+        assert!(value.ends_with("Secure"));
+    }
+}

@@ -1,0 +1,39 @@
+//! What every request handler and WebSocket session shares: service clients, token keys, bus.
+
+use crate::Config;
+use astral_common::tokens::TokenVerifier;
+use astral_common::{EventBus, grpc::channel};
+use astral_proto::auth::auth_service_client::AuthServiceClient;
+use astral_proto::messaging::messaging_service_client::MessagingServiceClient;
+use astral_proto::social::social_service_client::SocialServiceClient;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use tonic::transport::Channel;
+
+pub struct AppState {
+    pub config: Config,
+    pub auth: AuthServiceClient<Channel>,
+    pub social: SocialServiceClient<Channel>,
+    pub messaging: MessagingServiceClient<Channel>,
+    pub verifier: TokenVerifier,
+    /// Set once the auth service's public keys have been fetched.
+    pub keys_loaded: AtomicBool,
+    /// Wakes the key refresher when a token names a key this gateway does not know.
+    pub refresh_keys: tokio::sync::Notify,
+    pub bus: EventBus,
+}
+
+impl AppState {
+    pub fn new(config: Config, bus: EventBus) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            auth: AuthServiceClient::new(channel(&config.auth_url)?),
+            social: SocialServiceClient::new(channel(&config.social_url)?),
+            messaging: MessagingServiceClient::new(channel(&config.messaging_url)?),
+            verifier: TokenVerifier::default(),
+            keys_loaded: AtomicBool::new(false),
+            refresh_keys: tokio::sync::Notify::new(),
+            config,
+            bus,
+        }))
+    }
+}

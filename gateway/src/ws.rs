@@ -1,0 +1,402 @@
+//! `GET /ws`: one WebSocket session — hello, identify, ready, heartbeats, chat subscriptions,
+//! and the user's events from the bus, each delivered at most once.
+
+use crate::error::ApiError;
+use crate::json;
+use crate::session::{self, origin_allowed};
+use crate::state::AppState;
+use astral_common::bus::Subscription;
+use astral_proto::events::{Event, TypingStarted, event::Kind};
+use astral_proto::{auth, messaging, social, subjects};
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
+use prost::Message as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_stream::StreamMap;
+
+/// The largest frame a client may send.
+pub const MAX_FRAME: usize = 64 * 1024;
+/// Close codes of the protocol.
+const CLOSE_UNAUTHENTICATED: u16 = 4001;
+const CLOSE_HEARTBEAT_TIMEOUT: u16 = 4000;
+const CLOSE_TOO_BIG: u16 = 1009;
+/// How many recent event ids a connection remembers to drop duplicates.
+const SEEN_EVENTS: usize = 1024;
+/// The fewest milliseconds between two typing events from one connection in one chat.
+const TYPING_GAP: Duration = Duration::from_secs(3);
+
+pub async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&headers, &state, false) {
+        return ApiError::forbidden("cross-site WebSocket refused").into_response();
+    }
+    let cookie = session::cookie(&headers);
+    upgrade
+        .max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .on_upgrade(move |socket| async move {
+            let mut connection = Connection {
+                state,
+                socket,
+                seen: Seen::default(),
+            };
+            if let Err(error) = connection.run(cookie).await {
+                tracing::debug!(error = format!("{error:#}"), "websocket closed");
+            }
+        })
+}
+
+#[derive(Deserialize)]
+struct Frame {
+    op: String,
+    #[serde(default)]
+    d: Value,
+}
+
+/// What ended a session early.
+enum Closing {
+    /// Close with this code and reason.
+    Close(u16, &'static str),
+    /// The socket is gone.
+    Gone,
+}
+
+type Step<T> = Result<T, Closing>;
+
+struct Connection {
+    state: Arc<AppState>,
+    socket: WebSocket,
+    seen: Seen,
+}
+
+/// The identified user of a connection.
+struct Identity {
+    user: auth::User,
+    session_id: String,
+}
+
+impl Connection {
+    async fn run(&mut self, cookie: Option<String>) -> anyhow::Result<()> {
+        let heartbeat_ms = self.state.config.heartbeat_ms;
+        let outcome = async {
+            self.send(json!({ "op": "hello", "d": { "heartbeat_ms": heartbeat_ms } }))
+                .await?;
+            let identity = self.identify(cookie).await?;
+            self.serve(identity).await
+        }
+        .await;
+        if let Err(Closing::Close(code, reason)) = outcome {
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            let _ = self.socket.send(Message::Close(Some(frame))).await;
+        }
+        Ok(())
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.state.config.heartbeat_ms * 2)
+    }
+
+    async fn send(&mut self, frame: Value) -> Step<()> {
+        self.socket
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .map_err(|_| Closing::Gone)
+    }
+
+    async fn send_error(&mut self, code: &str, message: &str) -> Step<()> {
+        self.send(json!({ "op": "error", "d": { "code": code, "message": message } }))
+            .await
+    }
+
+    /// The next client frame, parsed; `None` after answering a malformed one with an error.
+    async fn next_frame(&mut self, deadline: Instant) -> Step<Option<Frame>> {
+        let message = match tokio::time::timeout_at(deadline, self.socket.recv()).await {
+            Err(_) => return Err(Closing::Close(CLOSE_HEARTBEAT_TIMEOUT, "heartbeat timeout")),
+            Ok(None) => return Err(Closing::Gone),
+            Ok(Some(Err(error))) => {
+                return Err(
+                    if error.to_string().contains("too long")
+                        || error.to_string().contains("Space limit")
+                    {
+                        Closing::Close(CLOSE_TOO_BIG, "frame too large")
+                    } else {
+                        Closing::Gone
+                    },
+                );
+            }
+            Ok(Some(Ok(message))) => message,
+        };
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Close(_) => return Err(Closing::Gone),
+            Message::Ping(_) | Message::Pong(_) => return Ok(None),
+            Message::Binary(_) => {
+                self.send_error("invalid_frame", "frames are JSON text")
+                    .await?;
+                return Ok(None);
+            }
+        };
+        match serde_json::from_str::<Frame>(&text) {
+            Ok(frame) => Ok(Some(frame)),
+            Err(_) => {
+                self.send_error("invalid_frame", "a frame is {\"op\": …, \"d\": {…}}")
+                    .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Waits for a valid identify (or uses the session cookie) and answers `ready`.
+    async fn identify(&mut self, cookie: Option<String>) -> Step<Identity> {
+        let mut token = cookie;
+        let deadline = Instant::now() + self.timeout();
+        loop {
+            if let Some(candidate) = token.take() {
+                match session::verify(&self.state, &candidate).await {
+                    Ok(claims) => return self.ready(claims.sub, claims.sid).await,
+                    Err(error) => {
+                        self.send_error("unauthenticated", &error.message).await?;
+                        return Err(Closing::Close(CLOSE_UNAUTHENTICATED, "unauthenticated"));
+                    }
+                }
+            }
+            let Some(frame) = self.next_frame(deadline).await? else {
+                continue;
+            };
+            match frame.op.as_str() {
+                "identify" => match frame.d.get("token").and_then(Value::as_str) {
+                    Some(candidate) => token = Some(candidate.to_owned()),
+                    None => {
+                        self.send_error("invalid_argument", "identify needs d.token")
+                            .await?
+                    }
+                },
+                "heartbeat" => self.send(json!({ "op": "heartbeat_ack" })).await?,
+                _ => self.send_error("unauthenticated", "identify first").await?,
+            }
+        }
+    }
+
+    async fn ready(&mut self, user_id: String, session_id: String) -> Step<Identity> {
+        let state = self.state.clone();
+        let loaded = async {
+            let user = state
+                .auth
+                .clone()
+                .get_user(auth::GetUserRequest {
+                    id: user_id.clone(),
+                })
+                .await?
+                .into_inner();
+            let (mut messaging_client, mut social_client) =
+                (state.messaging.clone(), state.social.clone());
+            let chats = messaging_client.list_chats(messaging::ListChatsRequest {
+                actor_id: user_id.clone(),
+            });
+            let friends = social_client.list_friends(social::ListFriendsRequest {
+                actor_id: user_id.clone(),
+            });
+            let (chats, friends) = tokio::try_join!(chats, friends)?;
+            Ok::<_, tonic::Status>((user, chats.into_inner(), friends.into_inner()))
+        }
+        .await;
+        let (user, chats, friends) = match loaded {
+            Ok(loaded) => loaded,
+            Err(status) => {
+                let error = ApiError::from(status);
+                self.send_error(error.code, &error.message).await?;
+                return Err(Closing::Close(1011, "cannot load the session"));
+            }
+        };
+        self.send(json!({ "op": "ready", "d": {
+            "user": json::user(&user),
+            "session_id": session_id,
+            "chats": chats.chats.iter().map(json::chat).collect::<Vec<_>>(),
+            "friends": friends.friends.iter().map(json::user).collect::<Vec<_>>(),
+            "incoming": friends.incoming.iter().map(json::friend_request).collect::<Vec<_>>(),
+            "outgoing": friends.outgoing.iter().map(json::friend_request).collect::<Vec<_>>(),
+        }}))
+        .await?;
+        Ok(Identity { user, session_id })
+    }
+
+    /// The identified session: client frames, bus events and the heartbeat deadline.
+    async fn serve(&mut self, identity: Identity) -> Step<()> {
+        let mut subscriptions: StreamMap<String, Subscription> = StreamMap::new();
+        let user_subject = subjects::user(&identity.user.id);
+        subscriptions.insert(user_subject.clone(), self.subscribe(user_subject).await?);
+        let mut last_typing: HashMap<String, Instant> = HashMap::new();
+        let mut deadline = Instant::now() + self.timeout();
+        loop {
+            tokio::select! {
+                frame = self.next_frame(deadline) => {
+                    let Some(frame) = frame? else { continue };
+                    deadline = Instant::now() + self.timeout();
+                    self.handle(&identity, frame, &mut subscriptions, &mut last_typing).await?;
+                }
+                Some((_, payload)) = subscriptions.next() => {
+                    let Ok(event) = Event::decode(payload) else { continue };
+                    self.deliver(&identity, event).await?;
+                }
+            }
+        }
+    }
+
+    async fn subscribe(&mut self, subject: String) -> Step<Subscription> {
+        self.state.bus.subscribe(subject).await.map_err(|error| {
+            tracing::error!(error = format!("{error:#}"), "cannot subscribe");
+            Closing::Close(1011, "event bus unavailable")
+        })
+    }
+
+    async fn handle(
+        &mut self,
+        identity: &Identity,
+        frame: Frame,
+        subscriptions: &mut StreamMap<String, Subscription>,
+        last_typing: &mut HashMap<String, Instant>,
+    ) -> Step<()> {
+        let chat_id = frame
+            .d
+            .get("chat_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        match (frame.op.as_str(), chat_id) {
+            ("heartbeat", _) => self.send(json!({ "op": "heartbeat_ack" })).await,
+            ("identify", _) => {
+                self.send_error("invalid_argument", "already identified")
+                    .await
+            }
+            ("subscribe", Some(chat_id)) => {
+                let request = messaging::ChatRef {
+                    actor_id: identity.user.id.clone(),
+                    chat_id: chat_id.clone(),
+                };
+                if let Err(status) = self.state.messaging.clone().get_chat(request).await {
+                    let error = ApiError::from(status);
+                    return self.send_error(error.code, &error.message).await;
+                }
+                let subject = subjects::chat(&chat_id);
+                if !subscriptions.contains_key(&subject) {
+                    let subscription = self.subscribe(subject.clone()).await?;
+                    subscriptions.insert(subject, subscription);
+                }
+                self.send(json!({ "op": "subscribed", "d": { "chat_id": chat_id } }))
+                    .await
+            }
+            ("unsubscribe", Some(chat_id)) => {
+                subscriptions.remove(&subjects::chat(&chat_id));
+                self.send(json!({ "op": "unsubscribed", "d": { "chat_id": chat_id } }))
+                    .await
+            }
+            ("typing", Some(chat_id)) => {
+                let subject = subjects::chat(&chat_id);
+                if !subscriptions.contains_key(&subject) {
+                    return self
+                        .send_error("not_found", "subscribe to the chat first")
+                        .await;
+                }
+                let now = Instant::now();
+                if last_typing
+                    .get(&chat_id)
+                    .is_some_and(|last| now.duration_since(*last) < TYPING_GAP)
+                {
+                    return Ok(());
+                }
+                last_typing.insert(chat_id.clone(), now);
+                let kind = Kind::TypingStarted(TypingStarted {
+                    chat_id,
+                    user: Some(identity.user.clone()),
+                });
+                astral_common::events::publish(&self.state.bus, vec![subject], kind).await;
+                Ok(())
+            }
+            ("subscribe" | "unsubscribe" | "typing", None) => {
+                self.send_error("invalid_argument", "this op needs d.chat_id")
+                    .await
+            }
+            _ => self.send_error("invalid_frame", "unknown op").await,
+        }
+    }
+
+    /// Sends an event unless this connection has already had it; `session.ended` for this
+    /// connection's own session closes it.
+    async fn deliver(&mut self, identity: &Identity, event: Event) -> Step<()> {
+        let Some(kind) = event.kind else {
+            return Ok(());
+        };
+        if !self.seen.first_time(event.id) {
+            return Ok(());
+        }
+        let (name, payload) = json::event(&kind);
+        self.send(json!({ "op": "event", "t": name, "d": payload }))
+            .await?;
+        match kind {
+            Kind::SessionEnded(ended) if ended.session_id == identity.session_id => {
+                Err(Closing::Close(CLOSE_UNAUTHENTICATED, "session ended"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The ids of the events a connection received lately.
+#[derive(Default)]
+struct Seen {
+    order: VecDeque<String>,
+    ids: HashSet<String>,
+}
+
+impl Seen {
+    /// True the first time an id is seen (within the last `SEEN_EVENTS`).
+    fn first_time(&mut self, id: String) -> bool {
+        if self.ids.contains(&id) {
+            return false;
+        }
+        if self.order.len() == SEEN_EVENTS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.ids.remove(&oldest);
+            }
+        }
+        self.order.push_back(id.clone());
+        self.ids.insert(id);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_arriving_twice_is_delivered_once() {
+        let mut seen = Seen::default();
+        assert!(seen.first_time("1".into()));
+        assert!(!seen.first_time("1".into()));
+        assert!(seen.first_time("2".into()));
+    }
+
+    #[test]
+    fn the_memory_of_events_is_bounded() {
+        let mut seen = Seen::default();
+        for i in 0..(SEEN_EVENTS + 10) {
+            seen.first_time(i.to_string());
+        }
+        assert_eq!(seen.ids.len(), SEEN_EVENTS);
+        assert!(seen.first_time("0".into()));
+    }
+}

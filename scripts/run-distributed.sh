@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Runs Astral distributed on this machine: astral-auth, astral-social, astral-messaging and
+# astral-gateway as four processes, against PostgreSQL (127.0.0.1:5432, user postgres, trust
+# auth) and NATS with JetStream (127.0.0.1:4222).
+#
+#   scripts/run-distributed.sh            # build, start, wait until ready, run until Ctrl-C
+#   scripts/run-distributed.sh --no-build # use the binaries already in target/release
+#
+# What it does:
+#   1. makes sure PostgreSQL and NATS answer, starting the local ones if they do not
+#      (needs root for that; the servers are left running afterwards);
+#   2. creates the databases astral_auth, astral_social, astral_messaging if missing
+#      (deploy/postgres/init.sql);
+#   3. cargo build --release of the four binaries;
+#   4. starts them in dependency order (auth, social, messaging, gateway), each once the one
+#      before answers gRPC health, logs in $ASTRAL_LOG_DIR;
+#   5. waits for the gateway's /readyz, prints the URL, and runs until Ctrl-C or until one
+#      of the processes exits; on any exit it stops all four (SIGTERM, then SIGKILL).
+#
+# Settings (environment):
+#   ASTRAL_HTTP_PORT (8000), ASTRAL_AUTH_PORT (50051), ASTRAL_SOCIAL_PORT (50052),
+#   ASTRAL_MESSAGING_PORT (50053)       where the processes listen, on 127.0.0.1
+#   ASTRAL_PG_URL (postgres://postgres@127.0.0.1:5432)  server of the three databases
+#   NATS_URL (nats://127.0.0.1:4222)
+#   ASTRAL_LOG_DIR (target/distributed-logs)  one <process>.log each, replaced on each run
+#   ASTRAL_START_TIMEOUT (90)           seconds to wait for each process to be ready
+#   ASTRAL_NO_BUILD=1                   same as --no-build
+#   RUST_LOG (info), OTEL_EXPORTER_OTLP_ENDPOINT  passed through to the processes
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+no_build=${ASTRAL_NO_BUILD:-0}
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) no_build=1 ;;
+    -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+    *) echo "unknown argument: $arg (try --help)" >&2; exit 64 ;;
+  esac
+done
+
+HTTP_PORT=${ASTRAL_HTTP_PORT:-8000}
+AUTH_PORT=${ASTRAL_AUTH_PORT:-50051}
+SOCIAL_PORT=${ASTRAL_SOCIAL_PORT:-50052}
+MESSAGING_PORT=${ASTRAL_MESSAGING_PORT:-50053}
+PG_URL=${ASTRAL_PG_URL:-postgres://postgres@127.0.0.1:5432}
+PG_URL=${PG_URL%/}
+NATS_URL=${NATS_URL:-nats://127.0.0.1:4222}
+LOG_DIR=${ASTRAL_LOG_DIR:-$ROOT/target/distributed-logs}
+TIMEOUT=${ASTRAL_START_TIMEOUT:-90}
+BIN_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/release
+export RUST_LOG=${RUST_LOG:-info}
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'run-distributed: %s\n' "$*" >&2; exit 1; }
+
+# True if something accepts TCP connections on host:port (no nc here: bash's /dev/tcp).
+port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+
+# host and port of a URL like scheme://[user@]host:port[/path]
+url_host() { local h=${1#*://}; h=${h%%/*}; h=${h##*@}; echo "${h%:*}"; }
+url_port() { local h=${1#*://}; h=${h%%/*}; echo "${h##*:}"; }
+
+wait_for() { # wait_for SECONDS COMMAND...: true once COMMAND succeeds, false on timeout
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.5
+  done
+}
+
+# ---------------------------------------------------------------------------------------
+# 1. PostgreSQL and NATS
+
+pg_host=$(url_host "$PG_URL") pg_port=$(url_port "$PG_URL")
+if ! port_open "$pg_host" "$pg_port"; then
+  [[ $pg_host == 127.0.0.1 || $pg_host == localhost ]] ||
+    die "PostgreSQL at $pg_host:$pg_port does not answer"
+  [[ -d /etc/postgresql ]] || die "PostgreSQL does not answer on $pg_host:$pg_port and is not installed here"
+  pg_version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n 1)
+  say "starting PostgreSQL $pg_version"
+  pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start ||
+    die "could not start PostgreSQL (as root: pg_ctlcluster $pg_version main start)"
+  wait_for 30 port_open "$pg_host" "$pg_port" || die "PostgreSQL did not come up"
+fi
+
+nats_host=$(url_host "$NATS_URL") nats_port=$(url_port "$NATS_URL")
+if ! port_open "$nats_host" "$nats_port"; then
+  [[ $nats_host == 127.0.0.1 || $nats_host == localhost ]] ||
+    die "NATS at $nats_host:$nats_port does not answer"
+  [[ -x /usr/sbin/nats-server ]] || die "NATS does not answer on $nats_host:$nats_port and /usr/sbin/nats-server is not installed"
+  say "starting NATS (JetStream) on 127.0.0.1:$nats_port"
+  mkdir -p /var/lib/nats-server
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+    -a 127.0.0.1 -p "$nats_port" -js -sd /var/lib/nats-server -l /var/log/nats-server.log ||
+    die "could not start nats-server"
+  wait_for 30 port_open "$nats_host" "$nats_port" || die "NATS did not come up"
+fi
+
+# ---------------------------------------------------------------------------------------
+# 2. Databases
+
+say "creating the databases if missing"
+psql -X -q -v ON_ERROR_STOP=1 -d "$PG_URL/postgres" -f deploy/postgres/init.sql >/dev/null ||
+  die "could not create the databases on $PG_URL"
+
+# ---------------------------------------------------------------------------------------
+# 3. Build
+
+BINARIES=(astral-auth astral-social astral-messaging astral-gateway)
+if [[ $no_build != 1 ]]; then
+  say "cargo build --release"
+  # --workspace: `--bin` alone only looks at the default member (the root `astral` package).
+  cargo build --release --workspace "${BINARIES[@]/#/--bin=}"
+fi
+for bin in "${BINARIES[@]}"; do
+  [[ -x $BIN_DIR/$bin ]] || die "$BIN_DIR/$bin is missing (run without --no-build)"
+done
+
+# ---------------------------------------------------------------------------------------
+# 4. Processes
+
+for port in "$AUTH_PORT" "$SOCIAL_PORT" "$MESSAGING_PORT" "$HTTP_PORT"; do
+  ! port_open 127.0.0.1 "$port" || die "port $port is already taken (another Astral running?)"
+done
+mkdir -p "$LOG_DIR"
+
+declare -A PIDS=()
+stopping=0
+stop_all() {
+  ((stopping)) && return
+  stopping=1
+  ((${#PIDS[@]})) || return 0
+  say "stopping ${!PIDS[*]}"
+  local name pid deadline=$((SECONDS + 15))
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for name in "${!PIDS[@]}"; do
+    pid=${PIDS[$name]}
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "$name did not stop within 15 s: SIGKILL" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+start() { # start NAME ENV=VALUE...
+  local name=$1
+  shift
+  env "$@" "$BIN_DIR/$name" >"$LOG_DIR/$name.log" 2>&1 &
+  PIDS[$name]=$!
+}
+
+alive_or_die() { # alive_or_die NAME: fail with the end of its log if the process exited
+  kill -0 "${PIDS[$1]}" 2>/dev/null && return 0
+  echo "--- last lines of $LOG_DIR/$1.log ---" >&2
+  tail -n 30 "$LOG_DIR/$1.log" >&2 || true
+  die "$1 exited during startup"
+}
+
+grpc_ready() { # grpc_ready NAME PORT
+  alive_or_die "$1"
+  sh deploy/docker/grpc-health.sh "127.0.0.1:$2" 2>/dev/null
+}
+
+http_ready() {
+  alive_or_die astral-gateway
+  curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$HTTP_PORT/readyz"
+}
+
+auth_url=http://127.0.0.1:$AUTH_PORT
+social_url=http://127.0.0.1:$SOCIAL_PORT
+messaging_url=http://127.0.0.1:$MESSAGING_PORT
+
+say "starting astral-auth on :$AUTH_PORT"
+start astral-auth ASTRAL_LISTEN="127.0.0.1:$AUTH_PORT" DATABASE_URL="$PG_URL/astral_auth" \
+  NATS_URL="$NATS_URL"
+wait_for "$TIMEOUT" grpc_ready astral-auth "$AUTH_PORT" || die "astral-auth not ready after ${TIMEOUT}s"
+
+say "starting astral-social on :$SOCIAL_PORT"
+start astral-social ASTRAL_LISTEN="127.0.0.1:$SOCIAL_PORT" DATABASE_URL="$PG_URL/astral_social" \
+  NATS_URL="$NATS_URL" ASTRAL_AUTH_URL="$auth_url"
+wait_for "$TIMEOUT" grpc_ready astral-social "$SOCIAL_PORT" || die "astral-social not ready after ${TIMEOUT}s"
+
+say "starting astral-messaging on :$MESSAGING_PORT"
+start astral-messaging ASTRAL_LISTEN="127.0.0.1:$MESSAGING_PORT" DATABASE_URL="$PG_URL/astral_messaging" \
+  NATS_URL="$NATS_URL" ASTRAL_AUTH_URL="$auth_url" ASTRAL_SOCIAL_URL="$social_url"
+wait_for "$TIMEOUT" grpc_ready astral-messaging "$MESSAGING_PORT" || die "astral-messaging not ready after ${TIMEOUT}s"
+
+say "starting astral-gateway on :$HTTP_PORT"
+start astral-gateway ASTRAL_LISTEN="127.0.0.1:$HTTP_PORT" NATS_URL="$NATS_URL" \
+  ASTRAL_AUTH_URL="$auth_url" ASTRAL_SOCIAL_URL="$social_url" ASTRAL_MESSAGING_URL="$messaging_url" \
+  ASTRAL_WEB_DIR="$ROOT/web"
+wait_for "$TIMEOUT" http_ready || die "astral-gateway not ready after ${TIMEOUT}s"
+
+# ---------------------------------------------------------------------------------------
+# 5. Run until Ctrl-C or until one of them exits
+
+say "Astral (distributed) is up: http://127.0.0.1:$HTTP_PORT   logs: $LOG_DIR   Ctrl-C stops it"
+set +e
+wait -n "${PIDS[@]}"
+status=$?
+set -e
+for name in "${!PIDS[@]}"; do
+  if ! kill -0 "${PIDS[$name]}" 2>/dev/null; then
+    echo "--- $name exited (status $status); last lines of $LOG_DIR/$name.log ---" >&2
+    tail -n 30 "$LOG_DIR/$name.log" >&2 || true
+  fi
+done
+exit 1

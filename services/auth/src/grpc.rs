@@ -1,0 +1,149 @@
+//! The auth gRPC API: translates protobuf to use-case calls and back.
+
+use crate::service::{AuthService, Authenticated};
+use crate::store::User;
+use astral_common::error::parse_id;
+use astral_proto::auth as pb;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+pub type Server = pb::auth_service_server::AuthServiceServer<Api>;
+
+pub fn server(service: Arc<AuthService>) -> Server {
+    pb::auth_service_server::AuthServiceServer::new(Api(service))
+}
+
+pub struct Api(Arc<AuthService>);
+
+impl From<User> for pb::User {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.to_string(),
+            username: user.username,
+        }
+    }
+}
+
+impl From<Authenticated> for pb::AuthResponse {
+    fn from(auth: Authenticated) -> Self {
+        Self {
+            access_token: auth.access_token,
+            refresh_token: auth.refresh_token,
+            user: Some(auth.user.into()),
+            session_id: auth.session_id.to_string(),
+            access_token_expires_at_ms: auth.access_token_expires_at_ms,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::auth_service_server::AuthService for Api {
+    async fn register(
+        &self,
+        request: Request<pb::RegisterRequest>,
+    ) -> Result<Response<pb::AuthResponse>, Status> {
+        let r = request.into_inner();
+        Ok(Response::new(
+            self.0
+                .register(&r.username, r.password, &r.user_agent)
+                .await?
+                .into(),
+        ))
+    }
+
+    async fn login(
+        &self,
+        request: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::AuthResponse>, Status> {
+        let r = request.into_inner();
+        Ok(Response::new(
+            self.0
+                .login(&r.username, r.password, &r.user_agent)
+                .await?
+                .into(),
+        ))
+    }
+
+    async fn refresh(
+        &self,
+        request: Request<pb::RefreshRequest>,
+    ) -> Result<Response<pb::AuthResponse>, Status> {
+        Ok(Response::new(
+            self.0
+                .refresh(&request.into_inner().refresh_token)
+                .await?
+                .into(),
+        ))
+    }
+
+    async fn logout(
+        &self,
+        request: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
+        let r = request.into_inner();
+        self.0
+            .logout(
+                parse_id(&r.user_id, "user_id")?,
+                parse_id(&r.session_id, "session_id")?,
+            )
+            .await?;
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    async fn get_user(
+        &self,
+        request: Request<pb::GetUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let id = parse_id(&request.into_inner().id, "id")?;
+        Ok(Response::new(self.0.user(id).await?.into()))
+    }
+
+    async fn get_user_by_username(
+        &self,
+        request: Request<pb::GetUserByUsernameRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        Ok(Response::new(
+            self.0
+                .user_by_username(&request.into_inner().username)
+                .await?
+                .into(),
+        ))
+    }
+
+    async fn get_users(
+        &self,
+        request: Request<pb::GetUsersRequest>,
+    ) -> Result<Response<pb::GetUsersResponse>, Status> {
+        let ids = request
+            .into_inner()
+            .ids
+            .iter()
+            .map(|id| parse_id(id, "id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let users = self
+            .0
+            .users(&ids)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        Ok(Response::new(pb::GetUsersResponse { users }))
+    }
+
+    async fn get_public_keys(
+        &self,
+        _request: Request<pb::GetPublicKeysRequest>,
+    ) -> Result<Response<pb::GetPublicKeysResponse>, Status> {
+        let keys = self
+            .0
+            .public_keys()
+            .iter()
+            .map(|(kid, key)| pb::PublicKey {
+                kid: kid.clone(),
+                algorithm: "EdDSA".into(),
+                public_key: key.clone(),
+            })
+            .collect();
+        Ok(Response::new(pb::GetPublicKeysResponse { keys }))
+    }
+}

@@ -1,0 +1,41 @@
+//! `astral-auth`: the auth service as its own process.
+
+use astral_common::config::{BusArgs, TelemetryArgs};
+use clap::Parser;
+
+/// Astral's auth service: accounts, sessions and token keys, over gRPC.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "ASTRAL_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: String,
+    /// The auth database (`postgres://…` or `sqlite://…`).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/astral_auth"
+    )]
+    database_url: String,
+    #[command(flatten)]
+    bus: BusArgs,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let _telemetry =
+        astral_common::telemetry::init("astral-auth", args.telemetry.otel_endpoint.as_deref())?;
+    let bus = astral_common::EventBus::nats(&args.bus.nats_url).await?;
+    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    astral_auth::serve(
+        &args.database_url,
+        bus.clone(),
+        listener,
+        astral_common::shutdown_signal(),
+    )
+    .await?;
+    bus.flush().await
+}

@@ -1,0 +1,150 @@
+//! The event bus: NATS in production, an in-process bus in the all-in-one binary.
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// A stream of payloads published on one subject.
+pub type Subscription = BoxStream<'static, Bytes>;
+
+/// Where events are published and subscribed to. Cheap to clone.
+#[derive(Clone)]
+pub enum EventBus {
+    Nats(async_nats::Client),
+    Local(LocalBus),
+}
+
+impl EventBus {
+    /// Connects to NATS at `url`.
+    pub async fn nats(url: &str) -> anyhow::Result<Self> {
+        let client = async_nats::ConnectOptions::new()
+            .name("astral")
+            .retry_on_initial_connect()
+            .connect(url)
+            .await
+            .map_err(|error| anyhow::anyhow!("connect to NATS at {url}: {error}"))?;
+        Ok(Self::Nats(client))
+    }
+
+    /// A fresh in-process bus.
+    pub fn local() -> Self {
+        Self::Local(LocalBus::default())
+    }
+
+    /// Publishes `payload` on `subject`. Delivery is at most once (NATS core semantics).
+    pub async fn publish(&self, subject: String, payload: Bytes) -> anyhow::Result<()> {
+        match self {
+            Self::Nats(client) => client
+                .publish(subject, payload)
+                .await
+                .map_err(|error| anyhow::anyhow!("publish to NATS: {error}")),
+            Self::Local(bus) => {
+                bus.publish(&subject, payload);
+                Ok(())
+            }
+        }
+    }
+
+    /// Subscribes to `subject`; the subscription ends when the stream is dropped.
+    pub async fn subscribe(&self, subject: String) -> anyhow::Result<Subscription> {
+        match self {
+            Self::Nats(client) => {
+                let subscriber = client
+                    .subscribe(subject)
+                    .await
+                    .map_err(|error| anyhow::anyhow!("subscribe on NATS: {error}"))?;
+                Ok(subscriber.map(|message| message.payload).boxed())
+            }
+            Self::Local(bus) => Ok(bus.subscribe(subject)),
+        }
+    }
+
+    /// Waits until everything published so far has left this process.
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        match self {
+            Self::Nats(client) => client
+                .flush()
+                .await
+                .map_err(|error| anyhow::anyhow!("flush NATS: {error}")),
+            Self::Local(_) => Ok(()),
+        }
+    }
+}
+
+/// Subject → live subscribers, all in this process.
+#[derive(Clone, Default)]
+pub struct LocalBus {
+    subscribers: Arc<Mutex<HashMap<String, Vec<mpsc::UnboundedSender<Bytes>>>>>,
+}
+
+impl LocalBus {
+    fn publish(&self, subject: &str, payload: Bytes) {
+        let mut subscribers = self
+            .subscribers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(senders) = subscribers.get_mut(subject) {
+            senders.retain(|sender| sender.send(payload.clone()).is_ok());
+            if senders.is_empty() {
+                subscribers.remove(subject);
+            }
+        }
+    }
+
+    fn subscribe(&self, subject: String) -> Subscription {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.subscribers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(subject)
+            .or_default()
+            .push(sender);
+        tokio_stream::wrappers::UnboundedReceiverStream::new(receiver).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn local_bus_delivers_to_every_subscriber_of_the_subject_only() {
+        let bus = EventBus::local();
+        let mut first = bus.subscribe("chat.1".into()).await.unwrap();
+        let mut second = bus.subscribe("chat.1".into()).await.unwrap();
+        let mut other = bus.subscribe("chat.2".into()).await.unwrap();
+        bus.publish("chat.1".into(), Bytes::from_static(b"hi"))
+            .await
+            .unwrap();
+        let wait = Duration::from_secs(5);
+        assert_eq!(
+            tokio::time::timeout(wait, first.next())
+                .await
+                .unwrap()
+                .unwrap(),
+            "hi"
+        );
+        assert_eq!(
+            tokio::time::timeout(wait, second.next())
+                .await
+                .unwrap()
+                .unwrap(),
+            "hi"
+        );
+        // The other subject's first payload is its own, not chat.1's.
+        bus.publish("chat.2".into(), Bytes::from_static(b"other"))
+            .await
+            .unwrap();
+        assert_eq!(
+            tokio::time::timeout(wait, other.next())
+                .await
+                .unwrap()
+                .unwrap(),
+            "other"
+        );
+    }
+}

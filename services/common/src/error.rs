@@ -1,0 +1,67 @@
+//! The error every service returns from its use cases, and its one mapping to a gRPC status.
+
+/// What went wrong, in the terms a caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// A use case's result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidArgument(message.into())
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::NotFound(message.into())
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::AlreadyExists(message.into())
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::PermissionDenied(message.into())
+    }
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::Unauthenticated(message.into())
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Internal(anyhow::Error::new(error).context("database"))
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::InvalidArgument(message) => Self::invalid_argument(message),
+            Error::NotFound(message) => Self::not_found(message),
+            Error::AlreadyExists(message) => Self::already_exists(message),
+            Error::PermissionDenied(message) => Self::permission_denied(message),
+            Error::Unauthenticated(message) => Self::unauthenticated(message),
+            Error::Internal(error) => {
+                // Logged once, here, where it leaves the process; callers see no details.
+                tracing::error!(error = format!("{error:#}"), "internal error");
+                Self::internal("internal error")
+            }
+        }
+    }
+}
+
+/// Parses an id received over gRPC; `what` names it in the error.
+pub fn parse_id(text: &str, what: &str) -> Result<i64> {
+    crate::ids::parse_id(text).ok_or_else(|| Error::invalid(format!("{what} is not a valid id")))
+}

@@ -1,0 +1,17 @@
+//! Mechanisms shared by every Astral process. No business rules live here.
+
+pub mod bus;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod ids;
+pub mod shutdown;
+pub mod telemetry;
+pub mod time;
+pub mod tokens;
+
+pub use bus::EventBus;
+pub use error::{Error, Result};
+pub use shutdown::shutdown_signal;

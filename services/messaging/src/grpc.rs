@@ -1,0 +1,171 @@
+//! The messaging gRPC API: translates protobuf to use-case calls and back.
+
+use crate::service::{ChatView, MessagingService};
+use crate::store::Message;
+use astral_common::error::parse_id;
+use astral_proto::auth::User as PbUser;
+use astral_proto::messaging as pb;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+pub type Server = pb::messaging_service_server::MessagingServiceServer<Api>;
+
+pub fn server(service: Arc<MessagingService>) -> Server {
+    pb::messaging_service_server::MessagingServiceServer::new(Api(service))
+}
+
+pub struct Api(Arc<MessagingService>);
+
+pub(crate) fn chat_to_pb(view: &ChatView) -> pb::Chat {
+    let chat = &view.chat;
+    pb::Chat {
+        id: chat.id.clone(),
+        kind: chat.kind.clone(),
+        name: chat.name.clone(),
+        owner_id: chat.owner_id.map(|id| id.to_string()).unwrap_or_default(),
+        members: chat
+            .members
+            .iter()
+            .map(|m| PbUser {
+                id: m.id.to_string(),
+                username: m.username.clone(),
+            })
+            .collect(),
+        last_seq: chat.last_seq,
+        unread: chat.unread,
+        read_only: view.read_only,
+        last_activity_ms: chat.last_activity_ms,
+    }
+}
+
+pub(crate) fn message_to_pb(message: &Message) -> pb::Message {
+    pb::Message {
+        id: message.id.to_string(),
+        chat_id: message.chat_id.clone(),
+        seq: message.seq,
+        version: message.version,
+        author_id: message.author_id.to_string(),
+        content: message.content.clone(),
+        nonce: message.nonce.clone().unwrap_or_default(),
+        created_at_ms: message.created_at_ms,
+        edited_at_ms: message.edited_at_ms,
+        deleted: message.deleted,
+    }
+}
+
+#[tonic::async_trait]
+impl pb::messaging_service_server::MessagingService for Api {
+    async fn open_direct_chat(
+        &self,
+        request: Request<pb::OpenDirectChatRequest>,
+    ) -> Result<Response<pb::Chat>, Status> {
+        let r = request.into_inner();
+        let chat = self
+            .0
+            .open_direct_chat(
+                parse_id(&r.actor_id, "actor_id")?,
+                parse_id(&r.user_id, "user_id")?,
+            )
+            .await?;
+        Ok(Response::new(chat_to_pb(&chat)))
+    }
+
+    async fn list_chats(
+        &self,
+        request: Request<pb::ListChatsRequest>,
+    ) -> Result<Response<pb::ListChatsResponse>, Status> {
+        let chats = self
+            .0
+            .list_chats(parse_id(&request.into_inner().actor_id, "actor_id")?)
+            .await?;
+        Ok(Response::new(pb::ListChatsResponse {
+            chats: chats.iter().map(chat_to_pb).collect(),
+        }))
+    }
+
+    async fn get_chat(&self, request: Request<pb::ChatRef>) -> Result<Response<pb::Chat>, Status> {
+        let r = request.into_inner();
+        let chat = self
+            .0
+            .get_chat(parse_id(&r.actor_id, "actor_id")?, &r.chat_id)
+            .await?;
+        Ok(Response::new(chat_to_pb(&chat)))
+    }
+
+    async fn send_message(
+        &self,
+        request: Request<pb::SendMessageRequest>,
+    ) -> Result<Response<pb::Message>, Status> {
+        let r = request.into_inner();
+        let message = self
+            .0
+            .send_message(
+                parse_id(&r.actor_id, "actor_id")?,
+                &r.chat_id,
+                &r.content,
+                &r.nonce,
+            )
+            .await?;
+        Ok(Response::new(message_to_pb(&message)))
+    }
+
+    async fn edit_message(
+        &self,
+        request: Request<pb::EditMessageRequest>,
+    ) -> Result<Response<pb::Message>, Status> {
+        let r = request.into_inner();
+        let actor = parse_id(&r.actor_id, "actor_id")?;
+        let message = self
+            .0
+            .edit_message(actor, &r.chat_id, message_id(&r.message_id)?, &r.content)
+            .await?;
+        Ok(Response::new(message_to_pb(&message)))
+    }
+
+    async fn delete_message(
+        &self,
+        request: Request<pb::MessageRef>,
+    ) -> Result<Response<pb::Message>, Status> {
+        let r = request.into_inner();
+        let message = self
+            .0
+            .delete_message(
+                parse_id(&r.actor_id, "actor_id")?,
+                &r.chat_id,
+                message_id(&r.message_id)?,
+            )
+            .await?;
+        Ok(Response::new(message_to_pb(&message)))
+    }
+
+    async fn list_messages(
+        &self,
+        request: Request<pb::ListMessagesRequest>,
+    ) -> Result<Response<pb::ListMessagesResponse>, Status> {
+        let r = request.into_inner();
+        let actor = parse_id(&r.actor_id, "actor_id")?;
+        let messages = self
+            .0
+            .list_messages(actor, &r.chat_id, r.before, r.after, i64::from(r.limit))
+            .await?;
+        Ok(Response::new(pb::ListMessagesResponse {
+            messages: messages.iter().map(message_to_pb).collect(),
+        }))
+    }
+
+    async fn mark_read(
+        &self,
+        request: Request<pb::MarkReadRequest>,
+    ) -> Result<Response<pb::MarkReadResponse>, Status> {
+        let r = request.into_inner();
+        self.0
+            .mark_read(parse_id(&r.actor_id, "actor_id")?, &r.chat_id, r.seq)
+            .await?;
+        Ok(Response::new(pb::MarkReadResponse {}))
+    }
+}
+
+/// A message id that does not parse names no message: NotFound, like any other unknown id.
+fn message_id(text: &str) -> Result<i64, Status> {
+    astral_common::ids::parse_id(text).ok_or_else(|| Status::not_found("no such message"))
+}

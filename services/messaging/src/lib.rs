@@ -1,0 +1,39 @@
+//! Astral's messaging service: chats, members and messages.
+
+pub mod domain;
+mod events;
+mod grpc;
+pub mod service;
+pub mod store;
+
+use astral_common::{EventBus, db, grpc::channel};
+use astral_proto::auth::auth_service_client::AuthServiceClient;
+use astral_proto::social::social_service_client::SocialServiceClient;
+use std::future::Future;
+use tokio::net::TcpListener;
+
+pub use service::MessagingService;
+
+/// The migrations of the messaging database.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Runs the messaging gRPC server on `listener` until `shutdown` completes.
+pub async fn serve(
+    database_url: &str,
+    auth_url: &str,
+    social_url: &str,
+    bus: EventBus,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let pool = db::connect(database_url).await?;
+    MIGRATOR.run(&pool).await?;
+    let auth = AuthServiceClient::new(channel(auth_url)?);
+    let social = SocialServiceClient::new(channel(social_url)?);
+    let service = MessagingService::new(store::Store::new(pool), auth, social, bus);
+    tracing::info!(addr = %listener.local_addr()?, "messaging service listening");
+    let router = astral_common::grpc::server_with_health::<grpc::Server>()
+        .await?
+        .add_service(grpc::server(service));
+    astral_common::grpc::serve(router, listener, shutdown).await
+}

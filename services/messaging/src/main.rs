@@ -1,0 +1,60 @@
+//! `astral-messaging`: the messaging service as its own process.
+
+use astral_common::config::{BusArgs, TelemetryArgs};
+use clap::Parser;
+
+/// Astral's messaging service: chats and messages, over gRPC.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "ASTRAL_LISTEN", default_value = "127.0.0.1:50053")]
+    listen: String,
+    /// The messaging database (`postgres://…` or `sqlite://…`).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/astral_messaging"
+    )]
+    database_url: String,
+    /// The auth service's gRPC endpoint.
+    #[arg(
+        long,
+        env = "ASTRAL_AUTH_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    auth_url: String,
+    /// The social service's gRPC endpoint.
+    #[arg(
+        long,
+        env = "ASTRAL_SOCIAL_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
+    social_url: String,
+    #[command(flatten)]
+    bus: BusArgs,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let _telemetry = astral_common::telemetry::init(
+        "astral-messaging",
+        args.telemetry.otel_endpoint.as_deref(),
+    )?;
+    let bus = astral_common::EventBus::nats(&args.bus.nats_url).await?;
+    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    let shutdown = astral_common::shutdown_signal();
+    astral_messaging::serve(
+        &args.database_url,
+        &args.auth_url,
+        &args.social_url,
+        bus.clone(),
+        listener,
+        shutdown,
+    )
+    .await?;
+    bus.flush().await
+}

@@ -1,0 +1,145 @@
+//! The social gRPC API: translates protobuf to use-case calls and back.
+
+use crate::service::SocialService;
+use crate::store::{FriendRequest, Sent, User};
+use astral_common::error::parse_id;
+use astral_proto::auth::User as PbUser;
+use astral_proto::social as pb;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+pub type Server = pb::social_service_server::SocialServiceServer<Api>;
+
+pub fn server(service: Arc<SocialService>) -> Server {
+    pb::social_service_server::SocialServiceServer::new(Api(service))
+}
+
+pub struct Api(Arc<SocialService>);
+
+fn user_to_pb(user: &User) -> PbUser {
+    PbUser {
+        id: user.id.to_string(),
+        username: user.username.clone(),
+    }
+}
+
+pub(crate) fn request_to_pb(request: &FriendRequest) -> pb::FriendRequest {
+    pb::FriendRequest {
+        id: request.id.to_string(),
+        from: Some(user_to_pb(&request.from)),
+        to: Some(user_to_pb(&request.to)),
+        created_at_ms: request.created_at_ms,
+    }
+}
+
+#[tonic::async_trait]
+impl pb::social_service_server::SocialService for Api {
+    async fn send_friend_request(
+        &self,
+        request: Request<pb::SendFriendRequestRequest>,
+    ) -> Result<Response<pb::SendFriendRequestResponse>, Status> {
+        let r = request.into_inner();
+        let sent = self
+            .0
+            .send_friend_request(parse_id(&r.actor_id, "actor_id")?, &r.username)
+            .await?;
+        let (request, accepted) = match &sent {
+            Sent::Requested(request) => (request, false),
+            Sent::AcceptedTheirs(request) => (request, true),
+        };
+        Ok(Response::new(pb::SendFriendRequestResponse {
+            request: Some(request_to_pb(request)),
+            accepted,
+        }))
+    }
+
+    async fn accept_friend_request(
+        &self,
+        request: Request<pb::FriendRequestAction>,
+    ) -> Result<Response<pb::AcceptFriendRequestResponse>, Status> {
+        let r = request.into_inner();
+        let request = self
+            .0
+            .accept_friend_request(
+                parse_id(&r.actor_id, "actor_id")?,
+                parse_id(&r.request_id, "request_id")?,
+            )
+            .await?;
+        Ok(Response::new(pb::AcceptFriendRequestResponse {
+            friend: Some(user_to_pb(&request.from)),
+            request: Some(request_to_pb(&request)),
+        }))
+    }
+
+    async fn decline_friend_request(
+        &self,
+        request: Request<pb::FriendRequestAction>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        let r = request.into_inner();
+        self.0
+            .decline_friend_request(
+                parse_id(&r.actor_id, "actor_id")?,
+                parse_id(&r.request_id, "request_id")?,
+            )
+            .await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn cancel_friend_request(
+        &self,
+        request: Request<pb::FriendRequestAction>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        let r = request.into_inner();
+        self.0
+            .cancel_friend_request(
+                parse_id(&r.actor_id, "actor_id")?,
+                parse_id(&r.request_id, "request_id")?,
+            )
+            .await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn remove_friend(
+        &self,
+        request: Request<pb::RemoveFriendRequest>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        let r = request.into_inner();
+        self.0
+            .remove_friend(
+                parse_id(&r.actor_id, "actor_id")?,
+                parse_id(&r.user_id, "user_id")?,
+            )
+            .await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn list_friends(
+        &self,
+        request: Request<pb::ListFriendsRequest>,
+    ) -> Result<Response<pb::ListFriendsResponse>, Status> {
+        let overview = self
+            .0
+            .friends_overview(parse_id(&request.into_inner().actor_id, "actor_id")?)
+            .await?;
+        Ok(Response::new(pb::ListFriendsResponse {
+            friends: overview.friends.iter().map(user_to_pb).collect(),
+            incoming: overview.incoming.iter().map(request_to_pb).collect(),
+            outgoing: overview.outgoing.iter().map(request_to_pb).collect(),
+        }))
+    }
+
+    async fn are_friends(
+        &self,
+        request: Request<pb::AreFriendsRequest>,
+    ) -> Result<Response<pb::AreFriendsResponse>, Status> {
+        let r = request.into_inner();
+        let friends = self
+            .0
+            .are_friends(
+                parse_id(&r.user_a, "user_a")?,
+                parse_id(&r.user_b, "user_b")?,
+            )
+            .await?;
+        Ok(Response::new(pb::AreFriendsResponse { friends }))
+    }
+}

@@ -1,0 +1,37 @@
+//! Astral's social service: friend requests and friendships.
+
+mod events;
+mod grpc;
+pub mod service;
+pub mod store;
+
+use astral_common::{EventBus, db};
+use std::future::Future;
+use tokio::net::TcpListener;
+
+pub use service::SocialService;
+
+/// The migrations of the social database.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Runs the social gRPC server on `listener` until `shutdown` completes. `auth_url` is the
+/// auth service's gRPC endpoint (usernames are resolved there).
+pub async fn serve(
+    database_url: &str,
+    auth_url: &str,
+    bus: EventBus,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let pool = db::connect(database_url).await?;
+    MIGRATOR.run(&pool).await?;
+    let auth = astral_proto::auth::auth_service_client::AuthServiceClient::new(
+        astral_common::grpc::channel(auth_url)?,
+    );
+    let service = SocialService::new(store::Store::new(pool), auth, bus);
+    tracing::info!(addr = %listener.local_addr()?, "social service listening");
+    let router = astral_common::grpc::server_with_health::<grpc::Server>()
+        .await?
+        .add_service(grpc::server(service));
+    astral_common::grpc::serve(router, listener, shutdown).await
+}

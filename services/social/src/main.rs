@@ -1,0 +1,49 @@
+//! `astral-social`: the social service as its own process.
+
+use astral_common::config::{BusArgs, TelemetryArgs};
+use clap::Parser;
+
+/// Astral's social service: friend requests and friendships, over gRPC.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "ASTRAL_LISTEN", default_value = "127.0.0.1:50052")]
+    listen: String,
+    /// The social database (`postgres://…` or `sqlite://…`).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/astral_social"
+    )]
+    database_url: String,
+    /// The auth service's gRPC endpoint.
+    #[arg(
+        long,
+        env = "ASTRAL_AUTH_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    auth_url: String,
+    #[command(flatten)]
+    bus: BusArgs,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let _telemetry =
+        astral_common::telemetry::init("astral-social", args.telemetry.otel_endpoint.as_deref())?;
+    let bus = astral_common::EventBus::nats(&args.bus.nats_url).await?;
+    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    astral_social::serve(
+        &args.database_url,
+        &args.auth_url,
+        bus.clone(),
+        listener,
+        astral_common::shutdown_signal(),
+    )
+    .await?;
+    bus.flush().await
+}

@@ -1,0 +1,167 @@
+//! The social use cases: one function each, holding the rules.
+
+use crate::events::Events;
+use crate::store::{FriendRequest, Sent, Store, User};
+use anyhow::Context as _;
+use astral_common::{Error, EventBus, Result, ids, time};
+use astral_proto::auth::{
+    GetUserByUsernameRequest, GetUserRequest, auth_service_client::AuthServiceClient,
+};
+use std::sync::Arc;
+use tonic::transport::Channel;
+use tracing::instrument;
+
+/// Everything a user's friends screen shows.
+pub struct FriendsOverview {
+    pub friends: Vec<User>,
+    pub incoming: Vec<FriendRequest>,
+    pub outgoing: Vec<FriendRequest>,
+}
+
+pub struct SocialService {
+    store: Store,
+    auth: AuthServiceClient<Channel>,
+    events: Events,
+}
+
+impl SocialService {
+    pub fn new(store: Store, auth: AuthServiceClient<Channel>, bus: EventBus) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            auth,
+            events: Events::new(bus),
+        })
+    }
+
+    /// Sends a friend request by username, or accepts theirs if they already asked.
+    #[instrument(skip_all, fields(%actor, %username), err(level = "info"))]
+    pub async fn send_friend_request(&self, actor: i64, username: &str) -> Result<Sent> {
+        let target = self.user_by_username(username).await?;
+        if target.id == actor {
+            return Err(Error::invalid(
+                "you cannot send a friend request to yourself",
+            ));
+        }
+        let me = self.user(actor).await?;
+        self.store.remember_users(&[&me, &target]).await?;
+        let sent = self
+            .store
+            .send_request(ids::new_id(), actor, target.id, time::now_ms())
+            .await?;
+        match &sent {
+            Sent::Requested(request) => self.events.request_created(request).await,
+            Sent::AcceptedTheirs(request) => self.events.request_accepted(request).await,
+        }
+        Ok(sent)
+    }
+
+    /// The recipient accepts a request; both become friends.
+    #[instrument(skip_all, fields(%actor, %request_id), err(level = "info"))]
+    pub async fn accept_friend_request(
+        &self,
+        actor: i64,
+        request_id: i64,
+    ) -> Result<FriendRequest> {
+        let request = self
+            .store
+            .accept_request(request_id, actor, time::now_ms())
+            .await?
+            .ok_or_else(no_such_request)?;
+        self.events.request_accepted(&request).await;
+        Ok(request)
+    }
+
+    /// The recipient declines a request.
+    #[instrument(skip_all, fields(%actor, %request_id), err(level = "info"))]
+    pub async fn decline_friend_request(&self, actor: i64, request_id: i64) -> Result<()> {
+        let request = self
+            .store
+            .delete_request(request_id, actor, true)
+            .await?
+            .ok_or_else(no_such_request)?;
+        self.events.request_declined(&request).await;
+        Ok(())
+    }
+
+    /// The sender takes a request back.
+    #[instrument(skip_all, fields(%actor, %request_id), err(level = "info"))]
+    pub async fn cancel_friend_request(&self, actor: i64, request_id: i64) -> Result<()> {
+        let request = self
+            .store
+            .delete_request(request_id, actor, false)
+            .await?
+            .ok_or_else(no_such_request)?;
+        self.events.request_cancelled(&request).await;
+        Ok(())
+    }
+
+    /// Either side ends a friendship.
+    #[instrument(skip_all, fields(%actor, %friend), err(level = "info"))]
+    pub async fn remove_friend(&self, actor: i64, friend: i64) -> Result<()> {
+        if !self.store.remove_friendship(actor, friend).await? {
+            return Err(Error::not_found("you are not friends"));
+        }
+        self.events.friend_removed(actor, friend).await;
+        Ok(())
+    }
+
+    pub async fn friends_overview(&self, actor: i64) -> Result<FriendsOverview> {
+        Ok(FriendsOverview {
+            friends: self.store.friends(actor).await?,
+            incoming: self.store.pending_requests(actor, true).await?,
+            outgoing: self.store.pending_requests(actor, false).await?,
+        })
+    }
+
+    pub async fn are_friends(&self, a: i64, b: i64) -> Result<bool> {
+        if a == b {
+            return Ok(false);
+        }
+        self.store.are_friends(a, b).await
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<User> {
+        let request = GetUserByUsernameRequest {
+            username: username.to_owned(),
+        };
+        match self.auth.clone().get_user_by_username(request).await {
+            Ok(found) => user_from_pb(found.into_inner()),
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                Err(Error::not_found("no user has that username"))
+            }
+            Err(status) => Err(anyhow::Error::new(status)
+                .context("look up a username")
+                .into()),
+        }
+    }
+
+    async fn user(&self, id: i64) -> Result<User> {
+        let found = self
+            .auth
+            .clone()
+            .get_user(GetUserRequest { id: id.to_string() })
+            .await;
+        match found {
+            Ok(found) => user_from_pb(found.into_inner()),
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                Err(Error::not_found("no such user"))
+            }
+            Err(status) => Err(anyhow::Error::new(status).context("look up a user").into()),
+        }
+    }
+}
+
+fn user_from_pb(user: astral_proto::auth::User) -> Result<User> {
+    let id = user
+        .id
+        .parse()
+        .context("auth returned a malformed user id")?;
+    Ok(User {
+        id,
+        username: user.username,
+    })
+}
+
+fn no_such_request() -> Error {
+    Error::not_found("no such friend request")
+}
