@@ -9,6 +9,8 @@ pub mod grpc;
 pub mod ids;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod time;
 pub mod tokens;
 
