@@ -367,10 +367,10 @@ impl Seen {
         if self.ids.contains(&id) {
             return false;
         }
-        if self.order.len() == SEEN_EVENTS {
-            if let Some(oldest) = self.order.pop_front() {
-                self.ids.remove(&oldest);
-            }
+        if self.order.len() == SEEN_EVENTS
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
         }
         self.order.push_back(id.clone());
         self.ids.insert(id);

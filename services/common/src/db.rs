@@ -53,13 +53,11 @@ fn prepare_sqlite(url: &str) -> anyhow::Result<String> {
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
     let path = rest.split('?').next().unwrap_or_default();
-    if path != ":memory:" && !path.is_empty() {
-        if let Some(dir) = std::path::Path::new(path)
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-        }
+    let parent = std::path::Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = parent.filter(|_| path != ":memory:") {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     }
     Ok(if url.contains("mode=") {
         url.to_owned()

@@ -6,7 +6,8 @@ use sqlx::Connection as _;
 
 /// The PostgreSQL server tests use; `ASTRAL_TEST_POSTGRES` overrides it.
 pub fn postgres_server() -> String {
-    std::env::var("ASTRAL_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("ASTRAL_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 /// The NATS server tests use; `ASTRAL_TEST_NATS` overrides it.
@@ -35,7 +36,11 @@ impl TestDatabase {
     pub fn sqlite() -> Self {
         let dir = TempDir::new();
         let url = format!("sqlite://{}", dir.0.join("test.db").display());
-        Self { url, name: None, _dir: Some(dir) }
+        Self {
+            url,
+            name: None,
+            _dir: Some(dir),
+        }
     }
 
     /// A new PostgreSQL database, or an error when the server is unreachable.
@@ -45,9 +50,15 @@ impl TestDatabase {
         let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
             .await
             .with_context(|| format!("connect to PostgreSQL at {server}"))?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await?;
         admin.close().await?;
-        Ok(Self { url: format!("{server}/{name}"), name: Some(name), _dir: None })
+        Ok(Self {
+            url: format!("{server}/{name}"),
+            name: Some(name),
+            _dir: None,
+        })
     }
 
     /// Both backends: SQLite always, PostgreSQL when reachable (see [`unavailable`]).
@@ -69,12 +80,16 @@ impl Drop for TestDatabase {
         let server = postgres_server();
         // Drop runs outside any runtime we may block: use a thread with its own.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(async {
                 let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres")).await?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                    .execute(&mut admin)
-                    .await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await?;
                 anyhow::Ok(())
             })
         })
@@ -91,7 +106,8 @@ pub struct TempDir(pub std::path::PathBuf);
 impl TempDir {
     pub fn new() -> Self {
         let path = std::env::temp_dir().join(format!("astral-test-{}", crate::ids::new_id()));
-        std::fs::create_dir_all(&path).unwrap_or_else(|error| panic!("create {}: {error}", path.display()));
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|error| panic!("create {}: {error}", path.display()));
         Self(path)
     }
 }

@@ -124,10 +124,10 @@ impl MessagingService {
         let content = MessageContent::parse(content)?;
         let nonce = parse_nonce(nonce)?;
         let chat = self.writable_chat(actor, chat_id).await?;
-        if let Some(nonce) = &nonce {
-            if let Some(first) = self.store.message_by_nonce(chat_id, actor, nonce).await? {
-                return Ok(first);
-            }
+        if let Some(nonce) = &nonce
+            && let Some(first) = self.store.message_by_nonce(chat_id, actor, nonce).await?
+        {
+            return Ok(first);
         }
         let new = NewMessage {
             id: ids::new_id(),

@@ -61,6 +61,9 @@ type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 const MESSAGE_COLUMNS: &str = "id, chat_id, seq, version, author_id, content, nonce, created_at_ms, edited_at_ms, deleted_at_ms FROM messages";
 
+/// id, kind, name, owner_id, last_seq, last_activity_ms, the viewer's read_seq.
+type ChatRow = (String, String, String, Option<i64>, i64, i64, i64);
+
 type MessageRow = (
     i64,
     String,
@@ -165,7 +168,7 @@ impl Store {
 
     /// The chat as `viewer` sees it; `None` unless `viewer` is a member.
     pub async fn chat_for(&self, chat_id: &str, viewer: i64) -> Result<Option<Chat>> {
-        let row: Option<(String, String, String, Option<i64>, i64, i64, i64)> = sqlx::query_as(
+        let row: Option<ChatRow> = sqlx::query_as(
             "SELECT c.id, c.kind, c.name, c.owner_id, c.last_seq, c.last_activity_ms, m.read_seq \
              FROM chats c JOIN chat_members m ON m.chat_id = c.id WHERE c.id = $1 AND m.user_id = $2",
         )

@@ -1,5 +1,7 @@
 //! The social store's conformance suite, run on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
+
 use astral_common::testing::TestDatabase;
 use astral_common::{Error, db};
 use astral_social::store::{Sent, Store, User};
@@ -12,9 +14,15 @@ async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
         let store = Store::new(pool);
         let users: Vec<User> = [(1, "ann"), (2, "ben"), (3, "cat")]
             .into_iter()
-            .map(|(id, name)| User { id, username: name.into() })
+            .map(|(id, name)| User {
+                id,
+                username: name.into(),
+            })
             .collect();
-        store.remember_users(&users.iter().collect::<Vec<_>>()).await.unwrap();
+        store
+            .remember_users(&users.iter().collect::<Vec<_>>())
+            .await
+            .unwrap();
         stores.push((backend, store, database));
     }
     stores
@@ -26,18 +34,54 @@ async fn a_request_is_pending_until_the_recipient_accepts_it() {
         let Sent::Requested(request) = store.send_request(100, 1, 2, 5).await.unwrap() else {
             panic!("{backend}: expected a new request");
         };
-        assert_eq!((request.from.username.as_str(), request.to.username.as_str()), ("ann", "ben"), "{backend}");
-        assert_eq!(store.pending_requests(2, true).await.unwrap(), vec![request.clone()], "{backend}");
-        assert_eq!(store.pending_requests(1, false).await.unwrap(), vec![request.clone()], "{backend}");
+        assert_eq!(
+            (request.from.username.as_str(), request.to.username.as_str()),
+            ("ann", "ben"),
+            "{backend}"
+        );
+        assert_eq!(
+            store.pending_requests(2, true).await.unwrap(),
+            vec![request.clone()],
+            "{backend}"
+        );
+        assert_eq!(
+            store.pending_requests(1, false).await.unwrap(),
+            vec![request.clone()],
+            "{backend}"
+        );
         let again = store.send_request(101, 1, 2, 6).await;
-        assert!(matches!(again, Err(Error::AlreadyExists(_))), "{backend}: {again:?}");
-        assert_eq!(store.accept_request(100, 1, 7).await.unwrap(), None, "{backend}: the sender cannot accept");
-        assert_eq!(store.accept_request(100, 2, 7).await.unwrap(), Some(request), "{backend}");
+        assert!(
+            matches!(again, Err(Error::AlreadyExists(_))),
+            "{backend}: {again:?}"
+        );
+        assert_eq!(
+            store.accept_request(100, 1, 7).await.unwrap(),
+            None,
+            "{backend}: the sender cannot accept"
+        );
+        assert_eq!(
+            store.accept_request(100, 2, 7).await.unwrap(),
+            Some(request),
+            "{backend}"
+        );
         assert!(store.are_friends(2, 1).await.unwrap(), "{backend}");
-        assert_eq!(store.friends(1).await.unwrap(), vec![User { id: 2, username: "ben".into() }], "{backend}");
-        assert!(store.pending_requests(2, true).await.unwrap().is_empty(), "{backend}");
+        assert_eq!(
+            store.friends(1).await.unwrap(),
+            vec![User {
+                id: 2,
+                username: "ben".into()
+            }],
+            "{backend}"
+        );
+        assert!(
+            store.pending_requests(2, true).await.unwrap().is_empty(),
+            "{backend}"
+        );
         let to_friend = store.send_request(102, 2, 1, 8).await;
-        assert!(matches!(to_friend, Err(Error::AlreadyExists(_))), "{backend}: {to_friend:?}");
+        assert!(
+            matches!(to_friend, Err(Error::AlreadyExists(_))),
+            "{backend}: {to_friend:?}"
+        );
     }
 }
 
@@ -46,7 +90,10 @@ async fn asking_someone_who_already_asked_accepts_their_request() {
     for (backend, store, _db) in stores().await {
         store.send_request(100, 1, 3, 5).await.unwrap();
         let answer = store.send_request(101, 3, 1, 6).await.unwrap();
-        assert!(matches!(answer, Sent::AcceptedTheirs(ref r) if r.id == 100), "{backend}: {answer:?}");
+        assert!(
+            matches!(answer, Sent::AcceptedTheirs(ref r) if r.id == 100),
+            "{backend}: {answer:?}"
+        );
         assert!(store.are_friends(1, 3).await.unwrap(), "{backend}");
     }
 }
@@ -55,11 +102,29 @@ async fn asking_someone_who_already_asked_accepts_their_request() {
 async fn only_the_recipient_declines_and_only_the_sender_cancels() {
     for (backend, store, _db) in stores().await {
         store.send_request(100, 1, 2, 5).await.unwrap();
-        assert_eq!(store.delete_request(100, 1, true).await.unwrap(), None, "{backend}: sender declining");
-        assert_eq!(store.delete_request(100, 2, false).await.unwrap(), None, "{backend}: recipient cancelling");
-        assert_eq!(store.delete_request(100, 3, true).await.unwrap(), None, "{backend}: a stranger");
-        assert!(store.delete_request(100, 1, false).await.unwrap().is_some(), "{backend}: sender cancels");
-        assert!(store.pending_requests(2, true).await.unwrap().is_empty(), "{backend}");
+        assert_eq!(
+            store.delete_request(100, 1, true).await.unwrap(),
+            None,
+            "{backend}: sender declining"
+        );
+        assert_eq!(
+            store.delete_request(100, 2, false).await.unwrap(),
+            None,
+            "{backend}: recipient cancelling"
+        );
+        assert_eq!(
+            store.delete_request(100, 3, true).await.unwrap(),
+            None,
+            "{backend}: a stranger"
+        );
+        assert!(
+            store.delete_request(100, 1, false).await.unwrap().is_some(),
+            "{backend}: sender cancels"
+        );
+        assert!(
+            store.pending_requests(2, true).await.unwrap().is_empty(),
+            "{backend}"
+        );
     }
 }
 

@@ -1,0 +1,148 @@
+//! A user of the system under test: an HTTP client with their token, and their WebSocket.
+
+use super::WAIT;
+use futures::{SinkExt as _, StreamExt as _};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub struct User {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub name: String,
+    pub id: String,
+    pub token: String,
+    pub socket: Option<Socket>,
+}
+
+/// A username no other test uses.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}_{}", rand::random::<u32>())
+}
+
+impl User {
+    /// Registers a new account named `<prefix>_<random>`.
+    pub async fn register(base: &str, prefix: &str) -> Self {
+        let http = reqwest::Client::new();
+        let name = unique_name(prefix);
+        let response = http
+            .post(format!("{base}/api/auth/register"))
+            .json(&json!({ "username": name, "password": "correct horse" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED, "register {name}");
+        let body: Value = response.json().await.unwrap();
+        Self {
+            base: base.to_owned(),
+            http,
+            id: body["user"]["id"].as_str().unwrap().to_owned(),
+            token: body["token"].as_str().unwrap().to_owned(),
+            name,
+            socket: None,
+        }
+    }
+
+    /// Calls the API as this user; returns the status and the JSON body (Null when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    /// Opens the WebSocket, identifies, and returns the `ready` payload.
+    pub async fn connect(&mut self) -> Value {
+        let url = format!("{}/ws", self.base.replacen("http", "ws", 1));
+        let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        self.socket = Some(socket);
+        let hello = self.next_frame().await;
+        assert_eq!(hello["op"], "hello");
+        assert!(hello["d"]["heartbeat_ms"].as_u64().unwrap() > 0);
+        self.send(json!({ "op": "identify", "d": { "token": self.token } }))
+            .await;
+        let ready = self.expect_op("ready").await;
+        assert_eq!(ready["d"]["user"]["id"], self.id.as_str());
+        ready["d"].clone()
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        let socket = self.socket.as_mut().expect("connected");
+        socket
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .unwrap();
+    }
+
+    /// The next JSON frame from the server, within the wait limit.
+    pub async fn next_frame(&mut self) -> Value {
+        let socket = self.socket.as_mut().expect("connected");
+        loop {
+            let message = tokio::time::timeout(WAIT, socket.next())
+                .await
+                .unwrap_or_else(|_| panic!("no frame within {WAIT:?}"))
+                .expect("socket open")
+                .unwrap();
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+                Message::Close(frame) => panic!("closed: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Waits for a frame with this op, answering nothing and skipping other frames.
+    pub async fn expect_op(&mut self, op: &str) -> Value {
+        loop {
+            let frame = self.next_frame().await;
+            if frame["op"] == op {
+                return frame;
+            }
+            assert_ne!(frame["op"], "error", "while waiting for {op}: {frame}");
+        }
+    }
+
+    /// Waits for the next event and checks its type: events arrive in order, so an
+    /// unexpected one fails the test.
+    pub async fn expect_event(&mut self, event: &str) -> Value {
+        let frame = self.expect_op("event").await;
+        assert_eq!(frame["t"], event, "unexpected event: {frame}");
+        frame["d"].clone()
+    }
+
+    /// Subscribes to a chat and waits for the confirmation.
+    pub async fn subscribe(&mut self, chat_id: &str) {
+        self.send(json!({ "op": "subscribe", "d": { "chat_id": chat_id } }))
+            .await;
+        let frame = self.expect_op("subscribed").await;
+        assert_eq!(frame["d"]["chat_id"], chat_id);
+    }
+}
