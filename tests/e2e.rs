@@ -36,6 +36,39 @@ async fn bad_input_gets_the_contract_error_body_in_the_all_in_one_binary() {
 }
 
 #[tokio::test]
+async fn logging_out_ends_the_session_and_closes_its_sockets() {
+    let system = System::all_in_one().await;
+    let mut alice = User::register(&system.base, "alice").await;
+    alice.connect().await;
+    let (status, _) = alice.post("/api/auth/logout", json!({})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    alice.expect_event("session.ended").await;
+    assert_eq!(alice.expect_close().await, 4001);
+    let (status, body) = alice
+        .post(
+            "/api/auth/refresh",
+            json!({ "refresh_token": alice.refresh_token }),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED);
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_refresh_token_gives_a_new_pair_and_works_only_once() {
+    let system = System::all_in_one().await;
+    let alice = User::register(&system.base, "alice").await;
+    let refresh = json!({ "refresh_token": alice.refresh_token });
+    let (status, renewed) = alice.post("/api/auth/refresh", refresh.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    assert_eq!(renewed["user"]["id"], alice.id.as_str());
+    assert_ne!(renewed["refresh_token"], refresh["refresh_token"]);
+    let (status, body) = alice.post("/api/auth/refresh", refresh).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED);
+    system.stop().await;
+}
+
+#[tokio::test]
 async fn services_publish_events_on_the_nats_subjects_of_the_contract() {
     let Some(system) = System::distributed().await else {
         return;

@@ -15,6 +15,7 @@ pub struct User {
     pub name: String,
     pub id: String,
     pub token: String,
+    pub refresh_token: String,
     pub socket: Option<Socket>,
 }
 
@@ -41,6 +42,7 @@ impl User {
             http,
             id: body["user"]["id"].as_str().unwrap().to_owned(),
             token: body["token"].as_str().unwrap().to_owned(),
+            refresh_token: body["refresh_token"].as_str().unwrap().to_owned(),
             name,
             socket: None,
         }
@@ -115,6 +117,21 @@ impl User {
                 Message::Text(text) => return serde_json::from_str(&text).unwrap(),
                 Message::Close(frame) => panic!("closed: {frame:?}"),
                 _ => continue,
+            }
+        }
+    }
+
+    /// Waits for the server to close the socket and returns the close code.
+    pub async fn expect_close(&mut self) -> u16 {
+        let socket = self.socket.as_mut().expect("connected");
+        loop {
+            let message = tokio::time::timeout(WAIT, socket.next())
+                .await
+                .expect("closed in time");
+            match message {
+                Some(Ok(Message::Close(frame))) => return frame.map_or(1005, |f| f.code.into()),
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
             }
         }
     }

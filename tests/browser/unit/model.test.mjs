@@ -1,0 +1,55 @@
+// Unit tests of parsing and naming (web/js/model.js), formatting (format.js) and routes (router.js).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseChat, parseMessage, chatName, messageOf, chatIdOf } from '../../../web/js/model.js';
+import { initials, badgeText, hueOf } from '../../../web/js/format.js';
+import { parseRoute, routeHash } from '../../../web/js/router.js';
+import { backoffMs } from '../../../web/js/socket.js';
+
+test('ids stay strings and counters become numbers, whatever the JSON had', () => {
+  const m = parseMessage({ id: 12345678901234567890n.toString(), chat_id: 'a_b', seq: '7', version: 9, author_id: 3 });
+  assert.equal(m.id, '12345678901234567890');
+  assert.equal(m.author_id, '3');
+  assert.equal(m.seq, 7);
+  assert.equal(m.version, 9);
+  assert.equal(m.deleted, false);
+});
+
+test('a direct chat is named after the other member', () => {
+  const c = parseChat({ id: 'a_b', kind: 'direct', members: [{ id: 'a', username: 'alice' }, { id: 'b', username: 'bob' }] });
+  assert.equal(chatName(c, 'a'), 'bob');
+  assert.equal(chatName(c, 'b'), 'alice');
+});
+
+test('event payloads are read whether wrapped or not', () => {
+  assert.equal(messageOf({ message: { id: '1', chat_id: 'c' } }).id, '1');
+  assert.equal(messageOf({ id: '2', chat_id: 'c' }).id, '2');
+  assert.equal(chatIdOf({ chat_id: 'x' }), 'x');
+  assert.equal(chatIdOf({ chat: { id: 'y' } }), 'y');
+});
+
+test('initials take the first letters of the first two words', () => {
+  assert.equal(initials('alice_smith'), 'AS');
+  assert.equal(initials('bob'), 'B');
+  assert.equal(initials('bob_42'), 'B');
+  assert.equal(initials(''), '?');
+});
+
+test('badges stop at 99+ and avatar hues stay in range', () => {
+  assert.equal(badgeText(5), '5');
+  assert.equal(badgeText(150), '99+');
+  for (const k of ['', '1', 'abc', 'a_b']) assert.ok(hueOf(k) >= 0 && hueOf(k) < 360);
+});
+
+test('routes round-trip through the hash, chat ids with _ included', () => {
+  assert.deepEqual(parseRoute(routeHash({ name: 'chat', chat_id: '12_34' })), { name: 'chat', chat_id: '12_34' });
+  assert.deepEqual(parseRoute('#/friends'), { name: 'friends' });
+  assert.equal(parseRoute('#/nonsense'), null);
+});
+
+test('reconnect back-off grows and stays under 15 s', () => {
+  for (let n = 0; n < 20; n++) {
+    const ms = backoffMs(n);
+    assert.ok(ms >= Math.min(15_000, 500 * 2 ** n) / 2 && ms <= 15_000, `attempt ${n}: ${ms}`);
+  }
+});

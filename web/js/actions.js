@@ -1,0 +1,202 @@
+// actions.js — what the user can do, as functions the views call: each talks to the API,
+// then puts the answer in the store.
+
+import { ApiError } from './api.js';
+import { setChats, upsertChat, receiveMessages, timelineOf } from './store.js';
+import { routeHash } from './router.js';
+
+/** @typedef {import('./api.js').Api} Api */
+/** @typedef {import('./store.js').Store} Store */
+/** @typedef {import('./socket.js').GatewaySocket} GatewaySocket */
+/** @typedef {import('./timeline.js').Timelines} Timelines */
+/** @typedef {import('./outbox.js').Outbox} Outbox */
+/** @typedef {import('./types.js').Route} Route */
+/** @typedef {import('./types.js').Message} Message */
+/** @typedef {import('./types.js').User} User */
+/** @typedef {import('./types.js').FriendRequest} FriendRequest */
+
+/** Words for an error, for people. @param {unknown} e */
+export function describe(e) {
+  if (e instanceof ApiError) return e.message;
+  return e instanceof Error ? e.message : 'Something went wrong.';
+}
+
+/**
+ * @param {{ api: Api, store: Store, socket: GatewaySocket, timelines: Timelines, outbox: Outbox,
+ *   signedIn: (user: User) => void, signOut: (notice: string | null) => void }} deps
+ */
+export function createActions({ api, store, socket, timelines, outbox, signedIn, signOut }) {
+  /** @param {unknown} e */
+  function showError(e) {
+    if (e instanceof ApiError && e.status === 401) return; // handled by signing out
+    store.update((s) => {
+      s.notice = describe(e);
+    });
+  }
+
+  /** Runs `load` once even if asked many times while it is on its way. @param {() => Promise<void>} load */
+  function coalesced(load) {
+    let running = false;
+    let again = false;
+    const run = async () => {
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      try {
+        do {
+          again = false;
+          await load().catch(showError);
+        } while (again);
+      } finally {
+        running = false;
+      }
+    };
+    return () => void run();
+  }
+
+  const refreshFriends = coalesced(async () => {
+    const f = await api.friends();
+    store.update((s) => {
+      s.friends = f;
+      s.friends_loaded = true;
+    });
+  });
+
+  const refreshChats = coalesced(async () => {
+    const chats = await api.chats();
+    store.update((s) => setChats(s, chats));
+  });
+
+  /** Shows a route (called when the address bar's hash changes). @param {Route} route */
+  function show(route) {
+    store.update((s) => {
+      s.route = route;
+      s.sidebar_open = false;
+    });
+    const chatId = route.name === 'chat' ? route.chat_id : null;
+    socket.focusChat(chatId);
+    if (chatId) void timelines.open(chatId);
+  }
+
+  /** @param {Route} route */
+  function go(route) {
+    const hash = routeHash(route);
+    if (location.hash === hash) show(route);
+    else location.hash = hash;
+  }
+
+  return {
+    showError,
+    refreshFriends,
+    refreshChats,
+    show,
+    go,
+
+    /** @param {string} username @param {string} password */
+    async login(username, password) {
+      signedIn((await api.login(username, password)).user);
+    },
+    /** @param {string} username @param {string} password */
+    async register(username, password) {
+      signedIn((await api.register(username, password)).user);
+    },
+    logout() {
+      // Close the socket first (the server closes it too), and forget locally whatever the
+      // server answers: the user asked to leave.
+      socket.stop();
+      void api
+        .logout()
+        .catch(() => {})
+        .finally(() => signOut(null));
+    },
+
+    /** @param {string} username @returns {Promise<string>} what to tell the user */
+    async sendFriendRequest(username) {
+      const r = await api.sendFriendRequest(username);
+      refreshFriends();
+      return `Friend request sent to ${r.to.username || username}.`;
+    },
+    /** @param {FriendRequest} r */
+    async accept(r) {
+      await api.acceptRequest(r.id);
+      refreshFriends();
+      refreshChats(); // an old direct chat may have reopened
+    },
+    /** @param {FriendRequest} r */
+    async decline(r) {
+      await api.declineRequest(r.id);
+      refreshFriends();
+    },
+    /** @param {FriendRequest} r */
+    async cancel(r) {
+      await api.cancelRequest(r.id);
+      refreshFriends();
+    },
+    /** @param {User} u */
+    async removeFriend(u) {
+      if (!window.confirm(`Remove ${u.username} from your friends? Your chat history stays, read only.`)) return;
+      await api.removeFriend(u.id);
+      refreshFriends();
+      refreshChats();
+    },
+    /** @param {User} u */
+    async openDirect(u) {
+      const chat = await api.openDirect(u.id);
+      store.update((s) => upsertChat(s, chat));
+      go({ name: 'chat', chat_id: chat.id });
+    },
+
+    /** @param {string} chatId @param {string} content */
+    send(chatId, content) {
+      outbox.send(chatId, content);
+    },
+    /** @param {string} chatId */
+    typing(chatId) {
+      socket.typing(chatId);
+    },
+    /** @param {string} chatId */
+    loadOlder(chatId) {
+      void timelines.loadOlder(chatId);
+    },
+    /** @param {Message} m @param {string} content */
+    async editMessage(m, content) {
+      const updated = await api.editMessage(m.chat_id, m.id, content);
+      store.update((s) => receiveMessages(s, m.chat_id, [updated]));
+    },
+    /** @param {Message} m */
+    async deleteMessage(m) {
+      try {
+        await api.deleteMessage(m.chat_id, m.id);
+        // Show it gone now; the event brings the real tombstone (a higher version) soon after.
+        store.update((s) => {
+          const t = timelineOf(s, m.chat_id);
+          t.items = t.items.map((x) => (x.id === m.id ? { ...x, deleted: true, content: '' } : x));
+        });
+      } catch (e) {
+        showError(e);
+      }
+    },
+    retry: outbox.retry,
+    discard: outbox.discard,
+
+    openSidebar() {
+      store.update((s) => {
+        s.sidebar_open = true;
+      });
+    },
+    closeSidebar() {
+      store.update((s) => {
+        s.sidebar_open = false;
+      });
+    },
+    dismissNotice() {
+      store.update((s) => {
+        s.notice = null;
+      });
+    },
+  };
+}
+
+/** @typedef {ReturnType<typeof createActions>} Actions */

@@ -1,0 +1,222 @@
+// api.js — the HTTP client: one function per API route, bearer tokens, one refresh on a 401.
+
+import { loadSession, saveSession, expiresAt } from './tokens.js';
+import { parseAuth, parseChat, parseFriends, parseMessage, parseRequest, parseUser } from './model.js';
+
+/** @typedef {import('./types.js').Chat} Chat */
+/** @typedef {import('./types.js').Message} Message */
+/** @typedef {import('./types.js').Session} Session */
+
+/** An API failure: the HTTP status (0 when the server could not be reached) and the body's code. */
+export class ApiError extends Error {
+  /** @param {number} status @param {string} code @param {string} message @param {number | null} [retryAfter] */
+  constructor(status, code, message, retryAfter = null) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+
+  /** Worth trying again later: no answer, rate limited, or the server failed. */
+  get transient() {
+    return this.status === 0 || this.status === 429 || this.status >= 500;
+  }
+}
+
+/** @param {Response} res */
+async function errorFrom(res) {
+  let code = `http_${res.status}`;
+  let message = `The server answered ${res.status} ${res.statusText}`.trim();
+  try {
+    const body = await res.json();
+    if (typeof body?.error?.code === 'string') code = body.error.code;
+    if (typeof body?.error?.message === 'string' && body.error.message) message = body.error.message;
+  } catch {
+    // Not JSON: keep the status line.
+  }
+  const retry = Number(res.headers.get('Retry-After'));
+  return new ApiError(res.status, code, message, Number.isFinite(retry) && retry > 0 ? retry : null);
+}
+
+/**
+ * @param {{ onAuthLost: () => void, base?: string }} opts
+ *   `onAuthLost` runs when the tokens are no longer good and cannot be refreshed.
+ */
+export function createApi({ onAuthLost, base = '' }) {
+  /** @type {Promise<boolean> | null} */
+  let refreshing = null;
+
+  /**
+   * @param {string} method @param {string} path @param {unknown} [body] @param {string | null} [token]
+   * @returns {Promise<unknown>}
+   */
+  async function send(method, path, body, token) {
+    /** @type {Record<string, string>} */
+    const headers = { Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let res;
+    try {
+      res = await fetch(base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: 'same-origin',
+      });
+    } catch {
+      throw new ApiError(0, 'network', 'Cannot reach the server. Check your connection.');
+    }
+    if (!res.ok) throw await errorFrom(res);
+    if (res.status === 204) return null;
+    const text = await res.text();
+    return text ? JSON.parse(text) : null;
+  }
+
+  /**
+   * Exchanges the refresh token for new tokens, once at a time.
+   * @returns {Promise<boolean>} false if the session is over
+   */
+  function refresh() {
+    if (refreshing) return refreshing;
+    refreshing = (async () => {
+      const s = loadSession();
+      if (!s) return false;
+      try {
+        saveSession(parseAuth(await send('POST', '/api/auth/refresh', { refresh_token: s.refresh_token })));
+        return true;
+      } catch (e) {
+        // Another tab may have refreshed first, which retires the token we sent.
+        const now = loadSession();
+        if (now && now.refresh_token !== s.refresh_token) return true;
+        if (e instanceof ApiError && !e.transient) return false;
+        throw e;
+      }
+    })().finally(() => {
+      refreshing = null;
+    });
+    return refreshing;
+  }
+
+  /** An authenticated request; on a 401 it refreshes once and tries again. @param {string} method @param {string} path @param {unknown} [body] */
+  async function request(method, path, body) {
+    const used = loadSession()?.token ?? null;
+    try {
+      return await send(method, path, body, used);
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 401) throw e;
+      const current = loadSession()?.token ?? null;
+      const renewed = current !== null && current !== used ? true : await refresh();
+      if (!renewed) {
+        onAuthLost();
+        throw e;
+      }
+      try {
+        return await send(method, path, body, loadSession()?.token ?? null);
+      } catch (again) {
+        if (again instanceof ApiError && again.status === 401) onAuthLost();
+        throw again;
+      }
+    }
+  }
+
+  /** @param {string} s */
+  const enc = (s) => encodeURIComponent(s);
+  /** @param {unknown} v */
+  const list = (v) => (Array.isArray(v) ? v : []);
+
+  return {
+    /** @param {string} username @param {string} password */
+    async register(username, password) {
+      return saveSession(parseAuth(await send('POST', '/api/auth/register', { username, password })));
+    },
+    /** @param {string} username @param {string} password */
+    async login(username, password) {
+      return saveSession(parseAuth(await send('POST', '/api/auth/login', { username, password })));
+    },
+    async logout() {
+      await request('POST', '/api/auth/logout');
+    },
+    /**
+     * A token good for at least another minute, refreshed first if needed (for the WebSocket).
+     * @returns {Promise<string | null>}
+     */
+    async freshToken() {
+      const s = loadSession();
+      if (!s) return null;
+      if (expiresAt(s) - Date.now() < 60_000) {
+        if (!(await refresh())) return null;
+      }
+      return loadSession()?.token ?? null;
+    },
+    refresh,
+
+    async me() {
+      return parseUser(await request('GET', '/api/users/me'));
+    },
+
+    async friends() {
+      return parseFriends(await request('GET', '/api/friends'));
+    },
+    /** @param {string} username */
+    async sendFriendRequest(username) {
+      return parseRequest(await request('POST', '/api/friends/requests', { username }));
+    },
+    /** @param {string} requestId */
+    async acceptRequest(requestId) {
+      return request('POST', `/api/friends/requests/${enc(requestId)}/accept`);
+    },
+    /** @param {string} requestId */
+    async declineRequest(requestId) {
+      await request('POST', `/api/friends/requests/${enc(requestId)}/decline`);
+    },
+    /** @param {string} requestId */
+    async cancelRequest(requestId) {
+      await request('DELETE', `/api/friends/requests/${enc(requestId)}`);
+    },
+    /** @param {string} userId */
+    async removeFriend(userId) {
+      await request('DELETE', `/api/friends/${enc(userId)}`);
+    },
+
+    /** @returns {Promise<Chat[]>} */
+    async chats() {
+      return list(await request('GET', '/api/chats')).map(parseChat);
+    },
+    /** @param {string} userId @returns {Promise<Chat>} */
+    async openDirect(userId) {
+      return parseChat(await request('POST', '/api/chats/direct', { user_id: userId }));
+    },
+    /** @param {string} chatId @param {number} seq */
+    async markRead(chatId, seq) {
+      await request('POST', `/api/chats/${enc(chatId)}/read`, { seq });
+    },
+
+    /**
+     * @param {string} chatId
+     * @param {{ before?: number, after?: number, limit?: number }} [q]
+     * @returns {Promise<Message[]>}
+     */
+    async messages(chatId, q = {}) {
+      const params = new URLSearchParams();
+      if (q.before !== undefined) params.set('before', String(q.before));
+      if (q.after !== undefined) params.set('after', String(q.after));
+      params.set('limit', String(q.limit ?? 50));
+      return list(await request('GET', `/api/chats/${enc(chatId)}/messages?${params}`)).map(parseMessage);
+    },
+    /** @param {string} chatId @param {string} content @param {string} nonce @returns {Promise<Message>} */
+    async sendMessage(chatId, content, nonce) {
+      return parseMessage(await request('POST', `/api/chats/${enc(chatId)}/messages`, { content, nonce }));
+    },
+    /** @param {string} chatId @param {string} messageId @param {string} content @returns {Promise<Message>} */
+    async editMessage(chatId, messageId, content) {
+      return parseMessage(await request('PATCH', `/api/chats/${enc(chatId)}/messages/${enc(messageId)}`, { content }));
+    },
+    /** @param {string} chatId @param {string} messageId */
+    async deleteMessage(chatId, messageId) {
+      await request('DELETE', `/api/chats/${enc(chatId)}/messages/${enc(messageId)}`);
+    },
+  };
+}
+
+/** @typedef {ReturnType<typeof createApi>} Api */

@@ -1,0 +1,90 @@
+// format.js — turns data into words for people: times, day labels, initials, counts. Pure.
+
+/** One or two letters for an avatar: "alice_smith" → "AS", "bob" and "bob_42" → "B". @param {string} name */
+export function initials(name) {
+  const parts = name.split(/[\s_.\-]+/).filter(Boolean);
+  const first = [...(parts[0] ?? name.trim())][0] ?? '?';
+  const second = parts.length >= 2 && /^\p{L}/u.test(parts[1]) ? [...parts[1]][0] : '';
+  return (first + second).toUpperCase();
+}
+
+/** A stable hue (0–359) for someone's avatar, from their id. @param {string} key */
+export function hueOf(key) {
+  let h = 0x811c9dc5; // FNV-1a, then spread by the golden angle so close ids get far-apart hues
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
+  return Math.floor((h % 1000) * 137.508) % 360;
+}
+
+/** @param {Date} a @param {Date} b */
+export function sameDay(a, b) {
+  return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+}
+
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
+const dateFmt = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
+const longDateFmt = new Intl.DateTimeFormat(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'short' });
+
+/** @param {string} iso */
+function parse(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+/** "14:05", "Yesterday at 14:05" or "Mar 3, 2026 14:05". @param {string} iso @param {Date} [now] */
+export function messageTime(iso, now = new Date()) {
+  const d = parse(iso);
+  if (!d) return '';
+  if (sameDay(d, now)) return timeFmt.format(d);
+  const yesterday = new Date(now);
+  yesterday.setDate(now.getDate() - 1);
+  if (sameDay(d, yesterday)) return `Yesterday at ${timeFmt.format(d)}`;
+  return `${dateFmt.format(d)} ${timeFmt.format(d)}`;
+}
+
+/** Short time for the chat list: "14:05" today, else "Mar 3". @param {string} iso @param {Date} [now] */
+export function listTime(iso, now = new Date()) {
+  const d = parse(iso);
+  if (!d) return '';
+  if (sameDay(d, now)) return timeFmt.format(d);
+  return new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' }).format(d);
+}
+
+/** The full date and time, for a tooltip. @param {string} iso */
+export function fullTime(iso) {
+  const d = parse(iso);
+  return d ? fullFmt.format(d) : '';
+}
+
+/** A day separator's label: "Today", "Yesterday" or the long date. @param {string} iso @param {Date} [now] */
+export function dayLabel(iso, now = new Date()) {
+  const d = parse(iso);
+  if (!d) return '';
+  if (sameDay(d, now)) return 'Today';
+  const yesterday = new Date(now);
+  yesterday.setDate(now.getDate() - 1);
+  if (sameDay(d, yesterday)) return 'Yesterday';
+  return longDateFmt.format(d);
+}
+
+/** Whether two messages' times are on the same local day. @param {string} a @param {string} b */
+export function sameDayIso(a, b) {
+  const da = parse(a);
+  const db = parse(b);
+  return !!da && !!db && sameDay(da, db);
+}
+
+/** Milliseconds between two RFC 3339 times (NaN if either is unreadable). @param {string} a @param {string} b */
+export function msBetween(a, b) {
+  return new Date(b).getTime() - new Date(a).getTime();
+}
+
+/** A badge's text: "1" … "99", then "99+". @param {number} n */
+export function badgeText(n) {
+  return n > 99 ? '99+' : String(n);
+}
+
+/** One line of a message for the chat list. @param {string} content */
+export function previewText(content) {
+  return content.replace(/\s+/g, ' ').trim().slice(0, 120);
+}

@@ -1,0 +1,117 @@
+// main.js — wires the modules together and decides which screen is shown.
+
+import { createApi } from './api.js';
+import { loadSession, clearSession, watchSession } from './tokens.js';
+import { createStore, openChatId } from './store.js';
+import { GatewaySocket, gatewayUrl } from './socket.js';
+import { createTimelines } from './timeline.js';
+import { createOutbox } from './outbox.js';
+import { createLive } from './live.js';
+import { createActions } from './actions.js';
+import { parseRoute } from './router.js';
+import { loginView } from './views/login.js';
+import { shellView } from './views/shell.js';
+
+/** @typedef {import('./types.js').User} User */
+
+const root = /** @type {HTMLElement} */ (document.getElementById('app'));
+const store = createStore();
+const api = createApi({ onAuthLost: () => signOut('Your session has ended. Please log in again.') });
+const timelines = createTimelines({ api, store, onError: (e) => actions.showError(e) });
+const outbox = createOutbox({ api, store, onSent: () => timelines.scheduleRead() });
+const socket = new GatewaySocket({
+  url: gatewayUrl(location),
+  getToken: () => api.freshToken(),
+  onReady: (d) => live.onReady(d),
+  onEvent: (t, d) => live.onEvent(t, d),
+  onStatus: (status) =>
+    store.update((s) => {
+      s.connection = status;
+    }),
+  onAuthFailed: () => api.refresh(),
+  onSessionEnded: () => signOut('You were logged out.'),
+});
+const actions = createActions({ api, store, socket, timelines, outbox, signedIn, signOut });
+const live = createLive({
+  store,
+  timelines,
+  outbox,
+  refreshFriends: actions.refreshFriends,
+  refreshChats: actions.refreshChats,
+});
+
+/** @type {string | null} shown on the login screen after being signed out */
+let loginNotice = null;
+/** @type {'login' | 'app' | null} */
+let screen = null;
+/** @type {ReturnType<typeof shellView> | null} */
+let shell = null;
+/** @type {string | null} whose data the shell shows */
+let shellUser = null;
+
+const narrow = window.matchMedia('(max-width: 720px)');
+
+/** @param {User} user */
+function signedIn(user) {
+  loginNotice = null;
+  store.update((s) => {
+    s.me = user;
+    s.sidebar_open = narrow.matches && !parseRoute(location.hash);
+  });
+  socket.start();
+  actions.refreshChats();
+  actions.refreshFriends();
+  actions.show(parseRoute(location.hash) ?? { name: 'friends' });
+}
+
+/**
+ * Back to the login screen. `keepStorage` when another tab already changed the saved login.
+ * @param {string | null} notice @param {boolean} [keepStorage]
+ */
+function signOut(notice, keepStorage = false) {
+  if (!store.state.me) return;
+  loginNotice = notice;
+  socket.stop();
+  if (!keepStorage) clearSession();
+  store.reset();
+}
+
+store.subscribe((s) => {
+  if (!s.me) {
+    if (screen !== 'login') {
+      screen = 'login';
+      shell = null;
+      root.replaceChildren(loginView(actions, loginNotice));
+      document.title = 'Astral';
+    }
+    return;
+  }
+  if (screen !== 'app' || !shell || shellUser !== s.me.id) {
+    screen = 'app';
+    shellUser = s.me.id;
+    shell = shellView(actions);
+    root.replaceChildren(shell.el);
+  }
+  shell.render(s);
+});
+
+window.addEventListener('hashchange', () => {
+  if (store.state.me) actions.show(parseRoute(location.hash) ?? { name: 'friends' });
+});
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible' && openChatId(store.state)) timelines.scheduleRead();
+});
+watchSession((session) => {
+  const me = store.state.me;
+  if (!session) signOut('You logged out in another tab.', true);
+  else if (!me) signedIn(session.user);
+  else if (me.id !== session.user.id) {
+    // Another tab logged in as someone else: follow it rather than mix two people's data.
+    signOut(null, true);
+    signedIn(session.user);
+  }
+});
+
+const saved = loadSession();
+if (saved) signedIn(saved.user);
+else store.update(() => {});

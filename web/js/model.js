@@ -1,0 +1,140 @@
+// model.js — parses what the server sends into the client's types, and derives names from them.
+// Pure: no DOM, no network. Parsing happens once, at the edge (api.js and socket events).
+
+/** @typedef {import('./types.js').User} User */
+/** @typedef {import('./types.js').Chat} Chat */
+/** @typedef {import('./types.js').Message} Message */
+/** @typedef {import('./types.js').FriendRequest} FriendRequest */
+/** @typedef {import('./types.js').FriendsList} FriendsList */
+/** @typedef {import('./types.js').AuthResponse} AuthResponse */
+
+/** @param {unknown} v @returns {Record<string, any>} */
+function obj(v) {
+  return v !== null && typeof v === 'object' ? /** @type {Record<string, any>} */ (v) : {};
+}
+
+/** IDs are strings in the contract; accept numbers too rather than break. @param {unknown} v */
+function id(v) {
+  return v === null || v === undefined ? '' : String(v);
+}
+
+/** Counters (seq, version, unread) may come as numbers or numeric strings. @param {unknown} v */
+function count(v) {
+  const n = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** @param {unknown} v @returns {string | null} */
+function optString(v) {
+  return typeof v === 'string' && v !== '' ? v : null;
+}
+
+/** @param {unknown} raw @returns {User} */
+export function parseUser(raw) {
+  const o = obj(raw);
+  return { id: id(o.id), username: String(o.username ?? '') };
+}
+
+/** @param {unknown} raw @returns {FriendRequest} */
+export function parseRequest(raw) {
+  const o = obj(raw);
+  return {
+    id: id(o.id),
+    from: parseUser(o.from),
+    to: parseUser(o.to),
+    created_at: String(o.created_at ?? ''),
+  };
+}
+
+/** @param {unknown} raw @returns {FriendsList} */
+export function parseFriends(raw) {
+  const o = obj(raw);
+  const list = (/** @type {unknown} */ v) => (Array.isArray(v) ? v : []);
+  return {
+    friends: list(o.friends).map(parseUser),
+    incoming: list(o.incoming).map(parseRequest),
+    outgoing: list(o.outgoing).map(parseRequest),
+  };
+}
+
+/** @param {unknown} raw @returns {Chat} */
+export function parseChat(raw) {
+  const o = obj(raw);
+  return {
+    id: id(o.id),
+    kind: o.kind === 'group' ? 'group' : 'direct',
+    name: String(o.name ?? ''),
+    owner_id: o.owner_id == null ? null : id(o.owner_id),
+    members: Array.isArray(o.members) ? o.members.map(parseUser) : [],
+    last_seq: count(o.last_seq),
+    unread: count(o.unread),
+    read_only: o.read_only === true,
+  };
+}
+
+/** @param {unknown} raw @returns {Message} */
+export function parseMessage(raw) {
+  const o = obj(raw);
+  return {
+    id: id(o.id),
+    chat_id: id(o.chat_id),
+    seq: count(o.seq),
+    version: count(o.version),
+    author_id: id(o.author_id),
+    content: String(o.content ?? ''),
+    nonce: optString(o.nonce),
+    created_at: String(o.created_at ?? ''),
+    edited_at: optString(o.edited_at),
+    deleted: o.deleted === true,
+  };
+}
+
+/** @param {unknown} raw @returns {AuthResponse} */
+export function parseAuth(raw) {
+  const o = obj(raw);
+  return { token: String(o.token ?? ''), refresh_token: String(o.refresh_token ?? ''), user: parseUser(o.user) };
+}
+
+/**
+ * The chat id an event is about, whatever shape its payload has
+ * (`{chat_id}`, `{id}` or `{chat: {id}}`).
+ * @param {unknown} d
+ */
+export function chatIdOf(d) {
+  const o = obj(d);
+  return id(o.chat_id ?? o.id ?? obj(o.chat).id);
+}
+
+/** A message event's payload: the message itself, or `{message}`. @param {unknown} d */
+export function messageOf(d) {
+  const o = obj(d);
+  return parseMessage(o.message && typeof o.message === 'object' ? o.message : o);
+}
+
+/** A chat event's payload: the chat itself, or `{chat}`. @param {unknown} d */
+export function chatOf(d) {
+  const o = obj(d);
+  return parseChat(o.chat && typeof o.chat === 'object' ? o.chat : o);
+}
+
+/**
+ * For a direct chat, the other person (or yourself, for a chat with yourself).
+ * @param {Chat} chat @param {string | undefined} meId @returns {User | null}
+ */
+export function otherMember(chat, meId) {
+  return chat.members.find((m) => m.id !== meId) ?? chat.members[0] ?? null;
+}
+
+/** What to call a chat: a group's name, or the other person's username. @param {Chat} chat @param {string | undefined} meId */
+export function chatName(chat, meId) {
+  if (chat.kind === 'group') {
+    if (chat.name) return chat.name;
+    return chat.members.filter((m) => m.id !== meId).map((m) => m.username).join(', ') || 'Group';
+  }
+  return otherMember(chat, meId)?.username || chat.name || 'Direct message';
+}
+
+/** The username of a message's author, from the chat's members. @param {Chat | undefined} chat @param {string} authorId */
+export function authorName(chat, authorId) {
+  return chat?.members.find((m) => m.id === authorId)?.username ?? 'Unknown user';
+}

@@ -1,0 +1,245 @@
+// socket.js — the WebSocket session with the gateway: hello, identify, heartbeats, the
+// subscription to the open chat, and reconnecting with back-off when the connection drops.
+
+/** @typedef {import('./types.js').ConnectionState} ConnectionState */
+
+/**
+ * @typedef {{
+ *   url: string,
+ *   getToken: () => Promise<string | null>,
+ *   onReady: (d: any) => void,
+ *   onEvent: (type: string, d: any) => void,
+ *   onStatus: (status: ConnectionState) => void,
+ *   onAuthFailed: () => Promise<boolean>,
+ *   onSessionEnded: () => void,
+ * }} SocketOptions
+ * `onAuthFailed` is told the token was refused; it resolves true if a new one was obtained.
+ */
+
+/** `ws://host/ws` or `wss://host/ws`, the same host as the page. @param {Location} loc */
+export function gatewayUrl(loc) {
+  return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/ws`;
+}
+
+/** The wait before reconnect attempt `n` (0-based): 0.5 s doubling up to 15 s, with jitter. @param {number} n */
+export function backoffMs(n) {
+  const base = Math.min(15_000, 500 * 2 ** n);
+  return Math.round(base / 2 + Math.random() * (base / 2));
+}
+
+const HELLO_TIMEOUT_MS = 10_000;
+
+export class GatewaySocket {
+  /** @param {SocketOptions} opts */
+  constructor(opts) {
+    this.opts = opts;
+    /** @type {WebSocket | null} */
+    this.ws = null;
+    /** @type {ConnectionState} */
+    this.status = 'offline';
+    this.running = false;
+    this.ready = false;
+    this.attempt = 0;
+    this.everReady = false;
+    /** @type {string | null} the chat on screen, subscribed while connected */
+    this.chatId = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */ this.retryTimer = undefined;
+    /** @type {ReturnType<typeof setInterval> | undefined} */ this.beatTimer = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */ this.helloTimer = undefined;
+    this.lastFrameAt = 0;
+    this.authRetried = false;
+    this.authRejected = false;
+    this.wake = () => {
+      if (this.running && !this.ws) this.connectNow();
+    };
+  }
+
+  /** Starts connecting and keeps the connection up until `stop`. */
+  start() {
+    if (this.running) return;
+    this.running = true;
+    window.addEventListener('online', this.wake);
+    document.addEventListener('visibilitychange', this.wake);
+    this.connectNow();
+  }
+
+  /** Closes for good (log out). */
+  stop() {
+    this.running = false;
+    this.everReady = false;
+    this.attempt = 0;
+    this.authRetried = false;
+    window.removeEventListener('online', this.wake);
+    document.removeEventListener('visibilitychange', this.wake);
+    clearTimeout(this.retryTimer);
+    this.teardown(1000);
+    this.setStatus('offline');
+  }
+
+  /** Sets the chat on screen: unsubscribes the previous one and subscribes this one. @param {string | null} chatId */
+  focusChat(chatId) {
+    if (chatId === this.chatId) return;
+    if (this.chatId && this.ready) this.send('unsubscribe', { chat_id: this.chatId });
+    this.chatId = chatId;
+    if (chatId && this.ready) this.send('subscribe', { chat_id: chatId });
+  }
+
+  /** @param {string} chatId */
+  typing(chatId) {
+    if (this.ready) this.send('typing', { chat_id: chatId });
+  }
+
+  /** @param {string} op @param {unknown} [d] */
+  send(op, d) {
+    if (this.ws?.readyState !== WebSocket.OPEN) return;
+    this.ws.send(JSON.stringify(d === undefined ? { op } : { op, d }));
+  }
+
+  /** @param {ConnectionState} s */
+  setStatus(s) {
+    if (s === this.status) return;
+    this.status = s;
+    this.opts.onStatus(s);
+  }
+
+  connectNow() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (!this.running || this.ws) return;
+    this.setStatus(this.everReady ? 'reconnecting' : 'connecting');
+    let ws;
+    try {
+      ws = new WebSocket(this.opts.url);
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    this.ready = false;
+    this.lastFrameAt = Date.now();
+    this.helloTimer = setTimeout(() => ws.close(4000, 'no hello'), HELLO_TIMEOUT_MS);
+    ws.onmessage = (e) => this.onFrame(ws, e.data);
+    ws.onclose = (e) => this.onClose(ws, e.code);
+    ws.onerror = () => {
+      // A close event always follows; reconnecting happens there.
+    };
+  }
+
+  /** @param {WebSocket} ws @param {unknown} data */
+  onFrame(ws, data) {
+    if (ws !== this.ws || typeof data !== 'string') return;
+    this.lastFrameAt = Date.now();
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch {
+      return;
+    }
+    switch (frame?.op) {
+      case 'hello':
+        clearTimeout(this.helloTimer);
+        this.startHeartbeat(Number(frame.d?.heartbeat_ms) || 30_000);
+        void this.identify(ws);
+        break;
+      case 'ready':
+        this.ready = true;
+        this.everReady = true;
+        this.attempt = 0;
+        this.authRetried = false;
+        if (this.chatId) this.send('subscribe', { chat_id: this.chatId });
+        this.setStatus('connected');
+        this.opts.onReady(frame.d ?? {});
+        break;
+      case 'event':
+        if (frame.t === 'session.ended') {
+          this.opts.onSessionEnded();
+          return;
+        }
+        if (typeof frame.t === 'string') this.opts.onEvent(frame.t, frame.d ?? {});
+        break;
+      case 'reconnect':
+        // The server is going away: come back soon, to any gateway.
+        this.attempt = 0;
+        ws.close(1000, 'reconnect requested');
+        break;
+      case 'error':
+        if (frame.d?.code === 'unauthenticated') this.authRejected = true;
+        else console.warn('gateway error', frame.d);
+        break;
+      default:
+        break; // heartbeat_ack and anything new
+    }
+  }
+
+  /** @param {WebSocket} ws */
+  async identify(ws) {
+    let token = null;
+    try {
+      token = await this.opts.getToken();
+    } catch {
+      // Could not refresh (offline?): try with what the cookie gives, else reconnect later.
+    }
+    if (ws !== this.ws) return;
+    if (token) this.send('identify', { token });
+    else ws.close(4000, 'no token');
+  }
+
+  /** @param {number} periodMs */
+  startHeartbeat(periodMs) {
+    clearInterval(this.beatTimer);
+    const every = Math.max(1000, Math.floor(periodMs * 0.75));
+    this.beatTimer = setInterval(() => {
+      // Nothing heard for two periods and more: the connection is dead even if the browser hasn't noticed.
+      if (Date.now() - this.lastFrameAt > periodMs * 2 + 5000) {
+        this.ws?.close(4000, 'heartbeat timeout');
+        return;
+      }
+      this.send('heartbeat');
+    }, every);
+  }
+
+  /** @param {number} code */
+  teardown(code) {
+    clearInterval(this.beatTimer);
+    clearTimeout(this.helloTimer);
+    const ws = this.ws;
+    this.ws = null;
+    this.ready = false;
+    if (ws && ws.readyState <= WebSocket.OPEN) {
+      try {
+        ws.close(code);
+      } catch {
+        // Already closing.
+      }
+    }
+  }
+
+  /** @param {WebSocket} ws @param {number} code */
+  async onClose(ws, code) {
+    if (ws !== this.ws) return;
+    this.teardown(1000);
+    if (!this.running) return;
+    const refused = code === 4001 || this.authRejected;
+    this.authRejected = false;
+    if (refused) {
+      this.setStatus('reconnecting');
+      // One refresh per refusal streak; a second refusal in a row means the session is over.
+      const renewed = !this.authRetried && (await this.opts.onAuthFailed().catch(() => true));
+      this.authRetried = true;
+      if (!renewed) {
+        this.stop();
+        this.opts.onSessionEnded();
+        return;
+      }
+    }
+    this.scheduleReconnect();
+  }
+
+  scheduleReconnect() {
+    if (!this.running) return;
+    this.setStatus(this.everReady ? 'reconnecting' : 'connecting');
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.connectNow(), backoffMs(this.attempt));
+    this.attempt += 1;
+  }
+}

@@ -1,0 +1,94 @@
+// types.js — the shapes the API sends and the client's own state, as JSDoc types only.
+// Nothing here runs; modules import these names with `@typedef {import('./types.js').X} X`.
+
+/** @typedef {{ id: string, username: string }} User */
+
+/** @typedef {{ id: string, from: User, to: User, created_at: string }} FriendRequest */
+
+/**
+ * @typedef {{ friends: User[], incoming: FriendRequest[], outgoing: FriendRequest[] }} FriendsList
+ */
+
+/**
+ * @typedef {{
+ *   id: string,
+ *   kind: 'direct' | 'group',
+ *   name: string,
+ *   owner_id: string | null,
+ *   members: User[],
+ *   last_seq: number,
+ *   unread: number,
+ *   read_only: boolean,
+ * }} Chat
+ */
+
+/**
+ * @typedef {{
+ *   id: string,
+ *   chat_id: string,
+ *   seq: number,
+ *   version: number,
+ *   author_id: string,
+ *   content: string,
+ *   nonce: string | null,
+ *   created_at: string,
+ *   edited_at: string | null,
+ *   deleted: boolean,
+ * }} Message
+ */
+
+/** @typedef {{ token: string, refresh_token: string, user: User }} AuthResponse */
+
+/** A saved login: what register/login/refresh returned, and when. */
+/** @typedef {AuthResponse & { obtained_at: number }} Session */
+
+/**
+ * A message the user sent that the server has not confirmed yet.
+ * @typedef {{
+ *   nonce: string,
+ *   chat_id: string,
+ *   content: string,
+ *   created_at: string,
+ *   state: 'sending' | 'failed',
+ *   error: string | null,
+ * }} PendingMessage
+ */
+
+/**
+ * What the client holds of one chat's messages.
+ * `known` is the last version it is sure to have seen everything up to (for `after=`);
+ * `max_seen` the highest version any event showed (above `known` means something may be missing).
+ * @typedef {{
+ *   items: Message[],
+ *   loaded: boolean,
+ *   loading: boolean,
+ *   loading_older: boolean,
+ *   has_more: boolean,
+ *   known: number,
+ *   max_seen: number,
+ *   preview: Message | null,
+ * }} Timeline
+ */
+
+/** @typedef {{ name: 'friends' } | { name: 'chat', chat_id: string }} Route */
+
+/** @typedef {'offline' | 'connecting' | 'connected' | 'reconnecting'} ConnectionState */
+
+/**
+ * @typedef {{
+ *   me: User | null,
+ *   route: Route,
+ *   sidebar_open: boolean,
+ *   connection: ConnectionState,
+ *   chats: Map<string, Chat>,
+ *   chats_loaded: boolean,
+ *   timelines: Map<string, Timeline>,
+ *   pending: Map<string, PendingMessage>,
+ *   activity: Map<string, number>,
+ *   friends: FriendsList,
+ *   friends_loaded: boolean,
+ *   notice: string | null,
+ * }} State
+ */
+
+export {};

@@ -1,0 +1,94 @@
+// views/sidebar.js — the left column: Friends, the chat list (nav "Chats") and the signed-in user.
+
+import { h, reconcile, setText, setAttr, avatar, updateAvatar, setBadge } from '../dom.js';
+import { icon } from '../icons.js';
+import { chatName } from '../model.js';
+import { sortedChats, pendingOf } from '../store.js';
+import { badgeText, listTime, previewText } from '../format.js';
+
+/** @typedef {import('../types.js').State} State */
+/** @typedef {import('../types.js').Chat} Chat */
+
+/** @param {{ logout: () => void, closeSidebar: () => void }} actions */
+export function sidebarView(actions) {
+  const friendsBadge = h('span', { class: 'badge', hidden: true });
+  const friendsLink = h(
+    'a',
+    { class: 'nav-item friends-link', href: '#/friends', onclick: () => actions.closeSidebar() },
+    h('span', { class: 'nav-icon' }, icon('friends')),
+    h('span', { class: 'nav-label' }, 'Friends'),
+    friendsBadge,
+  );
+  const list = h('ul', { class: 'chat-list' });
+  const empty = h('p', { class: 'empty small' }, 'No chats yet. Open one from your friends list.');
+  const meAvatar = avatar('?', '');
+  const meName = h('span', { class: 'me-name' });
+  const status = h('span', { class: 'status-dot', 'aria-hidden': 'true' });
+  const logout = h('button', { type: 'button', class: 'btn ghost small', onclick: () => actions.logout() }, 'Log out');
+
+  const el = h(
+    'aside',
+    { class: 'sidebar' },
+    h('header', { class: 'sidebar-header' }, h('span', { class: 'brand-mark small' }, icon('sparkle')), h('span', { class: 'brand' }, 'Astral')),
+    friendsLink,
+    h('nav', { class: 'chats-nav', 'aria-label': 'Chats' }, h('h2', { class: 'section-title' }, 'Direct messages'), list, empty),
+    h('footer', { class: 'me' }, h('span', { class: 'me-avatar' }, meAvatar, status), meName, logout),
+  );
+
+  /** @param {Chat} chat */
+  function createItem(chat) {
+    const a = h(
+      'a',
+      { class: 'chat-item', href: '#', onclick: () => actions.closeSidebar() },
+      avatar('?', chat.id),
+      h('span', { class: 'chat-text' }, h('span', { class: 'chat-name' }), h('span', { class: 'chat-preview' })),
+      h('span', { class: 'chat-side' }, h('time', { class: 'chat-time' }), h('span', { class: 'badge', hidden: true })),
+    );
+    return h('li', {}, a);
+  }
+
+  /** @param {State} s */
+  function render(s) {
+    const me = s.me;
+    const incoming = s.friends.incoming.length;
+    setBadge(friendsBadge, incoming, badgeText(incoming));
+    setAttr(friendsLink, 'aria-current', s.route.name === 'friends' ? 'page' : null);
+
+    const chats = sortedChats(s);
+    empty.hidden = chats.length > 0 || !s.chats_loaded;
+    reconcile(list, chats, (c) => c.id, createItem, (li, chat) => {
+      const a = /** @type {HTMLAnchorElement} */ (li.firstElementChild);
+      const name = chatName(chat, me?.id);
+      const other = chat.kind === 'direct' ? chat.members.find((m) => m.id !== me?.id) : undefined;
+      setAttr(a, 'href', `#/chat/${encodeURIComponent(chat.id)}`);
+      setAttr(a, 'aria-current', s.route.name === 'chat' && s.route.chat_id === chat.id ? 'page' : null);
+      a.classList.toggle('unread', chat.unread > 0);
+      updateAvatar(/** @type {HTMLElement} */ (a.querySelector('.avatar')), name, other?.id ?? chat.id);
+      setText(/** @type {HTMLElement} */ (a.querySelector('.chat-name')), name);
+
+      const t = s.timelines.get(chat.id);
+      const pend = pendingOf(s, chat.id).at(-1);
+      const last = t?.preview;
+      let preview = '';
+      if (pend) preview = `You: ${previewText(pend.content)}`;
+      else if (last) {
+        const who = last.author_id === me?.id ? 'You: ' : '';
+        preview = last.deleted ? 'Message deleted' : who + previewText(last.content);
+      } else if (chat.read_only) preview = 'Read only';
+      setText(/** @type {HTMLElement} */ (a.querySelector('.chat-preview')), preview);
+
+      const time = /** @type {HTMLElement} */ (a.querySelector('.chat-time'));
+      setText(time, last ? listTime(last.created_at) : '');
+      setAttr(time, 'datetime', last ? last.created_at : null);
+      const badge = /** @type {HTMLElement} */ (a.querySelector('.badge'));
+      setBadge(badge, chat.unread, badgeText(chat.unread));
+    });
+
+    updateAvatar(meAvatar, me?.username ?? '?', me?.id ?? '');
+    setText(meName, me?.username ?? '');
+    status.dataset.state = s.connection;
+    setAttr(status, 'title', s.connection === 'connected' ? 'Online' : 'Not connected');
+  }
+
+  return { el, render };
+}
