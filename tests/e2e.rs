@@ -124,6 +124,51 @@ async fn services_publish_events_on_the_nats_subjects_of_the_contract() {
     system.stop().await;
 }
 
+#[tokio::test]
+async fn every_service_serves_grpc_health_checking() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let Some(system) = System::distributed().await else {
+        return;
+    };
+    for (name, url) in &system.services {
+        let mut health = HealthClient::new(astral_common::grpc::channel(url).unwrap());
+        let overall = health
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            overall.into_inner().status(),
+            ServingStatus::Serving,
+            "{name}"
+        );
+        let service = format!("astral.{name}.v1.{}Service", capitalized(name));
+        let own = health
+            .check(HealthCheckRequest {
+                service: service.clone(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            own.into_inner().status(),
+            ServingStatus::Serving,
+            "{service}"
+        );
+    }
+    system.stop().await;
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 async fn next_event(subscriber: &mut async_nats::Subscriber) -> Event {
     let message = tokio::time::timeout(WAIT, subscriber.next())
         .await

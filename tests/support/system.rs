@@ -10,6 +10,8 @@ pub struct System {
     pub base: String,
     /// Set in distributed mode: the NATS server the services publish to.
     pub nats_url: Option<String>,
+    /// Set in distributed mode: each service's name and gRPC endpoint.
+    pub services: Vec<(&'static str, String)>,
     running: Running,
 }
 
@@ -32,6 +34,7 @@ impl System {
         let system = Self {
             base: format!("http://{}", running.addr),
             nats_url: None,
+            services: Vec::new(),
             running: Running::InProcess(Some(running), dir),
         };
         system.wait_ready().await;
@@ -91,6 +94,11 @@ impl System {
         let system = Self {
             base: url(gateway),
             nats_url: Some(nats_url),
+            services: vec![
+                ("auth", url(auth)),
+                ("social", url(social)),
+                ("messaging", url(messaging)),
+            ],
             running: Running::Processes(children, databases, logs),
         };
         system.wait_ready().await;
