@@ -8,6 +8,7 @@ mod api;
 mod error;
 mod json;
 mod keys;
+mod revocations;
 mod session;
 mod state;
 mod web;
@@ -36,6 +37,9 @@ pub struct Config {
     pub secure_cookies: bool,
     /// How often clients must send a heartbeat.
     pub heartbeat_ms: u64,
+    /// Take the client's address from `X-Forwarded-For` (set when a trusted reverse proxy
+    /// is in front); otherwise it is the connection's peer address.
+    pub trust_forwarded_for: bool,
 }
 
 impl Config {
@@ -49,6 +53,7 @@ impl Config {
             allowed_origins: Vec::new(),
             secure_cookies: false,
             heartbeat_ms: 30_000,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -74,6 +79,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let state = AppState::new(config, bus)?;
     keys::spawn_refresh(state.clone());
+    revocations::spawn_follow(state.clone());
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)

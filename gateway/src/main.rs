@@ -40,6 +40,9 @@ struct Args {
     /// Mark the session cookie Secure (the gateway is served over HTTPS).
     #[arg(long, env = "ASTRAL_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// Take the client address from X-Forwarded-For (a trusted reverse proxy is in front).
+    #[arg(long, env = "ASTRAL_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
     #[command(flatten)]
     bus: BusArgs,
     #[command(flatten)]
@@ -56,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
     config.web_dir = args.web_dir;
     config.allowed_origins = args.allowed_origins;
     config.secure_cookies = args.secure_cookies;
+    config.trust_forwarded_for = args.trust_forwarded_for;
     let bus = astral_common::EventBus::nats(&args.bus.nats_url).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     astral_gateway::serve(config, bus, listener, astral_common::shutdown_signal()).await

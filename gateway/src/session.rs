@@ -44,8 +44,17 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     }
 }
 
+/// Verifies a token and refuses it if its session has ended.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Claims, ApiError> {
+    let claims = verify(state, token).await?;
+    if state.revocations.is_revoked(&claims.sid) {
+        return Err(ApiError::unauthenticated("this session has ended"));
+    }
+    Ok(claims)
+}
+
 /// Verifies a token, fetching the auth service's keys once more if it names an unknown key.
-pub async fn verify(state: &AppState, token: &str) -> Result<Claims, ApiError> {
+async fn verify(state: &AppState, token: &str) -> Result<Claims, ApiError> {
     let result = match state.verifier.verify(token) {
         Err(TokenError::UnknownKey) => {
             state.refresh_keys.notify_one();
@@ -70,6 +79,25 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))?;
     Some(token.trim().to_owned())
+}
+
+/// The client's network address: the first `X-Forwarded-For` hop when a trusted proxy is in
+/// front, else the peer address of the connection.
+pub fn client_addr(
+    headers: &HeaderMap,
+    peer: std::net::SocketAddr,
+    trust_forwarded_for: bool,
+) -> String {
+    let forwarded = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    match forwarded {
+        Some(addr) if trust_forwarded_for => addr.chars().take(64).collect(),
+        _ => peer.ip().to_string(),
+    }
 }
 
 /// The session cookie's value, if the request carries one.

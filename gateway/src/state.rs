@@ -20,6 +20,10 @@ pub struct AppState {
     pub keys_loaded: AtomicBool,
     /// Wakes the key refresher when a token names a key this gateway does not know.
     pub refresh_keys: tokio::sync::Notify,
+    /// Sessions whose access tokens are refused though not expired.
+    pub revocations: crate::revocations::Revocations,
+    /// Set once the revoked sessions have been loaded from the auth service.
+    pub revocations_loaded: AtomicBool,
     pub bus: EventBus,
 }
 
@@ -32,6 +36,8 @@ impl AppState {
             verifier: TokenVerifier::default(),
             keys_loaded: AtomicBool::new(false),
             refresh_keys: tokio::sync::Notify::new(),
+            revocations: crate::revocations::Revocations::default(),
+            revocations_loaded: AtomicBool::new(false),
             config,
             bus,
         }))

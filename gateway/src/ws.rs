@@ -166,7 +166,7 @@ impl Connection {
         let deadline = Instant::now() + self.timeout();
         loop {
             if let Some(candidate) = token.take() {
-                match session::verify(&self.state, &candidate).await {
+                match session::authenticate(&self.state, &candidate).await {
                     Ok(claims) => return self.ready(claims.sub, claims.sid).await,
                     Err(error) => {
                         self.send_error("unauthenticated", &error.message).await?;

@@ -50,6 +50,9 @@ pub mod subjects {
         format!("chat.{chat_id}")
     }
 
+    /// Every revoked session (`session.ended`), for gateways to refuse its access tokens.
+    pub const SESSIONS_REVOKED: &str = "sessions.revoked";
+
     /// The id of the direct chat between two users: both ids, ascending, joined by `_`.
     pub fn direct_chat_id(a: &str, b: &str) -> String {
         if a <= b {

@@ -2,10 +2,10 @@
 
 use crate::error::ApiResult;
 use crate::json::{self, Body};
-use crate::session::{Caller, cleared_cookie, session_cookie};
+use crate::session::{Caller, cleared_cookie, client_addr, session_cookie};
 use crate::state::AppState;
 use astral_proto::auth as pb;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -16,6 +16,12 @@ use std::sync::Arc;
 pub struct Credentials {
     username: String,
     password: String,
+}
+
+#[derive(Deserialize)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +64,7 @@ pub async fn register(
 
 pub async fn login(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     Body(body): Body<Credentials>,
 ) -> ApiResult<Response> {
@@ -65,6 +72,7 @@ pub async fn login(
         username: body.username,
         password: body.password,
         user_agent: user_agent(&headers),
+        client_addr: client_addr(&headers, peer, state.config.trust_forwarded_for),
     };
     let auth = state.auth.clone().login(request).await?.into_inner();
     Ok(signed_in(&state, StatusCode::OK, auth))
@@ -112,4 +120,83 @@ pub async fn me(
         .await?
         .into_inner();
     Ok(axum::Json(json::user(&user)))
+}
+
+/// Ends every session of the caller, this one included.
+pub async fn logout_everywhere(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Response> {
+    state
+        .auth
+        .clone()
+        .logout_all(pb::LogoutAllRequest {
+            user_id: caller.user_id,
+        })
+        .await?;
+    let cookie = cleared_cookie(state.config.secure_cookies);
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}
+
+/// Changes the password; every other session of the caller ends.
+pub async fn change_password(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    let request = pb::ChangePasswordRequest {
+        user_id: caller.user_id,
+        session_id: caller.session_id,
+        current_password: body.current_password,
+        new_password: body.new_password,
+    };
+    state.auth.clone().change_password(request).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's live sessions, the current one marked.
+pub async fn sessions(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<axum::Json<Value>> {
+    let request = pb::ListSessionsRequest {
+        user_id: caller.user_id,
+    };
+    let sessions = state
+        .auth
+        .clone()
+        .list_sessions(request)
+        .await?
+        .into_inner()
+        .sessions;
+    let sessions: Vec<Value> = sessions
+        .iter()
+        .map(|session| {
+            json!({
+                "id": session.id,
+                "user_agent": session.user_agent,
+                "created_at": astral_common::time::rfc3339(session.created_at_ms),
+                "last_used_at": astral_common::time::rfc3339(session.last_used_at_ms),
+                "current": session.id == caller.session_id,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "sessions": sessions })))
+}
+
+/// Ends one of the caller's sessions (404 if it is not a live session of theirs).
+pub async fn end_session(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(session_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if astral_common::ids::parse_id(&session_id).is_none() {
+        return Err(crate::error::ApiError::not_found("no such session"));
+    }
+    let request = pb::LogoutRequest {
+        user_id: caller.user_id,
+        session_id,
+    };
+    state.auth.clone().logout(request).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -21,7 +21,11 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
+        .route("/auth/logout-all", post(auth::logout_everywhere))
         .route("/users/me", get(auth::me))
+        .route("/users/me/password", post(auth::change_password))
+        .route("/users/me/sessions", get(auth::sessions))
+        .route("/users/me/sessions/{session_id}", delete(auth::end_session))
         .route("/friends", get(friends::list))
         .route("/friends/requests", post(friends::send_request))
         .route("/friends/requests/{id}/accept", post(friends::accept))
@@ -52,13 +56,14 @@ pub fn router() -> Router<Arc<AppState>> {
 
 /// `GET /readyz`: 200 once the gateway can verify tokens.
 pub async fn ready(State(state): State<Arc<AppState>>) -> ApiResult<&'static str> {
-    if state.keys_loaded.load(Ordering::Acquire) {
+    if state.keys_loaded.load(Ordering::Acquire) && state.revocations_loaded.load(Ordering::Acquire)
+    {
         Ok("ready")
     } else {
         Err(ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            "token keys not loaded yet",
+            "token keys or revoked sessions not loaded yet",
         ))
     }
 }

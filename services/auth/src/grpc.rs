@@ -58,7 +58,7 @@ impl pb::auth_service_server::AuthService for Api {
         let r = request.into_inner();
         Ok(Response::new(
             self.0
-                .login(&r.username, r.password, &r.user_agent)
+                .login(&r.username, r.password, &r.user_agent, &r.client_addr)
                 .await?
                 .into(),
         ))
@@ -88,6 +88,79 @@ impl pb::auth_service_server::AuthService for Api {
             )
             .await?;
         Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    async fn logout_all(
+        &self,
+        request: Request<pb::LogoutAllRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
+        self.0
+            .logout_everywhere(parse_id(&request.into_inner().user_id, "user_id")?)
+            .await?;
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        let r = request.into_inner();
+        let (user_id, session_id) = (
+            parse_id(&r.user_id, "user_id")?,
+            parse_id(&r.session_id, "session_id")?,
+        );
+        self.0
+            .change_password(user_id, session_id, r.current_password, r.new_password)
+            .await?;
+        Ok(Response::new(pb::ChangePasswordResponse {}))
+    }
+
+    async fn list_sessions(
+        &self,
+        request: Request<pb::ListSessionsRequest>,
+    ) -> Result<Response<pb::ListSessionsResponse>, Status> {
+        let sessions = self
+            .0
+            .sessions(parse_id(&request.into_inner().user_id, "user_id")?)
+            .await?;
+        let sessions = sessions
+            .into_iter()
+            .map(|s| pb::Session {
+                id: s.id.to_string(),
+                user_agent: s.user_agent,
+                created_at_ms: s.created_at_ms,
+                last_used_at_ms: s.last_used_at_ms,
+            })
+            .collect();
+        Ok(Response::new(pb::ListSessionsResponse { sessions }))
+    }
+
+    async fn list_revoked_sessions(
+        &self,
+        request: Request<pb::ListRevokedSessionsRequest>,
+    ) -> Result<Response<pb::ListRevokedSessionsResponse>, Status> {
+        let revoked = self.0.revoked_since(request.into_inner().since_ms).await?;
+        let sessions = revoked
+            .into_iter()
+            .map(|(session_id, user_id, revoked_at_ms)| pb::RevokedSession {
+                session_id: session_id.to_string(),
+                user_id: user_id.to_string(),
+                revoked_at_ms,
+            })
+            .collect();
+        Ok(Response::new(pb::ListRevokedSessionsResponse { sessions }))
+    }
+
+    async fn rotate_signing_key(
+        &self,
+        _request: Request<pb::RotateSigningKeyRequest>,
+    ) -> Result<Response<pb::PublicKey>, Status> {
+        let (kid, public_key) = self.0.rotate_signing_key().await?;
+        Ok(Response::new(pb::PublicKey {
+            kid,
+            algorithm: "EdDSA".into(),
+            public_key,
+        }))
     }
 
     async fn get_user(
@@ -137,11 +210,12 @@ impl pb::auth_service_server::AuthService for Api {
         let keys = self
             .0
             .public_keys()
-            .iter()
-            .map(|(kid, key)| pb::PublicKey {
-                kid: kid.clone(),
+            .await?
+            .into_iter()
+            .map(|(kid, public_key)| pb::PublicKey {
+                kid,
                 algorithm: "EdDSA".into(),
-                public_key: key.clone(),
+                public_key,
             })
             .collect();
         Ok(Response::new(pb::GetPublicKeysResponse { keys }))

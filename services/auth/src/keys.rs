@@ -11,8 +11,11 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 /// How long an access token lives.
 pub const ACCESS_TOKEN_SECONDS: i64 = 15 * 60;
 
-/// The keys this service knows: the newest signs, all of them verify (so rotating the key
-/// logs nobody out).
+/// How long a replaced key keeps verifying: the tokens it signed live at most this long.
+const RETIRE_AFTER_MS: i64 = (ACCESS_TOKEN_SECONDS + 60) * 1000;
+
+/// The keys this service knows: the newest signs; an older one verifies until every token it
+/// can have signed has expired (so rotating the key logs nobody out).
 pub struct SigningKeys {
     signing_kid: String,
     signing_key: EncodingKey,
@@ -20,18 +23,20 @@ pub struct SigningKeys {
 }
 
 impl SigningKeys {
-    /// Builds the key set from stored `(kid, seed)` pairs, newest first.
-    pub fn from_stored(stored: &[(String, String)]) -> anyhow::Result<Self> {
-        let (signing_kid, signing_seed) = stored.first().context("no signing key stored")?;
+    /// Builds the key set from stored `(kid, seed, created_at_ms)`, newest first.
+    pub fn from_stored(stored: &[(String, String, i64)], now_ms: i64) -> anyhow::Result<Self> {
+        let (signing_kid, signing_seed, _) = stored.first().context("no signing key stored")?;
         let signing = signing_key(signing_seed)?;
         let der = signing.to_pkcs8_der().context("encode the signing key")?;
+        // A key stopped signing when the next newer one was created.
+        let replaced_at = std::iter::once(i64::MAX).chain(stored.iter().map(|(_, _, at)| *at));
         let public = stored
             .iter()
-            .map(|(kid, seed)| {
-                Ok((
-                    kid.clone(),
-                    signing_key(seed)?.verifying_key().to_bytes().to_vec(),
-                ))
+            .zip(replaced_at)
+            .filter(|(_, replaced_at)| now_ms.saturating_sub(*replaced_at) < RETIRE_AFTER_MS)
+            .map(|((kid, seed, _), _)| {
+                let public = signing_key(seed)?.verifying_key().to_bytes().to_vec();
+                Ok((kid.clone(), public))
             })
             .collect::<anyhow::Result<_>>()?;
         Ok(Self {
@@ -61,6 +66,11 @@ impl SigningKeys {
         Ok((token, claims.exp))
     }
 
+    /// The id of the key that signs.
+    pub fn signing_kid(&self) -> &str {
+        &self.signing_kid
+    }
+
     /// `(kid, raw 32-byte public key)` of every key that still verifies.
     pub fn public_keys(&self) -> &[(String, Vec<u8>)] {
         &self.public
@@ -82,8 +92,12 @@ mod tests {
     use astral_common::tokens::{TokenError, TokenVerifier};
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 
+    fn stored(kid: &str, created_at_ms: i64) -> (String, String, i64) {
+        (kid.into(), SigningKeys::new_seed(), created_at_ms)
+    }
+
     fn keys() -> (SigningKeys, TokenVerifier) {
-        let keys = SigningKeys::from_stored(&[("k1".into(), SigningKeys::new_seed())]).unwrap();
+        let keys = SigningKeys::from_stored(&[stored("k1", 0)], now() * 1000).unwrap();
         let verifier = TokenVerifier::default();
         verifier.set_keys(keys.public_keys().to_vec());
         (keys, verifier)
@@ -139,9 +153,33 @@ mod tests {
     }
 
     #[test]
+    fn a_replaced_key_verifies_until_its_tokens_have_expired() {
+        let now_ms = now() * 1000;
+        let old = stored("old", now_ms - 3_600_000);
+        let just_replaced =
+            SigningKeys::from_stored(&[stored("new", now_ms - 1000), old.clone()], now_ms).unwrap();
+        assert_eq!(just_replaced.signing_kid(), "new");
+        let kids: Vec<&str> = just_replaced
+            .public_keys()
+            .iter()
+            .map(|(kid, _)| kid.as_str())
+            .collect();
+        assert_eq!(kids, ["new", "old"]);
+        let long_replaced =
+            SigningKeys::from_stored(&[stored("new", now_ms - RETIRE_AFTER_MS - 1), old], now_ms)
+                .unwrap();
+        let kids: Vec<&str> = long_replaced
+            .public_keys()
+            .iter()
+            .map(|(kid, _)| kid.as_str())
+            .collect();
+        assert_eq!(kids, ["new"]);
+    }
+
+    #[test]
     fn a_token_from_an_unknown_key_is_refused() {
         let (_, verifier) = keys();
-        let other = SigningKeys::from_stored(&[("k2".into(), SigningKeys::new_seed())]).unwrap();
+        let other = SigningKeys::from_stored(&[stored("k2", 0)], now() * 1000).unwrap();
         let (token, _) = other.sign(7, 9, now()).unwrap();
         assert_eq!(verifier.verify(&token), Err(TokenError::UnknownKey));
     }

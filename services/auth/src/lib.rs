@@ -6,6 +6,7 @@ mod grpc;
 pub mod keys;
 pub mod service;
 pub mod store;
+pub mod throttle;
 
 use astral_common::{EventBus, db};
 use std::future::Future;

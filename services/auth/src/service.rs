@@ -3,14 +3,16 @@
 use crate::domain::{MAX_PASSWORD_BYTES, NewPassword, Username};
 use crate::events::Events;
 use crate::keys::SigningKeys;
-use crate::store::{NewSession, Store, User};
+use crate::store::{NewSession, Refreshed, SessionInfo, Store, User};
+use crate::throttle;
 use anyhow::Context as _;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use astral_common::{Error, EventBus, Result, ids, time};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use sha2::Digest as _;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 use tracing::instrument;
 
 /// A session just opened or refreshed.
@@ -26,7 +28,9 @@ pub struct Authenticated {
 pub struct AuthService {
     store: Store,
     events: Events,
-    keys: SigningKeys,
+    /// The newest key signs; reloaded from the database every half minute so that a key
+    /// rotated through one replica soon signs on every replica.
+    keys: RwLock<Arc<SigningKeys>>,
     /// Verified when the username is unknown, so that a miss costs what a wrong password costs.
     decoy_hash: String,
 }
@@ -37,23 +41,48 @@ impl AuthService {
     /// Loads the signing keys (creating the first one on a new database) and starts serving.
     pub async fn start(store: Store, bus: EventBus) -> anyhow::Result<Arc<Self>> {
         if store.signing_keys().await?.is_empty() {
+            let seed = SigningKeys::new_seed();
             store
-                .insert_signing_key(
-                    &ids::new_id_string(),
-                    &SigningKeys::new_seed(),
-                    time::now_ms(),
-                )
+                .insert_signing_key(&ids::new_id_string(), &seed, time::now_ms())
                 .await?;
         }
         // Another replica may have inserted its key at the same moment: the newest wins for all.
-        let keys = SigningKeys::from_stored(&store.signing_keys().await?)?;
+        let keys = SigningKeys::from_stored(&store.signing_keys().await?, time::now_ms())?;
         let decoy_hash = hash_password("decoy password".into()).await?;
-        Ok(Arc::new(Self {
+        let service = Arc::new(Self {
             store,
             events: Events::new(bus),
-            keys,
+            keys: RwLock::new(Arc::new(keys)),
             decoy_hash,
-        }))
+        });
+        let weak = Arc::downgrade(&service);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                let Some(service) = weak.upgrade() else { break };
+                if let Err(error) = service.reload_keys().await {
+                    tracing::warn!(error = format!("{error:#}"), "cannot reload signing keys");
+                }
+            }
+        });
+        Ok(service)
+    }
+
+    async fn reload_keys(&self) -> anyhow::Result<Arc<SigningKeys>> {
+        let stored = self.store.signing_keys().await?;
+        let keys = Arc::new(SigningKeys::from_stored(&stored, time::now_ms())?);
+        *self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = keys.clone();
+        Ok(keys)
+    }
+
+    fn keys(&self) -> Arc<SigningKeys> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     #[instrument(skip_all, fields(username = %username), err(level = "info"))]
@@ -84,13 +113,19 @@ impl AuthService {
         self.authenticated(user, session.id, refresh_token)
     }
 
+    /// Opens a session. Failed logins are throttled per username and per client address;
+    /// an unknown username costs a password check like a wrong password does.
     #[instrument(skip_all, fields(username = %username), err(level = "info"))]
     pub async fn login(
         &self,
         username: &str,
         password: String,
         user_agent: &str,
+        client_addr: &str,
     ) -> Result<Authenticated> {
+        let name_key = format!("user:{}", username.trim().to_ascii_lowercase());
+        let throttle_keys = [name_key.clone(), format!("addr:{client_addr}")];
+        self.check_throttle(&throttle_keys).await?;
         let credentials = match Username::parse(username) {
             Ok(username) if password.len() <= MAX_PASSWORD_BYTES => {
                 self.store.credentials(username.as_str()).await?
@@ -107,8 +142,19 @@ impl AuthService {
             .map_or(self.decoy_hash.clone(), |c| c.password_hash.clone());
         let matches = verify_password(password, hash).await?;
         let Some(credentials) = credentials.filter(|_| matches) else {
+            let now = time::now_ms();
+            self.store
+                .record_failure(
+                    &throttle_keys,
+                    now,
+                    now - throttle::PER_USERNAME
+                        .window_ms
+                        .max(throttle::PER_ADDRESS.window_ms),
+                )
+                .await?;
             return Err(Error::unauthenticated(WRONG_CREDENTIALS));
         };
+        self.store.clear_failures(&name_key).await?;
         let (refresh_token, refresh_hash) = new_refresh_token();
         let session_id = ids::new_id();
         let session = NewSession {
@@ -122,10 +168,32 @@ impl AuthService {
         self.authenticated(credentials.user, session_id, refresh_token)
     }
 
+    async fn check_throttle(&self, keys: &[String; 2]) -> Result<()> {
+        let now = time::now_ms();
+        for (key, limit) in keys
+            .iter()
+            .zip([throttle::PER_USERNAME, throttle::PER_ADDRESS])
+        {
+            let (count, oldest) = self
+                .store
+                .recent_failures(key, now - limit.window_ms)
+                .await?;
+            if let Some(retry_after_s) = throttle::retry_after_s(limit, count, oldest, now) {
+                return Err(Error::RateLimited {
+                    message: format!("too many failed logins: try again in {retry_after_s} s"),
+                    retry_after_s,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Exchanges a refresh token for a new pair. A token presented twice was stolen or
+    /// copied: the whole session is revoked, for the thief and the owner alike.
     #[instrument(skip_all, err(level = "info"))]
     pub async fn refresh(&self, refresh_token: &str) -> Result<Authenticated> {
         let (new_token, new_hash) = new_refresh_token();
-        let rotated = self
+        let refreshed = self
             .store
             .rotate_refresh(
                 &hash_refresh_token(refresh_token),
@@ -133,22 +201,106 @@ impl AuthService {
                 time::now_ms(),
             )
             .await?;
-        let Some((session_id, user)) = rotated else {
-            return Err(Error::unauthenticated("the refresh token is not valid"));
-        };
-        self.authenticated(user, session_id, new_token)
+        match refreshed {
+            Refreshed::Rotated { session_id, user } => {
+                self.authenticated(user, session_id, new_token)
+            }
+            Refreshed::Reused {
+                session_id,
+                newly_revoked_user,
+            } => {
+                tracing::warn!(%session_id, "a spent refresh token was presented again: session revoked");
+                if let Some(user_id) = newly_revoked_user {
+                    self.events
+                        .session_ended(user_id, session_id, time::now_ms())
+                        .await;
+                }
+                Err(Error::unauthenticated("the refresh token is not valid"))
+            }
+            Refreshed::Unknown => Err(Error::unauthenticated("the refresh token is not valid")),
+        }
     }
 
+    /// Ends one session of the user (this one, or another from the account page).
     #[instrument(skip_all, fields(%user_id, %session_id), err(level = "info"))]
     pub async fn logout(&self, user_id: i64, session_id: i64) -> Result<()> {
-        if self
-            .store
-            .revoke_session(user_id, session_id, time::now_ms())
-            .await?
-        {
-            self.events.session_ended(user_id, session_id).await;
+        let now = time::now_ms();
+        if !self.store.revoke_session(user_id, session_id, now).await? {
+            return Err(Error::not_found("no such session"));
+        }
+        self.events.session_ended(user_id, session_id, now).await;
+        Ok(())
+    }
+
+    /// Ends every session of the user ("log out everywhere").
+    #[instrument(skip_all, fields(%user_id), err(level = "info"))]
+    pub async fn logout_everywhere(&self, user_id: i64) -> Result<()> {
+        let now = time::now_ms();
+        for session_id in self.store.revoke_sessions(user_id, None, now).await? {
+            self.events.session_ended(user_id, session_id, now).await;
         }
         Ok(())
+    }
+
+    /// Changes the password after checking the current one; every other session ends.
+    #[instrument(skip_all, fields(%user_id, %session_id), err(level = "info"))]
+    pub async fn change_password(
+        &self,
+        user_id: i64,
+        session_id: i64,
+        current: String,
+        new: String,
+    ) -> Result<()> {
+        let new = NewPassword::parse(new)?;
+        if !self.store.session_is_live(user_id, session_id).await? {
+            return Err(Error::unauthenticated("this session has ended"));
+        }
+        let hash = self.store.password_hash(user_id).await?;
+        let hash = hash.ok_or_else(|| Error::not_found("no such user"))?;
+        let current = if current.len() <= MAX_PASSWORD_BYTES {
+            current
+        } else {
+            String::new()
+        };
+        if !verify_password(current, hash).await? {
+            return Err(Error::forbidden("the current password is wrong"));
+        }
+        let new_hash = hash_password(new.as_str().to_owned()).await?;
+        self.store.set_password_hash(user_id, &new_hash).await?;
+        let now = time::now_ms();
+        for ended in self
+            .store
+            .revoke_sessions(user_id, Some(session_id), now)
+            .await?
+        {
+            self.events.session_ended(user_id, ended, now).await;
+        }
+        Ok(())
+    }
+
+    pub async fn sessions(&self, user_id: i64) -> Result<Vec<SessionInfo>> {
+        self.store.live_sessions(user_id).await
+    }
+
+    pub async fn revoked_since(&self, since_ms: i64) -> Result<Vec<(i64, i64, i64)>> {
+        self.store.revoked_since(since_ms).await
+    }
+
+    /// Starts signing with a new key; the previous ones keep verifying until their tokens expire.
+    #[instrument(skip_all, err)]
+    pub async fn rotate_signing_key(&self) -> Result<(String, Vec<u8>)> {
+        let kid = ids::new_id_string();
+        let seed = SigningKeys::new_seed();
+        self.store
+            .insert_signing_key(&kid, &seed, time::now_ms())
+            .await?;
+        let keys = self.reload_keys().await?;
+        let key = keys
+            .public_keys()
+            .iter()
+            .find(|(id, _)| *id == kid)
+            .cloned();
+        Ok(key.context("the new key is not among the public keys")?)
     }
 
     pub async fn user(&self, id: i64) -> Result<User> {
@@ -172,8 +324,11 @@ impl AuthService {
         self.store.users(ids).await
     }
 
-    pub fn public_keys(&self) -> &[(String, Vec<u8>)] {
-        self.keys.public_keys()
+    /// The keys that verify access tokens now, read afresh so that a key rotated through any
+    /// replica is published at once.
+    pub async fn public_keys(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let keys = SigningKeys::from_stored(&self.store.signing_keys().await?, time::now_ms())?;
+        Ok(keys.public_keys().to_vec())
     }
 
     fn authenticated(
@@ -183,7 +338,8 @@ impl AuthService {
         refresh_token: String,
     ) -> Result<Authenticated> {
         let (access_token, expires_at_s) =
-            self.keys.sign(user.id, session_id, time::now_ms() / 1000)?;
+            self.keys()
+                .sign(user.id, session_id, time::now_ms() / 1000)?;
         Ok(Authenticated {
             access_token,
             access_token_expires_at_ms: expires_at_s * 1000,

@@ -114,16 +114,16 @@ impl Store {
         Ok(())
     }
 
-    /// Swaps a live session's refresh token for a new one; `None` if `old_hash` belongs to no
-    /// live session. Returns `(session_id, user)`.
+    /// Exchanges a refresh token: a live session's current token is swapped for `new_hash`
+    /// (and remembered as spent); a spent one revokes its session.
     pub async fn rotate_refresh(
         &self,
         old_hash: &str,
         new_hash: &str,
         now_ms: i64,
-    ) -> Result<Option<(i64, User)>> {
+    ) -> Result<Refreshed> {
         let mut tx = self.pool.begin().await?;
-        let row: Option<(i64, i64)> = sqlx::query_as(
+        let rotated: Option<(i64, i64)> = sqlx::query_as(
             "UPDATE sessions SET refresh_hash = $1, last_used_at_ms = $2 \
              WHERE refresh_hash = $3 AND revoked_at_ms IS NULL RETURNING id, user_id",
         )
@@ -132,16 +132,44 @@ impl Store {
         .bind(old_hash)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((session_id, user_id)) = row else {
-            return Ok(None);
-        };
-        let (id, username): (i64, String) =
-            sqlx::query_as("SELECT id, username FROM users WHERE id = $1")
-                .bind(user_id)
-                .fetch_one(&mut *tx)
+        if let Some((session_id, user_id)) = rotated {
+            sqlx::query("INSERT INTO spent_refresh_tokens (hash, session_id, spent_at_ms) VALUES ($1, $2, $3)")
+                .bind(old_hash)
+                .bind(session_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
                 .await?;
+            let (id, username): (i64, String) =
+                sqlx::query_as("SELECT id, username FROM users WHERE id = $1")
+                    .bind(user_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            tx.commit().await?;
+            return Ok(Refreshed::Rotated {
+                session_id,
+                user: User { id, username },
+            });
+        }
+        let spent: Option<(i64,)> =
+            sqlx::query_as("SELECT session_id FROM spent_refresh_tokens WHERE hash = $1")
+                .bind(old_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((session_id,)) = spent else {
+            return Ok(Refreshed::Unknown);
+        };
+        let revoked: Option<(i64,)> = sqlx::query_as(
+            "UPDATE sessions SET revoked_at_ms = $1 WHERE id = $2 AND revoked_at_ms IS NULL RETURNING user_id",
+        )
+        .bind(now_ms)
+        .bind(session_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(Some((session_id, User { id, username })))
+        Ok(Refreshed::Reused {
+            session_id,
+            newly_revoked_user: revoked.map(|(user_id,)| user_id),
+        })
     }
 
     /// Ends a live session of `user_id`; false if there was none.
@@ -157,10 +185,134 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Stored signing keys `(kid, seed)`, newest first.
-    pub async fn signing_keys(&self) -> Result<Vec<(String, String)>> {
+    /// Ends every live session of `user_id` but `keep` (if any); returns the ended ids.
+    pub async fn revoke_sessions(
+        &self,
+        user_id: i64,
+        keep: Option<i64>,
+        now_ms: i64,
+    ) -> Result<Vec<i64>> {
+        let ended: Vec<(i64,)> = sqlx::query_as(
+            "UPDATE sessions SET revoked_at_ms = $1 WHERE user_id = $2 AND revoked_at_ms IS NULL AND id <> $3 RETURNING id",
+        )
+        .bind(now_ms)
+        .bind(user_id)
+        .bind(keep.unwrap_or(-1))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ended.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Whether `session_id` is a live session of `user_id`.
+    pub async fn session_is_live(&self, user_id: i64, session_id: i64) -> Result<bool> {
+        let found: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM sessions WHERE id = $1 AND user_id = $2 AND revoked_at_ms IS NULL",
+        )
+        .bind(session_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// A user's live sessions, most recently used first.
+    pub async fn live_sessions(&self, user_id: i64) -> Result<Vec<SessionInfo>> {
+        let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT id, user_agent, created_at_ms, last_used_at_ms FROM sessions \
+             WHERE user_id = $1 AND revoked_at_ms IS NULL ORDER BY last_used_at_ms DESC, id DESC",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, user_agent, created_at_ms, last_used_at_ms)| SessionInfo {
+                    id,
+                    user_agent,
+                    created_at_ms,
+                    last_used_at_ms,
+                },
+            )
+            .collect())
+    }
+
+    /// Sessions revoked after `since_ms`: `(session_id, user_id, revoked_at_ms)`.
+    pub async fn revoked_since(&self, since_ms: i64) -> Result<Vec<(i64, i64, i64)>> {
         Ok(sqlx::query_as(
-            "SELECT kid, seed FROM signing_keys ORDER BY created_at_ms DESC, kid DESC",
+            "SELECT id, user_id, revoked_at_ms FROM sessions WHERE revoked_at_ms > $1",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn password_hash(&self, user_id: i64) -> Result<Option<String>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(hash,)| hash))
+    }
+
+    pub async fn set_password_hash(&self, user_id: i64, hash: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// How many failures `key` had after `since_ms`, and when the oldest of them was.
+    pub async fn recent_failures(&self, key: &str, since_ms: i64) -> Result<(i64, Option<i64>)> {
+        Ok(sqlx::query_as(
+            "SELECT COUNT(*), MIN(at_ms) FROM login_failures WHERE key = $1 AND at_ms > $2",
+        )
+        .bind(key)
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Records a failed login under each key, forgetting failures older than `forget_before_ms`.
+    pub async fn record_failure(
+        &self,
+        keys: &[String],
+        now_ms: i64,
+        forget_before_ms: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for key in keys {
+            sqlx::query("DELETE FROM login_failures WHERE key = $1 AND at_ms < $2")
+                .bind(key)
+                .bind(forget_before_ms)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO login_failures (key, at_ms) VALUES ($1, $2)")
+                .bind(key)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets the failures of `key` (after a successful login).
+    pub async fn clear_failures(&self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM login_failures WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Stored signing keys `(kid, seed, created_at_ms)`, newest first.
+    pub async fn signing_keys(&self) -> Result<Vec<(String, String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT kid, seed, created_at_ms FROM signing_keys ORDER BY created_at_ms DESC, kid DESC",
         )
         .fetch_all(&self.pool)
         .await?)
@@ -176,6 +328,30 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// What exchanging a refresh token did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refreshed {
+    /// A live session's current token: here is its new one.
+    Rotated { session_id: i64, user: User },
+    /// An already-spent token: its session is revoked (`newly_revoked_user` is its user if
+    /// this call revoked it).
+    Reused {
+        session_id: i64,
+        newly_revoked_user: Option<i64>,
+    },
+    /// Not a token of ours.
+    Unknown,
+}
+
+/// A live session as its owner sees it in their account page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: i64,
+    pub user_agent: String,
+    pub created_at_ms: i64,
+    pub last_used_at_ms: i64,
 }
 
 /// A session about to be stored.

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
-use astral_auth::store::{NewSession, Store, User};
+use astral_auth::store::{NewSession, Refreshed, Store, User};
 use astral_common::testing::TestDatabase;
 use astral_common::{Error, db};
 
@@ -82,7 +82,7 @@ async fn a_taken_username_is_a_conflict_and_lookups_find_users() {
 }
 
 #[tokio::test]
-async fn a_refresh_token_works_once_and_not_after_the_session_ends() {
+async fn a_refresh_token_works_once_and_its_reuse_revokes_the_session() {
     for (backend, store, _db) in stores().await {
         let bob = User {
             id: 20,
@@ -93,21 +93,125 @@ async fn a_refresh_token_works_once_and_not_after_the_session_ends() {
             .await
             .unwrap();
         let rotated = store.rotate_refresh("first", "second", 5).await.unwrap();
-        assert_eq!(rotated, Some((200, bob.clone())), "{backend}");
         assert_eq!(
-            store.rotate_refresh("first", "third", 6).await.unwrap(),
-            None,
-            "{backend}: reused"
+            rotated,
+            Refreshed::Rotated {
+                session_id: 200,
+                user: bob.clone()
+            },
+            "{backend}"
         );
-        assert!(store.revoke_session(20, 200, 7).await.unwrap(), "{backend}");
+        let reused = store.rotate_refresh("first", "third", 6).await.unwrap();
+        assert_eq!(
+            reused,
+            Refreshed::Reused {
+                session_id: 200,
+                newly_revoked_user: Some(20)
+            },
+            "{backend}"
+        );
+        assert_eq!(
+            store.rotate_refresh("second", "fourth", 7).await.unwrap(),
+            Refreshed::Unknown,
+            "{backend}: the whole session ended"
+        );
+        let again = store.rotate_refresh("first", "fifth", 8).await.unwrap();
+        assert_eq!(
+            again,
+            Refreshed::Reused {
+                session_id: 200,
+                newly_revoked_user: None
+            },
+            "{backend}"
+        );
+        assert_eq!(
+            store.rotate_refresh("never-issued", "x", 9).await.unwrap(),
+            Refreshed::Unknown,
+            "{backend}"
+        );
+        assert_eq!(
+            store.revoked_since(0).await.unwrap(),
+            vec![(200, 20, 6)],
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sessions_end_one_at_a_time_or_all_but_one() {
+    for (backend, store, _db) in stores().await {
+        let carol = User {
+            id: 30,
+            username: "carol".into(),
+        };
+        store
+            .insert_user_with_session(&carol, "hash", &session(300, 30, "a"))
+            .await
+            .unwrap();
+        store.insert_session(&session(301, 30, "b")).await.unwrap();
+        store.insert_session(&session(302, 30, "c")).await.unwrap();
+        assert_eq!(store.live_sessions(30).await.unwrap().len(), 3, "{backend}");
+        assert!(store.revoke_session(30, 300, 5).await.unwrap(), "{backend}");
         assert!(
-            !store.revoke_session(20, 200, 8).await.unwrap(),
-            "{backend}: already revoked"
+            !store.revoke_session(30, 300, 6).await.unwrap(),
+            "{backend}: already ended"
+        );
+        assert!(
+            !store.revoke_session(31, 301, 6).await.unwrap(),
+            "{backend}: not her session"
+        );
+        let mut ended = store.revoke_sessions(30, Some(302), 7).await.unwrap();
+        ended.sort_unstable();
+        assert_eq!(ended, vec![301], "{backend}");
+        assert!(store.session_is_live(30, 302).await.unwrap(), "{backend}");
+        assert!(!store.session_is_live(30, 301).await.unwrap(), "{backend}");
+        assert_eq!(
+            store
+                .live_sessions(30)
+                .await
+                .unwrap()
+                .iter()
+                .map(|s| s.id)
+                .collect::<Vec<_>>(),
+            vec![302],
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn failed_logins_are_counted_per_key_within_the_window() {
+    for (backend, store, _db) in stores().await {
+        let keys = ["user:dan".to_owned(), "addr:1.2.3.4".to_owned()];
+        for at in [100, 200, 300] {
+            store.record_failure(&keys, at, 0).await.unwrap();
+        }
+        assert_eq!(
+            store.recent_failures("user:dan", 150).await.unwrap(),
+            (2, Some(200)),
+            "{backend}"
         );
         assert_eq!(
-            store.rotate_refresh("second", "fourth", 9).await.unwrap(),
-            None,
-            "{backend}: revoked"
+            store.recent_failures("addr:1.2.3.4", 0).await.unwrap(),
+            (3, Some(100)),
+            "{backend}"
+        );
+        assert_eq!(
+            store.recent_failures("user:eve", 0).await.unwrap(),
+            (0, None),
+            "{backend}"
+        );
+        store.clear_failures("user:dan").await.unwrap();
+        assert_eq!(
+            store.recent_failures("user:dan", 0).await.unwrap().0,
+            0,
+            "{backend}"
+        );
+        store.record_failure(&keys, 400, 250).await.unwrap();
+        assert_eq!(
+            store.recent_failures("addr:1.2.3.4", 0).await.unwrap(),
+            (2, Some(300)),
+            "{backend}: old ones forgotten"
         );
     }
 }
@@ -128,8 +232,8 @@ async fn signing_keys_come_newest_first_and_are_not_replaced() {
         assert_eq!(
             keys,
             vec![
-                ("new".into(), "seed-new".into()),
-                ("old".into(), "seed-old".into())
+                ("new".into(), "seed-new".into(), 2),
+                ("old".into(), "seed-old".into(), 1)
             ],
             "{backend}"
         );

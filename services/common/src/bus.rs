@@ -13,20 +13,50 @@ pub type Subscription = BoxStream<'static, Bytes>;
 /// Where events are published and subscribed to. Cheap to clone.
 #[derive(Clone)]
 pub enum EventBus {
-    Nats(async_nats::Client),
+    Nats {
+        client: async_nats::Client,
+        /// Counts (re)connections, so subscribers can catch up on what they missed meanwhile.
+        connections: tokio::sync::watch::Receiver<u64>,
+    },
     Local(LocalBus),
 }
 
 impl EventBus {
-    /// Connects to NATS at `url`.
+    /// Connects to NATS at `url` (retrying until it answers, and reconnecting whenever the
+    /// connection drops).
     pub async fn nats(url: &str) -> anyhow::Result<Self> {
+        let (connected, connections) = tokio::sync::watch::channel(0);
         let client = async_nats::ConnectOptions::new()
             .name("astral")
             .retry_on_initial_connect()
+            .event_callback(move |event| {
+                let connected = connected.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => connected.send_modify(|count| *count += 1),
+                        async_nats::Event::Disconnected => {
+                            tracing::warn!("NATS connection lost; reconnecting")
+                        }
+                        _ => {}
+                    }
+                }
+            })
             .connect(url)
             .await
             .map_err(|error| anyhow::anyhow!("connect to NATS at {url}: {error}"))?;
-        Ok(Self::Nats(client))
+        Ok(Self::Nats {
+            client,
+            connections,
+        })
+    }
+
+    /// Changes each time the bus (re)connects: a subscriber that must not miss events reloads
+    /// what it keeps when this changes. The in-process bus never disconnects.
+    pub fn connections(&self) -> tokio::sync::watch::Receiver<u64> {
+        match self {
+            Self::Nats { connections, .. } => connections.clone(),
+            Self::Local(bus) => bus.connections.subscribe(),
+        }
     }
 
     /// A fresh in-process bus.
@@ -37,7 +67,7 @@ impl EventBus {
     /// Publishes `payload` on `subject`. Delivery is at most once (NATS core semantics).
     pub async fn publish(&self, subject: String, payload: Bytes) -> anyhow::Result<()> {
         match self {
-            Self::Nats(client) => client
+            Self::Nats { client, .. } => client
                 .publish(subject, payload)
                 .await
                 .map_err(|error| anyhow::anyhow!("publish to NATS: {error}")),
@@ -51,7 +81,7 @@ impl EventBus {
     /// Subscribes to `subject`; the subscription ends when the stream is dropped.
     pub async fn subscribe(&self, subject: String) -> anyhow::Result<Subscription> {
         match self {
-            Self::Nats(client) => {
+            Self::Nats { client, .. } => {
                 let subscriber = client
                     .subscribe(subject)
                     .await
@@ -65,7 +95,7 @@ impl EventBus {
     /// Waits until everything published so far has left this process.
     pub async fn flush(&self) -> anyhow::Result<()> {
         match self {
-            Self::Nats(client) => client
+            Self::Nats { client, .. } => client
                 .flush()
                 .await
                 .map_err(|error| anyhow::anyhow!("flush NATS: {error}")),
@@ -75,9 +105,20 @@ impl EventBus {
 }
 
 /// Subject → live subscribers, all in this process.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct LocalBus {
     subscribers: Arc<Mutex<HashMap<String, Vec<mpsc::UnboundedSender<Bytes>>>>>,
+    /// Connected once, for good.
+    connections: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Default for LocalBus {
+    fn default() -> Self {
+        Self {
+            subscribers: Arc::default(),
+            connections: Arc::new(tokio::sync::watch::Sender::new(1)),
+        }
+    }
 }
 
 impl LocalBus {

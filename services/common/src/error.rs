@@ -13,9 +13,15 @@ pub enum Error {
     PermissionDenied(String),
     #[error("{0}")]
     Unauthenticated(String),
+    /// Too many attempts: try again after this many seconds.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after_s: u64 },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
+
+/// The gRPC metadata key that carries the seconds to wait after RESOURCE_EXHAUSTED.
+pub const RETRY_AFTER: &str = "retry-after";
 
 /// A use case's result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -52,6 +58,16 @@ impl From<Error> for tonic::Status {
             Error::AlreadyExists(message) => Self::already_exists(message),
             Error::PermissionDenied(message) => Self::permission_denied(message),
             Error::Unauthenticated(message) => Self::unauthenticated(message),
+            Error::RateLimited {
+                message,
+                retry_after_s,
+            } => {
+                let mut status = Self::resource_exhausted(message);
+                status
+                    .metadata_mut()
+                    .insert(RETRY_AFTER, retry_after_s.into());
+                status
+            }
             Error::Internal(error) => {
                 // Logged once, here, where it leaves the process; callers see no details.
                 tracing::error!(error = format!("{error:#}"), "internal error");
