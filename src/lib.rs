@@ -25,6 +25,10 @@ pub struct Options {
 pub struct Running {
     /// Where the gateway listens.
     pub addr: SocketAddr,
+    /// The services' gRPC endpoints (on loopback), for tools and tests.
+    pub auth_url: String,
+    pub social_url: String,
+    pub messaging_url: String,
     stop: watch::Sender<bool>,
     tasks: JoinSet<anyhow::Result<()>>,
 }
@@ -90,7 +94,8 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
             .await
             .context("messaging service")
     });
-    let mut config = astral_gateway::Config::new(auth_url, social_url, messaging_url);
+    let mut config =
+        astral_gateway::Config::new(auth_url.clone(), social_url.clone(), messaging_url.clone());
     config.web_dir = options.web_dir;
     let addr = listener.local_addr()?;
     let s = shutdown();
@@ -99,7 +104,14 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
             .await
             .context("gateway")
     });
-    Ok(Running { addr, stop, tasks })
+    Ok(Running {
+        addr,
+        auth_url,
+        social_url,
+        messaging_url,
+        stop,
+        tasks,
+    })
 }
 
 impl Running {

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 const REFRESH_EVERY: Duration = Duration::from_secs(300);
 const RETRY_AFTER: Duration = Duration::from_millis(500);
-/// The fewest seconds between two fetches asked for by unknown key ids.
-const MIN_GAP: Duration = Duration::from_secs(5);
+/// The least time between two fetches asked for by unknown key ids.
+const MIN_GAP: Duration = Duration::from_secs(1);
 
 pub fn spawn_refresh(state: Arc<AppState>) {
     tokio::spawn(async move {

@@ -30,7 +30,19 @@ impl Revocations {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         sessions.retain(|_, forget_at| *forget_at > now);
-        sessions.insert(session_id, revoked_at_ms.max(now) + REMEMBER_MS);
+        let forget_at = revoked_at_ms + REMEMBER_MS;
+        if forget_at > now {
+            sessions.insert(session_id, forget_at);
+        }
+    }
+
+    /// Sessions this gateway just saw end (it answered the logout): refused from now on,
+    /// before the news comes back over the bus.
+    pub fn revoke_now(&self, session_ids: Vec<String>) {
+        let now = astral_common::time::now_ms();
+        for session_id in session_ids {
+            self.revoke(session_id, now);
+        }
     }
 
     pub fn is_revoked(&self, session_id: &str) -> bool {
@@ -122,7 +134,7 @@ mod tests {
         revocations.revoke("1".into(), astral_common::time::now_ms());
         assert!(revocations.is_revoked("1"));
         assert!(!revocations.is_revoked("2"));
-        // Revoked long ago: forgotten at the next revocation.
+        // Revoked so long ago that its tokens have all expired: nothing to remember.
         revocations.revoke(
             "old".into(),
             astral_common::time::now_ms() - 2 * REMEMBER_MS,

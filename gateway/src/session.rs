@@ -36,7 +36,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         if from_cookie && changes_state && !origin_allowed(&parts.headers, state, true) {
             return Err(ApiError::forbidden("cross-site request refused"));
         }
-        let claims = verify(state, &token).await?;
+        let claims = authenticate(state, &token).await?;
         Ok(Caller {
             user_id: claims.sub,
             session_id: claims.sid,
@@ -59,7 +59,7 @@ async fn verify(state: &AppState, token: &str) -> Result<Claims, ApiError> {
         Err(TokenError::UnknownKey) => {
             state.refresh_keys.notify_one();
             // A rotated key reaches this gateway within moments; one short wait covers it.
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
             loop {
                 let kid = astral_common::tokens::TokenVerifier::key_id(token).unwrap_or_default();
                 if state.verifier.knows(&kid) || tokio::time::Instant::now() >= deadline {

@@ -342,6 +342,12 @@ impl Connection {
         if !self.seen.first_time(event.id) {
             return Ok(());
         }
+        if let Kind::SessionEnded(ended) = &kind {
+            // The same news as on `sessions.revoked`; whichever comes first takes effect.
+            self.state
+                .revocations
+                .revoke(ended.session_id.clone(), ended.revoked_at_ms);
+        }
         let (name, payload) = json::event(&kind);
         self.send(json!({ "op": "event", "t": name, "d": payload }))
             .await?;

@@ -7,17 +7,37 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 pub struct System {
+    /// The first gateway's base URL.
     pub base: String,
+    /// Every gateway's base URL (several in distributed mode if asked for).
+    pub bases: Vec<String>,
     /// Set in distributed mode: the NATS server the services publish to.
     pub nats_url: Option<String>,
-    /// Set in distributed mode: each service's name and gRPC endpoint.
+    /// Each service's name and gRPC endpoint.
     pub services: Vec<(&'static str, String)>,
+    /// The auth service's database (where the signing keys are).
+    pub auth_database_url: String,
     running: Running,
 }
 
 enum Running {
     InProcess(Option<astral::Running>, TempDir),
-    Processes(Vec<Child>, Vec<TestDatabase>, TempDir),
+    Processes(Vec<(String, Child)>, Vec<TestDatabase>, TempDir),
+}
+
+/// How to start a distributed system.
+pub struct Distributed {
+    pub gateways: usize,
+    pub rust_log: &'static str,
+}
+
+impl Default for Distributed {
+    fn default() -> Self {
+        Self {
+            gateways: 1,
+            rust_log: "info",
+        }
+    }
 }
 
 impl System {
@@ -31,10 +51,17 @@ impl System {
             nats_url: None,
         };
         let running = astral::start(options, listener).await.unwrap();
+        let base = format!("http://{}", running.addr);
         let system = Self {
-            base: format!("http://{}", running.addr),
+            bases: vec![base.clone()],
+            base,
             nats_url: None,
-            services: Vec::new(),
+            services: vec![
+                ("auth", running.auth_url.clone()),
+                ("social", running.social_url.clone()),
+                ("messaging", running.messaging_url.clone()),
+            ],
+            auth_database_url: format!("sqlite://{}", dir.0.join("auth.db").display()),
             running: Running::InProcess(Some(running), dir),
         };
         system.wait_ready().await;
@@ -43,6 +70,11 @@ impl System {
 
     /// Astral as four processes on PostgreSQL and NATS; `None` (locally) when either is down.
     pub async fn distributed() -> Option<Self> {
+        Self::distributed_with(Distributed::default()).await
+    }
+
+    /// Astral as separate processes, with as many gateways as asked.
+    pub async fn distributed_with(options: Distributed) -> Option<Self> {
         let nats_url = nats_server();
         if let Err(error) = async_nats::connect(&nats_url).await {
             unavailable("NATS", &anyhow::Error::new(error));
@@ -59,79 +91,126 @@ impl System {
             }
         }
         let logs = TempDir::new();
-        let [auth, social, messaging, gateway] =
-            [free_port(), free_port(), free_port(), free_port()];
+        let [auth, social, messaging] = [free_port(), free_port(), free_port()];
+        let gateways: Vec<u16> = (0..options.gateways).map(|_| free_port()).collect();
         let url = |port: u16| format!("http://127.0.0.1:{port}");
         let common = [
             ("NATS_URL", nats_url.clone()),
             ("ASTRAL_AUTH_URL", url(auth)),
             ("ASTRAL_SOCIAL_URL", url(social)),
             ("ASTRAL_MESSAGING_URL", url(messaging)),
-            ("RUST_LOG", "info".to_owned()),
+            ("RUST_LOG", options.rust_log.to_owned()),
         ];
+        let mut processes = vec![
+            (
+                "astral-auth".to_owned(),
+                "astral-auth",
+                auth,
+                Some(databases[0].url.clone()),
+            ),
+            (
+                "astral-social".to_owned(),
+                "astral-social",
+                social,
+                Some(databases[1].url.clone()),
+            ),
+            (
+                "astral-messaging".to_owned(),
+                "astral-messaging",
+                messaging,
+                Some(databases[2].url.clone()),
+            ),
+        ];
+        for (i, port) in gateways.iter().enumerate() {
+            processes.push((format!("astral-gateway-{i}"), "astral-gateway", *port, None));
+        }
         let mut children = Vec::new();
-        for (binary, port, database) in [
-            ("astral-auth", auth, Some(&databases[0])),
-            ("astral-social", social, Some(&databases[1])),
-            ("astral-messaging", messaging, Some(&databases[2])),
-            ("astral-gateway", gateway, None),
-        ] {
-            let log = std::fs::File::create(logs.0.join(format!("{binary}.log"))).unwrap();
+        for (name, binary, port, database) in processes {
+            let log = std::fs::File::create(logs.0.join(format!("{name}.log"))).unwrap();
             let mut command = Command::new(binary_path(binary));
             command
                 .envs(common.iter().cloned())
                 .env("ASTRAL_LISTEN", format!("127.0.0.1:{port}"));
             if let Some(database) = database {
-                command.env("DATABASE_URL", &database.url);
+                command.env("DATABASE_URL", database);
             }
             let child = command
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
                 .unwrap_or_else(|error| panic!("start {binary}: {error}"));
-            children.push(child);
+            children.push((name, child));
         }
+        let bases: Vec<String> = gateways.iter().map(|port| url(*port)).collect();
         let system = Self {
-            base: url(gateway),
+            base: bases[0].clone(),
+            bases,
             nats_url: Some(nats_url),
             services: vec![
                 ("auth", url(auth)),
                 ("social", url(social)),
                 ("messaging", url(messaging)),
             ],
+            auth_database_url: databases[0].url.clone(),
             running: Running::Processes(children, databases, logs),
         };
         system.wait_ready().await;
         Some(system)
     }
 
-    /// Waits until the gateway answers `/readyz` (it has the token keys).
+    /// The gRPC endpoint of a service.
+    pub fn service_url(&self, name: &str) -> String {
+        self.services
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, url)| url.clone())
+            .unwrap()
+    }
+
+    /// Waits until every gateway answers `/readyz` (token keys and revocations loaded).
     async fn wait_ready(&self) {
         let client = reqwest::Client::new();
         let deadline = tokio::time::Instant::now() + WAIT * 3;
-        loop {
-            let ready = client.get(format!("{}/readyz", self.base)).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return;
+        for base in &self.bases {
+            loop {
+                let ready = client.get(format!("{base}/readyz")).send().await;
+                if ready.is_ok_and(|r| r.status().is_success()) {
+                    break;
+                }
+                if tokio::time::Instant::now() > deadline {
+                    self.dump_logs();
+                    panic!("the gateway at {base} did not become ready");
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
-            if tokio::time::Instant::now() > deadline {
-                self.dump_logs();
-                panic!("the system at {} did not become ready", self.base);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+    }
+
+    /// Everything the processes logged so far (distributed mode), by process name.
+    pub fn logs(&self) -> Vec<(String, String)> {
+        let Running::Processes(_, _, dir) = &self.running else {
+            return Vec::new();
+        };
+        let mut logs: Vec<(String, String)> = std::fs::read_dir(&dir.0)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                (
+                    name,
+                    std::fs::read_to_string(entry.path()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        logs.sort();
+        logs
     }
 
     /// Prints the processes' logs (distributed mode) to help explain a failure.
     pub fn dump_logs(&self) {
-        if let Running::Processes(_, _, logs) = &self.running {
-            for entry in std::fs::read_dir(&logs.0).into_iter().flatten().flatten() {
-                eprintln!("==== {}", entry.path().display());
-                eprintln!(
-                    "{}",
-                    std::fs::read_to_string(entry.path()).unwrap_or_default()
-                );
-            }
+        for (name, text) in self.logs() {
+            eprintln!("==== {name}\n{text}");
         }
     }
 
@@ -150,12 +229,39 @@ impl Drop for System {
             self.dump_logs();
         }
         if let Running::Processes(children, _, _) = &mut self.running {
-            for child in children.iter_mut() {
+            for (_, child) in children.iter_mut() {
                 let _ = child.kill();
                 let _ = child.wait();
             }
         }
     }
+}
+
+/// Runs an async scenario `fn(&System)` as two tests, one per run mode.
+#[macro_export]
+macro_rules! in_both_modes {
+    ($($scenario:ident),* $(,)?) => {
+        mod all_in_one {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let system = $crate::support::System::all_in_one().await;
+                    super::$scenario(&system).await;
+                    system.stop().await;
+                }
+            )*
+        }
+        mod distributed {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let Some(system) = $crate::support::System::distributed().await else { return };
+                    super::$scenario(&system).await;
+                    system.stop().await;
+                }
+            )*
+        }
+    };
 }
 
 fn free_port() -> u16 {

@@ -16,8 +16,12 @@ pub struct User {
     pub id: String,
     pub token: String,
     pub refresh_token: String,
+    pub password: String,
     pub socket: Option<Socket>,
 }
+
+/// Every test user's password.
+pub const PASSWORD: &str = "correct horse";
 
 /// A username no other test uses.
 pub fn unique_name(prefix: &str) -> String {
@@ -31,7 +35,7 @@ impl User {
         let name = unique_name(prefix);
         let response = http
             .post(format!("{base}/api/auth/register"))
-            .json(&json!({ "username": name, "password": "correct horse" }))
+            .json(&json!({ "username": name, "password": PASSWORD }))
             .send()
             .await
             .unwrap();
@@ -43,8 +47,42 @@ impl User {
             id: body["user"]["id"].as_str().unwrap().to_owned(),
             token: body["token"].as_str().unwrap().to_owned(),
             refresh_token: body["refresh_token"].as_str().unwrap().to_owned(),
+            password: PASSWORD.to_owned(),
             name,
             socket: None,
+        }
+    }
+
+    /// The same user (same token) talking to another gateway, not connected.
+    pub fn on(&self, base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            http: reqwest::Client::new(),
+            name: self.name.clone(),
+            id: self.id.clone(),
+            token: self.token.clone(),
+            refresh_token: self.refresh_token.clone(),
+            password: self.password.clone(),
+            socket: None,
+        }
+    }
+
+    /// Logs in again: a second session of the same user, not connected.
+    pub async fn login_again(&self) -> Self {
+        let body = json!({ "username": self.name, "password": self.password });
+        let response = self
+            .http
+            .post(format!("{}/api/auth/login", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "login {}", self.name);
+        let body: Value = response.json().await.unwrap();
+        Self {
+            token: body["token"].as_str().unwrap().to_owned(),
+            refresh_token: body["refresh_token"].as_str().unwrap().to_owned(),
+            ..self.on(&self.base)
         }
     }
 

@@ -98,7 +98,8 @@ pub async fn logout(State(state): State<Arc<AppState>>, caller: Caller) -> ApiRe
         user_id: caller.user_id,
         session_id: caller.session_id,
     };
-    state.auth.clone().logout(request).await?;
+    let ended = state.auth.clone().logout(request).await?.into_inner();
+    state.revocations.revoke_now(ended.ended_session_ids);
     Ok((
         StatusCode::NO_CONTENT,
         [(
@@ -127,13 +128,11 @@ pub async fn logout_everywhere(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> ApiResult<Response> {
-    state
-        .auth
-        .clone()
-        .logout_all(pb::LogoutAllRequest {
-            user_id: caller.user_id,
-        })
-        .await?;
+    let request = pb::LogoutAllRequest {
+        user_id: caller.user_id,
+    };
+    let ended = state.auth.clone().logout_all(request).await?.into_inner();
+    state.revocations.revoke_now(ended.ended_session_ids);
     let cookie = cleared_cookie(state.config.secure_cookies);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
@@ -150,7 +149,13 @@ pub async fn change_password(
         current_password: body.current_password,
         new_password: body.new_password,
     };
-    state.auth.clone().change_password(request).await?;
+    let changed = state
+        .auth
+        .clone()
+        .change_password(request)
+        .await?
+        .into_inner();
+    state.revocations.revoke_now(changed.ended_session_ids);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -197,6 +202,7 @@ pub async fn end_session(
         user_id: caller.user_id,
         session_id,
     };
-    state.auth.clone().logout(request).await?;
+    let ended = state.auth.clone().logout(request).await?.into_inner();
+    state.revocations.revoke_now(ended.ended_session_ids);
     Ok(StatusCode::NO_CONTENT)
 }

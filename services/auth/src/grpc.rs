@@ -81,23 +81,22 @@ impl pb::auth_service_server::AuthService for Api {
         request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
         let r = request.into_inner();
+        let session_id = parse_id(&r.session_id, "session_id")?;
         self.0
-            .logout(
-                parse_id(&r.user_id, "user_id")?,
-                parse_id(&r.session_id, "session_id")?,
-            )
+            .logout(parse_id(&r.user_id, "user_id")?, session_id)
             .await?;
-        Ok(Response::new(pb::LogoutResponse {}))
+        Ok(Response::new(pb::LogoutResponse {
+            ended_session_ids: ended(&[session_id]),
+        }))
     }
 
     async fn logout_all(
         &self,
         request: Request<pb::LogoutAllRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
-        self.0
-            .logout_everywhere(parse_id(&request.into_inner().user_id, "user_id")?)
-            .await?;
-        Ok(Response::new(pb::LogoutResponse {}))
+        let user_id = parse_id(&request.into_inner().user_id, "user_id")?;
+        let ended_session_ids = ended(&self.0.logout_everywhere(user_id).await?);
+        Ok(Response::new(pb::LogoutResponse { ended_session_ids }))
     }
 
     async fn change_password(
@@ -109,10 +108,13 @@ impl pb::auth_service_server::AuthService for Api {
             parse_id(&r.user_id, "user_id")?,
             parse_id(&r.session_id, "session_id")?,
         );
-        self.0
+        let ended_ids = self
+            .0
             .change_password(user_id, session_id, r.current_password, r.new_password)
             .await?;
-        Ok(Response::new(pb::ChangePasswordResponse {}))
+        Ok(Response::new(pb::ChangePasswordResponse {
+            ended_session_ids: ended(&ended_ids),
+        }))
     }
 
     async fn list_sessions(
@@ -220,4 +222,8 @@ impl pb::auth_service_server::AuthService for Api {
             .collect();
         Ok(Response::new(pb::GetPublicKeysResponse { keys }))
     }
+}
+
+fn ended(session_ids: &[i64]) -> Vec<String> {
+    session_ids.iter().map(ToString::to_string).collect()
 }

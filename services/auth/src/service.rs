@@ -234,12 +234,13 @@ impl AuthService {
 
     /// Ends every session of the user ("log out everywhere").
     #[instrument(skip_all, fields(%user_id), err(level = "info"))]
-    pub async fn logout_everywhere(&self, user_id: i64) -> Result<()> {
+    pub async fn logout_everywhere(&self, user_id: i64) -> Result<Vec<i64>> {
         let now = time::now_ms();
-        for session_id in self.store.revoke_sessions(user_id, None, now).await? {
-            self.events.session_ended(user_id, session_id, now).await;
+        let ended = self.store.revoke_sessions(user_id, None, now).await?;
+        for session_id in &ended {
+            self.events.session_ended(user_id, *session_id, now).await;
         }
-        Ok(())
+        Ok(ended)
     }
 
     /// Changes the password after checking the current one; every other session ends.
@@ -250,7 +251,7 @@ impl AuthService {
         session_id: i64,
         current: String,
         new: String,
-    ) -> Result<()> {
+    ) -> Result<Vec<i64>> {
         let new = NewPassword::parse(new)?;
         if !self.store.session_is_live(user_id, session_id).await? {
             return Err(Error::unauthenticated("this session has ended"));
@@ -268,14 +269,14 @@ impl AuthService {
         let new_hash = hash_password(new.as_str().to_owned()).await?;
         self.store.set_password_hash(user_id, &new_hash).await?;
         let now = time::now_ms();
-        for ended in self
+        let ended = self
             .store
             .revoke_sessions(user_id, Some(session_id), now)
-            .await?
-        {
-            self.events.session_ended(user_id, ended, now).await;
+            .await?;
+        for ended in &ended {
+            self.events.session_ended(user_id, *ended, now).await;
         }
-        Ok(())
+        Ok(ended)
     }
 
     pub async fn sessions(&self, user_id: i64) -> Result<Vec<SessionInfo>> {
