@@ -4,6 +4,7 @@ pub mod domain;
 mod events;
 mod grpc;
 pub mod keys;
+pub mod password;
 pub mod service;
 pub mod store;
 pub mod throttle;

@@ -3,10 +3,10 @@
 use crate::domain::{MAX_PASSWORD_BYTES, NewPassword, Username};
 use crate::events::Events;
 use crate::keys::SigningKeys;
+use crate::password::{hash_password, verify_password};
 use crate::store::{NewSession, Refreshed, SessionInfo, Store, User};
 use crate::throttle;
 use anyhow::Context as _;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use astral_common::{Error, EventBus, Result, ids, time};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
@@ -349,31 +349,6 @@ impl AuthService {
             user,
         })
     }
-}
-
-/// argon2id with the crate's default parameters (m = 19 MiB, t = 2, p = 1), off the async runtime.
-async fn hash_password(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        argon2::Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|error| anyhow::anyhow!("hash a password: {error}"))
-    })
-    .await
-    .context("password hashing task")?
-}
-
-async fn verify_password(password: String, hash: String) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || {
-        let hash =
-            PasswordHash::new(&hash).map_err(|error| anyhow::anyhow!("stored hash: {error}"))?;
-        Ok(argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok())
-    })
-    .await
-    .context("password verification task")?
 }
 
 /// A new opaque refresh token and the hash that is stored in its place.
