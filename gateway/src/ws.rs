@@ -207,8 +207,11 @@ impl Connection {
             let chats = messaging_client.list_chats(messaging::ListChatsRequest {
                 actor_id: user_id.clone(),
             });
+            // `ready` carries the first 1,000 friends; `GET /api/friends` pages through the rest.
             let friends = social_client.list_friends(social::ListFriendsRequest {
                 actor_id: user_id.clone(),
+                limit: 1000,
+                after: String::new(),
             });
             let (chats, friends) = tokio::try_join!(chats, friends)?;
             Ok::<_, tonic::Status>((user, chats.into_inner(), friends.into_inner()))

@@ -82,24 +82,13 @@ pub async fn mark_read(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `?before=SEQ&after=VERSION&limit=N`, each optional; anything but a whole number is a 400.
-fn number(query: &HashMap<String, String>, name: &str) -> ApiResult<Option<i64>> {
-    query
-        .get(name)
-        .map(|text| {
-            text.parse::<i64>()
-                .map_err(|_| ApiError::invalid(format!("{name} must be a whole number")))
-        })
-        .transpose()
-}
-
 pub async fn messages(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(chat_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let limit = number(&query, "limit")?.unwrap_or(0);
+    let limit = super::query_number(&query, "limit")?.unwrap_or(0);
     let limit =
         i32::try_from(limit).map_err(|_| ApiError::invalid("limit is between 1 and 100"))?;
     if query.contains_key("limit") && limit == 0 {
@@ -108,8 +97,8 @@ pub async fn messages(
     let request = pb::ListMessagesRequest {
         actor_id: caller.user_id,
         chat_id,
-        before: number(&query, "before")?,
-        after: number(&query, "after")?,
+        before: super::query_number(&query, "before")?,
+        after: super::query_number(&query, "after")?,
         limit,
     };
     let page = state

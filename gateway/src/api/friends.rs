@@ -1,15 +1,16 @@
 //! Friends and friend requests.
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::json::{self, Body};
 use crate::session::Caller;
 use crate::state::AppState;
 use astral_proto::social as pb;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Deserialize)]
@@ -17,19 +18,34 @@ pub struct SendBody {
     username: String,
 }
 
-pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<Value>> {
+/// `?limit=N&after=USERNAME` pages through friends by username (`next_after` names the next
+/// page); pending requests always come whole.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let limit = super::query_number(&query, "limit")?.unwrap_or(0);
+    let limit = i32::try_from(limit)
+        .ok()
+        .filter(|l| (1..=1000).contains(l) || !query.contains_key("limit"));
+    let limit = limit.ok_or_else(|| ApiError::invalid("limit is between 1 and 1000"))?;
+    let request = pb::ListFriendsRequest {
+        actor_id: caller.user_id,
+        limit,
+        after: query.get("after").cloned().unwrap_or_default(),
+    };
     let overview = state
         .social
         .clone()
-        .list_friends(pb::ListFriendsRequest {
-            actor_id: caller.user_id,
-        })
+        .list_friends(request)
         .await?
         .into_inner();
     Ok(Json(json!({
         "friends": overview.friends.iter().map(json::user).collect::<Vec<_>>(),
         "incoming": overview.incoming.iter().map(json::friend_request).collect::<Vec<_>>(),
         "outgoing": overview.outgoing.iter().map(json::friend_request).collect::<Vec<_>>(),
+        "next_after": (!overview.next_after.is_empty()).then_some(overview.next_after),
     })))
 }
 
@@ -126,4 +142,64 @@ pub async fn unfriend(
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct BlockBody {
+    user_id: String,
+}
+
+fn block_list(blocked: &pb::ListBlocksResponse) -> Json<Value> {
+    Json(json!({ "blocked": blocked.blocked.iter().map(json::user).collect::<Vec<_>>() }))
+}
+
+/// `GET /api/blocks`: the users the caller has blocked.
+pub async fn blocks(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<Value>> {
+    let request = pb::ListBlocksRequest {
+        actor_id: caller.user_id,
+    };
+    Ok(block_list(
+        &state
+            .social
+            .clone()
+            .list_blocks(request)
+            .await?
+            .into_inner(),
+    ))
+}
+
+/// `POST /api/blocks`: blocks a user (also unfriends, cancels requests both ways); answers the
+/// block list.
+pub async fn block(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<BlockBody>,
+) -> ApiResult<Json<Value>> {
+    let request = pb::BlockRequest {
+        actor_id: caller.user_id,
+        user_id: body.user_id,
+    };
+    Ok(block_list(
+        &state.social.clone().block_user(request).await?.into_inner(),
+    ))
+}
+
+/// `DELETE /api/blocks/{user_id}`: lifts a block; answers the block list.
+pub async fn unblock(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let request = pb::BlockRequest {
+        actor_id: caller.user_id,
+        user_id,
+    };
+    Ok(block_list(
+        &state
+            .social
+            .clone()
+            .unblock_user(request)
+            .await?
+            .into_inner(),
+    ))
 }

@@ -32,6 +32,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/friends/requests/{id}/decline", post(friends::decline))
         .route("/friends/requests/{id}", delete(friends::cancel))
         .route("/friends/{user_id}", delete(friends::unfriend))
+        .route("/blocks", get(friends::blocks).post(friends::block))
+        .route("/blocks/{user_id}", delete(friends::unblock))
         .route("/chats", get(chats::list))
         .route("/chats/direct", post(chats::open_direct))
         .route("/chats/{chat_id}/read", post(chats::mark_read))
@@ -66,4 +68,18 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> ApiResult<&'static str
             "token keys or revoked sessions not loaded yet",
         ))
     }
+}
+
+/// A whole-number query parameter, if present; anything else is a 400.
+fn query_number(
+    query: &std::collections::HashMap<String, String>,
+    name: &str,
+) -> ApiResult<Option<i64>> {
+    query
+        .get(name)
+        .map(|text| {
+            text.parse::<i64>()
+                .map_err(|_| ApiError::invalid(format!("{name} must be a whole number")))
+        })
+        .transpose()
 }

@@ -1,7 +1,7 @@
 //! The social gRPC API: translates protobuf to use-case calls and back.
 
 use crate::service::SocialService;
-use crate::store::{FriendRequest, Sent, User};
+use crate::store::{FriendRequest, User};
 use astral_common::error::parse_id;
 use astral_proto::auth::User as PbUser;
 use astral_proto::social as pb;
@@ -32,6 +32,12 @@ pub(crate) fn request_to_pb(request: &FriendRequest) -> pb::FriendRequest {
     }
 }
 
+fn blocks_to_pb(blocked: &[User]) -> pb::ListBlocksResponse {
+    pb::ListBlocksResponse {
+        blocked: blocked.iter().map(user_to_pb).collect(),
+    }
+}
+
 #[tonic::async_trait]
 impl pb::social_service_server::SocialService for Api {
     async fn send_friend_request(
@@ -39,16 +45,12 @@ impl pb::social_service_server::SocialService for Api {
         request: Request<pb::SendFriendRequestRequest>,
     ) -> Result<Response<pb::SendFriendRequestResponse>, Status> {
         let r = request.into_inner();
-        let sent = self
+        let (request, accepted) = self
             .0
             .send_friend_request(parse_id(&r.actor_id, "actor_id")?, &r.username)
             .await?;
-        let (request, accepted) = match &sent {
-            Sent::Requested(request) => (request, false),
-            Sent::AcceptedTheirs(request) => (request, true),
-        };
         Ok(Response::new(pb::SendFriendRequestResponse {
-            request: Some(request_to_pb(request)),
+            request: Some(request_to_pb(&request)),
             accepted,
         }))
     }
@@ -117,15 +119,59 @@ impl pb::social_service_server::SocialService for Api {
         &self,
         request: Request<pb::ListFriendsRequest>,
     ) -> Result<Response<pb::ListFriendsResponse>, Status> {
+        let r = request.into_inner();
+        let actor = parse_id(&r.actor_id, "actor_id")?;
         let overview = self
             .0
-            .friends_overview(parse_id(&request.into_inner().actor_id, "actor_id")?)
+            .friends_overview(actor, &r.after, i64::from(r.limit))
             .await?;
         Ok(Response::new(pb::ListFriendsResponse {
+            next_after: overview.next_after.unwrap_or_default(),
             friends: overview.friends.iter().map(user_to_pb).collect(),
             incoming: overview.incoming.iter().map(request_to_pb).collect(),
             outgoing: overview.outgoing.iter().map(request_to_pb).collect(),
         }))
+    }
+
+    async fn block_user(
+        &self,
+        request: Request<pb::BlockRequest>,
+    ) -> Result<Response<pb::ListBlocksResponse>, Status> {
+        let r = request.into_inner();
+        let blocked = self
+            .0
+            .block(
+                parse_id(&r.actor_id, "actor_id")?,
+                parse_id(&r.user_id, "user_id")?,
+            )
+            .await?;
+        Ok(Response::new(blocks_to_pb(&blocked)))
+    }
+
+    async fn unblock_user(
+        &self,
+        request: Request<pb::BlockRequest>,
+    ) -> Result<Response<pb::ListBlocksResponse>, Status> {
+        let r = request.into_inner();
+        let blocked = self
+            .0
+            .unblock(
+                parse_id(&r.actor_id, "actor_id")?,
+                parse_id(&r.user_id, "user_id")?,
+            )
+            .await?;
+        Ok(Response::new(blocks_to_pb(&blocked)))
+    }
+
+    async fn list_blocks(
+        &self,
+        request: Request<pb::ListBlocksRequest>,
+    ) -> Result<Response<pb::ListBlocksResponse>, Status> {
+        let blocked = self
+            .0
+            .blocked_users(parse_id(&request.into_inner().actor_id, "actor_id")?)
+            .await?;
+        Ok(Response::new(blocks_to_pb(&blocked)))
     }
 
     async fn are_friends(

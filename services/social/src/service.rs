@@ -14,9 +14,15 @@ use tracing::instrument;
 /// Everything a user's friends screen shows.
 pub struct FriendsOverview {
     pub friends: Vec<User>,
+    /// Set when there are more friends after this page.
+    pub next_after: Option<String>,
     pub incoming: Vec<FriendRequest>,
     pub outgoing: Vec<FriendRequest>,
 }
+
+/// Friends per page when the caller does not say, and the most a page holds.
+pub const DEFAULT_FRIENDS_PAGE: i64 = 200;
+pub const MAX_FRIENDS_PAGE: i64 = 1000;
 
 pub struct SocialService {
     store: Store,
@@ -33,9 +39,15 @@ impl SocialService {
         })
     }
 
-    /// Sends a friend request by username, or accepts theirs if they already asked.
+    /// Sends a friend request by username, or accepts theirs if they already asked. Someone
+    /// who blocked the actor looks, to the actor, like no one by that name.
     #[instrument(skip_all, fields(%actor, %username), err(level = "info"))]
-    pub async fn send_friend_request(&self, actor: i64, username: &str) -> Result<Sent> {
+    /// Returns the request, and whether it was theirs and is now accepted.
+    pub async fn send_friend_request(
+        &self,
+        actor: i64,
+        username: &str,
+    ) -> Result<(FriendRequest, bool)> {
         let target = self.user_by_username(username).await?;
         if target.id == actor {
             return Err(Error::invalid(
@@ -48,11 +60,22 @@ impl SocialService {
             .store
             .send_request(ids::new_id(), actor, target.id, time::now_ms())
             .await?;
-        match &sent {
-            Sent::Requested(request) => self.events.request_created(request).await,
-            Sent::AcceptedTheirs(request) => self.events.request_accepted(request).await,
+        match sent {
+            Sent::Requested(request) => {
+                self.events.request_created(&request).await;
+                Ok((request, false))
+            }
+            Sent::AcceptedTheirs(request) => {
+                self.events.request_accepted(&request).await;
+                Ok((request, true))
+            }
+            Sent::AlreadyFriends => Err(Error::conflict("you are already friends")),
+            Sent::AlreadyRequested => Err(Error::conflict("a friend request is already pending")),
+            Sent::SenderBlocked => Err(Error::forbidden(
+                "you blocked this user: unblock them first",
+            )),
+            Sent::RecipientBlocked => Err(no_such_username()),
         }
-        Ok(sent)
     }
 
     /// The recipient accepts a request; both become friends.
@@ -105,12 +128,65 @@ impl SocialService {
         Ok(())
     }
 
-    pub async fn friends_overview(&self, actor: i64) -> Result<FriendsOverview> {
+    /// A page of the actor's friends (by username, after `after`) and every pending request.
+    pub async fn friends_overview(
+        &self,
+        actor: i64,
+        after: &str,
+        limit: i64,
+    ) -> Result<FriendsOverview> {
+        let limit = match limit {
+            0 => DEFAULT_FRIENDS_PAGE,
+            1..=MAX_FRIENDS_PAGE => limit,
+            _ => return Err(Error::invalid("limit is between 1 and 1000")),
+        };
+        let mut friends = self.store.friends(actor, after, limit + 1).await?;
+        let next_after = if friends.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+            friends.truncate(friends.len() - 1);
+            friends.last().map(|last| last.username.clone())
+        } else {
+            None
+        };
         Ok(FriendsOverview {
-            friends: self.store.friends(actor).await?,
+            friends,
+            next_after,
             incoming: self.store.pending_requests(actor, true).await?,
             outgoing: self.store.pending_requests(actor, false).await?,
         })
+    }
+
+    /// Blocks a user: the friendship and pending requests between them end, and the blocked
+    /// user can no longer send the actor requests or messages. Idempotent.
+    #[instrument(skip_all, fields(%actor, %blocked), err(level = "info"))]
+    pub async fn block(&self, actor: i64, blocked: i64) -> Result<Vec<User>> {
+        if actor == blocked {
+            return Err(Error::invalid("you cannot block yourself"));
+        }
+        let (me, them) = (self.user(actor).await?, self.user(blocked).await?);
+        self.store.remember_users(&[&me, &them]).await?;
+        let undone = self.store.block(actor, blocked, time::now_ms()).await?;
+        if undone.unfriended {
+            self.events.friend_removed(actor, blocked).await;
+        }
+        for request in &undone.requests {
+            if request.to.id == actor {
+                self.events.request_declined(request).await;
+            } else {
+                self.events.request_cancelled(request).await;
+            }
+        }
+        self.store.blocked_users(actor).await
+    }
+
+    /// Lifts a block (idempotent). Friendship is not restored.
+    #[instrument(skip_all, fields(%actor, %blocked), err(level = "info"))]
+    pub async fn unblock(&self, actor: i64, blocked: i64) -> Result<Vec<User>> {
+        self.store.unblock(actor, blocked).await?;
+        self.store.blocked_users(actor).await
+    }
+
+    pub async fn blocked_users(&self, actor: i64) -> Result<Vec<User>> {
+        self.store.blocked_users(actor).await
     }
 
     pub async fn are_friends(&self, a: i64, b: i64) -> Result<bool> {
@@ -126,9 +202,7 @@ impl SocialService {
         };
         match self.auth.clone().get_user_by_username(request).await {
             Ok(found) => user_from_pb(found.into_inner()),
-            Err(status) if status.code() == tonic::Code::NotFound => {
-                Err(Error::not_found("no user has that username"))
-            }
+            Err(status) if status.code() == tonic::Code::NotFound => Err(no_such_username()),
             Err(status) => Err(anyhow::Error::new(status)
                 .context("look up a username")
                 .into()),
@@ -160,6 +234,10 @@ fn user_from_pb(user: astral_proto::auth::User) -> Result<User> {
         id,
         username: user.username,
     })
+}
+
+fn no_such_username() -> Error {
+    Error::not_found("no user has that username")
 }
 
 fn no_such_request() -> Error {

@@ -1,7 +1,10 @@
 //! The social database: SQL only, written once for PostgreSQL and SQLite.
+//!
+//! Every change between two users first takes the pair's lock row (`pair_locks`), so that
+//! concurrent changes to one pair — on any number of replicas — happen one after the other.
 
-use astral_common::db::{Pool, is_unique_violation};
-use astral_common::{Error, Result};
+use astral_common::Result;
+use astral_common::db::Pool;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -17,13 +20,30 @@ pub struct FriendRequest {
     pub created_at_ms: i64,
 }
 
-/// What sending a request did.
-#[derive(Debug)]
+/// What sending a request found and did.
+#[derive(Debug, PartialEq, Eq)]
 pub enum Sent {
     /// A new pending request.
     Requested(FriendRequest),
     /// The other person had already asked: their request was accepted instead.
     AcceptedTheirs(FriendRequest),
+    /// Nothing done: they are friends already.
+    AlreadyFriends,
+    /// Nothing done: the sender's request is already pending.
+    AlreadyRequested,
+    /// Nothing done: the sender has blocked the recipient.
+    SenderBlocked,
+    /// Nothing done: the recipient has blocked the sender.
+    RecipientBlocked,
+}
+
+/// What blocking undid.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Blocked {
+    /// They were friends and no longer are.
+    pub unfriended: bool,
+    /// Pending requests between them, now deleted.
+    pub requests: Vec<FriendRequest>,
 }
 
 #[derive(Clone)]
@@ -54,6 +74,12 @@ fn request(row: RequestRow) -> FriendRequest {
     }
 }
 
+fn users(rows: Vec<(i64, String)>) -> Vec<User> {
+    rows.into_iter()
+        .map(|(id, username)| User { id, username })
+        .collect()
+}
+
 fn pair(a: i64, b: i64) -> (i64, i64) {
     if a < b { (a, b) } else { (b, a) }
 }
@@ -77,31 +103,32 @@ impl Store {
         Ok(())
     }
 
-    /// Sends a request from `from` to `to`, or accepts theirs if they already asked, in one
-    /// transaction. `AlreadyExists` if they are friends or `from` already asked.
+    /// Sends a request from `from` to `to` — or accepts theirs if they already asked — unless
+    /// they are friends, it is already pending, or either blocked the other.
     pub async fn send_request(&self, id: i64, from: i64, to: i64, now_ms: i64) -> Result<Sent> {
         let (low, high) = pair(from, to);
         let mut tx = self.pool.begin().await?;
-        if are_friends(&mut tx, low, high).await? {
-            return Err(Error::conflict("you are already friends"));
+        lock_pair(&mut tx, low, high).await?;
+        if blocks(&mut tx, from, to).await? {
+            return Ok(Sent::SenderBlocked);
         }
-        let pending: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {REQUEST_COLUMNS} WHERE r.low_id = $1 AND r.high_id = $2"
-        )))
-        .bind(low)
-        .bind(high)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(pending) = pending.map(request) {
+        if blocks(&mut tx, to, from).await? {
+            return Ok(Sent::RecipientBlocked);
+        }
+        if are_friends(&mut tx, low, high).await? {
+            return Ok(Sent::AlreadyFriends);
+        }
+        if let Some(pending) = pending_between(&mut tx, low, high).await? {
             if pending.from.id == from {
-                return Err(Error::conflict("a friend request is already pending"));
+                return Ok(Sent::AlreadyRequested);
             }
             befriend(&mut tx, pending.id, low, high, now_ms).await?;
             tx.commit().await?;
             return Ok(Sent::AcceptedTheirs(pending));
         }
-        let inserted = sqlx::query(
-            "INSERT INTO friend_requests (id, from_id, to_id, low_id, high_id, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        sqlx::query(
+            "INSERT INTO friend_requests (id, from_id, to_id, low_id, high_id, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(from)
@@ -110,22 +137,10 @@ impl Store {
         .bind(high)
         .bind(now_ms)
         .execute(&mut *tx)
-        .await;
-        match inserted {
-            // The other person's request committed between our read and our write.
-            Err(error) if is_unique_violation(&error) => {
-                return Err(Error::conflict("a friend request is already pending"));
-            }
-            other => other?,
-        };
-        let created: RequestRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {REQUEST_COLUMNS} WHERE r.id = $1"
-        )))
-        .bind(id)
-        .fetch_one(&mut *tx)
         .await?;
+        let created = request_by_id(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(Sent::Requested(request(created)))
+        Ok(created.map_or(Sent::AlreadyRequested, Sent::Requested))
     }
 
     /// Accepts a request addressed to `recipient`; `None` if there is no such request.
@@ -136,10 +151,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<Option<FriendRequest>> {
         let mut tx = self.pool.begin().await?;
-        let Some(found) = self
-            .pending_to_or_from(&mut tx, request_id, "r.to_id", recipient)
-            .await?
-        else {
+        let Some(found) = locked_request(&mut tx, request_id, "r.to_id", recipient).await? else {
             return Ok(None);
         };
         let (low, high) = pair(found.from.id, found.to.id);
@@ -160,10 +172,7 @@ impl Store {
     ) -> Result<Option<FriendRequest>> {
         let mut tx = self.pool.begin().await?;
         let column = if by_recipient { "r.to_id" } else { "r.from_id" };
-        let Some(found) = self
-            .pending_to_or_from(&mut tx, request_id, column, actor)
-            .await?
-        else {
+        let Some(found) = locked_request(&mut tx, request_id, column, actor).await? else {
             return Ok(None);
         };
         let deleted = sqlx::query("DELETE FROM friend_requests WHERE id = $1")
@@ -177,31 +186,72 @@ impl Store {
         Ok(Some(found))
     }
 
-    async fn pending_to_or_from(
-        &self,
-        tx: &mut Tx,
-        request_id: i64,
-        column: &str,
-        user: i64,
-    ) -> Result<Option<FriendRequest>> {
-        let sql = format!("SELECT {REQUEST_COLUMNS} WHERE r.id = $1 AND {column} = $2");
-        let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(request_id)
-            .bind(user)
-            .fetch_optional(&mut **tx)
-            .await?;
-        Ok(row.map(request))
-    }
-
     /// Ends a friendship; false if there was none.
     pub async fn remove_friendship(&self, a: i64, b: i64) -> Result<bool> {
         let (low, high) = pair(a, b);
-        let deleted = sqlx::query("DELETE FROM friendships WHERE low_id = $1 AND high_id = $2")
+        let mut tx = self.pool.begin().await?;
+        lock_pair(&mut tx, low, high).await?;
+        let removed = unfriend(&mut tx, low, high).await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    /// `blocker` blocks `blocked`: the friendship and pending requests between them end.
+    /// Blocking twice changes nothing.
+    pub async fn block(&self, blocker: i64, blocked: i64, now_ms: i64) -> Result<Blocked> {
+        let (low, high) = pair(blocker, blocked);
+        let mut tx = self.pool.begin().await?;
+        lock_pair(&mut tx, low, high).await?;
+        sqlx::query(
+            "INSERT INTO blocks (blocker_id, blocked_id, created_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (blocker_id, blocked_id) DO NOTHING",
+        )
+        .bind(blocker)
+        .bind(blocked)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        let unfriended = unfriend(&mut tx, low, high).await?;
+        let requests: Vec<FriendRequest> = pending_between(&mut tx, low, high)
+            .await?
+            .into_iter()
+            .collect();
+        sqlx::query("DELETE FROM friend_requests WHERE low_id = $1 AND high_id = $2")
             .bind(low)
             .bind(high)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
+        Ok(Blocked {
+            unfriended,
+            requests,
+        })
+    }
+
+    /// Lifts a block; false if there was none.
+    pub async fn unblock(&self, blocker: i64, blocked: i64) -> Result<bool> {
+        let (low, high) = pair(blocker, blocked);
+        let mut tx = self.pool.begin().await?;
+        lock_pair(&mut tx, low, high).await?;
+        let deleted = sqlx::query("DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2")
+            .bind(blocker)
+            .bind(blocked)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(deleted.rows_affected() == 1)
+    }
+
+    /// The users `blocker` has blocked, by username.
+    pub async fn blocked_users(&self, blocker: i64) -> Result<Vec<User>> {
+        let rows = sqlx::query_as(
+            "SELECT u.id, u.username FROM blocks b JOIN users u ON u.id = b.blocked_id \
+             WHERE b.blocker_id = $1 ORDER BY u.username",
+        )
+        .bind(blocker)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(users(rows))
     }
 
     pub async fn are_friends(&self, a: i64, b: i64) -> Result<bool> {
@@ -212,20 +262,19 @@ impl Store {
         Ok(friends)
     }
 
-    /// `user`'s friends, by username.
-    pub async fn friends(&self, user: i64) -> Result<Vec<User>> {
-        let rows: Vec<(i64, String)> = sqlx::query_as(
+    /// Up to `limit` of `user`'s friends whose username sorts after `after`, by username.
+    pub async fn friends(&self, user: i64, after: &str, limit: i64) -> Result<Vec<User>> {
+        let rows = sqlx::query_as(
             "SELECT u.id, u.username FROM friendships f \
              JOIN users u ON u.id = CASE WHEN f.low_id = $1 THEN f.high_id ELSE f.low_id END \
-             WHERE f.low_id = $1 OR f.high_id = $1 ORDER BY u.username",
+             WHERE (f.low_id = $1 OR f.high_id = $1) AND u.username > $2 ORDER BY u.username LIMIT $3",
         )
         .bind(user)
+        .bind(after)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, username)| User { id, username })
-            .collect())
+        Ok(users(rows))
     }
 
     /// Pending requests `user` received (`incoming`) or sent, oldest first.
@@ -241,6 +290,60 @@ impl Store {
     }
 }
 
+/// Takes the pair's lock row until the transaction ends.
+async fn lock_pair(tx: &mut Tx, low: i64, high: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO pair_locks (low_id, high_id, changes) VALUES ($1, $2, 1) \
+         ON CONFLICT (low_id, high_id) DO UPDATE SET changes = pair_locks.changes + 1",
+    )
+    .bind(low)
+    .bind(high)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A pending request `user` is party to (as `column`), with its pair locked.
+async fn locked_request(
+    tx: &mut Tx,
+    request_id: i64,
+    column: &str,
+    user: i64,
+) -> Result<Option<FriendRequest>> {
+    let sql = format!("SELECT {REQUEST_COLUMNS} WHERE r.id = $1 AND {column} = $2");
+    let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(request_id)
+        .bind(user)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(found) = row.map(request) else {
+        return Ok(None);
+    };
+    let (low, high) = pair(found.from.id, found.to.id);
+    lock_pair(tx, low, high).await?;
+    // Read again under the lock: a concurrent change may have removed it meanwhile.
+    request_by_id(tx, found.id).await
+}
+
+async fn request_by_id(tx: &mut Tx, id: i64) -> Result<Option<FriendRequest>> {
+    let sql = format!("SELECT {REQUEST_COLUMNS} WHERE r.id = $1");
+    let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.map(request))
+}
+
+async fn pending_between(tx: &mut Tx, low: i64, high: i64) -> Result<Option<FriendRequest>> {
+    let sql = format!("SELECT {REQUEST_COLUMNS} WHERE r.low_id = $1 AND r.high_id = $2");
+    let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(low)
+        .bind(high)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.map(request))
+}
+
 async fn are_friends(tx: &mut Tx, low: i64, high: i64) -> Result<bool> {
     let found: Option<(i64,)> =
         sqlx::query_as("SELECT low_id FROM friendships WHERE low_id = $1 AND high_id = $2")
@@ -249,6 +352,26 @@ async fn are_friends(tx: &mut Tx, low: i64, high: i64) -> Result<bool> {
             .fetch_optional(&mut **tx)
             .await?;
     Ok(found.is_some())
+}
+
+/// Whether `blocker` has blocked `blocked`.
+async fn blocks(tx: &mut Tx, blocker: i64, blocked: i64) -> Result<bool> {
+    let found: Option<(i64,)> =
+        sqlx::query_as("SELECT blocker_id FROM blocks WHERE blocker_id = $1 AND blocked_id = $2")
+            .bind(blocker)
+            .bind(blocked)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(found.is_some())
+}
+
+async fn unfriend(tx: &mut Tx, low: i64, high: i64) -> Result<bool> {
+    let deleted = sqlx::query("DELETE FROM friendships WHERE low_id = $1 AND high_id = $2")
+        .bind(low)
+        .bind(high)
+        .execute(&mut **tx)
+        .await?;
+    Ok(deleted.rows_affected() == 1)
 }
 
 /// Turns a pending request into a friendship; false if the request was already gone.

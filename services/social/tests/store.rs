@@ -2,9 +2,9 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
+use astral_common::db;
 use astral_common::testing::TestDatabase;
-use astral_common::{Error, db};
-use astral_social::store::{Sent, Store, User};
+use astral_social::store::{Blocked, Sent, Store, User};
 
 async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
     let mut stores = Vec::new();
@@ -49,11 +49,8 @@ async fn a_request_is_pending_until_the_recipient_accepts_it() {
             vec![request.clone()],
             "{backend}"
         );
-        let again = store.send_request(101, 1, 2, 6).await;
-        assert!(
-            matches!(again, Err(Error::AlreadyExists(_))),
-            "{backend}: {again:?}"
-        );
+        let again = store.send_request(101, 1, 2, 6).await.unwrap();
+        assert_eq!(again, Sent::AlreadyRequested, "{backend}");
         assert_eq!(
             store.accept_request(100, 1, 7).await.unwrap(),
             None,
@@ -66,7 +63,7 @@ async fn a_request_is_pending_until_the_recipient_accepts_it() {
         );
         assert!(store.are_friends(2, 1).await.unwrap(), "{backend}");
         assert_eq!(
-            store.friends(1).await.unwrap(),
+            store.friends(1, "", 100).await.unwrap(),
             vec![User {
                 id: 2,
                 username: "ben".into()
@@ -77,11 +74,8 @@ async fn a_request_is_pending_until_the_recipient_accepts_it() {
             store.pending_requests(2, true).await.unwrap().is_empty(),
             "{backend}"
         );
-        let to_friend = store.send_request(102, 2, 1, 8).await;
-        assert!(
-            matches!(to_friend, Err(Error::AlreadyExists(_))),
-            "{backend}: {to_friend:?}"
-        );
+        let to_friend = store.send_request(102, 2, 1, 8).await.unwrap();
+        assert_eq!(to_friend, Sent::AlreadyFriends, "{backend}");
     }
 }
 
@@ -136,5 +130,111 @@ async fn unfriending_ends_the_friendship_once() {
         assert!(store.remove_friendship(2, 1).await.unwrap(), "{backend}");
         assert!(!store.remove_friendship(1, 2).await.unwrap(), "{backend}");
         assert!(!store.are_friends(1, 2).await.unwrap(), "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn blocking_ends_the_friendship_and_requests_and_refuses_new_ones_both_ways() {
+    for (backend, store, _db) in stores().await {
+        store.send_request(100, 1, 2, 5).await.unwrap();
+        store.accept_request(100, 2, 6).await.unwrap();
+        let Sent::Requested(pending) = store.send_request(101, 3, 1, 7).await.unwrap() else {
+            panic!("{backend}")
+        };
+        assert_eq!(
+            store.block(1, 2, 8).await.unwrap(),
+            Blocked {
+                unfriended: true,
+                requests: vec![]
+            },
+            "{backend}"
+        );
+        assert!(!store.are_friends(1, 2).await.unwrap(), "{backend}");
+        assert_eq!(
+            store.block(1, 3, 9).await.unwrap(),
+            Blocked {
+                unfriended: false,
+                requests: vec![pending]
+            },
+            "{backend}"
+        );
+        assert!(
+            store.pending_requests(1, true).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        assert_eq!(
+            store.block(1, 3, 10).await.unwrap(),
+            Blocked::default(),
+            "{backend}: blocking twice changes nothing"
+        );
+        let names: Vec<String> = store
+            .blocked_users(1)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.username)
+            .collect();
+        assert_eq!(names, ["ben", "cat"], "{backend}");
+        assert_eq!(
+            store.send_request(102, 2, 1, 11).await.unwrap(),
+            Sent::RecipientBlocked,
+            "{backend}"
+        );
+        assert_eq!(
+            store.send_request(103, 1, 2, 12).await.unwrap(),
+            Sent::SenderBlocked,
+            "{backend}"
+        );
+        assert!(store.unblock(1, 2).await.unwrap(), "{backend}");
+        assert!(
+            !store.unblock(1, 2).await.unwrap(),
+            "{backend}: already lifted"
+        );
+        assert!(
+            matches!(
+                store.send_request(104, 2, 1, 13).await.unwrap(),
+                Sent::Requested(_)
+            ),
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn friends_come_in_pages_by_username() {
+    for (backend, store, _db) in stores().await {
+        let many: Vec<User> = (10..40)
+            .map(|id| User {
+                id,
+                username: format!("friend_{id:02}"),
+            })
+            .collect();
+        store
+            .remember_users(&many.iter().collect::<Vec<_>>())
+            .await
+            .unwrap();
+        for friend in &many {
+            let Sent::Requested(request) = store
+                .send_request(1000 + friend.id, 1, friend.id, 1)
+                .await
+                .unwrap()
+            else {
+                panic!()
+            };
+            store
+                .accept_request(request.id, friend.id, 2)
+                .await
+                .unwrap();
+        }
+        let first = store.friends(1, "", 12).await.unwrap();
+        assert_eq!(first.len(), 12, "{backend}");
+        assert_eq!(first[0].username, "friend_10", "{backend}");
+        let rest = store.friends(1, &first[11].username, 100).await.unwrap();
+        assert_eq!(rest.len(), 18, "{backend}");
+        assert_eq!(rest[0].username, "friend_22", "{backend}");
+        assert!(
+            store.friends(1, "friend_39", 100).await.unwrap().is_empty(),
+            "{backend}"
+        );
     }
 }
