@@ -735,8 +735,8 @@ async fn rotating_the_signing_key_logs_nobody_out(system: &System) {
 #[tokio::test]
 async fn no_secret_appears_in_the_logs() {
     let Some(system) = System::distributed_with(Distributed {
-        gateways: 1,
         rust_log: "debug",
+        ..Distributed::default()
     })
     .await
     else {

@@ -28,6 +28,8 @@ enum Running {
 /// How to start a distributed system.
 pub struct Distributed {
     pub gateways: usize,
+    /// Social service processes on the one database (the first is the one others call).
+    pub social_replicas: usize,
     pub rust_log: &'static str,
 }
 
@@ -35,6 +37,7 @@ impl Default for Distributed {
     fn default() -> Self {
         Self {
             gateways: 1,
+            social_replicas: 1,
             rust_log: "info",
         }
     }
@@ -121,6 +124,15 @@ impl System {
                 Some(databases[2].url.clone()),
             ),
         ];
+        let social_replicas: Vec<u16> = (1..options.social_replicas).map(|_| free_port()).collect();
+        for (i, port) in social_replicas.iter().enumerate() {
+            processes.push((
+                format!("astral-social-{}", i + 2),
+                "astral-social",
+                *port,
+                Some(databases[1].url.clone()),
+            ));
+        }
         for (i, port) in gateways.iter().enumerate() {
             processes.push((format!("astral-gateway-{i}"), "astral-gateway", *port, None));
         }
@@ -146,11 +158,14 @@ impl System {
             base: bases[0].clone(),
             bases,
             nats_url: Some(nats_url),
-            services: vec![
+            services: [
                 ("auth", url(auth)),
                 ("social", url(social)),
                 ("messaging", url(messaging)),
-            ],
+            ]
+            .into_iter()
+            .chain(social_replicas.iter().map(|port| ("social-2", url(*port))))
+            .collect(),
             auth_database_url: databases[0].url.clone(),
             running: Running::Processes(children, databases, logs),
         };

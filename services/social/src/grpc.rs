@@ -64,7 +64,7 @@ impl pb::social_service_server::SocialService for Api {
             .0
             .accept_friend_request(
                 parse_id(&r.actor_id, "actor_id")?,
-                parse_id(&r.request_id, "request_id")?,
+                request_id(&r.request_id)?,
             )
             .await?;
         Ok(Response::new(pb::AcceptFriendRequestResponse {
@@ -81,7 +81,7 @@ impl pb::social_service_server::SocialService for Api {
         self.0
             .decline_friend_request(
                 parse_id(&r.actor_id, "actor_id")?,
-                parse_id(&r.request_id, "request_id")?,
+                request_id(&r.request_id)?,
             )
             .await?;
         Ok(Response::new(pb::Empty {}))
@@ -95,7 +95,7 @@ impl pb::social_service_server::SocialService for Api {
         self.0
             .cancel_friend_request(
                 parse_id(&r.actor_id, "actor_id")?,
-                parse_id(&r.request_id, "request_id")?,
+                request_id(&r.request_id)?,
             )
             .await?;
         Ok(Response::new(pb::Empty {}))
@@ -188,4 +188,9 @@ impl pb::social_service_server::SocialService for Api {
             .await?;
         Ok(Response::new(pb::AreFriendsResponse { friends }))
     }
+}
+
+/// A request id that does not parse names no request: NotFound, like any other unknown id.
+fn request_id(text: &str) -> Result<i64, Status> {
+    astral_common::ids::parse_id(text).ok_or_else(|| Status::not_found("no such friend request"))
 }
