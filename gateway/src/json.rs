@@ -37,6 +37,18 @@ pub fn chat(chat: &messaging::Chat) -> Value {
         "unread": chat.unread,
         "read_only": chat.read_only,
         "last_activity_at": rfc3339(chat.last_activity_ms),
+        "last_message": chat.last_message.as_ref().map(preview),
+    })
+}
+
+/// A short view of a message: a chat's last message, or what a reply answers.
+fn preview(preview: &messaging::MessagePreview) -> Value {
+    json!({
+        "id": preview.id,
+        "author_id": preview.author_id,
+        "content": preview.content,
+        "created_at": rfc3339(preview.created_at_ms),
+        "deleted": preview.deleted,
     })
 }
 
@@ -52,6 +64,13 @@ pub fn message(message: &messaging::Message) -> Value {
         "created_at": rfc3339(message.created_at_ms),
         "edited_at": message.edited_at_ms.map(rfc3339),
         "deleted": message.deleted,
+        "reply_to": message.reply_to.as_ref().map(preview),
+        "mentions": message.mentions,
+        "reactions": message
+            .reactions
+            .iter()
+            .map(|r| json!({ "emoji": r.emoji, "count": r.user_ids.len(), "user_ids": r.user_ids }))
+            .collect::<Vec<_>>(),
     })
 }
 

@@ -6,7 +6,7 @@ use crate::json;
 use crate::session::{self, origin_allowed};
 use crate::state::AppState;
 use astral_common::bus::Subscription;
-use astral_proto::events::{Event, TypingStarted, event::Kind};
+use astral_proto::events::{Event, event::Kind};
 use astral_proto::{auth, messaging, social, subjects};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -16,7 +16,7 @@ use futures::StreamExt as _;
 use prost::Message as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -30,8 +30,6 @@ const CLOSE_HEARTBEAT_TIMEOUT: u16 = 4000;
 const CLOSE_TOO_BIG: u16 = 1009;
 /// How many recent event ids a connection remembers to drop duplicates.
 const SEEN_EVENTS: usize = 1024;
-/// The fewest milliseconds between two typing events from one connection in one chat.
-const TYPING_GAP: Duration = Duration::from_secs(3);
 
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
@@ -242,17 +240,20 @@ impl Connection {
         let mut subscriptions: StreamMap<String, Subscription> = StreamMap::new();
         let user_subject = subjects::user(&identity.user.id);
         subscriptions.insert(user_subject.clone(), self.subscribe(user_subject).await?);
-        let mut last_typing: HashMap<String, Instant> = HashMap::new();
         let mut deadline = Instant::now() + self.timeout();
         loop {
             tokio::select! {
                 frame = self.next_frame(deadline) => {
                     let Some(frame) = frame? else { continue };
                     deadline = Instant::now() + self.timeout();
-                    self.handle(&identity, frame, &mut subscriptions, &mut last_typing).await?;
+                    self.handle(&identity, frame, &mut subscriptions).await?;
                 }
                 Some((_, payload)) = subscriptions.next() => {
                     let Ok(event) = Event::decode(payload) else { continue };
+                    if let Some(Kind::ChatDeleted(deleted)) = &event.kind {
+                        // Left, removed, or the chat is gone: its events are no longer theirs.
+                        subscriptions.remove(&subjects::chat(&deleted.chat_id));
+                    }
                     self.deliver(&identity, event).await?;
                 }
             }
@@ -271,7 +272,6 @@ impl Connection {
         identity: &Identity,
         frame: Frame,
         subscriptions: &mut StreamMap<String, Subscription>,
-        last_typing: &mut HashMap<String, Instant>,
     ) -> Step<()> {
         let chat_id = frame
             .d
@@ -307,26 +307,18 @@ impl Connection {
                     .await
             }
             ("typing", Some(chat_id)) => {
-                let subject = subjects::chat(&chat_id);
-                if !subscriptions.contains_key(&subject) {
-                    return self
-                        .send_error("not_found", "subscribe to the chat first")
-                        .await;
-                }
-                let now = Instant::now();
-                if last_typing
-                    .get(&chat_id)
-                    .is_some_and(|last| now.duration_since(*last) < TYPING_GAP)
-                {
-                    return Ok(());
-                }
-                last_typing.insert(chat_id.clone(), now);
-                let kind = Kind::TypingStarted(TypingStarted {
+                // Membership and the 3-second limit are the messaging service's to check.
+                let request = messaging::ChatRef {
+                    actor_id: identity.user.id.clone(),
                     chat_id,
-                    user: Some(identity.user.clone()),
-                });
-                astral_common::events::publish(&self.state.bus, vec![subject], kind).await;
-                Ok(())
+                };
+                match self.state.messaging.clone().typing(request).await {
+                    Ok(_) => Ok(()),
+                    Err(status) => {
+                        let error = ApiError::from(status);
+                        self.send_error(error.code, &error.message).await
+                    }
+                }
             }
             ("subscribe" | "unsubscribe" | "typing", None) => {
                 self.send_error("invalid_argument", "this op needs d.chat_id")

@@ -28,6 +28,31 @@ pub struct SendBody {
     content: String,
     #[serde(default)]
     nonce: Option<String>,
+    /// The id of a message of the same chat this one replies to.
+    #[serde(default)]
+    reply_to: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct GroupBody {
+    name: String,
+    #[serde(default)]
+    member_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+pub struct RenameBody {
+    name: String,
+}
+
+#[derive(Deserialize)]
+pub struct MemberBody {
+    user_id: String,
+}
+
+#[derive(Deserialize)]
+pub struct ReactionBody {
+    emoji: String,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +148,7 @@ pub async fn send(
         chat_id,
         content: body.content,
         nonce: body.nonce.unwrap_or_default(),
+        reply_to_id: body.reply_to.unwrap_or_default(),
     };
     let message = state
         .messaging
@@ -169,4 +195,125 @@ pub async fn delete_message(
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/chats`: a group chat of the caller's with some of their friends.
+pub async fn create_group(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Body(body): Body<GroupBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let request = pb::CreateGroupChatRequest {
+        actor_id: caller.user_id,
+        name: body.name,
+        member_ids: body.member_ids,
+    };
+    let chat = state
+        .messaging
+        .clone()
+        .create_group_chat(request)
+        .await?
+        .into_inner();
+    Ok((StatusCode::CREATED, Json(json::chat(&chat))))
+}
+
+/// `GET /api/chats/{chat_id}`: one of the caller's chats.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(chat_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let chat = state
+        .messaging
+        .clone()
+        .get_chat(pb::ChatRef {
+            actor_id: caller.user_id,
+            chat_id,
+        })
+        .await?
+        .into_inner();
+    Ok(Json(json::chat(&chat)))
+}
+
+/// `PATCH /api/chats/{chat_id}`: the owner renames a group.
+pub async fn rename(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(chat_id): Path<String>,
+    Body(body): Body<RenameBody>,
+) -> ApiResult<Json<Value>> {
+    let request = pb::RenameChatRequest {
+        actor_id: caller.user_id,
+        chat_id,
+        name: body.name,
+    };
+    Ok(Json(json::chat(
+        &state
+            .messaging
+            .clone()
+            .rename_chat(request)
+            .await?
+            .into_inner(),
+    )))
+}
+
+/// `POST /api/chats/{chat_id}/members`: the owner adds a friend.
+pub async fn add_member(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(chat_id): Path<String>,
+    Body(body): Body<MemberBody>,
+) -> ApiResult<Json<Value>> {
+    let request = pb::MemberRequest {
+        actor_id: caller.user_id,
+        chat_id,
+        user_id: body.user_id,
+    };
+    Ok(Json(json::chat(
+        &state
+            .messaging
+            .clone()
+            .add_member(request)
+            .await?
+            .into_inner(),
+    )))
+}
+
+/// `DELETE /api/chats/{chat_id}/members/{user_id}`: the owner removes a member, or a member
+/// leaves.
+pub async fn remove_member(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((chat_id, user_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let request = pb::MemberRequest {
+        actor_id: caller.user_id,
+        chat_id,
+        user_id,
+    };
+    state.messaging.clone().remove_member(request).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/chats/{chat_id}/messages/{message_id}/reactions`: toggles the caller's reaction.
+pub async fn react(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((chat_id, message_id)): Path<(String, String)>,
+    Body(body): Body<ReactionBody>,
+) -> ApiResult<Json<Value>> {
+    let request = pb::ReactionRequest {
+        actor_id: caller.user_id,
+        chat_id,
+        message_id,
+        emoji: body.emoji,
+    };
+    Ok(Json(json::message(
+        &state
+            .messaging
+            .clone()
+            .toggle_reaction(request)
+            .await?
+            .into_inner(),
+    )))
 }

@@ -34,8 +34,18 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/friends/{user_id}", delete(friends::unfriend))
         .route("/blocks", get(friends::blocks).post(friends::block))
         .route("/blocks/{user_id}", delete(friends::unblock))
-        .route("/chats", get(chats::list))
+        .route("/chats", get(chats::list).post(chats::create_group))
         .route("/chats/direct", post(chats::open_direct))
+        .route("/chats/{chat_id}", get(chats::get).patch(chats::rename))
+        .route("/chats/{chat_id}/members", post(chats::add_member))
+        .route(
+            "/chats/{chat_id}/members/{user_id}",
+            delete(chats::remove_member),
+        )
+        .route(
+            "/chats/{chat_id}/messages/{message_id}/reactions",
+            post(chats::react),
+        )
         .route("/chats/{chat_id}/read", post(chats::mark_read))
         .route(
             "/chats/{chat_id}/messages",

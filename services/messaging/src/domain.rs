@@ -47,6 +47,75 @@ pub fn parse_nonce(input: &str) -> Result<Option<String>, Error> {
     Ok(Some(input.to_owned()))
 }
 
+/// A group chat's name: 1–100 characters after trimming, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatName(String);
+
+impl ChatName {
+    pub fn parse(input: &str) -> Result<Self, Error> {
+        let name = input.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(Error::invalid("a chat name has 1 to 100 characters"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "a chat name cannot contain control characters",
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A reaction: one emoji (a short run of non-space symbols, at most 32 bytes, no letters or
+/// digits of ASCII so that it cannot be a word).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Emoji(String);
+
+impl Emoji {
+    pub fn parse(input: &str) -> Result<Self, Error> {
+        let valid = !input.is_empty()
+            && input.len() <= 32
+            && input.chars().count() <= 8
+            && !input
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c.is_ascii_alphanumeric());
+        if !valid {
+            return Err(Error::invalid("a reaction is one emoji"));
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The usernames named with `@username` in a message (lower case, each once, in order).
+pub fn mentioned_usernames(content: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut rest = content;
+    while let Some(at) = rest.find('@') {
+        let preceded_by_word = rest[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let after = &rest[at + 1..];
+        let end = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(after.len());
+        let name = after[..end].trim_end_matches('.').to_ascii_lowercase();
+        if !preceded_by_word && (3..=32).contains(&name.len()) && !names.contains(&name) {
+            names.push(name);
+        }
+        rest = &after[end..];
+    }
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +139,39 @@ mod tests {
         assert_eq!(parse_nonce("abc-123").unwrap().as_deref(), Some("abc-123"));
         assert!(parse_nonce(&"x".repeat(65)).is_err());
         assert!(parse_nonce("has space").is_err());
+    }
+
+    #[test]
+    fn chat_names_are_trimmed_and_bounded() {
+        assert_eq!(
+            ChatName::parse("  Weekend plans ").unwrap().as_str(),
+            "Weekend plans"
+        );
+        assert!(ChatName::parse("  ").is_err());
+        assert!(ChatName::parse(&"x".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn a_reaction_is_one_emoji() {
+        assert!(Emoji::parse("👍").is_ok());
+        assert!(Emoji::parse("❤️").is_ok());
+        assert!(Emoji::parse("👨‍👩‍👧").is_ok());
+        for bad in ["", "lol", "👍 👍", "a👍", &"👍".repeat(9)] {
+            assert!(Emoji::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn mentions_are_found_once_each() {
+        assert_eq!(
+            mentioned_usernames("hi @Alice and @bob_2, @alice again"),
+            ["alice", "bob_2"]
+        );
+        assert_eq!(
+            mentioned_usernames("mail me at me@example.com"),
+            Vec::<String>::new()
+        );
+        assert_eq!(mentioned_usernames("@ab is too short, @carol."), ["carol"]);
+        assert_eq!(mentioned_usernames("@@dave"), ["dave"]);
     }
 }

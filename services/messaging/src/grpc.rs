@@ -1,7 +1,7 @@
 //! The messaging gRPC API: translates protobuf to use-case calls and back.
 
 use crate::service::{ChatView, MessagingService};
-use crate::store::Message;
+use crate::store::{Message, Preview};
 use astral_common::error::parse_id;
 use astral_proto::auth::User as PbUser;
 use astral_proto::messaging as pb;
@@ -15,6 +15,16 @@ pub fn server(service: Arc<MessagingService>) -> Server {
 }
 
 pub struct Api(Arc<MessagingService>);
+
+fn preview_to_pb(preview: &Preview) -> pb::MessagePreview {
+    pb::MessagePreview {
+        id: preview.id.to_string(),
+        author_id: preview.author_id.to_string(),
+        content: preview.content.clone(),
+        created_at_ms: preview.created_at_ms,
+        deleted: preview.deleted,
+    }
+}
 
 pub(crate) fn chat_to_pb(view: &ChatView) -> pb::Chat {
     let chat = &view.chat;
@@ -35,6 +45,7 @@ pub(crate) fn chat_to_pb(view: &ChatView) -> pb::Chat {
         unread: chat.unread,
         read_only: view.read_only,
         last_activity_ms: chat.last_activity_ms,
+        last_message: chat.last_message.as_ref().map(preview_to_pb),
     }
 }
 
@@ -50,7 +61,31 @@ pub(crate) fn message_to_pb(message: &Message) -> pb::Message {
         created_at_ms: message.created_at_ms,
         edited_at_ms: message.edited_at_ms,
         deleted: message.deleted,
+        reply_to: message.reply_to.as_ref().map(preview_to_pb),
+        mentions: message.mentions.iter().map(ToString::to_string).collect(),
+        reactions: message
+            .reactions
+            .iter()
+            .map(|r| pb::Reaction {
+                emoji: r.emoji.clone(),
+                user_ids: r.user_ids.iter().map(ToString::to_string).collect(),
+            })
+            .collect(),
     }
+}
+
+fn actor(text: &str) -> Result<i64, Status> {
+    Ok(parse_id(text, "actor_id")?)
+}
+
+/// A message id that does not parse names no message: NotFound, like any other unknown id.
+fn message_id(text: &str) -> Result<i64, Status> {
+    astral_common::ids::parse_id(text).ok_or_else(|| Status::not_found("no such message"))
+}
+
+/// A user id that does not parse names no user of the chat.
+fn member_id(text: &str) -> Result<i64, Status> {
+    astral_common::ids::parse_id(text).ok_or_else(|| Status::not_found("no such member"))
 }
 
 #[tonic::async_trait]
@@ -62,12 +97,92 @@ impl pb::messaging_service_server::MessagingService for Api {
         let r = request.into_inner();
         let chat = self
             .0
-            .open_direct_chat(
-                parse_id(&r.actor_id, "actor_id")?,
+            .open_direct_chat(actor(&r.actor_id)?, parse_id(&r.user_id, "user_id")?)
+            .await?;
+        Ok(Response::new(chat_to_pb(&chat)))
+    }
+
+    async fn create_group_chat(
+        &self,
+        request: Request<pb::CreateGroupChatRequest>,
+    ) -> Result<Response<pb::Chat>, Status> {
+        let r = request.into_inner();
+        let members = r
+            .member_ids
+            .iter()
+            .map(|id| parse_id(id, "member_ids"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let chat = self
+            .0
+            .create_group_chat(actor(&r.actor_id)?, &r.name, &members)
+            .await?;
+        Ok(Response::new(chat_to_pb(&chat)))
+    }
+
+    async fn rename_chat(
+        &self,
+        request: Request<pb::RenameChatRequest>,
+    ) -> Result<Response<pb::Chat>, Status> {
+        let r = request.into_inner();
+        let chat = self
+            .0
+            .rename_chat(actor(&r.actor_id)?, &r.chat_id, &r.name)
+            .await?;
+        Ok(Response::new(chat_to_pb(&chat)))
+    }
+
+    async fn add_member(
+        &self,
+        request: Request<pb::MemberRequest>,
+    ) -> Result<Response<pb::Chat>, Status> {
+        let r = request.into_inner();
+        let chat = self
+            .0
+            .add_member(
+                actor(&r.actor_id)?,
+                &r.chat_id,
                 parse_id(&r.user_id, "user_id")?,
             )
             .await?;
         Ok(Response::new(chat_to_pb(&chat)))
+    }
+
+    async fn remove_member(
+        &self,
+        request: Request<pb::MemberRequest>,
+    ) -> Result<Response<pb::RemoveMemberResponse>, Status> {
+        let r = request.into_inner();
+        let chat_remains = self
+            .0
+            .remove_member(actor(&r.actor_id)?, &r.chat_id, member_id(&r.user_id)?)
+            .await?;
+        Ok(Response::new(pb::RemoveMemberResponse { chat_remains }))
+    }
+
+    async fn toggle_reaction(
+        &self,
+        request: Request<pb::ReactionRequest>,
+    ) -> Result<Response<pb::Message>, Status> {
+        let r = request.into_inner();
+        let message = self
+            .0
+            .toggle_reaction(
+                actor(&r.actor_id)?,
+                &r.chat_id,
+                message_id(&r.message_id)?,
+                &r.emoji,
+            )
+            .await?;
+        Ok(Response::new(message_to_pb(&message)))
+    }
+
+    async fn typing(
+        &self,
+        request: Request<pb::ChatRef>,
+    ) -> Result<Response<pb::TypingResponse>, Status> {
+        let r = request.into_inner();
+        self.0.typing(actor(&r.actor_id)?, &r.chat_id).await?;
+        Ok(Response::new(pb::TypingResponse {}))
     }
 
     async fn list_chats(
@@ -76,7 +191,7 @@ impl pb::messaging_service_server::MessagingService for Api {
     ) -> Result<Response<pb::ListChatsResponse>, Status> {
         let chats = self
             .0
-            .list_chats(parse_id(&request.into_inner().actor_id, "actor_id")?)
+            .list_chats(actor(&request.into_inner().actor_id)?)
             .await?;
         Ok(Response::new(pb::ListChatsResponse {
             chats: chats.iter().map(chat_to_pb).collect(),
@@ -85,10 +200,7 @@ impl pb::messaging_service_server::MessagingService for Api {
 
     async fn get_chat(&self, request: Request<pb::ChatRef>) -> Result<Response<pb::Chat>, Status> {
         let r = request.into_inner();
-        let chat = self
-            .0
-            .get_chat(parse_id(&r.actor_id, "actor_id")?, &r.chat_id)
-            .await?;
+        let chat = self.0.get_chat(actor(&r.actor_id)?, &r.chat_id).await?;
         Ok(Response::new(chat_to_pb(&chat)))
     }
 
@@ -97,13 +209,21 @@ impl pb::messaging_service_server::MessagingService for Api {
         request: Request<pb::SendMessageRequest>,
     ) -> Result<Response<pb::Message>, Status> {
         let r = request.into_inner();
+        let reply_to = match r.reply_to_id.as_str() {
+            "" => None,
+            id => Some(
+                astral_common::ids::parse_id(id)
+                    .ok_or_else(|| Status::invalid_argument("reply_to is not a message id"))?,
+            ),
+        };
         let message = self
             .0
             .send_message(
-                parse_id(&r.actor_id, "actor_id")?,
+                actor(&r.actor_id)?,
                 &r.chat_id,
                 &r.content,
                 &r.nonce,
+                reply_to,
             )
             .await?;
         Ok(Response::new(message_to_pb(&message)))
@@ -114,10 +234,14 @@ impl pb::messaging_service_server::MessagingService for Api {
         request: Request<pb::EditMessageRequest>,
     ) -> Result<Response<pb::Message>, Status> {
         let r = request.into_inner();
-        let actor = parse_id(&r.actor_id, "actor_id")?;
         let message = self
             .0
-            .edit_message(actor, &r.chat_id, message_id(&r.message_id)?, &r.content)
+            .edit_message(
+                actor(&r.actor_id)?,
+                &r.chat_id,
+                message_id(&r.message_id)?,
+                &r.content,
+            )
             .await?;
         Ok(Response::new(message_to_pb(&message)))
     }
@@ -129,11 +253,7 @@ impl pb::messaging_service_server::MessagingService for Api {
         let r = request.into_inner();
         let message = self
             .0
-            .delete_message(
-                parse_id(&r.actor_id, "actor_id")?,
-                &r.chat_id,
-                message_id(&r.message_id)?,
-            )
+            .delete_message(actor(&r.actor_id)?, &r.chat_id, message_id(&r.message_id)?)
             .await?;
         Ok(Response::new(message_to_pb(&message)))
     }
@@ -143,10 +263,15 @@ impl pb::messaging_service_server::MessagingService for Api {
         request: Request<pb::ListMessagesRequest>,
     ) -> Result<Response<pb::ListMessagesResponse>, Status> {
         let r = request.into_inner();
-        let actor = parse_id(&r.actor_id, "actor_id")?;
         let messages = self
             .0
-            .list_messages(actor, &r.chat_id, r.before, r.after, i64::from(r.limit))
+            .list_messages(
+                actor(&r.actor_id)?,
+                &r.chat_id,
+                r.before,
+                r.after,
+                i64::from(r.limit),
+            )
             .await?;
         Ok(Response::new(pb::ListMessagesResponse {
             messages: messages.iter().map(message_to_pb).collect(),
@@ -159,13 +284,8 @@ impl pb::messaging_service_server::MessagingService for Api {
     ) -> Result<Response<pb::MarkReadResponse>, Status> {
         let r = request.into_inner();
         self.0
-            .mark_read(parse_id(&r.actor_id, "actor_id")?, &r.chat_id, r.seq)
+            .mark_read(actor(&r.actor_id)?, &r.chat_id, r.seq)
             .await?;
         Ok(Response::new(pb::MarkReadResponse {}))
     }
-}
-
-/// A message id that does not parse names no message: NotFound, like any other unknown id.
-fn message_id(text: &str) -> Result<i64, Status> {
-    astral_common::ids::parse_id(text).ok_or_else(|| Status::not_found("no such message"))
 }

@@ -5,6 +5,7 @@ mod events;
 mod grpc;
 pub mod service;
 pub mod store;
+mod typing;
 
 use astral_common::{EventBus, db, grpc::channel};
 use astral_proto::auth::auth_service_client::AuthServiceClient;

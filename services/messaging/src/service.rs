@@ -1,8 +1,9 @@
 //! The messaging use cases: one function each, holding the rules and the authorization.
 
-use crate::domain::{MessageContent, parse_nonce};
+use crate::domain::{ChatName, Emoji, MessageContent, mentioned_usernames, parse_nonce};
 use crate::events::Events;
-use crate::store::{Chat, Message, NewMessage, Page, Store, User};
+use crate::store::{AddOutcome, Change, Chat, Left, Message, NewMessage, Page, Store, User};
+use crate::typing::TypingLimiter;
 use anyhow::Context as _;
 use astral_common::{Error, EventBus, Result, ids, time};
 use astral_proto::auth::{GetUsersRequest, auth_service_client::AuthServiceClient};
@@ -24,15 +25,22 @@ pub struct MessagingService {
     auth: AuthServiceClient<Channel>,
     social: SocialServiceClient<Channel>,
     events: Events,
+    typing: TypingLimiter,
 }
 
 /// How many messages a history page holds when the caller does not say.
 pub const DEFAULT_PAGE: i64 = 50;
 /// The most a history page holds.
 pub const MAX_PAGE: i64 = 100;
+/// The most members a group chat has, its owner included.
+pub const MAX_GROUP_MEMBERS: i64 = 100;
 
 fn chat_not_found() -> Error {
     Error::not_found("no such chat")
+}
+
+fn message_not_found() -> Error {
+    Error::not_found("no such message")
 }
 
 impl MessagingService {
@@ -47,6 +55,7 @@ impl MessagingService {
             auth,
             social,
             events: Events::new(bus),
+            typing: TypingLimiter::default(),
         })
     }
 
@@ -93,6 +102,138 @@ impl MessagingService {
         self.view(chat).await
     }
 
+    /// Creates a group chat owned by the actor with some of their friends.
+    #[instrument(skip_all, fields(%actor), err(level = "info"))]
+    pub async fn create_group_chat(
+        &self,
+        actor: i64,
+        name: &str,
+        member_ids: &[i64],
+    ) -> Result<ChatView> {
+        let name = ChatName::parse(name)?;
+        let mut members = vec![actor];
+        for id in member_ids {
+            if !members.contains(id) {
+                members.push(*id);
+            }
+        }
+        if i64::try_from(members.len()).unwrap_or(i64::MAX) > MAX_GROUP_MEMBERS {
+            return Err(Error::invalid("a group chat has at most 100 members"));
+        }
+        for member in &members[1..] {
+            if !self.are_friends(actor, *member).await? {
+                return Err(Error::invalid("every member must be a friend of yours"));
+            }
+        }
+        let users = self.users(&members).await?;
+        if users.len() != members.len() {
+            return Err(Error::invalid("every member must be a friend of yours"));
+        }
+        self.store.remember_users(&users).await?;
+        let chat_id = ids::new_id_string();
+        self.store
+            .create_chat(
+                &chat_id,
+                "group",
+                name.as_str(),
+                Some(actor),
+                &members,
+                time::now_ms(),
+            )
+            .await?;
+        let chat = self
+            .store
+            .chat_for(&chat_id, actor)
+            .await?
+            .ok_or_else(chat_not_found)?;
+        self.events.chat_created(&chat, &members).await;
+        self.view(chat).await
+    }
+
+    /// The owner renames a group chat.
+    #[instrument(skip_all, fields(%actor, %chat_id), err(level = "info"))]
+    pub async fn rename_chat(&self, actor: i64, chat_id: &str, name: &str) -> Result<ChatView> {
+        let name = ChatName::parse(name)?;
+        self.owned_group(actor, chat_id).await?;
+        self.store.rename(chat_id, name.as_str()).await?;
+        let chat = self
+            .store
+            .chat_for(chat_id, actor)
+            .await?
+            .ok_or_else(chat_not_found)?;
+        self.events.chat_updated(&chat, &member_ids(&chat)).await;
+        self.view(chat).await
+    }
+
+    /// The owner adds one of their friends to a group chat.
+    #[instrument(skip_all, fields(%actor, %chat_id, %user_id), err(level = "info"))]
+    pub async fn add_member(&self, actor: i64, chat_id: &str, user_id: i64) -> Result<ChatView> {
+        self.owned_group(actor, chat_id).await?;
+        if !self.are_friends(actor, user_id).await? {
+            return Err(Error::invalid("you can only add a friend"));
+        }
+        let users = self.users(&[user_id]).await?;
+        self.store.remember_users(&users).await?;
+        match self
+            .store
+            .add_member(chat_id, user_id, MAX_GROUP_MEMBERS, time::now_ms())
+            .await?
+        {
+            AddOutcome::Added => {}
+            AddOutcome::AlreadyMember => return Err(Error::conflict("already a member")),
+            AddOutcome::Full => return Err(Error::invalid("a group chat has at most 100 members")),
+        }
+        let chat = self
+            .store
+            .chat_for(chat_id, actor)
+            .await?
+            .ok_or_else(chat_not_found)?;
+        let others: Vec<i64> = member_ids(&chat)
+            .into_iter()
+            .filter(|id| *id != user_id)
+            .collect();
+        self.events.chat_created(&chat, &[user_id]).await;
+        self.events.chat_updated(&chat, &others).await;
+        self.view(chat).await
+    }
+
+    /// The owner removes a member, or a member leaves (`user_id` is the actor). Returns
+    /// whether the chat remains.
+    #[instrument(skip_all, fields(%actor, %chat_id, %user_id), err(level = "info"))]
+    pub async fn remove_member(&self, actor: i64, chat_id: &str, user_id: i64) -> Result<bool> {
+        let chat = self
+            .store
+            .chat_for(chat_id, actor)
+            .await?
+            .ok_or_else(chat_not_found)?;
+        if chat.kind != "group" {
+            return Err(Error::invalid("a direct chat has no members to remove"));
+        }
+        if user_id != actor && chat.owner_id != Some(actor) {
+            return Err(Error::forbidden("only the owner removes other members"));
+        }
+        match self.store.remove_member(chat_id, user_id).await? {
+            Left::NotMember => Err(Error::not_found("not a member of this chat")),
+            Left::Deleted => {
+                self.events.chat_deleted(chat_id, &[user_id]).await;
+                Ok(false)
+            }
+            Left::Remains { .. } => {
+                self.events.chat_deleted(chat_id, &[user_id]).await;
+                let remaining: Vec<i64> = member_ids(&chat)
+                    .into_iter()
+                    .filter(|id| *id != user_id)
+                    .collect();
+                if let Some(viewer) = remaining.first()
+                    && let Some(after) = self.store.chat_for(chat_id, *viewer).await?
+                {
+                    self.events.chat_updated(&after, &remaining).await;
+                }
+                Ok(true)
+            }
+        }
+    }
+
     /// The actor's chats, latest activity first.
     pub async fn list_chats(&self, actor: i64) -> Result<Vec<ChatView>> {
         let mut views = Vec::new();
@@ -112,7 +253,7 @@ impl MessagingService {
         self.view(chat).await
     }
 
-    /// Sends a message; a retry with the same nonce returns the first one.
+    /// Sends a message (maybe a reply); a retry with the same nonce returns the first one.
     #[instrument(skip_all, fields(%actor, %chat_id), err(level = "info"))]
     pub async fn send_message(
         &self,
@@ -120,35 +261,40 @@ impl MessagingService {
         chat_id: &str,
         content: &str,
         nonce: &str,
+        reply_to: Option<i64>,
     ) -> Result<Message> {
         let content = MessageContent::parse(content)?;
         let nonce = parse_nonce(nonce)?;
-        let chat = self.writable_chat(actor, chat_id).await?;
+        let members = self.writable(actor, chat_id).await?;
         if let Some(nonce) = &nonce
             && let Some(first) = self.store.message_by_nonce(chat_id, actor, nonce).await?
         {
             return Ok(first);
         }
+        if let Some(reply_to) = reply_to
+            && self.store.message(chat_id, reply_to).await?.is_none()
+        {
+            return Err(Error::invalid("reply_to is not a message of this chat"));
+        }
+        let mentions = mentions(content.as_str(), &members);
         let new = NewMessage {
             id: ids::new_id(),
             chat_id,
             author_id: actor,
             content: content.as_str(),
             nonce: nonce.as_deref(),
+            reply_to,
+            mentions: &mentions,
             now_ms: time::now_ms(),
         };
         let Some(message) = self.store.insert_message(&new).await? else {
             // The same nonce committed concurrently: answer with that message.
             let nonce = nonce.as_deref().unwrap_or_default();
-            return self
-                .store
-                .message_by_nonce(chat_id, actor, nonce)
-                .await?
-                .context("a nonce collided with no message")
-                .map_err(Error::from);
+            let first = self.store.message_by_nonce(chat_id, actor, nonce).await?;
+            return Ok(first.context("a nonce collided with no message")?);
         };
-        let members: Vec<i64> = chat.members.iter().map(|m| m.id).collect();
-        self.events.message_created(&message, &members).await;
+        let member_ids: Vec<i64> = members.iter().map(|m| m.id).collect();
+        self.events.message_created(&message, &member_ids).await;
         Ok(message)
     }
 
@@ -162,13 +308,18 @@ impl MessagingService {
         content: &str,
     ) -> Result<Message> {
         let content = MessageContent::parse(content)?;
-        self.writable_chat(actor, chat_id).await?;
+        let members = self.writable(actor, chat_id).await?;
         self.own_live_message(actor, chat_id, message_id).await?;
+        let mentions = mentions(content.as_str(), &members);
+        let change = Change::Edit {
+            content: content.as_str(),
+            mentions: &mentions,
+        };
         let edited = self
             .store
-            .change_message(chat_id, message_id, Some(content.as_str()), time::now_ms())
+            .change_message(chat_id, message_id, change, time::now_ms())
             .await?;
-        let edited = edited.ok_or_else(|| Error::not_found("no such message"))?;
+        let edited = edited.ok_or_else(message_not_found)?;
         self.events.message_updated(&edited).await;
         Ok(edited)
     }
@@ -182,17 +333,41 @@ impl MessagingService {
         message_id: i64,
     ) -> Result<Message> {
         self.store
-            .chat_for(chat_id, actor)
+            .membership(chat_id, actor)
             .await?
             .ok_or_else(chat_not_found)?;
         self.own_live_message(actor, chat_id, message_id).await?;
         let deleted = self
             .store
-            .change_message(chat_id, message_id, None, time::now_ms())
+            .change_message(chat_id, message_id, Change::Delete, time::now_ms())
             .await?;
-        let deleted = deleted.ok_or_else(|| Error::not_found("no such message"))?;
+        let deleted = deleted.ok_or_else(message_not_found)?;
         self.events.message_deleted(&deleted).await;
         Ok(deleted)
+    }
+
+    /// Adds the actor's reaction with `emoji` to a message, or takes it back.
+    #[instrument(skip_all, fields(%actor, %chat_id, %message_id), err(level = "info"))]
+    pub async fn toggle_reaction(
+        &self,
+        actor: i64,
+        chat_id: &str,
+        message_id: i64,
+        emoji: &str,
+    ) -> Result<Message> {
+        let emoji = Emoji::parse(emoji)?;
+        self.writable(actor, chat_id).await?;
+        let change = Change::ToggleReaction {
+            user_id: actor,
+            emoji: emoji.as_str(),
+        };
+        let reacted = self
+            .store
+            .change_message(chat_id, message_id, change, time::now_ms())
+            .await?;
+        let reacted = reacted.ok_or_else(message_not_found)?;
+        self.events.message_updated(&reacted).await;
+        Ok(reacted)
     }
 
     /// A page of a chat's history.
@@ -218,7 +393,7 @@ impl MessagingService {
             _ => return Err(Error::invalid("limit is between 1 and 100")),
         };
         self.store
-            .chat_for(chat_id, actor)
+            .membership(chat_id, actor)
             .await?
             .ok_or_else(chat_not_found)?;
         self.store.messages(chat_id, page, limit).await
@@ -230,23 +405,56 @@ impl MessagingService {
             return Err(Error::invalid("seq cannot be negative"));
         }
         self.store
-            .chat_for(chat_id, actor)
+            .membership(chat_id, actor)
             .await?
             .ok_or_else(chat_not_found)?;
         self.store.mark_read(chat_id, actor, seq).await
     }
 
-    /// The chat if the actor may write in it: a member, and for a direct chat still friends.
-    async fn writable_chat(&self, actor: i64, chat_id: &str) -> Result<Chat> {
+    /// The actor is typing: `typing.started` for the chat's subscribers, rate-limited.
+    pub async fn typing(&self, actor: i64, chat_id: &str) -> Result<()> {
+        let (_, members) = self
+            .store
+            .membership(chat_id, actor)
+            .await?
+            .ok_or_else(chat_not_found)?;
+        if self.typing.allow(actor, chat_id)
+            && let Some(user) = members.iter().find(|m| m.id == actor)
+        {
+            self.events.typing_started(chat_id, user).await;
+        }
+        Ok(())
+    }
+
+    /// The members of a chat the actor may write in: a member, and for a direct chat still
+    /// friends (asked of social on every send: no message once an unfriend has committed).
+    async fn writable(&self, actor: i64, chat_id: &str) -> Result<Vec<User>> {
+        let (kind, members) = self
+            .store
+            .membership(chat_id, actor)
+            .await?
+            .ok_or_else(chat_not_found)?;
+        if kind == "direct" && !self.direct_members_are_friends(&members).await? {
+            return Err(Error::forbidden(
+                "this chat is read-only: you are no longer friends",
+            ));
+        }
+        Ok(members)
+    }
+
+    async fn owned_group(&self, actor: i64, chat_id: &str) -> Result<Chat> {
         let chat = self
             .store
             .chat_for(chat_id, actor)
             .await?
             .ok_or_else(chat_not_found)?;
-        if self.view(chat.clone()).await?.read_only {
-            return Err(Error::forbidden(
-                "this chat is read-only: you are no longer friends",
+        if chat.kind != "group" {
+            return Err(Error::invalid(
+                "only a group chat has a name and members to manage",
             ));
+        }
+        if chat.owner_id != Some(actor) {
+            return Err(Error::forbidden("only the owner of the group can do that"));
         }
         Ok(chat)
     }
@@ -260,7 +468,7 @@ impl MessagingService {
         let message = self.store.message(chat_id, message_id).await?;
         let message = message
             .filter(|m| !m.deleted)
-            .ok_or_else(|| Error::not_found("no such message"))?;
+            .ok_or_else(message_not_found)?;
         if message.author_id != actor {
             return Err(Error::forbidden("only the author can change a message"));
         }
@@ -269,14 +477,16 @@ impl MessagingService {
 
     /// A direct chat is read-only while its two members are not friends.
     async fn view(&self, chat: Chat) -> Result<ChatView> {
-        let read_only = match chat.kind.as_str() {
-            "direct" => match chat.members.as_slice() {
-                [a, b] => !self.are_friends(a.id, b.id).await?,
-                _ => true,
-            },
-            _ => false,
-        };
+        let read_only =
+            chat.kind == "direct" && !self.direct_members_are_friends(&chat.members).await?;
         Ok(ChatView { chat, read_only })
+    }
+
+    async fn direct_members_are_friends(&self, members: &[User]) -> Result<bool> {
+        match members {
+            [a, b] => self.are_friends(a.id, b.id).await,
+            _ => Ok(false),
+        }
     }
 
     async fn are_friends(&self, a: i64, b: i64) -> Result<bool> {
@@ -318,4 +528,16 @@ impl MessagingService {
             })
             .collect()
     }
+}
+
+fn member_ids(chat: &Chat) -> Vec<i64> {
+    chat.members.iter().map(|m| m.id).collect()
+}
+
+/// The members named with `@username` in `content`.
+fn mentions(content: &str, members: &[User]) -> Vec<i64> {
+    mentioned_usernames(content)
+        .iter()
+        .filter_map(|name| members.iter().find(|m| m.username == *name).map(|m| m.id))
+        .collect()
 }

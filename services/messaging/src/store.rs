@@ -20,6 +20,24 @@ pub struct Chat {
     pub last_seq: i64,
     pub unread: i64,
     pub last_activity_ms: i64,
+    pub last_message: Option<Preview>,
+}
+
+/// A short view of a message: the chat list's last message, or what a reply answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub id: i64,
+    pub author_id: i64,
+    /// At most 100 characters; empty when deleted.
+    pub content: String,
+    pub created_at_ms: i64,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaction {
+    pub emoji: String,
+    pub user_ids: Vec<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +52,9 @@ pub struct Message {
     pub created_at_ms: i64,
     pub edited_at_ms: Option<i64>,
     pub deleted: bool,
+    pub reply_to: Option<Preview>,
+    pub mentions: Vec<i64>,
+    pub reactions: Vec<Reaction>,
 }
 
 /// Which page of a chat's history.
@@ -54,42 +75,78 @@ pub struct NewMessage<'a> {
     pub author_id: i64,
     pub content: &'a str,
     pub nonce: Option<&'a str>,
+    pub reply_to: Option<i64>,
+    pub mentions: &'a [i64],
     pub now_ms: i64,
+}
+
+/// A change to an existing message.
+pub enum Change<'a> {
+    /// New content (and the mentions found in it).
+    Edit {
+        content: &'a str,
+        mentions: &'a [i64],
+    },
+    /// A tombstone: content, mentions and reactions erased.
+    Delete,
+    /// The user's reaction with this emoji, added or removed.
+    ToggleReaction { user_id: i64, emoji: &'a str },
+}
+
+/// What a member leaving (or being removed from) a group did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Left {
+    /// They were not a member.
+    NotMember,
+    /// The chat goes on (with `new_owner` if the owner left).
+    Remains { new_owner: Option<i64> },
+    /// The last member left: the chat is deleted.
+    Deleted,
 }
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
-const MESSAGE_COLUMNS: &str = "id, chat_id, seq, version, author_id, content, nonce, created_at_ms, edited_at_ms, deleted_at_ms FROM messages";
-
-/// id, kind, name, owner_id, last_seq, last_activity_ms, the viewer's read_seq.
-type ChatRow = (String, String, String, Option<i64>, i64, i64, i64);
+const MESSAGE_COLUMNS: &str = "m.id, m.chat_id, m.seq, m.version, m.author_id, m.content, m.nonce, \
+    m.created_at_ms, m.edited_at_ms, m.deleted_at_ms, m.reply_to_id, m.mentions, \
+    r.author_id, SUBSTR(r.content, 1, 100), r.created_at_ms, r.deleted_at_ms \
+    FROM messages m LEFT JOIN messages r ON r.id = m.reply_to_id";
 
 type MessageRow = (
-    i64,
-    String,
-    i64,
-    i64,
-    i64,
-    String,
-    Option<String>,
-    i64,
-    Option<i64>,
-    Option<i64>,
+    (i64, String, i64, i64, i64, String, Option<String>, i64),
+    (
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        String,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+    ),
 );
 
 fn message(row: MessageRow) -> Message {
+    let ((id, chat_id, seq, version, author_id, content, nonce, created_at_ms), rest) = row;
     let (
-        id,
-        chat_id,
-        seq,
-        version,
-        author_id,
-        content,
-        nonce,
-        created_at_ms,
         edited_at_ms,
         deleted_at_ms,
-    ) = row;
+        reply_to_id,
+        mentions,
+        reply_author,
+        reply_content,
+        reply_created,
+        reply_deleted,
+    ) = rest;
+    let reply_to = match (reply_to_id, reply_author, reply_created) {
+        (Some(id), Some(author_id), Some(created_at_ms)) => Some(Preview {
+            id,
+            author_id,
+            content: reply_content.unwrap_or_default(),
+            created_at_ms,
+            deleted: reply_deleted.is_some(),
+        }),
+        _ => None,
+    };
     Message {
         id,
         chat_id,
@@ -101,7 +158,48 @@ fn message(row: MessageRow) -> Message {
         created_at_ms,
         edited_at_ms,
         deleted: deleted_at_ms.is_some(),
+        reply_to,
+        mentions: mentions
+            .split(',')
+            .filter_map(|id| id.parse().ok())
+            .collect(),
+        reactions: Vec::new(),
     }
+}
+
+/// Reads a message row: sqlx decodes tuples of up to 16 columns, so it comes in two halves.
+fn split_row(row: &sqlx::any::AnyRow) -> std::result::Result<MessageRow, sqlx::Error> {
+    use sqlx::Row as _;
+    Ok((
+        (
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+            row.try_get(4)?,
+            row.try_get(5)?,
+            row.try_get(6)?,
+            row.try_get(7)?,
+        ),
+        (
+            row.try_get(8)?,
+            row.try_get(9)?,
+            row.try_get(10)?,
+            row.try_get(11)?,
+            row.try_get(12)?,
+            row.try_get(13)?,
+            row.try_get(14)?,
+            row.try_get(15)?,
+        ),
+    ))
+}
+
+fn mentions_text(mentions: &[i64]) -> String {
+    mentions
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[derive(Clone)]
@@ -153,13 +251,10 @@ impl Store {
         .rows_affected()
             == 1;
         if created {
-            for member in members {
-                sqlx::query("INSERT INTO chat_members (chat_id, user_id, joined_at_ms, read_seq) VALUES ($1, $2, $3, 0)")
-                    .bind(id)
-                    .bind(member)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await?;
+            // Members join in the order given (the owner first): that order decides who
+            // inherits the chat when its owner leaves.
+            for (order, member) in (0_i64..).zip(members) {
+                insert_member(&mut tx, id, *member, now_ms + order).await?;
             }
         }
         tx.commit().await?;
@@ -181,6 +276,7 @@ impl Store {
         };
         let members = self.members(&id).await?;
         let unread = self.unread(&id, viewer, read_seq).await?;
+        let last_message = self.last_message(&id).await?;
         Ok(Some(Chat {
             id,
             kind,
@@ -190,6 +286,7 @@ impl Store {
             last_seq,
             unread,
             last_activity_ms,
+            last_message,
         }))
     }
 
@@ -209,14 +306,32 @@ impl Store {
         Ok(chats)
     }
 
-    /// Member ids of a chat.
-    pub async fn member_ids(&self, chat_id: &str) -> Result<Vec<i64>> {
-        let rows: Vec<(i64,)> =
-            sqlx::query_as("SELECT user_id FROM chat_members WHERE chat_id = $1")
-                .bind(chat_id)
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+    /// The chat's kind and members, in one query; `None` unless `viewer` is a member. The send
+    /// path uses this instead of the full view.
+    pub async fn membership(
+        &self,
+        chat_id: &str,
+        viewer: i64,
+    ) -> Result<Option<(String, Vec<User>)>> {
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(
+            "SELECT c.kind, u.id, u.username FROM chats c \
+             JOIN chat_members me ON me.chat_id = c.id AND me.user_id = $2 \
+             JOIN chat_members m ON m.chat_id = c.id JOIN users u ON u.id = m.user_id \
+             WHERE c.id = $1 ORDER BY m.joined_at_ms, u.id",
+        )
+        .bind(chat_id)
+        .bind(viewer)
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(kind) = rows.first().map(|(kind, _, _)| kind.clone()) else {
+            return Ok(None);
+        };
+        Ok(Some((
+            kind,
+            rows.into_iter()
+                .map(|(_, id, username)| User { id, username })
+                .collect(),
+        )))
     }
 
     async fn members(&self, chat_id: &str) -> Result<Vec<User>> {
@@ -245,6 +360,25 @@ impl Store {
         Ok(count)
     }
 
+    async fn last_message(&self, chat_id: &str) -> Result<Option<Preview>> {
+        let row: Option<(i64, i64, String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, author_id, SUBSTR(content, 1, 100), created_at_ms, deleted_at_ms FROM messages \
+             WHERE chat_id = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(chat_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(
+            |(id, author_id, content, created_at_ms, deleted_at_ms)| Preview {
+                id,
+                author_id,
+                content,
+                created_at_ms,
+                deleted: deleted_at_ms.is_some(),
+            },
+        ))
+    }
+
     /// Moves `viewer`'s read marker forward to `seq` (never back, never past the end).
     pub async fn mark_read(&self, chat_id: &str, viewer: i64, seq: i64) -> Result<()> {
         sqlx::query(
@@ -259,6 +393,88 @@ impl Store {
         Ok(())
     }
 
+    /// Renames a chat.
+    pub async fn rename(&self, chat_id: &str, name: &str) -> Result<()> {
+        sqlx::query("UPDATE chats SET name = $1 WHERE id = $2")
+            .bind(name)
+            .bind(chat_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Adds a member unless they are one already or the chat has `max_members`.
+    pub async fn add_member(
+        &self,
+        chat_id: &str,
+        user_id: i64,
+        max_members: i64,
+        now_ms: i64,
+    ) -> Result<AddOutcome> {
+        let mut tx = self.pool.begin().await?;
+        lock_chat(&mut tx, chat_id).await?;
+        let members: Vec<(i64,)> =
+            sqlx::query_as("SELECT user_id FROM chat_members WHERE chat_id = $1")
+                .bind(chat_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        if members.iter().any(|(id,)| *id == user_id) {
+            return Ok(AddOutcome::AlreadyMember);
+        }
+        if i64::try_from(members.len()).unwrap_or(i64::MAX) >= max_members {
+            return Ok(AddOutcome::Full);
+        }
+        insert_member(&mut tx, chat_id, user_id, now_ms).await?;
+        tx.commit().await?;
+        Ok(AddOutcome::Added)
+    }
+
+    /// Removes a member of a group: ownership passes to the longest-standing member when the
+    /// owner goes, and the chat (with its messages) is deleted when the last one goes.
+    pub async fn remove_member(&self, chat_id: &str, user_id: i64) -> Result<Left> {
+        let mut tx = self.pool.begin().await?;
+        lock_chat(&mut tx, chat_id).await?;
+        let removed = sqlx::query("DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2")
+            .bind(chat_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if removed.rows_affected() != 1 {
+            return Ok(Left::NotMember);
+        }
+        let heir: Option<(i64,)> =
+            sqlx::query_as("SELECT user_id FROM chat_members WHERE chat_id = $1 ORDER BY joined_at_ms, user_id LIMIT 1")
+                .bind(chat_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let outcome = match heir {
+            None => {
+                for sql in [
+                    "DELETE FROM reactions WHERE message_id IN (SELECT id FROM messages WHERE chat_id = $1)",
+                    "DELETE FROM messages WHERE chat_id = $1",
+                    "DELETE FROM chats WHERE id = $1",
+                ] {
+                    sqlx::query(sql).bind(chat_id).execute(&mut *tx).await?;
+                }
+                Left::Deleted
+            }
+            Some((heir,)) => {
+                let transferred =
+                    sqlx::query("UPDATE chats SET owner_id = $1 WHERE id = $2 AND owner_id = $3")
+                        .bind(heir)
+                        .bind(chat_id)
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                Left::Remains {
+                    new_owner: (transferred.rows_affected() == 1).then_some(heir),
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
     /// The message a retried send already stored, if any.
     pub async fn message_by_nonce(
         &self,
@@ -267,15 +483,19 @@ impl Store {
         nonce: &str,
     ) -> Result<Option<Message>> {
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} WHERE chat_id = $1 AND author_id = $2 AND nonce = $3"
+            "SELECT {MESSAGE_COLUMNS} WHERE m.chat_id = $1 AND m.author_id = $2 AND m.nonce = $3"
         );
-        let row: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(chat_id)
             .bind(author_id)
             .bind(nonce)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(message))
+        let Some(row) = row else { return Ok(None) };
+        let mut found = message(split_row(&row)?);
+        self.attach_reactions(std::slice::from_mut(&mut found))
+            .await?;
+        Ok(Some(found))
     }
 
     /// Stores a message under the chat's next number. `Ok(None)` if a message with the same
@@ -284,8 +504,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let seq = next_seq(&mut tx, new.chat_id, Some(new.now_ms)).await?;
         let inserted = sqlx::query(
-            "INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms) \
-             VALUES ($1, $2, $3, $3, $4, $5, $6, $7)",
+            "INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions) \
+             VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(new.id)
         .bind(new.chat_id)
@@ -294,6 +514,8 @@ impl Store {
         .bind(new.content)
         .bind(new.nonce)
         .bind(new.now_ms)
+        .bind(new.reply_to)
+        .bind(mentions_text(new.mentions))
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -312,38 +534,66 @@ impl Store {
         Ok(found)
     }
 
-    /// Replaces a live message's content (`Some`) or turns it into a tombstone with its content
-    /// erased (`None`), under the chat's next number; `None` if the message is gone or deleted.
+    /// Applies a change to a live message under the chat's next number; `None` (and nothing
+    /// changed, no number taken) if the message is gone or deleted.
     pub async fn change_message(
         &self,
         chat_id: &str,
         message_id: i64,
-        content: Option<&str>,
+        change: Change<'_>,
         now_ms: i64,
     ) -> Result<Option<Message>> {
         let mut tx = self.pool.begin().await?;
         let version = next_seq(&mut tx, chat_id, None).await?;
-        let query = match content {
-            Some(content) => sqlx::query(
-                "UPDATE messages SET content = $1, version = $2, edited_at_ms = $3 \
-                 WHERE chat_id = $4 AND id = $5 AND deleted_at_ms IS NULL",
-            )
-            .bind(content),
-            None => sqlx::query(
-                "UPDATE messages SET content = $1, version = $2, deleted_at_ms = $3 \
-                 WHERE chat_id = $4 AND id = $5 AND deleted_at_ms IS NULL",
-            )
-            .bind(""),
-        };
-        let changed = query
+        let bumped = sqlx::query("UPDATE messages SET version = $1 WHERE chat_id = $2 AND id = $3 AND deleted_at_ms IS NULL")
             .bind(version)
-            .bind(now_ms)
             .bind(chat_id)
             .bind(message_id)
             .execute(&mut *tx)
             .await?;
-        if changed.rows_affected() != 1 {
+        if bumped.rows_affected() != 1 {
             return Ok(None);
+        }
+        match change {
+            Change::Edit { content, mentions } => {
+                sqlx::query("UPDATE messages SET content = $1, mentions = $2, edited_at_ms = $3 WHERE id = $4")
+                    .bind(content)
+                    .bind(mentions_text(mentions))
+                    .bind(now_ms)
+                    .bind(message_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Change::Delete => {
+                sqlx::query("UPDATE messages SET content = '', mentions = '', deleted_at_ms = $1 WHERE id = $2")
+                    .bind(now_ms)
+                    .bind(message_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM reactions WHERE message_id = $1")
+                    .bind(message_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Change::ToggleReaction { user_id, emoji } => {
+                let removed = sqlx::query(
+                    "DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3",
+                )
+                .bind(message_id)
+                .bind(user_id)
+                .bind(emoji)
+                .execute(&mut *tx)
+                .await?;
+                if removed.rows_affected() == 0 {
+                    sqlx::query("INSERT INTO reactions (message_id, user_id, emoji, created_at_ms) VALUES ($1, $2, $3, $4)")
+                        .bind(message_id)
+                        .bind(user_id)
+                        .bind(emoji)
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
         }
         let changed = message_in(&mut tx, chat_id, message_id).await?;
         tx.commit().await?;
@@ -352,30 +602,91 @@ impl Store {
 
     /// A page of history, always returned in ascending order (`seq`, or `version` for `After`).
     pub async fn messages(&self, chat_id: &str, page: Page, limit: i64) -> Result<Vec<Message>> {
-        let (condition, order) = match page {
-            Page::Latest | Page::Before(_) => ("seq < $2", "seq DESC"),
-            Page::After(_) => ("version > $2", "version ASC"),
-        };
-        let bound = match page {
-            Page::Latest => i64::MAX,
-            Page::Before(seq) => seq,
-            Page::After(version) => version,
+        let (condition, order, bound) = match page {
+            Page::Latest => ("m.seq < $2", "m.seq DESC", i64::MAX),
+            Page::Before(seq) => ("m.seq < $2", "m.seq DESC", seq),
+            Page::After(version) => ("m.version > $2", "m.version ASC", version),
         };
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} WHERE chat_id = $1 AND {condition} ORDER BY {order} LIMIT $3"
+            "SELECT {MESSAGE_COLUMNS} WHERE m.chat_id = $1 AND {condition} ORDER BY {order} LIMIT $3"
         );
-        let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(chat_id)
             .bind(bound)
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        let mut messages: Vec<Message> = rows.into_iter().map(message).collect();
+        let mut messages = rows
+            .iter()
+            .map(|row| split_row(row).map(message))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         if !matches!(page, Page::After(_)) {
             messages.reverse();
         }
+        self.attach_reactions(&mut messages).await?;
         Ok(messages)
     }
+
+    /// Fills in the reactions of `messages`.
+    async fn attach_reactions(&self, messages: &mut [Message]) -> Result<()> {
+        for chunk in messages.chunks_mut(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT message_id, emoji, user_id FROM reactions WHERE message_id IN ({}) ORDER BY created_at_ms, user_id",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (i64, String, i64)>(sqlx::AssertSqlSafe(sql));
+            for message in chunk.iter() {
+                query = query.bind(message.id);
+            }
+            for (message_id, emoji, user_id) in query.fetch_all(&self.pool).await? {
+                if let Some(message) = chunk.iter_mut().find(|m| m.id == message_id) {
+                    add_reaction(&mut message.reactions, emoji, user_id);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What adding a member did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AddOutcome {
+    Added,
+    AlreadyMember,
+    Full,
+}
+
+/// id, kind, name, owner_id, last_seq, last_activity_ms, the viewer's read_seq.
+type ChatRow = (String, String, String, Option<i64>, i64, i64, i64);
+
+fn add_reaction(reactions: &mut Vec<Reaction>, emoji: String, user_id: i64) {
+    match reactions.iter_mut().find(|r| r.emoji == emoji) {
+        Some(reaction) => reaction.user_ids.push(user_id),
+        None => reactions.push(Reaction {
+            emoji,
+            user_ids: vec![user_id],
+        }),
+    }
+}
+
+async fn insert_member(tx: &mut Tx, chat_id: &str, user_id: i64, joined_at_ms: i64) -> Result<()> {
+    sqlx::query("INSERT INTO chat_members (chat_id, user_id, joined_at_ms, read_seq) VALUES ($1, $2, $3, 0)")
+        .bind(chat_id)
+        .bind(user_id)
+        .bind(joined_at_ms)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Takes the chat row's lock until the transaction ends (membership changes take turns).
+async fn lock_chat(tx: &mut Tx, chat_id: &str) -> Result<()> {
+    sqlx::query("UPDATE chats SET last_seq = last_seq WHERE id = $1")
+        .bind(chat_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Takes the chat's next change number (locking the chat row until commit); a new message
@@ -393,11 +704,21 @@ async fn next_seq(tx: &mut Tx, chat_id: &str, activity_ms: Option<i64>) -> Resul
 }
 
 async fn message_in(tx: &mut Tx, chat_id: &str, message_id: i64) -> Result<Option<Message>> {
-    let sql = format!("SELECT {MESSAGE_COLUMNS} WHERE chat_id = $1 AND id = $2");
-    let row: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let sql = format!("SELECT {MESSAGE_COLUMNS} WHERE m.chat_id = $1 AND m.id = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(chat_id)
         .bind(message_id)
         .fetch_optional(&mut **tx)
         .await?;
-    Ok(row.map(message))
+    let Some(row) = row else { return Ok(None) };
+    let mut found = message(split_row(&row)?);
+    let reactions: Vec<(String, i64)> =
+        sqlx::query_as("SELECT emoji, user_id FROM reactions WHERE message_id = $1 ORDER BY created_at_ms, user_id")
+            .bind(message_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    for (emoji, user_id) in reactions {
+        add_reaction(&mut found.reactions, emoji, user_id);
+    }
+    Ok(Some(found))
 }

@@ -4,7 +4,7 @@
 
 use astral_common::db;
 use astral_common::testing::TestDatabase;
-use astral_messaging::store::{NewMessage, Page, Store, User};
+use astral_messaging::store::{AddOutcome, Change, Left, NewMessage, Page, Reaction, Store, User};
 
 const CHAT: &str = "1_2";
 
@@ -55,6 +55,8 @@ fn new_message<'a>(
         author_id,
         content,
         nonce,
+        reply_to: None,
+        mentions: &[],
         now_ms: 10 + id,
     }
 }
@@ -101,7 +103,7 @@ async fn every_change_takes_the_next_number_and_after_returns_them_all() {
             assert_eq!((message.seq, message.version), (id, id), "{backend}");
         }
         let edited = store
-            .change_message(CHAT, 2, Some("edited"), 50)
+            .change_message(CHAT, 2, edit("edited"), 50)
             .await
             .unwrap()
             .unwrap();
@@ -111,7 +113,7 @@ async fn every_change_takes_the_next_number_and_after_returns_them_all() {
             "{backend}"
         );
         let deleted = store
-            .change_message(CHAT, 1, None, 60)
+            .change_message(CHAT, 1, Change::Delete, 60)
             .await
             .unwrap()
             .unwrap();
@@ -121,7 +123,7 @@ async fn every_change_takes_the_next_number_and_after_returns_them_all() {
             "{backend}"
         );
         assert_eq!(
-            store.change_message(CHAT, 1, Some("x"), 70).await.unwrap(),
+            store.change_message(CHAT, 1, edit("x"), 70).await.unwrap(),
             None,
             "{backend}: a tombstone"
         );
@@ -224,6 +226,184 @@ async fn unread_counts_others_messages_after_the_read_marker() {
             store.chat_for(CHAT, 2).await.unwrap().unwrap().unread,
             0,
             "{backend}"
+        );
+    }
+}
+
+fn edit(content: &str) -> Change<'_> {
+    Change::Edit {
+        content,
+        mentions: &[],
+    }
+}
+
+#[tokio::test]
+async fn replies_reactions_and_mentions_are_stored_and_versioned() {
+    for (backend, store, _db) in stores().await {
+        let original = store
+            .insert_message(&new_message(1, 1, "the original", None))
+            .await
+            .unwrap()
+            .unwrap();
+        let reply = NewMessage {
+            reply_to: Some(original.id),
+            mentions: &[1],
+            ..new_message(2, 2, "@ann yes", None)
+        };
+        let reply = store.insert_message(&reply).await.unwrap().unwrap();
+        let preview = reply.reply_to.clone().unwrap();
+        assert_eq!(
+            (preview.id, preview.author_id, preview.content.as_str()),
+            (1, 1, "the original"),
+            "{backend}"
+        );
+        assert_eq!(reply.mentions, vec![1], "{backend}");
+
+        let toggle = |user_id| Change::ToggleReaction {
+            user_id,
+            emoji: "👍",
+        };
+        let liked = store
+            .change_message(CHAT, 1, toggle(2), 20)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            liked.version, 3,
+            "{backend}: a reaction takes the next number"
+        );
+        let liked = store
+            .change_message(CHAT, 1, toggle(1), 21)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            liked.reactions,
+            vec![Reaction {
+                emoji: "👍".into(),
+                user_ids: vec![2, 1]
+            }],
+            "{backend}"
+        );
+        let unliked = store
+            .change_message(CHAT, 1, toggle(2), 22)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            unliked.reactions,
+            vec![Reaction {
+                emoji: "👍".into(),
+                user_ids: vec![1]
+            }],
+            "{backend}"
+        );
+        let page = store.messages(CHAT, Page::Latest, 10).await.unwrap();
+        assert_eq!(
+            page[0].reactions, unliked.reactions,
+            "{backend}: pages carry reactions"
+        );
+
+        store
+            .change_message(CHAT, 1, Change::Delete, 23)
+            .await
+            .unwrap()
+            .unwrap();
+        let page = store.messages(CHAT, Page::Latest, 10).await.unwrap();
+        assert!(
+            page[0].reactions.is_empty() && page[0].content.is_empty(),
+            "{backend}: a tombstone keeps nothing"
+        );
+        let reply_preview = page[1].reply_to.clone().unwrap();
+        assert!(
+            reply_preview.deleted && reply_preview.content.is_empty(),
+            "{backend}: the reply shows the deletion"
+        );
+        assert_eq!(
+            store
+                .chat_for(CHAT, 1)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_message
+                .unwrap()
+                .id,
+            2,
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn group_members_come_and_go_and_the_last_one_out_deletes_the_chat() {
+    for (backend, store, _db) in stores().await {
+        assert!(
+            store
+                .create_chat("g1", "group", "Trip", Some(1), &[1, 2], 100)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.add_member("g1", 3, 3, 200).await.unwrap(),
+            AddOutcome::Added,
+            "{backend}"
+        );
+        assert_eq!(
+            store.add_member("g1", 3, 3, 201).await.unwrap(),
+            AddOutcome::AlreadyMember,
+            "{backend}"
+        );
+        assert_eq!(
+            store.add_member("g1", 4, 3, 202).await.unwrap(),
+            AddOutcome::Full,
+            "{backend}"
+        );
+        store.rename("g1", "Trip 2").await.unwrap();
+        store
+            .insert_message(&NewMessage {
+                chat_id: "g1",
+                ..new_message(1, 1, "hi", None)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.remove_member("g1", 1).await.unwrap(),
+            Left::Remains { new_owner: Some(2) },
+            "{backend}: the longest-standing member inherits"
+        );
+        let chat = store.chat_for("g1", 3).await.unwrap().unwrap();
+        assert_eq!(
+            (chat.name.as_str(), chat.owner_id),
+            ("Trip 2", Some(2)),
+            "{backend}"
+        );
+        assert_eq!(
+            store.chat_for("g1", 1).await.unwrap(),
+            None,
+            "{backend}: gone for the one who left"
+        );
+        assert_eq!(
+            store.remove_member("g1", 1).await.unwrap(),
+            Left::NotMember,
+            "{backend}"
+        );
+        assert_eq!(
+            store.remove_member("g1", 3).await.unwrap(),
+            Left::Remains { new_owner: None },
+            "{backend}"
+        );
+        assert_eq!(
+            store.remove_member("g1", 2).await.unwrap(),
+            Left::Deleted,
+            "{backend}"
+        );
+        assert!(
+            store
+                .messages("g1", Page::Latest, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{backend}: its messages are gone"
         );
     }
 }
