@@ -76,10 +76,10 @@ async fn services_publish_events_on_the_nats_subjects_of_the_contract() {
     let nats = async_nats::connect(system.nats_url.as_deref().unwrap())
         .await
         .unwrap();
-    let mut alice = User::register(&system.base, "alice").await;
+    let alice = User::register(&system.base, "alice").await;
     let bob = User::register(&system.base, "bob").await;
     let mut bob_events = nats.subscribe(format!("user.{}", bob.id)).await.unwrap();
-    befriend(&mut alice, &bob).await;
+    alice.befriend(&bob).await;
     let (_, chat) = alice
         .post("/api/chats/direct", json!({ "user_id": bob.id }))
         .await;
@@ -180,24 +180,6 @@ async fn next_event(subscriber: &mut async_nats::Subscriber) -> Event {
 fn direct_chat_id(a: &str, b: &str) -> String {
     let (low, high) = if a < b { (a, b) } else { (b, a) };
     format!("{low}_{high}")
-}
-
-/// Alice sends bob a friend request by username and bob accepts it.
-async fn befriend(alice: &mut User, bob: &User) {
-    let (status, request) = alice
-        .post("/api/friends/requests", json!({ "username": bob.name }))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{request}");
-    let (status, accepted) = bob
-        .post(
-            &format!(
-                "/api/friends/requests/{}/accept",
-                request["id"].as_str().unwrap()
-            ),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{accepted}");
 }
 
 async fn story(system: &System) {
@@ -408,8 +390,8 @@ async fn bad_input(system: &System) {
     assert_error(status, &body, StatusCode::UNAUTHORIZED);
 
     let mut bob = User::register(&system.base, "bob").await;
-    let mut alice = alice;
-    befriend(&mut alice, &bob).await;
+
+    alice.befriend(&bob).await;
     let (_, chat) = alice
         .post("/api/chats/direct", json!({ "user_id": bob.id }))
         .await;

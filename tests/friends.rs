@@ -201,21 +201,10 @@ async fn request_errors_explain_without_revealing_what_is_not_yours(system: &Sys
     assert_error(status, &body, StatusCode::NOT_FOUND);
 }
 
-async fn befriend(a: &User, b: &User) {
-    let (_, sent) = request(a, b).await;
-    let (status, _) = b
-        .post(
-            &format!("/api/friends/requests/{}/accept", id(&sent)),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-}
-
 async fn unfriending_makes_the_direct_chat_read_only_and_refriending_reopens_it(system: &System) {
     let mut alice = User::register(&system.base, "alice").await;
     let mut bob = User::register(&system.base, "bob").await;
-    befriend(&alice, &bob).await;
+    alice.befriend(&bob).await;
     let (_, chat) = alice
         .post("/api/chats/direct", json!({ "user_id": bob.id }))
         .await;
@@ -260,7 +249,7 @@ async fn unfriending_makes_the_direct_chat_read_only_and_refriending_reopens_it(
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND);
 
-    befriend(&alice, &bob).await;
+    alice.befriend(&bob).await;
     let (_, again) = bob
         .post("/api/chats/direct", json!({ "user_id": alice.id }))
         .await;
@@ -281,7 +270,7 @@ async fn blocking_cuts_every_tie_without_revealing_itself(system: &System) {
     let alice = User::register(&system.base, "alice").await;
     let mut bob = User::register(&system.base, "bob").await;
     let carol = User::register(&system.base, "carol").await;
-    befriend(&alice, &bob).await;
+    alice.befriend(&bob).await;
     let (_, chat) = alice
         .post("/api/chats/direct", json!({ "user_id": bob.id }))
         .await;
@@ -380,7 +369,7 @@ async fn the_friends_list_comes_in_pages(system: &System) {
     let mut names = Vec::new();
     for _ in 0..5 {
         let friend = User::register(&system.base, "pal").await;
-        befriend(&alice, &friend).await;
+        alice.befriend(&friend).await;
         names.push(friend.name);
     }
     names.sort();

@@ -30,6 +30,8 @@ pub struct Distributed {
     pub gateways: usize,
     /// Social service processes on the one database (the first is the one others call).
     pub social_replicas: usize,
+    /// Messaging service processes on the one database (the first is the one others call).
+    pub messaging_replicas: usize,
     pub rust_log: &'static str,
 }
 
@@ -38,6 +40,7 @@ impl Default for Distributed {
         Self {
             gateways: 1,
             social_replicas: 1,
+            messaging_replicas: 1,
             rust_log: "info",
         }
     }
@@ -133,6 +136,18 @@ impl System {
                 Some(databases[1].url.clone()),
             ));
         }
+        let messaging_replicas: Vec<u16> = (1..options.messaging_replicas)
+            .map(|_| free_port())
+            .collect();
+        for (i, port) in messaging_replicas.iter().enumerate() {
+            let name = format!("astral-messaging-{}", i + 2);
+            processes.push((
+                name,
+                "astral-messaging",
+                *port,
+                Some(databases[2].url.clone()),
+            ));
+        }
         for (i, port) in gateways.iter().enumerate() {
             processes.push((format!("astral-gateway-{i}"), "astral-gateway", *port, None));
         }
@@ -165,6 +180,11 @@ impl System {
             ]
             .into_iter()
             .chain(social_replicas.iter().map(|port| ("social-2", url(*port))))
+            .chain(
+                messaging_replicas
+                    .iter()
+                    .map(|port| ("messaging-2", url(*port))),
+            )
             .collect(),
             auth_database_url: databases[0].url.clone(),
             running: Running::Processes(children, databases, logs),

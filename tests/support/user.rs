@@ -119,6 +119,20 @@ impl User {
         self.call(Method::POST, path, Some(body)).await
     }
 
+    /// Sends `other` a friend request, which they accept.
+    pub async fn befriend(&self, other: &User) {
+        let (status, request) = self
+            .post("/api/friends/requests", json!({ "username": other.name }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{request}");
+        let accept = format!(
+            "/api/friends/requests/{}/accept",
+            request["id"].as_str().unwrap()
+        );
+        let (status, body) = other.post(&accept, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     /// Opens the WebSocket, identifies, and returns the `ready` payload.
     pub async fn connect(&mut self) -> Value {
         let url = format!("{}/ws", self.base.replacen("http", "ws", 1));

@@ -1,0 +1,708 @@
+//! Chats and messages (issue 5) through the public API in both run modes, with their events
+//! on live WebSockets; and many senders on two messaging replicas on PostgreSQL.
+
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
+
+mod support;
+
+use astral_proto::messaging::messaging_service_client::MessagingServiceClient;
+use astral_proto::messaging::{ListMessagesRequest, SendMessageRequest};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use support::system::Distributed;
+use support::{System, User};
+
+in_both_modes!(
+    group_chats_are_created_renamed_joined_left_and_deleted,
+    messages_are_edited_deleted_replied_to_and_reacted_to_live,
+    history_pages_at_the_edges,
+    chats_are_ordered_by_activity_with_unread_counts_and_read_markers,
+    typing_reaches_subscribers_at_most_every_three_seconds,
+    a_non_member_gets_404_for_everything_about_a_chat,
+);
+
+fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) {
+    assert_eq!(status, expected, "{body}");
+    assert!(
+        body["error"]["code"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        "error body: {body}"
+    );
+}
+
+fn id(value: &Value) -> String {
+    value["id"].as_str().unwrap().to_owned()
+}
+
+/// Alice, befriended with bob (and with whoever else is asked for), and their direct chat.
+async fn friends_with_a_chat(system: &System) -> (User, User, String) {
+    let alice = User::register(&system.base, "alice").await;
+    let bob = User::register(&system.base, "bob").await;
+    alice.befriend(&bob).await;
+    let (_, chat) = alice
+        .post("/api/chats/direct", json!({ "user_id": bob.id }))
+        .await;
+    (alice, bob, id(&chat))
+}
+
+fn user_ids(chat: &Value) -> Vec<String> {
+    chat["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn group_chats_are_created_renamed_joined_left_and_deleted(system: &System) {
+    let mut alice = User::register(&system.base, "alice").await;
+    let mut bob = User::register(&system.base, "bob").await;
+    let mut carol = User::register(&system.base, "carol").await;
+    let mut dave = User::register(&system.base, "dave").await;
+    let stranger = User::register(&system.base, "stranger").await;
+    for friend in [&bob, &carol, &dave] {
+        alice.befriend(friend).await;
+    }
+    for user in [&mut alice, &mut bob, &mut carol, &mut dave] {
+        user.connect().await;
+    }
+    let (status, body) = alice
+        .post(
+            "/api/chats",
+            json!({ "name": "Trip", "member_ids": [bob.id, stranger.id] }),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+    let (status, body) = alice
+        .post(
+            "/api/chats",
+            json!({ "name": "  ", "member_ids": [bob.id] }),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+
+    let (status, group) = alice
+        .post(
+            "/api/chats",
+            json!({ "name": "Trip", "member_ids": [bob.id, carol.id] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let group_id = id(&group);
+    assert!(!group_id.contains('_'));
+    assert_eq!(
+        (
+            group["kind"].as_str(),
+            group["name"].as_str(),
+            group["owner_id"].as_str()
+        ),
+        (Some("group"), Some("Trip"), Some(alice.id.as_str()))
+    );
+    assert_eq!(
+        user_ids(&group),
+        vec![alice.id.clone(), bob.id.clone(), carol.id.clone()]
+    );
+    for user in [&mut alice, &mut bob, &mut carol] {
+        assert_eq!(
+            user.expect_event("chat.created").await["id"],
+            group_id.as_str()
+        );
+    }
+
+    // Only the owner renames and adds; the others hear of it.
+    let path = format!("/api/chats/{group_id}");
+    let (status, body) = bob
+        .call(Method::PATCH, &path, Some(json!({ "name": "Mine now" })))
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let (status, renamed) = alice
+        .call(Method::PATCH, &path, Some(json!({ "name": "Trip 2026" })))
+        .await;
+    assert_eq!(
+        (status, renamed["name"].as_str()),
+        (StatusCode::OK, Some("Trip 2026"))
+    );
+    for user in [&mut alice, &mut bob, &mut carol] {
+        assert_eq!(user.expect_event("chat.updated").await["name"], "Trip 2026");
+    }
+    let members = format!("/api/chats/{group_id}/members");
+    let (status, body) = bob.post(&members, json!({ "user_id": dave.id })).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let (status, body) = alice
+        .post(&members, json!({ "user_id": stranger.id }))
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+    let (status, added) = alice.post(&members, json!({ "user_id": dave.id })).await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    assert_eq!(user_ids(&added).len(), 4);
+    assert_eq!(
+        dave.expect_event("chat.created").await["id"],
+        group_id.as_str()
+    );
+    for user in [&mut alice, &mut bob, &mut carol] {
+        assert_eq!(user_ids(&user.expect_event("chat.updated").await).len(), 4);
+    }
+    let (status, body) = alice.post(&members, json!({ "user_id": dave.id })).await;
+    assert_error(status, &body, StatusCode::CONFLICT);
+
+    // Removing: only the owner removes others; the removed one loses the chat and its events.
+    carol.subscribe(&group_id).await;
+    let (status, body) = bob
+        .call(Method::DELETE, &format!("{members}/{}", carol.id), None)
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let (status, _) = alice
+        .call(Method::DELETE, &format!("{members}/{}", carol.id), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        carol.expect_event("chat.deleted").await["chat_id"],
+        group_id.as_str()
+    );
+    for user in [&mut alice, &mut bob, &mut dave] {
+        assert_eq!(user_ids(&user.expect_event("chat.updated").await).len(), 3);
+    }
+    let messages = format!("/api/chats/{group_id}/messages");
+    assert_eq!(carol.get(&messages).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        bob.post(&messages, json!({ "content": "carol is gone" }))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    // Carol's next event is this friend request, not bob's message in the group.
+    alice
+        .call(Method::DELETE, &format!("/api/friends/{}", carol.id), None)
+        .await;
+    carol.expect_event("friend.removed").await;
+    let (_, sentinel) = dave
+        .post("/api/friends/requests", json!({ "username": carol.name }))
+        .await;
+    assert_eq!(
+        carol.expect_event("friend_request.created").await["id"],
+        sentinel["id"]
+    );
+
+    // The owner leaves: the longest-standing member (bob) owns it; the last one out deletes it.
+    let (status, _) = alice
+        .call(Method::DELETE, &format!("{members}/{}", alice.id), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, chat) = bob.get(&path).await;
+    assert_eq!(chat["owner_id"], bob.id.as_str());
+    assert_eq!(
+        bob.call(Method::DELETE, &format!("{members}/{}", bob.id), None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(dave.get(&path).await.1["owner_id"], dave.id.as_str());
+    assert_eq!(
+        dave.call(Method::DELETE, &format!("{members}/{}", dave.id), None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    for user in [&alice, &bob, &dave] {
+        assert_eq!(user.get(&path).await.0, StatusCode::NOT_FOUND);
+        let (_, chats) = user.get("/api/chats").await;
+        assert!(
+            chats
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["id"] != group_id.as_str())
+        );
+    }
+}
+
+async fn messages_are_edited_deleted_replied_to_and_reacted_to_live(system: &System) {
+    let (mut alice, mut bob, chat_id) = friends_with_a_chat(system).await;
+    bob.connect().await;
+    bob.subscribe(&chat_id).await;
+    let messages = format!("/api/chats/{chat_id}/messages");
+    let (_, first) = alice
+        .post(
+            &messages,
+            json!({ "content": format!("hello @{} and @nobody", bob.name) }),
+        )
+        .await;
+    assert_eq!(
+        first["mentions"],
+        json!([bob.id]),
+        "a member named with @ is flagged"
+    );
+    assert_eq!(bob.expect_event("message.created").await["id"], first["id"]);
+    let one = format!("{messages}/{}", id(&first));
+
+    // Edit: the author only.
+    let (status, body) = bob
+        .call(Method::PATCH, &one, Some(json!({ "content": "hijacked" })))
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let (status, edited) = alice
+        .call(
+            Method::PATCH,
+            &one,
+            Some(json!({ "content": "hello, edited" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(edited["edited_at"].is_string());
+    assert_eq!(
+        (edited["seq"].as_i64(), edited["version"].as_i64()),
+        (Some(1), Some(2))
+    );
+    let live = bob.expect_event("message.updated").await;
+    assert_eq!(
+        (live["content"].as_str(), live["version"].as_i64()),
+        (Some("hello, edited"), Some(2))
+    );
+    let (status, body) = alice
+        .call(
+            Method::PATCH,
+            &one,
+            Some(json!({ "content": "x".repeat(4001) })),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+
+    // Reply, with a preview of the original; only to a message of the same chat.
+    let (status, reply) = bob
+        .post(
+            &messages,
+            json!({ "content": "hi back", "reply_to": id(&first) }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    assert_eq!(
+        (
+            reply["reply_to"]["id"].clone(),
+            reply["reply_to"]["content"].as_str()
+        ),
+        (first["id"].clone(), Some("hello, edited"))
+    );
+    bob.expect_event("message.created").await;
+    let (status, body) = bob
+        .post(
+            &messages,
+            json!({ "content": "?", "reply_to": "1234567890123456789" }),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+
+    // Reactions: toggled, counted.
+    let react = format!("{one}/reactions");
+    let (status, reacted) = bob.post(&react, json!({ "emoji": "👍" })).await;
+    assert_eq!(status, StatusCode::OK, "{reacted}");
+    assert_eq!(
+        reacted["reactions"],
+        json!([{ "emoji": "👍", "count": 1, "user_ids": [bob.id] }])
+    );
+    assert_eq!(
+        bob.expect_event("message.updated").await["reactions"][0]["count"],
+        1
+    );
+    alice.post(&react, json!({ "emoji": "👍" })).await;
+    assert_eq!(
+        bob.expect_event("message.updated").await["reactions"][0]["count"],
+        2
+    );
+    let (_, toggled) = bob.post(&react, json!({ "emoji": "👍" })).await;
+    assert_eq!(
+        toggled["reactions"],
+        json!([{ "emoji": "👍", "count": 1, "user_ids": [alice.id] }])
+    );
+    bob.expect_event("message.updated").await;
+    let (status, body) = bob.post(&react, json!({ "emoji": "not an emoji" })).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+
+    // Delete: the author only; a tombstone, content erased; gone for edits.
+    let (status, body) = bob.call(Method::DELETE, &one, None).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let (status, _) = alice.call(Method::DELETE, &one, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let tombstone = bob.expect_event("message.deleted").await;
+    assert_eq!(
+        (
+            tombstone["deleted"].as_bool(),
+            tombstone["content"].as_str()
+        ),
+        (Some(true), Some(""))
+    );
+    assert_eq!(
+        alice
+            .call(Method::PATCH, &one, Some(json!({ "content": "back" })))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        alice.call(Method::DELETE, &one, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Every change since version 1, in version order, tombstone included.
+    let (_, changes) = alice.get(&format!("{messages}?after=1")).await;
+    let versions: Vec<i64> = changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["version"].as_i64().unwrap())
+        .collect();
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+    assert_eq!(
+        changes.as_array().unwrap().len(),
+        2,
+        "the first message (now deleted) and the reply"
+    );
+    assert_eq!(changes[1]["deleted"], true);
+    alice.connect().await;
+}
+
+async fn history_pages_at_the_edges(system: &System) {
+    let (alice, _bob, chat_id) = friends_with_a_chat(system).await;
+    let messages = format!("/api/chats/{chat_id}/messages");
+    assert_eq!(alice.get(&messages).await.1, json!([]), "an empty chat");
+    for n in 1..=5 {
+        alice
+            .post(&messages, json!({ "content": format!("message {n}") }))
+            .await;
+    }
+    let seqs = |page: &Value| -> Vec<i64> {
+        page.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["seq"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        seqs(&alice.get(&format!("{messages}?limit=2")).await.1),
+        vec![4, 5],
+        "the latest page"
+    );
+    assert_eq!(
+        seqs(&alice.get(&format!("{messages}?before=4&limit=2")).await.1),
+        vec![2, 3]
+    );
+    assert_eq!(
+        seqs(&alice.get(&format!("{messages}?before=2&limit=2")).await.1),
+        vec![1],
+        "the first page"
+    );
+    assert_eq!(
+        seqs(&alice.get(&format!("{messages}?before=1")).await.1),
+        Vec::<i64>::new(),
+        "before the first"
+    );
+    assert_eq!(
+        seqs(&alice.get(&format!("{messages}?after=0")).await.1),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert_eq!(
+        seqs(&alice.get(&format!("{messages}?after=5")).await.1),
+        Vec::<i64>::new(),
+        "nothing new"
+    );
+    assert_eq!(
+        seqs(&alice.get(&format!("{messages}?limit=100")).await.1).len(),
+        5
+    );
+    for bad in [
+        "limit=0",
+        "limit=101",
+        "limit=-1",
+        "before=x",
+        "after=1.5",
+        "before=3&after=1",
+    ] {
+        let (status, body) = alice.get(&format!("{messages}?{bad}")).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST);
+    }
+}
+
+async fn chats_are_ordered_by_activity_with_unread_counts_and_read_markers(system: &System) {
+    let (alice, mut bob, direct_id) = friends_with_a_chat(system).await;
+    let carol = User::register(&system.base, "carol").await;
+    alice.befriend(&carol).await;
+    bob.befriend(&carol).await;
+    let (_, group) = alice
+        .post(
+            "/api/chats",
+            json!({ "name": "Three", "member_ids": [bob.id, carol.id] }),
+        )
+        .await;
+    let group_id = id(&group);
+    alice
+        .post(
+            &format!("/api/chats/{direct_id}/messages"),
+            json!({ "content": "direct one" }),
+        )
+        .await;
+    alice
+        .post(
+            &format!("/api/chats/{direct_id}/messages"),
+            json!({ "content": "direct two" }),
+        )
+        .await;
+    carol
+        .post(
+            &format!("/api/chats/{group_id}/messages"),
+            json!({ "content": "group, latest" }),
+        )
+        .await;
+
+    let (_, chats) = bob.get("/api/chats").await;
+    let order: Vec<&str> = chats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        vec![group_id.as_str(), direct_id.as_str()],
+        "latest activity first"
+    );
+    assert_eq!(chats[0]["last_message"]["content"], "group, latest");
+    assert_eq!(
+        (chats[1]["last_seq"].as_i64(), chats[1]["unread"].as_i64()),
+        (Some(2), Some(2))
+    );
+    let ready = bob.connect().await;
+    let direct = ready["chats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == direct_id.as_str())
+        .unwrap();
+    assert_eq!(
+        (direct["last_seq"].as_i64(), direct["unread"].as_i64()),
+        (Some(2), Some(2))
+    );
+
+    let (status, _) = bob
+        .post(&format!("/api/chats/{direct_id}/read"), json!({ "seq": 1 }))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        bob.get(&format!("/api/chats/{direct_id}")).await.1["unread"],
+        1
+    );
+    bob.post(&format!("/api/chats/{direct_id}/read"), json!({ "seq": 2 }))
+        .await;
+    assert_eq!(
+        bob.get(&format!("/api/chats/{direct_id}")).await.1["unread"],
+        0
+    );
+    let (status, body) = bob
+        .post(
+            &format!("/api/chats/{direct_id}/read"),
+            json!({ "seq": "two" }),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+    // Bob's own message does not count as unread; a new one from alice does, and moves the chat up.
+    bob.post(
+        &format!("/api/chats/{direct_id}/messages"),
+        json!({ "content": "mine" }),
+    )
+    .await;
+    alice
+        .post(
+            &format!("/api/chats/{direct_id}/messages"),
+            json!({ "content": "new" }),
+        )
+        .await;
+    let (_, chats) = bob.get("/api/chats").await;
+    assert_eq!(
+        (chats[0]["id"].as_str(), chats[0]["unread"].as_i64()),
+        (Some(direct_id.as_str()), Some(1))
+    );
+}
+
+async fn typing_reaches_subscribers_at_most_every_three_seconds(system: &System) {
+    let (mut alice, mut bob, chat_id) = friends_with_a_chat(system).await;
+    alice.connect().await;
+    bob.connect().await;
+    bob.subscribe(&chat_id).await;
+    alice
+        .send(json!({ "op": "typing", "d": { "chat_id": chat_id } }))
+        .await;
+    let typing = bob.expect_event("typing.started").await;
+    assert_eq!(
+        (typing["chat_id"].as_str(), typing["user"]["id"].as_str()),
+        (Some(chat_id.as_str()), Some(alice.id.as_str()))
+    );
+    alice
+        .send(json!({ "op": "typing", "d": { "chat_id": chat_id } }))
+        .await;
+    let (_, sent) = alice
+        .post(
+            &format!("/api/chats/{chat_id}/messages"),
+            json!({ "content": "done typing" }),
+        )
+        .await;
+    assert_eq!(
+        bob.expect_event("message.created").await["id"],
+        sent["id"],
+        "the second typing signal was dropped"
+    );
+    let carol = User::register(&system.base, "carol").await;
+    let mut carol = carol;
+    carol.connect().await;
+    carol
+        .send(json!({ "op": "typing", "d": { "chat_id": chat_id } }))
+        .await;
+    assert_eq!(carol.next_frame().await["d"]["code"], "not_found");
+}
+
+async fn a_non_member_gets_404_for_everything_about_a_chat(system: &System) {
+    let (alice, _bob, chat_id) = friends_with_a_chat(system).await;
+    let (_, message) = alice
+        .post(
+            &format!("/api/chats/{chat_id}/messages"),
+            json!({ "content": "private" }),
+        )
+        .await;
+    let mut carol = User::register(&system.base, "carol").await;
+    let chat = format!("/api/chats/{chat_id}");
+    let one = format!("{chat}/messages/{}", id(&message));
+    for (method, path, body) in [
+        (Method::GET, chat.clone(), None),
+        (Method::PATCH, chat.clone(), Some(json!({ "name": "x" }))),
+        (Method::GET, format!("{chat}/messages"), None),
+        (Method::GET, format!("{chat}/messages?after=0"), None),
+        (
+            Method::POST,
+            format!("{chat}/messages"),
+            Some(json!({ "content": "let me in" })),
+        ),
+        (Method::PATCH, one.clone(), Some(json!({ "content": "x" }))),
+        (Method::DELETE, one.clone(), None),
+        (
+            Method::POST,
+            format!("{one}/reactions"),
+            Some(json!({ "emoji": "👍" })),
+        ),
+        (
+            Method::POST,
+            format!("{chat}/read"),
+            Some(json!({ "seq": 1 })),
+        ),
+        (
+            Method::POST,
+            format!("{chat}/members"),
+            Some(json!({ "user_id": carol.id })),
+        ),
+        (Method::DELETE, format!("{chat}/members/{}", carol.id), None),
+        (
+            Method::GET,
+            "/api/chats/no_such_chat/messages".to_owned(),
+            None,
+        ),
+    ] {
+        let (status, body) = carol.call(method.clone(), &path, body).await;
+        assert_error(status, &body, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"]["code"], "not_found", "{method} {path}");
+    }
+    carol.connect().await;
+    carol
+        .send(json!({ "op": "subscribe", "d": { "chat_id": chat_id } }))
+        .await;
+    assert_eq!(carol.next_frame().await["d"]["code"], "not_found");
+    // And over gRPC, as any internal tool would ask.
+    let mut grpc = MessagingServiceClient::new(
+        astral_common::grpc::channel(&system.service_url("messaging")).unwrap(),
+    );
+    let request = ListMessagesRequest {
+        actor_id: carol.id.clone(),
+        chat_id: chat_id.clone(),
+        ..Default::default()
+    };
+    assert_eq!(
+        grpc.list_messages(request).await.unwrap_err().code(),
+        tonic::Code::NotFound
+    );
+}
+
+/// Many senders on two messaging replicas: every chat's numbers stay unique and gapless, and
+/// concurrent retries of one nonce store one message.
+#[tokio::test]
+async fn concurrent_senders_on_two_replicas_keep_every_chat_gapless() {
+    let options = Distributed {
+        messaging_replicas: 2,
+        ..Distributed::default()
+    };
+    let Some(system) = System::distributed_with(options).await else {
+        return;
+    };
+    let replicas = [
+        system.service_url("messaging"),
+        system.service_url("messaging-2"),
+    ]
+    .map(|url| MessagingServiceClient::new(astral_common::grpc::channel(&url).unwrap()));
+    const CHATS: usize = 4;
+    const SENDS: usize = 40;
+    let mut chats = Vec::new();
+    for _ in 0..CHATS {
+        chats.push(friends_with_a_chat(&system).await);
+    }
+    let replicas = &replicas;
+    let sends = chats.iter().flat_map(|(alice, bob, chat_id)| {
+        (0..SENDS).map(move |n| {
+            let (author, mut client) = if n % 2 == 0 {
+                (alice, replicas[0].clone())
+            } else {
+                (bob, replicas[1].clone())
+            };
+            let request = SendMessageRequest {
+                actor_id: author.id.clone(),
+                chat_id: chat_id.clone(),
+                content: format!("message {n}"),
+                nonce: if n % 10 == 0 {
+                    "same-nonce".to_owned()
+                } else {
+                    format!("n-{n}")
+                },
+                reply_to_id: String::new(),
+            };
+            let retry = request.clone();
+            let mut other = replicas[(n + 1) % 2].clone();
+            async move {
+                let (first, again) =
+                    tokio::join!(client.send_message(request), other.send_message(retry));
+                let (first, again) = (first.unwrap().into_inner(), again.unwrap().into_inner());
+                assert_eq!(
+                    first.id, again.id,
+                    "a retry with the same nonce is the same message"
+                );
+            }
+        })
+    });
+    futures::future::join_all(sends).await;
+    for (alice, _, chat_id) in &chats {
+        let mut seqs = Vec::new();
+        let mut after = 0;
+        loop {
+            let (_, page) = alice
+                .get(&format!(
+                    "/api/chats/{chat_id}/messages?after={after}&limit=100"
+                ))
+                .await;
+            let page = page.as_array().unwrap().clone();
+            let Some(last) = page.last() else { break };
+            after = last["version"].as_i64().unwrap();
+            seqs.extend(page.iter().map(|m| m["seq"].as_i64().unwrap()));
+        }
+        // Alice's four "same-nonce" sends (every tenth) are one message.
+        let distinct = SENDS - SENDS / 10 + 1;
+        assert_eq!(
+            seqs,
+            (1..=i64::try_from(distinct).unwrap()).collect::<Vec<_>>(),
+            "gapless, unique, in order"
+        );
+    }
+    system.stop().await;
+}
