@@ -266,11 +266,6 @@ impl MessagingService {
         let content = MessageContent::parse(content)?;
         let nonce = parse_nonce(nonce)?;
         let members = self.writable(actor, chat_id).await?;
-        if let Some(nonce) = &nonce
-            && let Some(first) = self.store.message_by_nonce(chat_id, actor, nonce).await?
-        {
-            return Ok(first);
-        }
         if let Some(reply_to) = reply_to
             && self.store.message(chat_id, reply_to).await?.is_none()
         {
@@ -288,7 +283,7 @@ impl MessagingService {
             now_ms: time::now_ms(),
         };
         let Some(message) = self.store.insert_message(&new).await? else {
-            // The same nonce committed concurrently: answer with that message.
+            // A retry (or a concurrent twin) of a stored send: answer with that message.
             let nonce = nonce.as_deref().unwrap_or_default();
             let first = self.store.message_by_nonce(chat_id, actor, nonce).await?;
             return Ok(first.context("a nonce collided with no message")?);

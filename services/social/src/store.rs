@@ -256,10 +256,14 @@ impl Store {
 
     pub async fn are_friends(&self, a: i64, b: i64) -> Result<bool> {
         let (low, high) = pair(a, b);
-        let mut tx = self.pool.begin().await?;
-        let friends = are_friends(&mut tx, low, high).await?;
-        tx.commit().await?;
-        Ok(friends)
+        // One statement, no transaction: this is on messaging's send path.
+        let found: Option<(i64,)> =
+            sqlx::query_as("SELECT low_id FROM friendships WHERE low_id = $1 AND high_id = $2")
+                .bind(low)
+                .bind(high)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
     }
 
     /// Up to `limit` of `user`'s friends whose username sorts after `after`, by username.

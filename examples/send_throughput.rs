@@ -1,0 +1,173 @@
+//! Benchmark: messages sent through the messaging service's gRPC API, persisted in
+//! PostgreSQL, events on NATS. 100 chats, one sender per chat, each sending as fast as its
+//! answers come back; reports messages per second and latency percentiles.
+//!
+//! `cargo run --release --example send_throughput -- [seconds] [chats]`
+//! Needs PostgreSQL (127.0.0.1:5432) and NATS (127.0.0.1:4222), like the tests.
+
+#![allow(clippy::unwrap_used)] // a benchmark fails loudly
+
+use astral_common::testing::{TestDatabase, nats_server};
+use astral_common::{EventBus, grpc::channel};
+use astral_proto::auth::{RegisterRequest, auth_service_client::AuthServiceClient};
+use astral_proto::messaging::messaging_service_client::MessagingServiceClient;
+use astral_proto::messaging::{CreateGroupChatRequest, OpenDirectChatRequest, SendMessageRequest};
+use astral_proto::social::{
+    FriendRequestAction, SendFriendRequestRequest, social_service_client::SocialServiceClient,
+};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let seconds: u64 = args.next().map_or(10, |a| a.parse().unwrap());
+    let chats: usize = args.next().map_or(100, |a| a.parse().unwrap());
+
+    let databases = [
+        TestDatabase::postgres().await.unwrap(),
+        TestDatabase::postgres().await.unwrap(),
+        TestDatabase::postgres().await.unwrap(),
+    ];
+    let bus = EventBus::nats(&nats_server()).await.unwrap();
+    let (auth_url, social_url, messaging_url) = start(&databases, bus).await;
+    let auth = AuthServiceClient::new(channel(&auth_url).unwrap());
+    let mut social = SocialServiceClient::new(channel(&social_url).unwrap());
+    let messaging = MessagingServiceClient::new(channel(&messaging_url).unwrap());
+
+    // One pair of friends per chat.
+    let mut pairs = Vec::new();
+    for n in 0..chats {
+        let register = |name: String| {
+            let request = RegisterRequest {
+                username: name,
+                password: "correct horse".into(),
+                user_agent: "bench".into(),
+            };
+            let mut auth = auth.clone();
+            async move {
+                auth.register(request)
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .user
+                    .unwrap()
+            }
+        };
+        let (a, b) = (
+            register(format!("bench_a{n}")).await,
+            register(format!("bench_b{n}")).await,
+        );
+        let sent = social
+            .send_friend_request(SendFriendRequestRequest {
+                actor_id: a.id.clone(),
+                username: b.username.clone(),
+            })
+            .await
+            .unwrap();
+        let request_id = sent.into_inner().request.unwrap().id;
+        social
+            .accept_friend_request(FriendRequestAction {
+                actor_id: b.id.clone(),
+                request_id,
+            })
+            .await
+            .unwrap();
+        pairs.push((a, b));
+    }
+
+    for kind in ["direct", "group"] {
+        let mut chat_ids = Vec::new();
+        for (a, b) in &pairs {
+            let mut client = messaging.clone();
+            let chat = if kind == "direct" {
+                client
+                    .open_direct_chat(OpenDirectChatRequest {
+                        actor_id: a.id.clone(),
+                        user_id: b.id.clone(),
+                    })
+                    .await
+            } else {
+                let request = CreateGroupChatRequest {
+                    actor_id: a.id.clone(),
+                    name: "bench".into(),
+                    member_ids: vec![b.id.clone()],
+                };
+                client.create_group_chat(request).await
+            };
+            chat_ids.push((a.id.clone(), chat.unwrap().into_inner().id));
+        }
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let senders = chat_ids.into_iter().map(|(author, chat_id)| {
+            let mut client = messaging.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    n += 1;
+                    let request = SendMessageRequest {
+                        actor_id: author.clone(),
+                        chat_id: chat_id.clone(),
+                        content: format!("benchmark message {n}"),
+                        nonce: format!("bench-{n}"),
+                        reply_to_id: String::new(),
+                    };
+                    let start = Instant::now();
+                    client.send_message(request).await.unwrap();
+                    latencies.push(start.elapsed());
+                }
+                latencies
+            })
+        });
+        let started = Instant::now();
+        let mut latencies: Vec<Duration> = Vec::new();
+        for sender in futures::future::join_all(senders).await {
+            latencies.extend(sender.unwrap());
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        latencies.sort();
+        let at = |q: f64| {
+            latencies[((latencies.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0
+        };
+        println!(
+            "{kind:6} chats: {chats} concurrent senders, {} messages in {elapsed:.1} s = {:.0} msg/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            latencies.len(),
+            latencies.len() as f64 / elapsed,
+            at(0.5),
+            at(0.9),
+            at(0.99),
+            at(1.0),
+        );
+    }
+}
+
+/// Starts auth, social and messaging in this process, each on its own PostgreSQL database
+/// and a loopback port, publishing to NATS; returns their gRPC endpoints.
+async fn start(databases: &[TestDatabase; 3], bus: EventBus) -> (String, String, String) {
+    let listeners = [
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    ];
+    let urls: Vec<String> = listeners
+        .iter()
+        .map(|l| format!("http://{}", l.local_addr().unwrap()))
+        .collect();
+    let [auth, social, messaging] = listeners;
+    let never = std::future::pending::<()>;
+    let (db, b) = (databases[0].url.clone(), bus.clone());
+    tokio::spawn(async move { astral_auth::serve(&db, b, auth, never()).await.unwrap() });
+    let (db, a, b) = (databases[1].url.clone(), urls[0].clone(), bus.clone());
+    tokio::spawn(async move {
+        astral_social::serve(&db, &a, b, social, never())
+            .await
+            .unwrap()
+    });
+    let (db, a, s) = (databases[2].url.clone(), urls[0].clone(), urls[1].clone());
+    tokio::spawn(async move {
+        astral_messaging::serve(&db, &a, &s, bus, messaging, never())
+            .await
+            .unwrap()
+    });
+    (urls[0].clone(), urls[1].clone(), urls[2].clone())
+}
