@@ -6,8 +6,10 @@
 
 mod api;
 mod error;
+mod hub;
 mod json;
 mod keys;
+mod limits;
 mod revocations;
 mod session;
 mod state;
@@ -21,6 +23,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub use state::AppState;
+
+/// The longest a draining gateway waits for its WebSockets to close.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What a gateway needs to know, built once in `main` (or by a test).
 #[derive(Debug, Clone)]
@@ -81,9 +86,20 @@ pub async fn serve(
     keys::spawn_refresh(state.clone());
     revocations::spawn_follow(state.clone());
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
+    let draining = state.clone();
+    let drain = async move {
+        shutdown.await;
+        // Stop accepting; tell every client to reconnect elsewhere; give them a moment.
+        tracing::info!("draining: asking clients to reconnect");
+        draining.draining.send_replace(true);
+        let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+        while draining.connections.total() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(drain)
         .await?;
     Ok(())
 }

@@ -25,6 +25,14 @@ pub struct AppState {
     /// Set once the revoked sessions have been loaded from the auth service.
     pub revocations_loaded: AtomicBool,
     pub bus: EventBus,
+    /// The gateway's shared bus subscriptions.
+    pub hub: crate::hub::Hub,
+    /// Set when the gateway is shutting down: connections send `reconnect` and close.
+    pub draining: tokio::sync::watch::Sender<bool>,
+    /// Live WebSocket connections per user, to cap them.
+    pub connections: crate::ws::ConnectionCounts,
+    /// Messages a user may send through this gateway: 100 at once, 20 a second after that.
+    pub send_limits: crate::limits::PerUser,
 }
 
 impl AppState {
@@ -38,6 +46,10 @@ impl AppState {
             refresh_keys: tokio::sync::Notify::new(),
             revocations: crate::revocations::Revocations::default(),
             revocations_loaded: AtomicBool::new(false),
+            hub: crate::hub::Hub::new(bus.clone()),
+            draining: tokio::sync::watch::Sender::new(false),
+            connections: crate::ws::ConnectionCounts::default(),
+            send_limits: crate::limits::PerUser::new(100.0, 20.0),
             config,
             bus,
         }))

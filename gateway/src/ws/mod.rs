@@ -2,25 +2,27 @@
 //! and the user's events from the bus, each delivered at most once.
 
 use crate::error::ApiError;
+use crate::hub::Subscriptions;
 use crate::json;
+use crate::limits::{Admit, FrameRate};
 use crate::session::{self, origin_allowed};
 use crate::state::AppState;
-use astral_common::bus::Subscription;
+use seen::Seen;
+
+mod seen;
 use astral_proto::events::{Event, event::Kind};
 use astral_proto::{auth, messaging, social, subjects};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt as _;
 use prost::Message as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use tokio_stream::StreamMap;
 
 /// The largest frame a client may send.
 pub const MAX_FRAME: usize = 64 * 1024;
@@ -28,8 +30,10 @@ pub const MAX_FRAME: usize = 64 * 1024;
 const CLOSE_UNAUTHENTICATED: u16 = 4001;
 const CLOSE_HEARTBEAT_TIMEOUT: u16 = 4000;
 const CLOSE_TOO_BIG: u16 = 1009;
-/// How many recent event ids a connection remembers to drop duplicates.
-const SEEN_EVENTS: usize = 1024;
+const CLOSE_GOING_AWAY: u16 = 1012;
+const CLOSE_TOO_SLOW: u16 = 4008;
+const CLOSE_TOO_FAST: u16 = 4029;
+const CLOSE_TOO_MANY_CONNECTIONS: u16 = 4030;
 
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
@@ -82,6 +86,64 @@ struct Connection {
 struct Identity {
     user: auth::User,
     session_id: String,
+    _slot: ConnectionSlot,
+}
+
+/// The most WebSocket connections one user may hold on one gateway.
+pub const MAX_CONNECTIONS_PER_USER: usize = 20;
+
+/// Live connections per user on this gateway.
+#[derive(Default, Clone)]
+pub struct ConnectionCounts(Arc<std::sync::Mutex<HashMap<String, usize>>>);
+
+impl ConnectionCounts {
+    /// A slot for one more connection of `user`, unless they have the most allowed.
+    fn admit(&self, user: &str) -> Option<ConnectionSlot> {
+        let mut counts = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = counts.entry(user.to_owned()).or_default();
+        if *count >= MAX_CONNECTIONS_PER_USER {
+            return None;
+        }
+        *count += 1;
+        Some(ConnectionSlot {
+            counts: self.clone(),
+            user: user.to_owned(),
+        })
+    }
+
+    /// Identified connections on this gateway.
+    pub fn total(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .sum()
+    }
+}
+
+/// One counted connection; uncounted when dropped.
+struct ConnectionSlot {
+    counts: ConnectionCounts,
+    user: String,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut counts = self
+            .counts
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.user) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.user);
+            }
+        }
+    }
 }
 
 impl Connection {
@@ -190,6 +252,14 @@ impl Connection {
     }
 
     async fn ready(&mut self, user_id: String, session_id: String) -> Step<Identity> {
+        let Some(slot) = self.state.connections.admit(&user_id) else {
+            let message = format!("at most {MAX_CONNECTIONS_PER_USER} connections per user");
+            self.send_error("too_many_connections", &message).await?;
+            return Err(Closing::Close(
+                CLOSE_TOO_MANY_CONNECTIONS,
+                "too many connections",
+            ));
+        };
         let state = self.state.clone();
         let loaded = async {
             let user = state
@@ -232,46 +302,60 @@ impl Connection {
             "outgoing": friends.outgoing.iter().map(json::friend_request).collect::<Vec<_>>(),
         }}))
         .await?;
-        Ok(Identity { user, session_id })
+        Ok(Identity {
+            user,
+            session_id,
+            _slot: slot,
+        })
     }
 
-    /// The identified session: client frames, bus events and the heartbeat deadline.
+    /// The identified session: client frames, bus events, the heartbeat deadline, a queue
+    /// that overflowed, and the gateway draining.
     async fn serve(&mut self, identity: Identity) -> Step<()> {
-        let mut subscriptions: StreamMap<String, Subscription> = StreamMap::new();
-        let user_subject = subjects::user(&identity.user.id);
-        subscriptions.insert(user_subject.clone(), self.subscribe(user_subject).await?);
+        let (mut subscriptions, mut queue) = self.state.hub.listener();
+        let overflowed = subscriptions.overflowed();
+        let mut draining = self.state.draining.subscribe();
+        if let Err(error) = subscriptions.join(subjects::user(&identity.user.id)).await {
+            tracing::error!(error = format!("{error:#}"), "cannot subscribe");
+            return Err(Closing::Close(1011, "event bus unavailable"));
+        }
+        let mut rate = FrameRate::default();
         let mut deadline = Instant::now() + self.timeout();
         loop {
             tokio::select! {
                 frame = self.next_frame(deadline) => {
                     let Some(frame) = frame? else { continue };
                     deadline = Instant::now() + self.timeout();
-                    self.handle(&identity, frame, &mut subscriptions).await?;
+                    match rate.admit(Instant::now()) {
+                        Admit::Yes => self.handle(&identity, frame, &mut subscriptions).await?,
+                        Admit::Refuse => self.send_error("rate_limited", "too many frames: slow down").await?,
+                        Admit::Close => return Err(Closing::Close(CLOSE_TOO_FAST, "too many frames")),
+                    }
                 }
-                Some((_, payload)) = subscriptions.next() => {
+                Some(payload) = queue.recv() => {
                     let Ok(event) = Event::decode(payload) else { continue };
                     if let Some(Kind::ChatDeleted(deleted)) = &event.kind {
                         // Left, removed, or the chat is gone: its events are no longer theirs.
-                        subscriptions.remove(&subjects::chat(&deleted.chat_id));
+                        subscriptions.leave(&subjects::chat(&deleted.chat_id));
                     }
                     self.deliver(&identity, event).await?;
                 }
+                () = overflowed.notified() => {
+                    return Err(Closing::Close(CLOSE_TOO_SLOW, "too slow: reconnect and catch up"));
+                }
+                Ok(()) = async { draining.wait_for(|draining| *draining).await.map(|_| ()) } => {
+                    self.send(json!({ "op": "reconnect" })).await?;
+                    return Err(Closing::Close(CLOSE_GOING_AWAY, "the gateway is restarting"));
+                }
             }
         }
-    }
-
-    async fn subscribe(&mut self, subject: String) -> Step<Subscription> {
-        self.state.bus.subscribe(subject).await.map_err(|error| {
-            tracing::error!(error = format!("{error:#}"), "cannot subscribe");
-            Closing::Close(1011, "event bus unavailable")
-        })
     }
 
     async fn handle(
         &mut self,
         identity: &Identity,
         frame: Frame,
-        subscriptions: &mut StreamMap<String, Subscription>,
+        subscriptions: &mut Subscriptions,
     ) -> Step<()> {
         let chat_id = frame
             .d
@@ -293,16 +377,15 @@ impl Connection {
                     let error = ApiError::from(status);
                     return self.send_error(error.code, &error.message).await;
                 }
-                let subject = subjects::chat(&chat_id);
-                if !subscriptions.contains_key(&subject) {
-                    let subscription = self.subscribe(subject.clone()).await?;
-                    subscriptions.insert(subject, subscription);
+                if let Err(error) = subscriptions.join(subjects::chat(&chat_id)).await {
+                    tracing::error!(error = format!("{error:#}"), "cannot subscribe");
+                    return Err(Closing::Close(1011, "event bus unavailable"));
                 }
                 self.send(json!({ "op": "subscribed", "d": { "chat_id": chat_id } }))
                     .await
             }
             ("unsubscribe", Some(chat_id)) => {
-                subscriptions.remove(&subjects::chat(&chat_id));
+                subscriptions.leave(&subjects::chat(&chat_id));
                 self.send(json!({ "op": "unsubscribed", "d": { "chat_id": chat_id } }))
                     .await
             }
@@ -352,52 +435,5 @@ impl Connection {
             }
             _ => Ok(()),
         }
-    }
-}
-
-/// The ids of the events a connection received lately.
-#[derive(Default)]
-struct Seen {
-    order: VecDeque<String>,
-    ids: HashSet<String>,
-}
-
-impl Seen {
-    /// True the first time an id is seen (within the last `SEEN_EVENTS`).
-    fn first_time(&mut self, id: String) -> bool {
-        if self.ids.contains(&id) {
-            return false;
-        }
-        if self.order.len() == SEEN_EVENTS
-            && let Some(oldest) = self.order.pop_front()
-        {
-            self.ids.remove(&oldest);
-        }
-        self.order.push_back(id.clone());
-        self.ids.insert(id);
-        true
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_event_arriving_twice_is_delivered_once() {
-        let mut seen = Seen::default();
-        assert!(seen.first_time("1".into()));
-        assert!(!seen.first_time("1".into()));
-        assert!(seen.first_time("2".into()));
-    }
-
-    #[test]
-    fn the_memory_of_events_is_bounded() {
-        let mut seen = Seen::default();
-        for i in 0..(SEEN_EVENTS + 10) {
-            seen.first_time(i.to_string());
-        }
-        assert_eq!(seen.ids.len(), SEEN_EVENTS);
-        assert!(seen.first_time("0".into()));
     }
 }

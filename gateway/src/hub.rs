@@ -1,0 +1,254 @@
+//! Shared subscriptions: one event-bus subscription per subject for the whole gateway,
+//! however many of its connections need it, dropped when the last one leaves. Each
+//! connection receives from one bounded queue; a connection that stops reading fills it and
+//! is told to go (it catches up with `after=` when it reconnects), so memory stays bounded.
+
+use astral_common::EventBus;
+use bytes::Bytes;
+use futures::StreamExt as _;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Notify, mpsc};
+
+/// How many events may wait for one connection before it counts as too slow.
+pub const QUEUE: usize = 256;
+
+/// The gateway's subjects and who listens to each.
+#[derive(Clone)]
+pub struct Hub {
+    bus: EventBus,
+    topics: Arc<Mutex<HashMap<String, Topic>>>,
+    next_listener: Arc<AtomicU64>,
+}
+
+struct Topic {
+    listeners: HashMap<u64, Listener>,
+    /// The task reading the bus subscription; `None` while it is being set up.
+    reader: Option<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Clone)]
+struct Listener {
+    queue: mpsc::Sender<Bytes>,
+    overflowed: Arc<Notify>,
+}
+
+impl Hub {
+    pub fn new(bus: EventBus) -> Self {
+        Self {
+            bus,
+            topics: Arc::default(),
+            next_listener: Arc::default(),
+        }
+    }
+
+    /// A new listener: its queue of event payloads, and what it holds to join subjects.
+    pub fn listener(&self) -> (Subscriptions, mpsc::Receiver<Bytes>) {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        let id = self.next_listener.fetch_add(1, Ordering::Relaxed);
+        let listener = Listener {
+            queue,
+            overflowed: Arc::new(Notify::new()),
+        };
+        (
+            Subscriptions {
+                hub: self.clone(),
+                id,
+                listener,
+                subjects: HashSet::new(),
+            },
+            receiver,
+        )
+    }
+
+    /// How many subjects this gateway is subscribed to on the bus (for tests and metrics).
+    pub fn subject_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Topic>> {
+        self.topics
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn join(&self, subject: &str, id: u64, listener: &Listener) -> anyhow::Result<()> {
+        {
+            let mut topics = self.lock();
+            if let Some(topic) = topics.get_mut(subject) {
+                topic.listeners.insert(id, listener.clone());
+                return Ok(());
+            }
+            let listeners = HashMap::from([(id, listener.clone())]);
+            topics.insert(
+                subject.to_owned(),
+                Topic {
+                    listeners,
+                    reader: None,
+                },
+            );
+        }
+        let subscription = match self.bus.subscribe(subject.to_owned()).await {
+            Ok(subscription) => subscription,
+            Err(error) => {
+                self.lock().remove(subject);
+                return Err(error);
+            }
+        };
+        let reader = tokio::spawn(fan_out(
+            self.topics.clone(),
+            subject.to_owned(),
+            subscription,
+        ));
+        let mut topics = self.lock();
+        match topics.get_mut(subject) {
+            Some(topic) if topic.reader.is_none() => topic.reader = Some(reader),
+            // Everyone left while the subscription was being made.
+            _ => reader.abort(),
+        }
+        Ok(())
+    }
+
+    fn leave(&self, subject: &str, id: u64) {
+        let mut topics = self.lock();
+        let Some(topic) = topics.get_mut(subject) else {
+            return;
+        };
+        topic.listeners.remove(&id);
+        if topic.listeners.is_empty()
+            && let Some(topic) = topics.remove(subject)
+            && let Some(reader) = topic.reader
+        {
+            // Dropping the bus subscription (inside the task) unsubscribes.
+            reader.abort();
+        }
+    }
+}
+
+/// Copies each payload of one subject to every listener's queue; a full queue marks its
+/// listener as too slow.
+async fn fan_out(
+    topics: Arc<Mutex<HashMap<String, Topic>>>,
+    subject: String,
+    mut subscription: astral_common::bus::Subscription,
+) {
+    while let Some(payload) = subscription.next().await {
+        let listeners: Vec<Listener> = {
+            let topics = topics
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            topics
+                .get(&subject)
+                .map(|topic| topic.listeners.values().cloned().collect())
+                .unwrap_or_default()
+        };
+        for listener in listeners {
+            if let Err(mpsc::error::TrySendError::Full(_)) =
+                listener.queue.try_send(payload.clone())
+            {
+                listener.overflowed.notify_one();
+            }
+        }
+    }
+}
+
+/// One connection's subjects; leaving them all when dropped.
+pub struct Subscriptions {
+    hub: Hub,
+    id: u64,
+    listener: Listener,
+    subjects: HashSet<String>,
+}
+
+impl Subscriptions {
+    pub async fn join(&mut self, subject: String) -> anyhow::Result<()> {
+        if self.subjects.contains(&subject) {
+            return Ok(());
+        }
+        self.hub.join(&subject, self.id, &self.listener).await?;
+        self.subjects.insert(subject);
+        Ok(())
+    }
+
+    pub fn leave(&mut self, subject: &str) {
+        if self.subjects.remove(subject) {
+            self.hub.leave(subject, self.id);
+        }
+    }
+
+    pub fn contains(&self, subject: &str) -> bool {
+        self.subjects.contains(subject)
+    }
+
+    /// Completes when an event could not be queued because this connection is not reading.
+    pub fn overflowed(&self) -> Arc<Notify> {
+        self.listener.overflowed.clone()
+    }
+}
+
+impl Drop for Subscriptions {
+    fn drop(&mut self) {
+        for subject in self.subjects.drain() {
+            self.hub.leave(&subject, self.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn one_bus_subscription_serves_every_listener_and_goes_with_the_last() {
+        let bus = EventBus::local();
+        let hub = Hub::new(bus.clone());
+        let (mut first, mut first_queue) = hub.listener();
+        let (mut second, mut second_queue) = hub.listener();
+        first.join("chat.1".into()).await.unwrap();
+        second.join("chat.1".into()).await.unwrap();
+        second.join("user.2".into()).await.unwrap();
+        assert_eq!(hub.subject_count(), 2);
+        bus.publish("chat.1".into(), Bytes::from_static(b"hi"))
+            .await
+            .unwrap();
+        assert_eq!(
+            tokio::time::timeout(WAIT, first_queue.recv())
+                .await
+                .unwrap()
+                .unwrap(),
+            "hi"
+        );
+        assert_eq!(
+            tokio::time::timeout(WAIT, second_queue.recv())
+                .await
+                .unwrap()
+                .unwrap(),
+            "hi"
+        );
+        first.leave("chat.1");
+        assert_eq!(hub.subject_count(), 2, "second still listens to chat.1");
+        drop(second);
+        assert_eq!(hub.subject_count(), 0, "the last one out unsubscribes");
+    }
+
+    #[tokio::test]
+    async fn a_listener_that_does_not_read_is_told_it_overflowed() {
+        let bus = EventBus::local();
+        let hub = Hub::new(bus.clone());
+        let (mut slow, _never_read) = hub.listener();
+        slow.join("chat.1".into()).await.unwrap();
+        let overflowed = slow.overflowed();
+        for _ in 0..=QUEUE {
+            bus.publish("chat.1".into(), Bytes::from_static(b"x"))
+                .await
+                .unwrap();
+        }
+        tokio::time::timeout(WAIT, overflowed.notified())
+            .await
+            .expect("overflow signalled");
+    }
+}
