@@ -202,6 +202,37 @@ impl System {
             .unwrap()
     }
 
+    /// Sends a signal (`TERM`, `KILL`) to one process of a distributed system and waits for it
+    /// to exit; the time it took, or `None` if it was still running after `within`.
+    pub async fn signal(
+        &mut self,
+        process: &str,
+        signal: &str,
+        within: std::time::Duration,
+    ) -> Option<std::time::Duration> {
+        let Running::Processes(children, _, _) = &mut self.running else {
+            panic!("not distributed")
+        };
+        let (_, child) = children
+            .iter_mut()
+            .find(|(name, _)| name == process)
+            .unwrap();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal}");
+        let start = std::time::Instant::now();
+        while start.elapsed() < within {
+            if child.try_wait().unwrap().is_some() {
+                return Some(start.elapsed());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        None
+    }
+
     /// Waits until every gateway answers `/readyz` (token keys and revocations loaded).
     async fn wait_ready(&self) {
         let client = reqwest::Client::new();
