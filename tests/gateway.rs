@@ -226,3 +226,170 @@ async fn a_gateway_told_to_stop_asks_its_clients_to_reconnect_and_exits_promptly
     assert!(took < std::time::Duration::from_secs(10), "{took:?}");
     system.stop().await;
 }
+
+/// The versions a client has of a chat's messages, by message id.
+fn ids_of(page: &serde_json::Value) -> Vec<(String, i64)> {
+    page.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap().to_owned(),
+                m["seq"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_client_whose_gateway_is_killed_reconnects_elsewhere_and_misses_nothing() {
+    let Some(mut system) = System::distributed_with(Distributed {
+        gateways: 2,
+        ..Distributed::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let alice = User::register(&system.bases[1], "alice").await;
+    let bob = User::register(&system.bases[0], "bob").await;
+    alice.befriend(&bob).await;
+    let (_, chat) = alice
+        .post("/api/chats/direct", json!({ "user_id": bob.id }))
+        .await;
+    let chat_id = chat["id"].as_str().unwrap().to_owned();
+    let messages = format!("/api/chats/{chat_id}/messages");
+    let mut bob_live = bob.on(&system.bases[0]);
+    bob_live.connect().await;
+    bob_live.subscribe(&chat_id).await;
+
+    // Bob sees the first messages live, then his gateway dies mid-stream.
+    let mut seen = Vec::new();
+    let mut last_version = 0;
+    for n in 0..3 {
+        alice
+            .post(&messages, json!({ "content": format!("before {n}") }))
+            .await;
+        let event = bob_live.expect_event("message.created").await;
+        last_version = event["version"].as_i64().unwrap();
+        seen.push((
+            event["id"].as_str().unwrap().to_owned(),
+            event["seq"].as_i64().unwrap(),
+        ));
+    }
+    assert!(
+        system
+            .signal(
+                "astral-gateway-0",
+                "KILL",
+                std::time::Duration::from_secs(5)
+            )
+            .await
+            .is_some()
+    );
+    for n in 0..3 {
+        alice
+            .post(&messages, json!({ "content": format!("while away {n}") }))
+            .await;
+    }
+
+    // He reconnects to the other gateway and catches up from the last version he knows.
+    let mut bob_again = bob.on(&system.bases[1]);
+    let ready = bob_again.connect().await;
+    let known = ready["chats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == chat_id.as_str())
+        .unwrap();
+    assert_eq!(known["last_seq"], 6);
+    bob_again.subscribe(&chat_id).await;
+    let (_, missed) = bob_again
+        .get(&format!("{messages}?after={last_version}"))
+        .await;
+    seen.extend(ids_of(&missed));
+    let (_, live) = alice.post(&messages, json!({ "content": "after" })).await;
+    let event = bob_again.expect_event("message.created").await;
+    assert_eq!(event["id"], live["id"]);
+    seen.push((
+        event["id"].as_str().unwrap().to_owned(),
+        event["seq"].as_i64().unwrap(),
+    ));
+
+    let (_, history) = alice.get(&messages).await;
+    assert_eq!(
+        seen,
+        ids_of(&history),
+        "every message exactly once, in order"
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn when_the_bus_comes_back_the_gateway_resubscribes_and_tells_clients_to_catch_up() {
+    let options = Distributed {
+        private_nats: true,
+        ..Distributed::default()
+    };
+    let Some(mut system) = System::distributed_with(options).await else {
+        return;
+    };
+    let alice = User::register(&system.base, "alice").await;
+    let bob = User::register(&system.base, "bob").await;
+    alice.befriend(&bob).await;
+    let (_, chat) = alice
+        .post("/api/chats/direct", json!({ "user_id": bob.id }))
+        .await;
+    let chat_id = chat["id"].as_str().unwrap().to_owned();
+    let mut bob_live = bob.on(&system.base);
+    bob_live.connect().await;
+    bob_live.subscribe(&chat_id).await;
+
+    assert!(
+        system
+            .signal("nats", "KILL", std::time::Duration::from_secs(5))
+            .await
+            .is_some()
+    );
+    let messages = format!("/api/chats/{chat_id}/messages");
+    let (status, during) = alice
+        .post(&messages, json!({ "content": "while the bus is down" }))
+        .await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::CREATED,
+        "sending does not depend on the bus"
+    );
+    system.restart_nats().await;
+    assert_eq!(bob_live.expect_op("catch_up").await["op"], "catch_up");
+    let (_, missed) = bob_live.get(&format!("{messages}?after=0")).await;
+    assert!(
+        ids_of(&missed)
+            .iter()
+            .any(|(id, _)| id == during["id"].as_str().unwrap()),
+        "the missed message is fetched"
+    );
+    // Live again: the gateway's subscriptions came back with the bus.
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    loop {
+        let (_, sent) = alice
+            .post(&messages, json!({ "content": "live again?" }))
+            .await;
+        // The services may still be reconnecting: the first sends after the restart can miss
+        // the bus (the catch-up covers them); one soon reaches bob live.
+        let frame =
+            tokio::time::timeout(std::time::Duration::from_millis(500), bob_live.next_frame())
+                .await;
+        if let Ok(frame) = frame
+            && frame["t"] == "message.created"
+        {
+            assert!(frame["seq"].as_i64() <= sent["seq"].as_i64());
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no live event after the bus came back"
+        );
+    }
+    system.stop().await;
+}

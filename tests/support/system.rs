@@ -17,6 +17,8 @@ pub struct System {
     pub services: Vec<(&'static str, String)>,
     /// The auth service's database (where the signing keys are).
     pub auth_database_url: String,
+    /// The port of the test's own NATS server, if it has one.
+    private_nats: Option<u16>,
     running: Running,
 }
 
@@ -32,6 +34,8 @@ pub struct Distributed {
     pub social_replicas: usize,
     /// Messaging service processes on the one database (the first is the one others call).
     pub messaging_replicas: usize,
+    /// Run a NATS server of the test's own (so the test may stop and restart it).
+    pub private_nats: bool,
     pub rust_log: &'static str,
 }
 
@@ -41,6 +45,7 @@ impl Default for Distributed {
             gateways: 1,
             social_replicas: 1,
             messaging_replicas: 1,
+            private_nats: false,
             rust_log: "info",
         }
     }
@@ -68,6 +73,7 @@ impl System {
                 ("messaging", running.messaging_url.clone()),
             ],
             auth_database_url: format!("sqlite://{}", dir.0.join("auth.db").display()),
+            private_nats: None,
             running: Running::InProcess(Some(running), dir),
         };
         system.wait_ready().await;
@@ -97,6 +103,14 @@ impl System {
             }
         }
         let logs = TempDir::new();
+        let mut children = Vec::new();
+        let (nats_url, private_nats) = if options.private_nats {
+            let port = free_port();
+            children.push(("nats".to_owned(), start_nats(port, &logs).await));
+            (format!("nats://127.0.0.1:{port}"), Some(port))
+        } else {
+            (nats_url, None)
+        };
         let [auth, social, messaging] = [free_port(), free_port(), free_port()];
         let gateways: Vec<u16> = (0..options.gateways).map(|_| free_port()).collect();
         let url = |port: u16| format!("http://127.0.0.1:{port}");
@@ -151,7 +165,6 @@ impl System {
         for (i, port) in gateways.iter().enumerate() {
             processes.push((format!("astral-gateway-{i}"), "astral-gateway", *port, None));
         }
-        let mut children = Vec::new();
         for (name, binary, port, database) in processes {
             let log = std::fs::File::create(logs.0.join(format!("{name}.log"))).unwrap();
             let mut command = Command::new(binary_path(binary));
@@ -187,6 +200,7 @@ impl System {
             )
             .collect(),
             auth_database_url: databases[0].url.clone(),
+            private_nats,
             running: Running::Processes(children, databases, logs),
         };
         system.wait_ready().await;
@@ -231,6 +245,17 @@ impl System {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         None
+    }
+
+    /// Starts the test's own NATS server again (after `signal("nats", …)` stopped it).
+    pub async fn restart_nats(&mut self) {
+        let port = self.private_nats.expect("a private NATS server");
+        let Running::Processes(children, _, logs) = &mut self.running else {
+            panic!("not distributed")
+        };
+        let child = start_nats(port, logs).await;
+        children.retain(|(name, _)| name != "nats");
+        children.push(("nats".to_owned(), child));
     }
 
     /// Waits until every gateway answers `/readyz` (token keys and revocations loaded).
@@ -328,6 +353,33 @@ macro_rules! in_both_modes {
             )*
         }
     };
+}
+
+/// A NATS server on `port`, answering.
+async fn start_nats(port: u16, logs: &TempDir) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(logs.0.join("nats.log"))
+        .unwrap();
+    let child = Command::new("/usr/sbin/nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start nats-server");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nats-server did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child
 }
 
 fn free_port() -> u16 {

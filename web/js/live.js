@@ -30,6 +30,13 @@ export function createLive({ store, timelines, outbox, refreshFriends, refreshCh
     outbox.retryAll();
   }
 
+  /** The gateway may have missed events (its bus reconnected): fetch what changed. */
+  function onCatchUp() {
+    refreshFriends();
+    refreshChats();
+    timelines.resyncAll();
+  }
+
   /** @param {string} type @param {any} d */
   function onEvent(type, d) {
     switch (type) {
@@ -74,5 +81,5 @@ export function createLive({ store, timelines, outbox, refreshFriends, refreshCh
     }
   }
 
-  return { onReady, onEvent };
+  return { onReady, onEvent, onCatchUp };
 }

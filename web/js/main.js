@@ -24,6 +24,7 @@ const socket = new GatewaySocket({
   getToken: () => api.freshToken(),
   onReady: (d) => live.onReady(d),
   onEvent: (t, d) => live.onEvent(t, d),
+  onCatchUp: () => live.onCatchUp(),
   onStatus: (status) =>
     store.update((s) => {
       s.connection = status;

@@ -9,6 +9,7 @@
  *   getToken: () => Promise<string | null>,
  *   onReady: (d: any) => void,
  *   onEvent: (type: string, d: any) => void,
+ *   onCatchUp: () => void,
  *   onStatus: (status: ConnectionState) => void,
  *   onAuthFailed: () => Promise<boolean>,
  *   onSessionEnded: () => void,
@@ -156,6 +157,10 @@ export class GatewaySocket {
           return;
         }
         if (typeof frame.t === 'string') this.opts.onEvent(frame.t, frame.d ?? {});
+        break;
+      case 'catch_up':
+        // The gateway's bus connection came back: events may have been missed meanwhile.
+        this.opts.onCatchUp();
         break;
       case 'reconnect':
         // The server is going away: come back soon, to any gateway.

@@ -26,6 +26,8 @@ use tokio::time::Instant;
 
 /// The largest frame a client may send.
 pub const MAX_FRAME: usize = 64 * 1024;
+/// The read buffer of a connection; frames larger than this are read in several steps.
+const READ_BUFFER: usize = 4 * 1024;
 /// Close codes of the protocol.
 const CLOSE_UNAUTHENTICATED: u16 = 4001;
 const CLOSE_HEARTBEAT_TIMEOUT: u16 = 4000;
@@ -45,6 +47,9 @@ pub async fn upgrade(
     }
     let cookie = session::cookie(&headers);
     upgrade
+        // tungstenite's defaults (128 KiB each way) would cost every idle connection ~256 KiB.
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| async move {
@@ -315,6 +320,8 @@ impl Connection {
         let (mut subscriptions, mut queue) = self.state.hub.listener();
         let overflowed = subscriptions.overflowed();
         let mut draining = self.state.draining.subscribe();
+        let mut bus_connections = self.state.bus.connections();
+        bus_connections.mark_unchanged();
         if let Err(error) = subscriptions.join(subjects::user(&identity.user.id)).await {
             tracing::error!(error = format!("{error:#}"), "cannot subscribe");
             return Err(Closing::Close(1011, "event bus unavailable"));
@@ -339,6 +346,10 @@ impl Connection {
                         subscriptions.leave(&subjects::chat(&deleted.chat_id));
                     }
                     self.deliver(&identity, event).await?;
+                }
+                Ok(()) = bus_connections.changed() => {
+                    // The bus reconnected: events published meanwhile never reached us.
+                    self.send(json!({ "op": "catch_up" })).await?;
                 }
                 () = overflowed.notified() => {
                     return Err(Closing::Close(CLOSE_TOO_SLOW, "too slow: reconnect and catch up"));
