@@ -17,6 +17,7 @@ in_both_modes!(
     a_frame_over_64_kib_closes_the_connection_with_1009,
     a_user_has_at_most_twenty_connections_per_gateway,
     two_connections_of_one_user_each_get_every_event_once,
+    the_openapi_document_describes_every_route_and_only_those,
 );
 
 async fn sending_too_fast_is_answered_429_with_retry_after(system: &System) {
@@ -392,4 +393,76 @@ async fn when_the_bus_comes_back_the_gateway_resubscribes_and_tells_clients_to_c
         );
     }
     system.stop().await;
+}
+
+async fn the_openapi_document_describes_every_route_and_only_those(system: &System) {
+    let http = reqwest::Client::new();
+    let spec: serde_json::Value = http
+        .get(format!("{}/api/openapi.json", system.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = spec["paths"].as_object().unwrap();
+    for required in [
+        "/api/auth/register",
+        "/api/friends/requests",
+        "/api/chats/{chat_id}/messages",
+        "/api/blocks",
+    ] {
+        assert!(paths.contains_key(required), "{required}");
+    }
+    // Every documented route exists: probed with a malformed body or unknown ids, it answers
+    // as that route would (never "no such route" and never 405).
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let user = User::register(&system.base, "probe").await;
+            let url = format!(
+                "{}{}",
+                system.base,
+                path.replace("{chat_id}", "1_2")
+                    .replace('{', "")
+                    .replace('}', "")
+            );
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = http
+                .request(method.clone(), &url)
+                .bearer_auth(&user.token)
+                .body("{")
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert!(
+                !body.contains("no such API route"),
+                "{method} {path}: {body}"
+            );
+            assert!(
+                !status.is_server_error(),
+                "{method} {path}: {status} {body}"
+            );
+        }
+    }
+    // And a route that is not documented does not exist.
+    let response = http
+        .get(format!("{}/api/not/a/route", system.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let page = http
+        .get(format!("{}/api-docs.html", system.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        page.status(),
+        StatusCode::OK,
+        "the page that renders the document"
+    );
 }

@@ -3,58 +3,343 @@
 mod auth;
 mod chats;
 mod friends;
+mod openapi;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{MethodRouter, delete, get, patch, post};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// The largest request body accepted (a 4,000-character message is at most 16 KiB).
 const MAX_BODY: usize = 64 * 1024;
 
-pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/auth/register", post(auth::register))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/refresh", post(auth::refresh))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/logout-all", post(auth::logout_everywhere))
-        .route("/users/me", get(auth::me))
-        .route("/users/me/password", post(auth::change_password))
-        .route("/users/me/sessions", get(auth::sessions))
-        .route("/users/me/sessions/{session_id}", delete(auth::end_session))
-        .route("/friends", get(friends::list))
-        .route("/friends/requests", post(friends::send_request))
-        .route("/friends/requests/{id}/accept", post(friends::accept))
-        .route("/friends/requests/{id}/decline", post(friends::decline))
-        .route("/friends/requests/{id}", delete(friends::cancel))
-        .route("/friends/{user_id}", delete(friends::unfriend))
-        .route("/blocks", get(friends::blocks).post(friends::block))
-        .route("/blocks/{user_id}", delete(friends::unblock))
-        .route("/chats", get(chats::list).post(chats::create_group))
-        .route("/chats/direct", post(chats::open_direct))
-        .route("/chats/{chat_id}", get(chats::get).patch(chats::rename))
-        .route("/chats/{chat_id}/members", post(chats::add_member))
-        .route(
+/// One route of the API: how it is served and how it is documented. The router and the
+/// OpenAPI document are both built from [`endpoints`], so they cannot disagree.
+pub struct Endpoint {
+    pub method: &'static str,
+    /// Below `/api`, with `{parameters}`.
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// Query parameters: name and description.
+    pub query: &'static [(&'static str, &'static str)],
+    /// The request body's schema (a name in `components/schemas`).
+    pub body: Option<&'static str>,
+    /// The success status and the response body's schema.
+    pub ok: (u16, Option<&'static str>),
+    /// Whether it needs a token or the session cookie.
+    pub authenticated: bool,
+    handler: MethodRouter<Arc<AppState>>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn endpoint(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    body: Option<&'static str>,
+    ok: (u16, Option<&'static str>),
+    handler: MethodRouter<Arc<AppState>>,
+) -> Endpoint {
+    let authenticated = !matches!(
+        path,
+        "/auth/register" | "/auth/login" | "/auth/refresh" | "/openapi.json"
+    );
+    Endpoint {
+        method,
+        path,
+        summary,
+        query: &[],
+        body,
+        ok,
+        authenticated,
+        handler,
+    }
+}
+
+/// Every route of the HTTP API.
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint(
+            "POST",
+            "/auth/register",
+            "Create an account (also sets the session cookie)",
+            Some("Credentials"),
+            (201, Some("SignedIn")),
+            post(auth::register),
+        ),
+        endpoint(
+            "POST",
+            "/auth/login",
+            "Log in (also sets the session cookie)",
+            Some("Credentials"),
+            (200, Some("SignedIn")),
+            post(auth::login),
+        ),
+        endpoint(
+            "POST",
+            "/auth/refresh",
+            "Exchange a refresh token for a new pair",
+            Some("RefreshToken"),
+            (200, Some("SignedIn")),
+            post(auth::refresh),
+        ),
+        endpoint(
+            "POST",
+            "/auth/logout",
+            "End this session",
+            None,
+            (204, None),
+            post(auth::logout),
+        ),
+        endpoint(
+            "POST",
+            "/auth/logout-all",
+            "End every session of the user",
+            None,
+            (204, None),
+            post(auth::logout_everywhere),
+        ),
+        endpoint(
+            "GET",
+            "/users/me",
+            "The signed-in user",
+            None,
+            (200, Some("User")),
+            get(auth::me),
+        ),
+        endpoint(
+            "POST",
+            "/users/me/password",
+            "Change the password; every other session ends",
+            Some("PasswordChange"),
+            (204, None),
+            post(auth::change_password),
+        ),
+        endpoint(
+            "GET",
+            "/users/me/sessions",
+            "The user's live sessions",
+            None,
+            (200, Some("Sessions")),
+            get(auth::sessions),
+        ),
+        endpoint(
+            "DELETE",
+            "/users/me/sessions/{session_id}",
+            "End one of the user's sessions",
+            None,
+            (204, None),
+            delete(auth::end_session),
+        ),
+        Endpoint {
+            query: &[
+                ("limit", "friends per page, 1–1000 (default 200)"),
+                ("after", "the `next_after` of the previous page"),
+            ],
+            ..endpoint(
+                "GET",
+                "/friends",
+                "Friends (a page, by username) and pending requests",
+                None,
+                (200, Some("Friends")),
+                get(friends::list),
+            )
+        },
+        endpoint(
+            "POST",
+            "/friends/requests",
+            "Send a friend request by username (accepts theirs if they already asked: 200)",
+            Some("Username"),
+            (201, Some("FriendRequest")),
+            post(friends::send_request),
+        ),
+        endpoint(
+            "POST",
+            "/friends/requests/{id}/accept",
+            "Accept a request addressed to you",
+            None,
+            (200, Some("Accepted")),
+            post(friends::accept),
+        ),
+        endpoint(
+            "POST",
+            "/friends/requests/{id}/decline",
+            "Decline a request addressed to you",
+            None,
+            (204, None),
+            post(friends::decline),
+        ),
+        endpoint(
+            "DELETE",
+            "/friends/requests/{id}",
+            "Cancel a request you sent",
+            None,
+            (204, None),
+            delete(friends::cancel),
+        ),
+        endpoint(
+            "DELETE",
+            "/friends/{user_id}",
+            "Unfriend (the direct chat stays, read-only)",
+            None,
+            (204, None),
+            delete(friends::unfriend),
+        ),
+        endpoint(
+            "GET",
+            "/blocks",
+            "The users you blocked",
+            None,
+            (200, Some("Blocks")),
+            get(friends::blocks),
+        ),
+        endpoint(
+            "POST",
+            "/blocks",
+            "Block a user (also unfriends and cancels requests both ways)",
+            Some("UserId"),
+            (200, Some("Blocks")),
+            post(friends::block),
+        ),
+        endpoint(
+            "DELETE",
+            "/blocks/{user_id}",
+            "Lift a block",
+            None,
+            (200, Some("Blocks")),
+            delete(friends::unblock),
+        ),
+        endpoint(
+            "GET",
+            "/chats",
+            "Your chats, latest activity first",
+            None,
+            (200, Some("Chats")),
+            get(chats::list),
+        ),
+        endpoint(
+            "POST",
+            "/chats",
+            "Create a group chat with friends",
+            Some("NewGroup"),
+            (201, Some("Chat")),
+            post(chats::create_group),
+        ),
+        endpoint(
+            "POST",
+            "/chats/direct",
+            "The direct chat with a friend (created on first call)",
+            Some("UserId"),
+            (200, Some("Chat")),
+            post(chats::open_direct),
+        ),
+        endpoint(
+            "GET",
+            "/chats/{chat_id}",
+            "One of your chats",
+            None,
+            (200, Some("Chat")),
+            get(chats::get),
+        ),
+        endpoint(
+            "PATCH",
+            "/chats/{chat_id}",
+            "Rename a group (owner)",
+            Some("Rename"),
+            (200, Some("Chat")),
+            patch(chats::rename),
+        ),
+        endpoint(
+            "POST",
+            "/chats/{chat_id}/members",
+            "Add a friend to a group (owner)",
+            Some("UserId"),
+            (200, Some("Chat")),
+            post(chats::add_member),
+        ),
+        endpoint(
+            "DELETE",
             "/chats/{chat_id}/members/{user_id}",
+            "Remove a member (owner), or leave (yourself)",
+            None,
+            (204, None),
             delete(chats::remove_member),
-        )
-        .route(
-            "/chats/{chat_id}/messages/{message_id}/reactions",
-            post(chats::react),
-        )
-        .route("/chats/{chat_id}/read", post(chats::mark_read))
-        .route(
+        ),
+        endpoint(
+            "POST",
+            "/chats/{chat_id}/read",
+            "Move your read marker forward",
+            Some("ReadMarker"),
+            (204, None),
+            post(chats::mark_read),
+        ),
+        Endpoint {
+            query: &[
+                ("before", "messages with a lower seq (paging back)"),
+                ("after", "every change with a higher version (catching up)"),
+                ("limit", "1–100 (default 50)"),
+            ],
+            ..endpoint(
+                "GET",
+                "/chats/{chat_id}/messages",
+                "History, ordered by seq (by version with `after`)",
+                None,
+                (200, Some("Messages")),
+                get(chats::messages),
+            )
+        },
+        endpoint(
+            "POST",
             "/chats/{chat_id}/messages",
-            get(chats::messages).post(chats::send),
-        )
-        .route(
+            "Send a message (the same nonce again returns the first)",
+            Some("NewMessage"),
+            (201, Some("Message")),
+            post(chats::send),
+        ),
+        endpoint(
+            "PATCH",
             "/chats/{chat_id}/messages/{message_id}",
-            patch(chats::edit).delete(chats::delete_message),
-        )
+            "Edit your message",
+            Some("Edit"),
+            (200, Some("Message")),
+            patch(chats::edit),
+        ),
+        endpoint(
+            "DELETE",
+            "/chats/{chat_id}/messages/{message_id}",
+            "Delete your message (a tombstone remains)",
+            None,
+            (204, None),
+            delete(chats::delete_message),
+        ),
+        endpoint(
+            "POST",
+            "/chats/{chat_id}/messages/{message_id}/reactions",
+            "Add your reaction with an emoji, or remove it",
+            Some("Reaction"),
+            (200, Some("Message")),
+            post(chats::react),
+        ),
+        endpoint(
+            "GET",
+            "/openapi.json",
+            "This document",
+            None,
+            (200, None),
+            get(openapi::document),
+        ),
+    ]
+}
+
+pub fn router() -> Router<Arc<AppState>> {
+    endpoints()
+        .into_iter()
+        .fold(Router::new(), |router, endpoint| {
+            router.route(endpoint.path, endpoint.handler)
+        })
         .fallback(|| async { ApiError::not_found("no such API route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -1,0 +1,299 @@
+//! `GET /api/openapi.json`: the OpenAPI 3 document of the HTTP API, generated from the same
+//! table of endpoints the router is built from.
+
+use super::endpoints;
+use axum::Json;
+use serde_json::{Map, Value, json};
+
+pub async fn document() -> Json<Value> {
+    Json(build())
+}
+
+/// The whole document.
+pub fn build() -> Value {
+    let mut paths = Map::new();
+    for endpoint in endpoints() {
+        let path = format!("/api{}", endpoint.path);
+        let mut parameters: Vec<Value> = path_parameters(endpoint.path)
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .collect();
+        parameters.extend(endpoint.query.iter().map(|(name, description)| {
+            json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "string" } })
+        }));
+        let (status, schema) = endpoint.ok;
+        let mut ok = json!({ "description": "success" });
+        if let Some(schema) = schema {
+            ok["content"] = json!({ "application/json": { "schema": reference(schema) } });
+        }
+        let mut operation = json!({
+            "summary": endpoint.summary,
+            "parameters": parameters,
+            "responses": {
+                status.to_string(): ok,
+                "400": error("invalid input"),
+                "401": error("not authenticated"),
+                "403": error("not allowed"),
+                "404": error("not found (also what you may not know exists)"),
+                "409": error("conflict"),
+                "429": error("rate limited; see Retry-After"),
+            },
+        });
+        if let Some(body) = endpoint.body {
+            operation["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": reference(body) } } });
+        }
+        if endpoint.authenticated {
+            operation["security"] = json!([{ "bearer": [] }, { "cookie": [] }]);
+        }
+        let item = paths.entry(path).or_insert_with(|| json!({}));
+        item[endpoint.method.to_ascii_lowercase()] = operation;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Astral",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Astral's HTTP API. The WebSocket protocol (GET /ws) is described in docs/protocol.md.",
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT (EdDSA)" },
+                "cookie": { "type": "apiKey", "in": "cookie", "name": crate::session::COOKIE },
+            },
+            "schemas": schemas(),
+        },
+    })
+}
+
+fn path_parameters(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/')
+        .filter_map(|part| part.strip_prefix('{').and_then(|p| p.strip_suffix('}')))
+}
+
+fn reference(schema: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{schema}") })
+}
+
+fn error(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": reference("Error") } } })
+}
+
+fn object(properties: Value, required: &[&str]) -> Value {
+    json!({ "type": "object", "properties": properties, "required": required })
+}
+
+fn string() -> Value {
+    json!({ "type": "string" })
+}
+
+fn nullable_string() -> Value {
+    json!({ "type": "string", "nullable": true })
+}
+
+fn integer() -> Value {
+    json!({ "type": "integer", "format": "int64" })
+}
+
+fn array_of(schema: &str) -> Value {
+    json!({ "type": "array", "items": reference(schema) })
+}
+
+fn schemas() -> Value {
+    let mut schemas = Map::new();
+    let mut add = |name: &str, schema: Value| {
+        schemas.insert(name.to_owned(), schema);
+    };
+    add(
+        "Error",
+        object(
+            json!({ "error": object(json!({ "code": string(), "message": string() }), &["code", "message"]) }),
+            &["error"],
+        ),
+    );
+    add(
+        "User",
+        object(
+            json!({ "id": string(), "username": string() }),
+            &["id", "username"],
+        ),
+    );
+    add(
+        "Credentials",
+        object(
+            json!({ "username": string(), "password": string() }),
+            &["username", "password"],
+        ),
+    );
+    add(
+        "RefreshToken",
+        object(json!({ "refresh_token": string() }), &["refresh_token"]),
+    );
+    add(
+        "SignedIn",
+        object(
+            json!({ "token": string(), "refresh_token": string(), "user": reference("User") }),
+            &["token", "refresh_token", "user"],
+        ),
+    );
+    add(
+        "PasswordChange",
+        object(
+            json!({ "current_password": string(), "new_password": string() }),
+            &["current_password", "new_password"],
+        ),
+    );
+    add(
+        "Session",
+        object(
+            json!({ "id": string(), "user_agent": string(), "created_at": string(), "last_used_at": string(), "current": { "type": "boolean" } }),
+            &["id", "user_agent", "created_at", "last_used_at", "current"],
+        ),
+    );
+    add(
+        "Sessions",
+        object(json!({ "sessions": array_of("Session") }), &["sessions"]),
+    );
+    add(
+        "Username",
+        object(json!({ "username": string() }), &["username"]),
+    );
+    add(
+        "UserId",
+        object(json!({ "user_id": string() }), &["user_id"]),
+    );
+    add(
+        "FriendRequest",
+        object(
+            json!({ "id": string(), "from": reference("User"), "to": reference("User"), "created_at": string(), "accepted": { "type": "boolean" } }),
+            &["id", "from", "to", "created_at"],
+        ),
+    );
+    add(
+        "Accepted",
+        object(json!({ "friend": reference("User") }), &["friend"]),
+    );
+    add(
+        "Friends",
+        object(
+            json!({ "friends": array_of("User"), "incoming": array_of("FriendRequest"), "outgoing": array_of("FriendRequest"), "next_after": nullable_string() }),
+            &["friends", "incoming", "outgoing"],
+        ),
+    );
+    add(
+        "Blocks",
+        object(json!({ "blocked": array_of("User") }), &["blocked"]),
+    );
+    add(
+        "Preview",
+        object(
+            json!({ "id": string(), "author_id": string(), "content": string(), "created_at": string(), "deleted": { "type": "boolean" } }),
+            &["id", "author_id", "content", "created_at", "deleted"],
+        ),
+    );
+    add(
+        "Chat",
+        object(
+            json!({
+                "id": string(), "kind": { "type": "string", "enum": ["direct", "group"] }, "name": string(), "owner_id": nullable_string(),
+                "members": array_of("User"), "last_seq": integer(), "unread": integer(), "read_only": { "type": "boolean" },
+                "last_activity_at": string(), "last_message": { "allOf": [reference("Preview")], "nullable": true },
+            }),
+            &[
+                "id",
+                "kind",
+                "name",
+                "members",
+                "last_seq",
+                "unread",
+                "read_only",
+            ],
+        ),
+    );
+    add("Chats", array_of("Chat"));
+    add(
+        "NewGroup",
+        object(
+            json!({ "name": string(), "member_ids": { "type": "array", "items": string() } }),
+            &["name"],
+        ),
+    );
+    add("Rename", object(json!({ "name": string() }), &["name"]));
+    add("ReadMarker", object(json!({ "seq": integer() }), &["seq"]));
+    add("Reaction", object(json!({ "emoji": string() }), &["emoji"]));
+    add(
+        "Message",
+        object(
+            json!({
+                "id": string(), "chat_id": string(), "seq": integer(), "version": integer(), "author_id": string(),
+                "content": string(), "nonce": nullable_string(), "created_at": string(), "edited_at": nullable_string(),
+                "deleted": { "type": "boolean" }, "reply_to": { "allOf": [reference("Preview")], "nullable": true },
+                "mentions": { "type": "array", "items": string() },
+                "reactions": { "type": "array", "items": object(json!({ "emoji": string(), "count": integer(), "user_ids": { "type": "array", "items": string() } }), &["emoji", "count", "user_ids"]) },
+            }),
+            &[
+                "id",
+                "chat_id",
+                "seq",
+                "version",
+                "author_id",
+                "content",
+                "created_at",
+                "deleted",
+            ],
+        ),
+    );
+    add("Messages", array_of("Message"));
+    add(
+        "NewMessage",
+        object(
+            json!({ "content": string(), "nonce": string(), "reply_to": string() }),
+            &["content"],
+        ),
+    );
+    add("Edit", object(json!({ "content": string() }), &["content"]));
+    Value::Object(schemas)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_schema_referenced_is_defined() {
+        let document = build();
+        let text = document.to_string();
+        let schemas = document["components"]["schemas"].as_object().unwrap();
+        for reference in text.split("#/components/schemas/").skip(1) {
+            let name: String = reference
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            assert!(
+                schemas.contains_key(&name),
+                "{name} is referenced but not defined"
+            );
+        }
+    }
+
+    #[test]
+    fn every_route_is_documented_with_its_path_parameters() {
+        let document = build();
+        let get = &document["paths"]["/api/chats/{chat_id}/messages"]["get"];
+        let names: Vec<&str> = get["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["chat_id", "before", "after", "limit"]);
+        assert_eq!(
+            document["paths"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|p| p.as_object().unwrap().len())
+                .sum::<usize>(),
+            endpoints().len()
+        );
+    }
+}
