@@ -423,9 +423,7 @@ async fn the_openapi_document_describes_every_route_and_only_those(system: &Syst
             let url = format!(
                 "{}{}",
                 system.base,
-                path.replace("{chat_id}", "1_2")
-                    .replace('{', "")
-                    .replace('}', "")
+                path.replace("{chat_id}", "1_2").replace(['{', '}'], "")
             );
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let response = http
