@@ -7,6 +7,9 @@
 
 #![allow(clippy::unwrap_used)] // a benchmark fails loudly
 
+#[path = "support/mod.rs"]
+mod support;
+
 use astral_common::testing::{TestDatabase, nats_server};
 use astral_common::{EventBus, grpc::channel};
 use astral_proto::auth::{RegisterRequest, auth_service_client::AuthServiceClient};
@@ -16,7 +19,6 @@ use astral_proto::social::{
     FriendRequestAction, SendFriendRequestRequest, social_service_client::SocialServiceClient,
 };
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() {
@@ -30,7 +32,7 @@ async fn main() {
         TestDatabase::postgres().await.unwrap(),
     ];
     let bus = EventBus::nats(&nats_server()).await.unwrap();
-    let (auth_url, social_url, messaging_url) = start(&databases, bus).await;
+    let (auth_url, social_url, messaging_url) = support::start_services(&databases, bus).await;
     let auth = AuthServiceClient::new(channel(&auth_url).unwrap());
     let mut social = SocialServiceClient::new(channel(&social_url).unwrap());
     let messaging = MessagingServiceClient::new(channel(&messaging_url).unwrap());
@@ -139,35 +141,4 @@ async fn main() {
             at(1.0),
         );
     }
-}
-
-/// Starts auth, social and messaging in this process, each on its own PostgreSQL database
-/// and a loopback port, publishing to NATS; returns their gRPC endpoints.
-async fn start(databases: &[TestDatabase; 3], bus: EventBus) -> (String, String, String) {
-    let listeners = [
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-    ];
-    let urls: Vec<String> = listeners
-        .iter()
-        .map(|l| format!("http://{}", l.local_addr().unwrap()))
-        .collect();
-    let [auth, social, messaging] = listeners;
-    let never = std::future::pending::<()>;
-    let (db, b) = (databases[0].url.clone(), bus.clone());
-    tokio::spawn(async move { astral_auth::serve(&db, b, auth, never()).await.unwrap() });
-    let (db, a, b) = (databases[1].url.clone(), urls[0].clone(), bus.clone());
-    tokio::spawn(async move {
-        astral_social::serve(&db, &a, b, social, never())
-            .await
-            .unwrap()
-    });
-    let (db, a, s) = (databases[2].url.clone(), urls[0].clone(), urls[1].clone());
-    tokio::spawn(async move {
-        astral_messaging::serve(&db, &a, &s, bus, messaging, never())
-            .await
-            .unwrap()
-    });
-    (urls[0].clone(), urls[1].clone(), urls[2].clone())
 }

@@ -27,7 +27,9 @@ use tokio::time::Instant;
 /// The largest frame a client may send.
 pub const MAX_FRAME: usize = 64 * 1024;
 /// The read buffer of a connection; frames larger than this are read in several steps.
-const READ_BUFFER: usize = 4 * 1024;
+const READ_BUFFER: usize = 1024;
+/// How long a closing connection waits for the client's Close.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 /// Close codes of the protocol.
 const CLOSE_UNAUTHENTICATED: u16 = 4001;
 const CLOSE_HEARTBEAT_TIMEOUT: u16 = 4000;
@@ -157,7 +159,9 @@ impl Connection {
         let outcome = async {
             self.send(json!({ "op": "hello", "d": { "heartbeat_ms": heartbeat_ms } }))
                 .await?;
-            let identity = self.identify(cookie).await?;
+            // Boxed: the identify and ready steps hold big gRPC futures that an idle
+            // connection's task should not carry for the rest of its life.
+            let identity = Box::pin(self.identify(cookie)).await?;
             self.serve(identity).await
         }
         .await;
@@ -167,6 +171,17 @@ impl Connection {
                 reason: reason.into(),
             };
             let _ = self.socket.send(Message::Close(Some(frame))).await;
+            // Finish the closing handshake: drop what the client still sends until its Close.
+            // Closing with unread input would reset the connection, and the client could
+            // lose the close frame and its reason.
+            let drain = async {
+                while let Some(Ok(message)) = self.socket.recv().await {
+                    if matches!(message, Message::Close(_)) {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(CLOSE_HANDSHAKE, drain).await;
         }
         Ok(())
     }
@@ -334,7 +349,7 @@ impl Connection {
                     let Some(frame) = frame? else { continue };
                     deadline = Instant::now() + self.timeout();
                     match rate.admit(Instant::now()) {
-                        Admit::Yes => self.handle(&identity, frame, &mut subscriptions).await?,
+                        Admit::Yes => Box::pin(self.handle(&identity, frame, &mut subscriptions)).await?,
                         Admit::Refuse => self.send_error("rate_limited", "too many frames: slow down").await?,
                         Admit::Close => return Err(Closing::Close(CLOSE_TOO_FAST, "too many frames")),
                     }
@@ -345,7 +360,7 @@ impl Connection {
                         // Left, removed, or the chat is gone: its events are no longer theirs.
                         subscriptions.leave(&subjects::chat(&deleted.chat_id));
                     }
-                    self.deliver(&identity, event).await?;
+                    Box::pin(self.deliver(&identity, event)).await?;
                 }
                 Ok(()) = bus_connections.changed() => {
                     // The bus reconnected: events published meanwhile never reached us.
