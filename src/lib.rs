@@ -19,6 +19,8 @@ pub struct Options {
     pub web_dir: Option<PathBuf>,
     /// Publish events on NATS instead of the in-process bus.
     pub nats_url: Option<String>,
+    /// How often WebSocket clients must send a heartbeat.
+    pub heartbeat_ms: u64,
 }
 
 /// A running all-in-one system.
@@ -97,6 +99,7 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
     let mut config =
         astral_gateway::Config::new(auth_url.clone(), social_url.clone(), messaging_url.clone());
     config.web_dir = options.web_dir;
+    config.heartbeat_ms = options.heartbeat_ms;
     let addr = listener.local_addr()?;
     let s = shutdown();
     tasks.spawn(async move {

@@ -19,6 +19,9 @@ struct Args {
     /// Use NATS instead of the in-process bus.
     #[arg(long, env = "NATS_URL")]
     nats_url: Option<String>,
+    /// How often WebSocket clients must send a heartbeat (milliseconds).
+    #[arg(long, env = "ASTRAL_HEARTBEAT_MS", default_value_t = 30_000)]
+    heartbeat_ms: u64,
     #[command(flatten)]
     telemetry: TelemetryArgs,
 }
@@ -33,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         data_dir: args.data_dir,
         web_dir: args.web_dir,
         nats_url: args.nats_url,
+        heartbeat_ms: args.heartbeat_ms,
     };
     let running = astral::start(options, listener).await?;
     tracing::info!("Astral is running: open http://{}", running.addr);

@@ -464,3 +464,117 @@ async fn the_openapi_document_describes_every_route_and_only_those(system: &Syst
         "the page that renders the document"
     );
 }
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_two_heartbeat_periods() {
+    let system = System::all_in_one_with_heartbeat(300).await;
+    let mut quiet = User::register(&system.base, "quiet").await;
+    let mut chatty = User::register(&system.base, "chatty").await;
+    quiet.connect().await;
+    chatty.connect().await;
+    let started = std::time::Instant::now();
+    // The chatty one heartbeats and stays; the quiet one is closed with 4000.
+    let keep_alive = async {
+        loop {
+            chatty.send(json!({ "op": "heartbeat" })).await;
+            chatty.expect_op("heartbeat_ack").await;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    tokio::select! {
+        code = quiet.expect_close() => assert_eq!(code, 4000),
+        () = keep_alive => unreachable!(),
+    }
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(500),
+        "not before two periods"
+    );
+    chatty.send(json!({ "op": "heartbeat" })).await;
+    assert_eq!(
+        chatty.expect_op("heartbeat_ack").await["op"],
+        "heartbeat_ack"
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn arbitrary_frames_never_break_a_session() {
+    use rand::{Rng as _, SeedableRng as _};
+    let system = System::all_in_one().await;
+    let mut alice = User::register(&system.base, "alice").await;
+    alice.connect().await;
+    let seed = rand::random::<u64>();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let ops = [
+        "identify",
+        "heartbeat",
+        "subscribe",
+        "unsubscribe",
+        "typing",
+        "ready",
+        "event",
+        "",
+        "💥",
+    ];
+    let values = [
+        json!(null),
+        json!(1),
+        json!(-1.5),
+        json!("1_2"),
+        json!([]),
+        json!({}),
+        json!("x".repeat(300)),
+        json!(true),
+    ];
+    for round in 0..150 {
+        let frame = match rng.gen_range(0..4) {
+            // Random bytes, often not even UTF-8 JSON.
+            0 => {
+                let bytes: Vec<u8> = (0..rng.gen_range(0..200)).map(|_| rng.r#gen()).collect();
+                Message::Binary(bytes.into())
+            }
+            1 => Message::Text(
+                String::from_utf8_lossy(
+                    &(0..rng.gen_range(0..100))
+                        .map(|_| rng.gen_range(32..127))
+                        .collect::<Vec<u8>>(),
+                )
+                .into_owned()
+                .into(),
+            ),
+            // Frames of the right shape with wrong or odd contents.
+            _ => {
+                let op = ops[rng.gen_range(0..ops.len())];
+                let d = match rng.gen_range(0..3) {
+                    0 => values[rng.gen_range(0..values.len())].clone(),
+                    1 => {
+                        json!({ "chat_id": values[rng.gen_range(0..values.len())], "token": values[rng.gen_range(0..values.len())] })
+                    }
+                    _ => json!({ "chat_id": "1234567890123456789_9234567890123456789" }),
+                };
+                Message::Text(json!({ "op": op, "d": d }).to_string().into())
+            }
+        };
+        use futures::SinkExt as _;
+        alice
+            .socket
+            .as_mut()
+            .unwrap()
+            .send(frame)
+            .await
+            .unwrap_or_else(|e| panic!("seed {seed}, round {round}: {e}"));
+        // Stay within the frame budget (60 at once, 20 a second): 15 frames and a heartbeat,
+        // then the rest of a second's worth of time.
+        if round % 15 == 14 {
+            alice.send(json!({ "op": "heartbeat" })).await;
+            alice.expect_op_allowing_errors("heartbeat_ack").await;
+            tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        }
+    }
+    alice.send(json!({ "op": "heartbeat" })).await;
+    alice.expect_op_allowing_errors("heartbeat_ack").await;
+    // The session still works end to end.
+    let (status, _) = alice.get("/api/users/me").await;
+    assert_eq!(status, StatusCode::OK, "seed {seed}");
+    system.stop().await;
+}

@@ -43,6 +43,9 @@ struct Args {
     /// Take the client address from X-Forwarded-For (a trusted reverse proxy is in front).
     #[arg(long, env = "ASTRAL_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
+    /// How often WebSocket clients must send a heartbeat (milliseconds).
+    #[arg(long, env = "ASTRAL_HEARTBEAT_MS", default_value_t = 30_000)]
+    heartbeat_ms: u64,
     #[command(flatten)]
     bus: BusArgs,
     #[command(flatten)]
@@ -60,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
     config.allowed_origins = args.allowed_origins;
     config.secure_cookies = args.secure_cookies;
     config.trust_forwarded_for = args.trust_forwarded_for;
+    config.heartbeat_ms = args.heartbeat_ms.max(1000);
     let bus = astral_common::EventBus::nats(&args.bus.nats_url).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     astral_gateway::serve(config, bus, listener, astral_common::shutdown_signal()).await

@@ -54,12 +54,18 @@ impl Default for Distributed {
 impl System {
     /// Astral in this process: SQLite files in a temporary directory, the in-process bus.
     pub async fn all_in_one() -> Self {
+        Self::all_in_one_with_heartbeat(30_000).await
+    }
+
+    /// The same, asking WebSocket clients for a heartbeat every `heartbeat_ms`.
+    pub async fn all_in_one_with_heartbeat(heartbeat_ms: u64) -> Self {
         let dir = TempDir::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let options = astral::Options {
             data_dir: dir.0.clone(),
             web_dir: None,
             nats_url: None,
+            heartbeat_ms,
         };
         let running = astral::start(options, listener).await.unwrap();
         let base = format!("http://{}", running.addr);

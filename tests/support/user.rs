@@ -199,6 +199,16 @@ impl User {
         }
     }
 
+    /// Waits for a frame with this op, skipping every other frame, errors included.
+    pub async fn expect_op_allowing_errors(&mut self, op: &str) -> Value {
+        loop {
+            let frame = self.next_frame().await;
+            if frame["op"] == op {
+                return frame;
+            }
+        }
+    }
+
     /// Waits for the next event and checks its type: events arrive in order, so an
     /// unexpected one fails the test.
     pub async fn expect_event(&mut self, event: &str) -> Value {
