@@ -2,8 +2,10 @@
 // then puts the answer in the store.
 
 import { ApiError } from './api.js';
-import { setChats, upsertChat, receiveMessages, timelineOf } from './store.js';
+import { setChats, setFriends, setBlocked, upsertChat, removeChat, receiveMessages, timelineOf } from './store.js';
+import { previewOf } from './model.js';
 import { routeHash } from './router.js';
+import { setNotifications } from './notify.js';
 
 /** @typedef {import('./api.js').Api} Api */
 /** @typedef {import('./store.js').Store} Store */
@@ -58,10 +60,12 @@ export function createActions({ api, store, socket, timelines, outbox, signedIn,
 
   const refreshFriends = coalesced(async () => {
     const f = await api.friends();
-    store.update((s) => {
-      s.friends = f;
-      s.friends_loaded = true;
-    });
+    store.update((s) => setFriends(s, f));
+  });
+
+  const refreshBlocks = coalesced(async () => {
+    const blocked = await api.blocks();
+    store.update((s) => setBlocked(s, blocked));
   });
 
   const refreshChats = coalesced(async () => {
@@ -91,6 +95,7 @@ export function createActions({ api, store, socket, timelines, outbox, signedIn,
     showError,
     refreshFriends,
     refreshChats,
+    refreshBlocks,
     show,
     go,
 
@@ -111,6 +116,24 @@ export function createActions({ api, store, socket, timelines, outbox, signedIn,
         .catch(() => {})
         .finally(() => signOut(null));
     },
+    /** Ends every session of the user, this one included. */
+    async logoutAll() {
+      socket.stop(); // else its "session ended" may sign out first, with other words
+      try {
+        await api.logoutAll();
+      } catch (e) {
+        socket.start();
+        throw e;
+      }
+      signOut('You were logged out on every device.');
+    },
+    sessions: () => api.sessions(),
+    /** @param {string} sessionId */
+    endSession: (sessionId) => api.endSession(sessionId),
+    /** @param {string} current @param {string} next */
+    changePassword: (current, next) => api.changePassword(current, next),
+    /** @param {boolean} on */
+    setNotifications: (on) => setNotifications(on),
 
     /** @param {string} username @returns {Promise<string>} what to tell the user */
     async sendFriendRequest(username) {
@@ -134,12 +157,55 @@ export function createActions({ api, store, socket, timelines, outbox, signedIn,
       await api.cancelRequest(r.id);
       refreshFriends();
     },
-    /** @param {User} u */
+    /** Unfriends (the view asks first). @param {User} u */
     async removeFriend(u) {
-      if (!window.confirm(`Remove ${u.username} from your friends? Your chat history stays, read only.`)) return;
       await api.removeFriend(u.id);
       refreshFriends();
       refreshChats();
+    },
+    /** @param {User} u */
+    async block(u) {
+      const blocked = await api.block(u.id);
+      store.update((s) => setBlocked(s, blocked));
+      refreshFriends();
+      refreshChats(); // the direct chat turns read only
+    },
+    /** @param {User} u */
+    async unblock(u) {
+      const blocked = await api.unblock(u.id);
+      store.update((s) => setBlocked(s, blocked));
+      refreshChats();
+    },
+
+    /** @param {string} name @param {string[]} memberIds */
+    async createGroup(name, memberIds) {
+      const chat = await api.createGroup(name, memberIds);
+      store.update((s) => upsertChat(s, chat));
+      go({ name: 'chat', chat_id: chat.id });
+    },
+    /** @param {string} chatId @param {string} name */
+    async renameChat(chatId, name) {
+      const chat = await api.renameChat(chatId, name);
+      store.update((s) => upsertChat(s, chat));
+    },
+    /** @param {string} chatId @param {User} u */
+    async addMember(chatId, u) {
+      const chat = await api.addMember(chatId, u.id);
+      store.update((s) => upsertChat(s, chat));
+    },
+    /** @param {string} chatId @param {User} u */
+    async removeMember(chatId, u) {
+      await api.removeMember(chatId, u.id);
+      const chat = store.state.chats.get(chatId);
+      if (chat) store.update((s) => upsertChat(s, { ...chat, members: chat.members.filter((m) => m.id !== u.id) }));
+    },
+    /** @param {string} chatId */
+    async leaveChat(chatId) {
+      const me = store.state.me;
+      if (!me) return;
+      await api.removeMember(chatId, me.id);
+      store.update((s) => removeChat(s, chatId));
+      go({ name: 'friends' });
     },
     /** @param {User} u */
     async openDirect(u) {
@@ -148,9 +214,36 @@ export function createActions({ api, store, socket, timelines, outbox, signedIn,
       go({ name: 'chat', chat_id: chat.id });
     },
 
-    /** @param {string} chatId @param {string} content */
+    /** Sends a message, as a reply if one is being written. @param {string} chatId @param {string} content */
     send(chatId, content) {
-      outbox.send(chatId, content);
+      const replyTo = store.state.replying.get(chatId) ?? null;
+      if (replyTo) {
+        store.update((s) => {
+          s.replying.delete(chatId);
+        });
+      }
+      outbox.send(chatId, content, replyTo);
+    },
+    /** @param {Message} m */
+    startReply(m) {
+      store.update((s) => {
+        s.replying.set(m.chat_id, previewOf(m));
+      });
+    },
+    /** @param {string} chatId */
+    cancelReply(chatId) {
+      store.update((s) => {
+        s.replying.delete(chatId);
+      });
+    },
+    /** Adds or takes back one's reaction. @param {Message} m @param {string} emoji */
+    async react(m, emoji) {
+      try {
+        const updated = await api.react(m.chat_id, m.id, emoji);
+        store.update((s) => receiveMessages(s, m.chat_id, [updated]));
+      } catch (e) {
+        showError(e);
+      }
     },
     /** @param {string} chatId */
     typing(chatId) {

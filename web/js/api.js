@@ -1,11 +1,13 @@
 // api.js — the HTTP client: one function per API route, bearer tokens, one refresh on a 401.
 
 import { loadSession, saveSession, expiresAt } from './tokens.js';
-import { parseAuth, parseChat, parseFriends, parseMessage, parseRequest, parseUser } from './model.js';
+import { parseAuth, parseChat, parseFriends, parseMessage, parseRequest, parseSession, parseUser } from './model.js';
 
 /** @typedef {import('./types.js').Chat} Chat */
 /** @typedef {import('./types.js').Message} Message */
 /** @typedef {import('./types.js').Session} Session */
+/** @typedef {import('./types.js').User} User */
+/** @typedef {import('./types.js').FriendsList} FriendsList */
 
 /** An API failure: the HTTP status (0 when the server could not be reached) and the body's code. */
 export class ApiError extends Error {
@@ -124,6 +126,8 @@ export function createApi({ onAuthLost, base = '' }) {
   const enc = (s) => encodeURIComponent(s);
   /** @param {unknown} v */
   const list = (v) => (Array.isArray(v) ? v : []);
+  /** The answer of the block routes: `{"blocked": [user]}`. @param {unknown} raw @returns {User[]} */
+  const blockedFrom = (raw) => list(/** @type {{ blocked?: unknown }} */ (raw)?.blocked).map(parseUser);
 
   return {
     /** @param {string} username @param {string} password */
@@ -136,6 +140,9 @@ export function createApi({ onAuthLost, base = '' }) {
     },
     async logout() {
       await request('POST', '/api/auth/logout');
+    },
+    async logoutAll() {
+      await request('POST', '/api/auth/logout-all');
     },
     /**
      * A token good for at least another minute, refreshed first if needed (for the WebSocket).
@@ -154,9 +161,34 @@ export function createApi({ onAuthLost, base = '' }) {
     async me() {
       return parseUser(await request('GET', '/api/users/me'));
     },
+    async sessions() {
+      const o = /** @type {{ sessions?: unknown }} */ (await request('GET', '/api/users/me/sessions'));
+      return list(o?.sessions).map(parseSession);
+    },
+    /** @param {string} sessionId */
+    async endSession(sessionId) {
+      await request('DELETE', `/api/users/me/sessions/${enc(sessionId)}`);
+    },
+    /** @param {string} current @param {string} next */
+    async changePassword(current, next) {
+      await request('POST', '/api/users/me/password', { current_password: current, new_password: next });
+    },
 
+    /** Every friend (page by page) and every pending request. @returns {Promise<FriendsList>} */
     async friends() {
-      return parseFriends(await request('GET', '/api/friends'));
+      /** @type {FriendsList} */
+      let all = { friends: [], incoming: [], outgoing: [] };
+      let after = '';
+      for (let page = 0; page < 100; page++) {
+        const q = new URLSearchParams({ limit: '1000' });
+        if (after) q.set('after', after);
+        const raw = /** @type {{ next_after?: unknown }} */ (await request('GET', `/api/friends?${q}`));
+        const f = parseFriends(raw);
+        all = page === 0 ? f : { ...all, friends: [...all.friends, ...f.friends] };
+        after = typeof raw?.next_after === 'string' ? raw.next_after : '';
+        if (!after) break;
+      }
+      return all;
     },
     /** @param {string} username */
     async sendFriendRequest(username) {
@@ -179,6 +211,18 @@ export function createApi({ onAuthLost, base = '' }) {
       await request('DELETE', `/api/friends/${enc(userId)}`);
     },
 
+    async blocks() {
+      return blockedFrom(await request('GET', '/api/blocks'));
+    },
+    /** @param {string} userId */
+    async block(userId) {
+      return blockedFrom(await request('POST', '/api/blocks', { user_id: userId }));
+    },
+    /** @param {string} userId */
+    async unblock(userId) {
+      return blockedFrom(await request('DELETE', `/api/blocks/${enc(userId)}`));
+    },
+
     /** @returns {Promise<Chat[]>} */
     async chats() {
       return list(await request('GET', '/api/chats')).map(parseChat);
@@ -186,6 +230,22 @@ export function createApi({ onAuthLost, base = '' }) {
     /** @param {string} userId @returns {Promise<Chat>} */
     async openDirect(userId) {
       return parseChat(await request('POST', '/api/chats/direct', { user_id: userId }));
+    },
+    /** @param {string} name @param {string[]} memberIds @returns {Promise<Chat>} */
+    async createGroup(name, memberIds) {
+      return parseChat(await request('POST', '/api/chats', { name, member_ids: memberIds }));
+    },
+    /** @param {string} chatId @param {string} name @returns {Promise<Chat>} */
+    async renameChat(chatId, name) {
+      return parseChat(await request('PATCH', `/api/chats/${enc(chatId)}`, { name }));
+    },
+    /** @param {string} chatId @param {string} userId @returns {Promise<Chat>} */
+    async addMember(chatId, userId) {
+      return parseChat(await request('POST', `/api/chats/${enc(chatId)}/members`, { user_id: userId }));
+    },
+    /** Removes a member, or leaves when it is one's own id. @param {string} chatId @param {string} userId */
+    async removeMember(chatId, userId) {
+      await request('DELETE', `/api/chats/${enc(chatId)}/members/${enc(userId)}`);
     },
     /** @param {string} chatId @param {number} seq */
     async markRead(chatId, seq) {
@@ -204,9 +264,19 @@ export function createApi({ onAuthLost, base = '' }) {
       params.set('limit', String(q.limit ?? 50));
       return list(await request('GET', `/api/chats/${enc(chatId)}/messages?${params}`)).map(parseMessage);
     },
-    /** @param {string} chatId @param {string} content @param {string} nonce @returns {Promise<Message>} */
-    async sendMessage(chatId, content, nonce) {
-      return parseMessage(await request('POST', `/api/chats/${enc(chatId)}/messages`, { content, nonce }));
+    /**
+     * @param {string} chatId @param {string} content @param {string} nonce @param {string | null} [replyTo]
+     * @returns {Promise<Message>}
+     */
+    async sendMessage(chatId, content, nonce, replyTo = null) {
+      /** @type {Record<string, string>} */
+      const body = { content, nonce };
+      if (replyTo) body.reply_to = replyTo;
+      return parseMessage(await request('POST', `/api/chats/${enc(chatId)}/messages`, body));
+    },
+    /** Adds one's reaction with `emoji`, or takes it back. @param {string} chatId @param {string} messageId @param {string} emoji @returns {Promise<Message>} */
+    async react(chatId, messageId, emoji) {
+      return parseMessage(await request('POST', `/api/chats/${enc(chatId)}/messages/${enc(messageId)}/reactions`, { emoji }));
     },
     /** @param {string} chatId @param {string} messageId @param {string} content @returns {Promise<Message>} */
     async editMessage(chatId, messageId, content) {

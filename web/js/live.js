@@ -1,11 +1,12 @@
 // live.js — what the client does with the gateway's `ready` and events.
 
 import { parseChat, parseUser, chatOf, chatIdOf, messageOf } from './model.js';
-import { setChats, upsertChat, removeChat, countUnread, openChatId } from './store.js';
+import { setChats, upsertChat, removeChat, countUnread, openChatId, startTyping, stopTyping, pruneTyping, TYPING_MS } from './store.js';
 
 /** @typedef {import('./store.js').Store} Store */
 /** @typedef {import('./timeline.js').Timelines} Timelines */
 /** @typedef {import('./outbox.js').Outbox} Outbox */
+/** @typedef {import('./types.js').Message} Message */
 
 /**
  * @param {{
@@ -14,9 +15,28 @@ import { setChats, upsertChat, removeChat, countUnread, openChatId } from './sto
  *   outbox: Outbox,
  *   refreshFriends: () => void,
  *   refreshChats: () => void,
+ *   refreshBlocks: () => void,
+ *   onIncoming: (m: Message) => void,
+ *   onChatLost: (chatId: string) => void,
  * }} deps
+ * `onIncoming` hears of each new message from someone else (for notifications);
+ * `onChatLost` of a chat the user no longer belongs to (left, removed or deleted).
  */
-export function createLive({ store, timelines, outbox, refreshFriends, refreshChats }) {
+export function createLive({ store, timelines, outbox, refreshFriends, refreshChats, refreshBlocks, onIncoming, onChatLost }) {
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let typingTimer;
+
+  /** Forgets typists whose time ran out, and comes back for the next. */
+  function expireTyping() {
+    clearTimeout(typingTimer);
+    typingTimer = undefined;
+    const now = Date.now();
+    if (pruneTyping(store.state, now)) store.update(() => {});
+    let next = Infinity;
+    for (const m of store.state.typing.values()) for (const t of m.values()) next = Math.min(next, t.until);
+    if (next !== Infinity) typingTimer = setTimeout(expireTyping, Math.max(50, next - now + 20));
+  }
+
   /** @param {any} d */
   function onReady(d) {
     store.update((s) => {
@@ -26,6 +46,7 @@ export function createLive({ store, timelines, outbox, refreshFriends, refreshCh
     if (!Array.isArray(d?.chats)) refreshChats();
     // Whatever happened while disconnected: friend changes, messages, unsent messages.
     refreshFriends();
+    refreshBlocks();
     timelines.resyncAll();
     outbox.retryAll();
   }
@@ -33,6 +54,7 @@ export function createLive({ store, timelines, outbox, refreshFriends, refreshCh
   /** The gateway may have missed events (its bus reconnected): fetch what changed. */
   function onCatchUp() {
     refreshFriends();
+    refreshBlocks();
     refreshChats();
     timelines.resyncAll();
   }
@@ -47,6 +69,8 @@ export function createLive({ store, timelines, outbox, refreshFriends, refreshCh
         break;
       case 'friend_request.accepted':
       case 'friend.removed':
+        // (Blocking someone also ends the friendship: the blocked list may have changed too.)
+        if (type === 'friend.removed') refreshBlocks();
         // Becoming friends reopens an old direct chat; unfriending makes it read only.
         refreshFriends();
         refreshChats();
@@ -60,7 +84,10 @@ export function createLive({ store, timelines, outbox, refreshFriends, refreshCh
       }
       case 'chat.deleted': {
         const chatId = chatIdOf(d);
-        if (chatId) store.update((s) => removeChat(s, chatId));
+        if (!chatId) break;
+        const wasOpen = openChatId(store.state) === chatId;
+        store.update((s) => removeChat(s, chatId));
+        if (wasOpen) onChatLost(chatId);
         break;
       }
       case 'message.created':
@@ -71,13 +98,27 @@ export function createLive({ store, timelines, outbox, refreshFriends, refreshCh
         if (!store.state.chats.has(m.chat_id)) refreshChats(); // a chat this client has not heard of yet
         if (type === 'message.created') {
           const reading = openChatId(store.state) === m.chat_id && document.visibilityState === 'visible';
-          store.update((s) => countUnread(s, m, reading));
+          const chat = store.state.chats.get(m.chat_id);
+          const isNew = !!chat && m.author_id !== store.state.me?.id && m.version > chat.last_seq;
+          store.update((s) => {
+            countUnread(s, m, reading);
+            stopTyping(s, m.chat_id, m.author_id);
+          });
+          if (isNew) onIncoming(m);
         }
         timelines.receive(m);
         break;
       }
+      case 'typing.started': {
+        const chatId = chatIdOf(d);
+        const user = parseUser(d?.user);
+        if (!chatId || !user.id) break;
+        store.update((s) => startTyping(s, chatId, user, Date.now()));
+        if (!typingTimer) typingTimer = setTimeout(expireTyping, TYPING_MS + 20);
+        break;
+      }
       default:
-        break; // typing and anything added later
+        break; // anything added later
     }
   }
 

@@ -9,10 +9,13 @@ import { createOutbox } from './outbox.js';
 import { createLive } from './live.js';
 import { createActions } from './actions.js';
 import { parseRoute } from './router.js';
+import { showNotification } from './notify.js';
+import { authorName, chatName } from './model.js';
 import { loginView } from './views/login.js';
 import { shellView } from './views/shell.js';
 
 /** @typedef {import('./types.js').User} User */
+/** @typedef {import('./types.js').Message} Message */
 
 const root = /** @type {HTMLElement} */ (document.getElementById('app'));
 const store = createStore();
@@ -39,7 +42,20 @@ const live = createLive({
   outbox,
   refreshFriends: actions.refreshFriends,
   refreshChats: actions.refreshChats,
+  refreshBlocks: actions.refreshBlocks,
+  onIncoming: notifyIncoming,
+  onChatLost: () => actions.go({ name: 'friends' }),
 });
+
+/** A desktop notification for a new message, unless the user is looking at the page. @param {Message} m */
+function notifyIncoming(m) {
+  if (document.visibilityState === 'visible' && document.hasFocus()) return;
+  const s = store.state;
+  const chat = s.chats.get(m.chat_id);
+  const author = authorName(chat, m.author_id, s.users);
+  const title = chat?.kind === 'group' ? `${author} in ${chatName(chat, s.me?.id)}` : author;
+  showNotification(title, m.content.slice(0, 200), m.chat_id, () => actions.go({ name: 'chat', chat_id: m.chat_id }));
+}
 
 /** @type {string | null} shown on the login screen after being signed out */
 let loginNotice = null;
@@ -62,6 +78,7 @@ function signedIn(user) {
   socket.start();
   actions.refreshChats();
   actions.refreshFriends();
+  actions.refreshBlocks();
   actions.show(parseRoute(location.hash) ?? { name: 'friends' });
 }
 
@@ -81,6 +98,7 @@ store.subscribe((s) => {
   if (!s.me) {
     if (screen !== 'login') {
       screen = 'login';
+      shell?.dispose();
       shell = null;
       root.replaceChildren(loginView(actions, loginNotice));
       document.title = 'Astral';
@@ -89,6 +107,7 @@ store.subscribe((s) => {
   }
   if (screen !== 'app' || !shell || shellUser !== s.me.id) {
     screen = 'app';
+    shell?.dispose();
     shellUser = s.me.id;
     shell = shellView(actions);
     root.replaceChildren(shell.el);

@@ -7,6 +7,9 @@
 /** @typedef {import('./types.js').FriendRequest} FriendRequest */
 /** @typedef {import('./types.js').FriendsList} FriendsList */
 /** @typedef {import('./types.js').AuthResponse} AuthResponse */
+/** @typedef {import('./types.js').Preview} Preview */
+/** @typedef {import('./types.js').Reaction} Reaction */
+/** @typedef {import('./types.js').SessionInfo} SessionInfo */
 
 /** @param {unknown} v @returns {Record<string, any>} */
 function obj(v) {
@@ -29,6 +32,11 @@ function optString(v) {
   return typeof v === 'string' && v !== '' ? v : null;
 }
 
+/** @param {unknown} v */
+function list(v) {
+  return Array.isArray(v) ? v : [];
+}
+
 /** @param {unknown} raw @returns {User} */
 export function parseUser(raw) {
   const o = obj(raw);
@@ -49,12 +57,57 @@ export function parseRequest(raw) {
 /** @param {unknown} raw @returns {FriendsList} */
 export function parseFriends(raw) {
   const o = obj(raw);
-  const list = (/** @type {unknown} */ v) => (Array.isArray(v) ? v : []);
   return {
     friends: list(o.friends).map(parseUser),
     incoming: list(o.incoming).map(parseRequest),
     outgoing: list(o.outgoing).map(parseRequest),
   };
+}
+
+/** @param {unknown} raw @returns {Preview | null} */
+export function parsePreview(raw) {
+  if (raw === null || typeof raw !== 'object') return null;
+  const o = obj(raw);
+  return {
+    id: id(o.id),
+    author_id: id(o.author_id),
+    content: String(o.content ?? ''),
+    created_at: String(o.created_at ?? ''),
+    deleted: o.deleted === true,
+  };
+}
+
+/** @param {unknown} raw @returns {Reaction} */
+function parseReaction(raw) {
+  const o = obj(raw);
+  const userIds = list(o.user_ids).map(id);
+  return { emoji: String(o.emoji ?? ''), count: count(o.count ?? userIds.length), user_ids: userIds };
+}
+
+/** @param {unknown} raw @returns {SessionInfo} */
+export function parseSession(raw) {
+  const o = obj(raw);
+  return {
+    id: id(o.id),
+    user_agent: String(o.user_agent ?? ''),
+    created_at: String(o.created_at ?? ''),
+    last_used_at: String(o.last_used_at ?? ''),
+    current: o.current === true,
+  };
+}
+
+/** The short form of a message, as the server sends for replies and chat lists. @param {Message} m @returns {Preview} */
+export function previewOf(m) {
+  return { id: m.id, author_id: m.author_id, content: m.deleted ? '' : m.content.slice(0, 100), created_at: m.created_at, deleted: m.deleted };
+}
+
+/**
+ * Whether id `a` is newer than id `b`: ids are time-ordered decimal strings, so the longer
+ * one is larger, and among equal lengths the string order is the numeric order.
+ * @param {string} a @param {string} b
+ */
+export function newerId(a, b) {
+  return a.length !== b.length ? a.length > b.length : a > b;
 }
 
 /** @param {unknown} raw @returns {Chat} */
@@ -69,6 +122,8 @@ export function parseChat(raw) {
     last_seq: count(o.last_seq),
     unread: count(o.unread),
     read_only: o.read_only === true,
+    last_activity_at: String(o.last_activity_at ?? ''),
+    last_message: parsePreview(o.last_message),
   };
 }
 
@@ -86,6 +141,9 @@ export function parseMessage(raw) {
     created_at: String(o.created_at ?? ''),
     edited_at: optString(o.edited_at),
     deleted: o.deleted === true,
+    reply_to: parsePreview(o.reply_to),
+    mentions: list(o.mentions).map(id),
+    reactions: list(o.reactions).map(parseReaction).filter((r) => r.emoji && r.count > 0),
   };
 }
 
@@ -134,7 +192,16 @@ export function chatName(chat, meId) {
   return otherMember(chat, meId)?.username || chat.name || 'Direct message';
 }
 
-/** The username of a message's author, from the chat's members. @param {Chat | undefined} chat @param {string} authorId */
-export function authorName(chat, authorId) {
-  return chat?.members.find((m) => m.id === authorId)?.username ?? 'Unknown user';
+/**
+ * The username of a message's author: from the chat's members, else from everyone the
+ * client has heard of (an author who has left the group).
+ * @param {Chat | undefined} chat @param {string} authorId @param {ReadonlyMap<string, User>} [known]
+ */
+export function authorName(chat, authorId, known) {
+  return chat?.members.find((m) => m.id === authorId)?.username ?? known?.get(authorId)?.username ?? 'Unknown user';
+}
+
+/** Whether the user owns a group chat. @param {Chat | undefined} chat @param {string | undefined} meId */
+export function isOwner(chat, meId) {
+  return !!chat && chat.kind === 'group' && !!meId && chat.owner_id === meId;
 }

@@ -7,6 +7,7 @@ import { ApiError } from './api.js';
 /** @typedef {import('./api.js').Api} Api */
 /** @typedef {import('./store.js').Store} Store */
 /** @typedef {import('./types.js').PendingMessage} PendingMessage */
+/** @typedef {import('./types.js').Preview} Preview */
 
 /** A fresh nonce; crypto.randomUUID needs a secure context, so fall back to random bytes. */
 export function newNonce() {
@@ -31,7 +32,7 @@ export function createOutbox({ api, store, onSent }) {
       if (cur) s.pending.set(nonce, { ...cur, state: 'sending', error: null });
     });
     try {
-      const m = await api.sendMessage(p.chat_id, p.content, nonce);
+      const m = await api.sendMessage(p.chat_id, p.content, nonce, p.reply_to?.id ?? null);
       if (store.state !== session) return;
       store.update((s) => {
         receiveMessages(s, p.chat_id, [m]);
@@ -51,8 +52,8 @@ export function createOutbox({ api, store, onSent }) {
   }
 
   return {
-    /** Queues a message and sends it. @param {string} chatId @param {string} content */
-    send(chatId, content) {
+    /** Queues a message (maybe a reply) and sends it. @param {string} chatId @param {string} content @param {Preview | null} [replyTo] */
+    send(chatId, content, replyTo = null) {
       /** @type {PendingMessage} */
       const p = {
         nonce: newNonce(),
@@ -61,6 +62,7 @@ export function createOutbox({ api, store, onSent }) {
         created_at: new Date().toISOString(),
         state: 'sending',
         error: null,
+        reply_to: replyTo,
       };
       store.update((s) => putPending(s, p));
       void deliver(p.nonce);

@@ -169,7 +169,9 @@ export class GatewaySocket {
         break;
       case 'error':
         if (frame.d?.code === 'unauthenticated') this.authRejected = true;
-        else console.warn('gateway error', frame.d);
+        // The upgrade's session cookie may have identified the connection already: then the
+        // gateway refuses the identify that crossed its `ready`, which is harmless.
+        else if (!(this.ready && frame.d?.code === 'invalid_argument')) console.warn('gateway error', frame.d);
         break;
       default:
         break; // heartbeat_ack and anything new

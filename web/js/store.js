@@ -7,6 +7,10 @@
 /** @typedef {import('./types.js').Timeline} Timeline */
 /** @typedef {import('./types.js').PendingMessage} PendingMessage */
 /** @typedef {import('./types.js').FriendsList} FriendsList */
+/** @typedef {import('./types.js').User} User */
+/** @typedef {import('./types.js').Preview} Preview */
+
+import { newerId, previewOf } from './model.js';
 
 /** @returns {State} */
 export function initialState() {
@@ -22,6 +26,11 @@ export function initialState() {
     activity: new Map(),
     friends: { friends: [], incoming: [], outgoing: [] },
     friends_loaded: false,
+    blocked: [],
+    blocked_loaded: false,
+    users: new Map(),
+    typing: new Map(),
+    replying: new Map(),
     notice: null,
   };
 }
@@ -102,18 +111,56 @@ export function mergeMessages(items, incoming, floorSeq = -Infinity) {
   return [...byId.values()].sort((a, b) => a.seq - b.seq);
 }
 
-/** @param {State} s */
-export function setChats(s, /** @type {Chat[]} */ chats) {
-  s.chats = new Map(chats.map((c) => [c.id, c]));
+/** Remembers people's names, to name authors and typists later. @param {State} s @param {readonly User[]} users */
+export function rememberUsers(s, users) {
+  for (const u of users) if (u.id && u.username) s.users.set(u.id, u);
+}
+
+/** Moves a chat's activity time forward to `iso` (never back). @param {State} s @param {string} chatId @param {string} iso */
+function touch(s, chatId, iso) {
+  const at = Date.parse(iso);
+  if (Number.isFinite(at) && at > (s.activity.get(chatId) ?? -Infinity)) s.activity.set(chatId, at);
+}
+
+/** The newer of two last-message previews; `a` wins a tie. @param {Preview | null} a @param {Preview | null} b */
+function newerPreview(a, b) {
+  if (!a) return b;
+  if (!b) return a;
+  return newerId(b.id, a.id) ? b : a;
+}
+
+/** Takes the whole chat list from the server (its unread counts are the truth). @param {State} s @param {Chat[]} chats */
+export function setChats(s, chats) {
+  const old = s.chats;
+  s.chats = new Map(
+    chats.map((c) => {
+      const before = old.get(c.id);
+      return [c.id, before ? { ...c, last_seq: Math.max(c.last_seq, before.last_seq), last_message: newerPreview(c.last_message, before.last_message) } : c];
+    }),
+  );
+  for (const c of chats) {
+    rememberUsers(s, c.members);
+    touch(s, c.id, c.last_activity_at);
+  }
   s.chats_loaded = true;
 }
 
-/** @param {State} s @param {Chat} chat */
+/**
+ * Takes one chat from an event. Chat events carry `unread` 0, so the client's own count stays.
+ * @param {State} s @param {Chat} chat
+ */
 export function upsertChat(s, chat) {
   const old = s.chats.get(chat.id);
   // Keep the higher change count: an event may be older than what messages already told us.
-  s.chats.set(chat.id, old ? { ...chat, last_seq: Math.max(chat.last_seq, old.last_seq) } : chat);
-  if (!old && !s.activity.has(chat.id)) s.activity.set(chat.id, Date.now());
+  s.chats.set(
+    chat.id,
+    old
+      ? { ...chat, unread: old.unread, last_seq: Math.max(chat.last_seq, old.last_seq), last_message: newerPreview(old.last_message, chat.last_message) }
+      : chat,
+  );
+  rememberUsers(s, chat.members);
+  touch(s, chat.id, chat.last_activity_at);
+  if (!s.activity.has(chat.id)) s.activity.set(chat.id, Date.now());
 }
 
 /** @param {State} s @param {string} chatId */
@@ -121,8 +168,65 @@ export function removeChat(s, chatId) {
   s.chats.delete(chatId);
   s.timelines.delete(chatId);
   s.activity.delete(chatId);
+  s.typing.delete(chatId);
+  s.replying.delete(chatId);
   for (const [nonce, p] of s.pending) if (p.chat_id === chatId) s.pending.delete(nonce);
   if (s.route.name === 'chat' && s.route.chat_id === chatId) s.route = { name: 'friends' };
+}
+
+/** @param {State} s @param {FriendsList} f */
+export function setFriends(s, f) {
+  s.friends = f;
+  s.friends_loaded = true;
+  rememberUsers(s, f.friends);
+  rememberUsers(s, [...f.incoming, ...f.outgoing].flatMap((r) => [r.from, r.to]));
+}
+
+/** @param {State} s @param {User[]} blocked */
+export function setBlocked(s, blocked) {
+  s.blocked = blocked;
+  s.blocked_loaded = true;
+  rememberUsers(s, blocked);
+}
+
+/** How long a `typing.started` counts: the server sends one every 3 s at most while typing goes on. */
+export const TYPING_MS = 6000;
+
+/** @param {State} s @param {string} chatId @param {User} user @param {number} now */
+export function startTyping(s, chatId, user, now) {
+  if (!user.id || user.id === s.me?.id) return;
+  let m = s.typing.get(chatId);
+  if (!m) s.typing.set(chatId, (m = new Map()));
+  m.set(user.id, { user, until: now + TYPING_MS });
+  rememberUsers(s, [user]);
+}
+
+/** Someone's message arrived: they stopped typing it. @param {State} s @param {string} chatId @param {string} userId */
+export function stopTyping(s, chatId, userId) {
+  const m = s.typing.get(chatId);
+  if (!m?.delete(userId)) return false;
+  if (m.size === 0) s.typing.delete(chatId);
+  return true;
+}
+
+/** Forgets typists whose time ran out. Returns whether any was. @param {State} s @param {number} now */
+export function pruneTyping(s, now) {
+  let changed = false;
+  for (const [chatId, m] of s.typing) {
+    for (const [userId, t] of m) {
+      if (t.until <= now) {
+        m.delete(userId);
+        changed = true;
+      }
+    }
+    if (m.size === 0) s.typing.delete(chatId);
+  }
+  return changed;
+}
+
+/** The people typing in a chat now, by name. @param {State} s @param {string} chatId @param {number} now */
+export function typistsIn(s, chatId, now) {
+  return [...(s.typing.get(chatId)?.values() ?? [])].filter((t) => t.until > now).map((t) => t.user);
 }
 
 /**
@@ -149,7 +253,9 @@ export function receiveMessages(s, chatId, messages) {
   const chat = s.chats.get(chatId);
   if (chat) {
     const top = Math.max(chat.last_seq, ...messages.map((m) => m.version));
-    if (top !== chat.last_seq) s.chats.set(chatId, { ...chat, last_seq: top });
+    const lm = chat.last_message;
+    const last = t.preview && (!lm || lm.id === t.preview.id || newerId(t.preview.id, lm.id)) ? previewOf(t.preview) : lm;
+    if (top !== chat.last_seq || last !== lm) s.chats.set(chatId, { ...chat, last_seq: top, last_message: last });
   }
   return fresh;
 }
@@ -203,4 +309,22 @@ export function totalUnread(s) {
 /** The chat on screen, if any. @param {State} s */
 export function openChatId(s) {
   return s.route.name === 'chat' ? s.route.chat_id : null;
+}
+
+/**
+ * Where the "New messages" line goes when a chat opens with `unread` messages: above the
+ * oldest of the last `unread` messages from others. Null when nothing is unread.
+ * @param {readonly Message[]} items @param {number} unread @param {string} meId
+ * @returns {string | null} the id of the first unread message
+ */
+export function firstUnread(items, unread, meId) {
+  if (unread <= 0) return null;
+  let n = 0;
+  for (let i = items.length - 1; i >= 0; i--) {
+    const m = items[i];
+    if (m.author_id === meId || m.deleted) continue;
+    n += 1;
+    if (n === unread) return m.id;
+  }
+  return items[0]?.id ?? null;
 }

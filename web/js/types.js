@@ -10,6 +10,14 @@
  */
 
 /**
+ * A short form of a message: a chat's last message, or the message a reply answers.
+ * `content` is cut to 100 characters by the server (empty when deleted).
+ * @typedef {{ id: string, author_id: string, content: string, created_at: string, deleted: boolean }} Preview
+ */
+
+/** @typedef {{ emoji: string, count: number, user_ids: string[] }} Reaction */
+
+/**
  * @typedef {{
  *   id: string,
  *   kind: 'direct' | 'group',
@@ -19,6 +27,8 @@
  *   last_seq: number,
  *   unread: number,
  *   read_only: boolean,
+ *   last_activity_at: string,
+ *   last_message: Preview | null,
  * }} Chat
  */
 
@@ -34,6 +44,9 @@
  *   created_at: string,
  *   edited_at: string | null,
  *   deleted: boolean,
+ *   reply_to: Preview | null,
+ *   mentions: string[],
+ *   reactions: Reaction[],
  * }} Message
  */
 
@@ -51,6 +64,7 @@
  *   created_at: string,
  *   state: 'sending' | 'failed',
  *   error: string | null,
+ *   reply_to: Preview | null,
  * }} PendingMessage
  */
 
@@ -58,6 +72,7 @@
  * What the client holds of one chat's messages.
  * `known` is the last version it is sure to have seen everything up to (for `after=`);
  * `max_seen` the highest version any event showed (above `known` means something may be missing).
+ * `preview` is the newest message seen, for the chat list.
  * @typedef {{
  *   items: Message[],
  *   loaded: boolean,
@@ -72,9 +87,15 @@
 
 /** @typedef {{ name: 'friends' } | { name: 'chat', chat_id: string }} Route */
 
+/** @typedef {{ id: string, user_agent: string, created_at: string, last_used_at: string, current: boolean }} SessionInfo */
+
+/** Someone typing in a chat, until when (ms since the epoch). @typedef {{ user: User, until: number }} Typist */
+
 /** @typedef {'offline' | 'connecting' | 'connected' | 'reconnecting'} ConnectionState */
 
 /**
+ * `users`: everyone the client has heard of, by id (to name authors who have left a group);
+ * `typing`: who is typing, per chat; `replying`: the message the composer answers, per chat.
  * @typedef {{
  *   me: User | null,
  *   route: Route,
@@ -87,6 +108,11 @@
  *   activity: Map<string, number>,
  *   friends: FriendsList,
  *   friends_loaded: boolean,
+ *   blocked: User[],
+ *   blocked_loaded: boolean,
+ *   users: Map<string, User>,
+ *   typing: Map<string, Map<string, Typist>>,
+ *   replying: Map<string, Preview>,
  *   notice: string | null,
  * }} State
  */

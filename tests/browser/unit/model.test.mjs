@@ -53,3 +53,31 @@ test('reconnect back-off grows and stays under 15 s', () => {
     assert.ok(ms >= Math.min(15_000, 500 * 2 ** n) / 2 && ms <= 15_000, `attempt ${n}: ${ms}`);
   }
 });
+
+test('replies, mentions and reactions are parsed; a missing reply is null', async () => {
+  const m = parseMessage({
+    id: '5', chat_id: 'c', seq: 3, version: 4, author_id: 'b', content: 'yo',
+    reply_to: { id: '1', author_id: 'a', content: 'hi', created_at: 't', deleted: false },
+    mentions: ['a'], reactions: [{ emoji: '👍', count: 2, user_ids: ['a', 'b'] }, { emoji: '', count: 1, user_ids: [] }],
+  });
+  assert.equal(m.reply_to?.content, 'hi');
+  assert.deepEqual(m.mentions, ['a']);
+  assert.deepEqual(m.reactions, [{ emoji: '👍', count: 2, user_ids: ['a', 'b'] }]);
+  assert.equal(parseMessage({ id: '6' }).reply_to, null);
+  assert.deepEqual(parseMessage({ id: '6' }).reactions, []);
+});
+
+test('ids compare as numbers, whatever their length', async () => {
+  const { newerId } = await import('../../../web/js/model.js');
+  assert.equal(newerId('7531257920502988800', '7531257920037421056'), true);
+  assert.equal(newerId('999', '1000'), false);
+  assert.equal(newerId('5', '5'), false);
+});
+
+test('a chat\'s last message and activity time are parsed', () => {
+  const c = parseChat({ id: 'g', kind: 'group', name: 'Team', last_activity_at: '2026-01-01T00:00:00.000Z', last_message: { id: '9', author_id: 'a', content: 'x', created_at: '', deleted: false } });
+  assert.equal(c.kind, 'group');
+  assert.equal(c.last_message?.id, '9');
+  assert.equal(c.last_activity_at, '2026-01-01T00:00:00.000Z');
+  assert.equal(parseChat({ id: 'd' }).last_message, null);
+});

@@ -77,3 +77,55 @@ test('removing the open chat goes back to the friends page', () => {
   assert.equal(s.route.name, 'friends');
   assert.equal(s.chats.size, 0);
 });
+
+test('chat events keep the client\'s unread count and the newer last message', async () => {
+  const { upsertChat } = await import('../../../web/js/store.js');
+  const s = initialState();
+  setChats(s, [chat('a_b', { unread: 3, last_message: { id: '200', author_id: 'b', content: 'new', created_at: '', deleted: false } })]);
+  upsertChat(s, chat('a_b', { name: 'renamed', unread: 0, last_message: { id: '100', author_id: 'b', content: 'old', created_at: '', deleted: false } }));
+  const c = s.chats.get('a_b');
+  assert.equal(c?.unread, 3);
+  assert.equal(c?.name, 'renamed');
+  assert.equal(c?.last_message?.content, 'new');
+});
+
+test('a message received becomes the chat\'s last message when newer', () => {
+  const s = initialState();
+  setChats(s, [chat('a_b', { last_message: { id: '1000000000000000001', author_id: 'b', content: 'old', created_at: '', deleted: false } })]);
+  receiveMessages(s, 'a_b', [msg('1000000000000000002', 2, 2, { content: 'newer' })]);
+  assert.equal(s.chats.get('a_b')?.last_message?.content, 'newer');
+  receiveMessages(s, 'a_b', [msg('1000000000000000002', 2, 3, { content: '', deleted: true })]);
+  assert.equal(s.chats.get('a_b')?.last_message?.deleted, true);
+});
+
+test('typists are listed until their time runs out or their message arrives', async () => {
+  const { startTyping, stopTyping, pruneTyping, typistsIn, TYPING_MS } = await import('../../../web/js/store.js');
+  const s = initialState();
+  s.me = { id: 'a', username: 'alice' };
+  startTyping(s, 'c', { id: 'a', username: 'alice' }, 0); // oneself: ignored
+  startTyping(s, 'c', { id: 'b', username: 'bob' }, 0);
+  startTyping(s, 'c', { id: 'd', username: 'dan' }, 1000);
+  assert.deepEqual(typistsIn(s, 'c', 10).map((u) => u.username), ['bob', 'dan']);
+  assert.equal(stopTyping(s, 'c', 'd'), true);
+  assert.equal(pruneTyping(s, TYPING_MS + 1), true);
+  assert.deepEqual(typistsIn(s, 'c', TYPING_MS + 1), []);
+  assert.equal(s.typing.size, 0);
+});
+
+test('the "New messages" line goes above the oldest unread message from others', async () => {
+  const { firstUnread } = await import('../../../web/js/store.js');
+  const items = [msg('1', 1), msg('2', 2, 2, { author_id: 'a' }), msg('3', 3), msg('4', 4, 4, { deleted: true }), msg('5', 5)];
+  assert.equal(firstUnread(items, 0, 'a'), null);
+  assert.equal(firstUnread(items, 1, 'a'), '5');
+  assert.equal(firstUnread(items, 2, 'a'), '3');
+  assert.equal(firstUnread(items, 9, 'a'), '1');
+});
+
+test('people named in chats and friend lists are remembered (authors who left a group)', async () => {
+  const { setFriends } = await import('../../../web/js/store.js');
+  const { authorName } = await import('../../../web/js/model.js');
+  const s = initialState();
+  setFriends(s, { friends: [{ id: 'z', username: 'zoe' }], incoming: [], outgoing: [] });
+  assert.equal(authorName(undefined, 'z', s.users), 'zoe');
+  assert.equal(authorName(undefined, 'q', s.users), 'Unknown user');
+});

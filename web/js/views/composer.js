@@ -1,12 +1,18 @@
-// views/composer.js — the message box: Enter sends, Shift+Enter adds a line, grows with its text.
+// views/composer.js — the message box: Enter sends, Shift+Enter adds a line, grows with its
+// text; shows the message being answered and who is typing.
 
-import { h } from '../dom.js';
+import { h, setText } from '../dom.js';
 import { icon } from '../icons.js';
+import { typingText } from '../format.js';
+
+/** @typedef {import('../types.js').Preview} Preview */
 
 /** Drafts per chat, kept while the page lives. @type {Map<string, string>} */
 const drafts = new Map();
 
 const MAX_LENGTH = 4000;
+/** The server passes on one typing notice per user per chat every 3 s: no use sending more. */
+const TYPING_EVERY_MS = 3000;
 
 /** Grows a textarea with its content, up to the CSS max-height. @param {HTMLTextAreaElement} ta */
 export function autoGrow(ta) {
@@ -16,7 +22,8 @@ export function autoGrow(ta) {
 
 /**
  * @param {string} chatId @param {string} placeholder
- * @param {{ send: (content: string) => void, typing: () => void }} actions
+ * @param {{ send: (content: string) => void, typing: () => void, cancelReply: () => void, editLast: () => boolean }} actions
+ *   `editLast` starts editing one's last message (Arrow Up in an empty box); false if there is none.
  */
 export function composerView(chatId, placeholder, actions) {
   const ta = h('textarea', {
@@ -30,7 +37,24 @@ export function composerView(chatId, placeholder, actions) {
   ta.value = drafts.get(chatId) ?? '';
   const sendBtn = h('button', { type: 'submit', class: 'icon-btn send-btn', 'aria-label': 'Send' }, icon('send'));
   const readOnly = h('p', { class: 'composer-readonly', hidden: true }, 'You can no longer send messages in this chat.');
+  const replyWho = h('strong', {});
+  const replyText = h('span', { class: 'replying-text' });
+  const replyBar = h(
+    'div',
+    { class: 'replying', hidden: true },
+    icon('reply'),
+    h('span', { class: 'replying-label' }, 'Replying to ', replyWho),
+    replyText,
+    h('button', { type: 'button', class: 'icon-btn small', 'aria-label': 'Cancel reply', title: 'Cancel reply', onclick: () => cancelReply() }, icon('close')),
+  );
+  const typing = h('p', { class: 'typing', 'aria-live': 'polite' });
   let lastTyping = 0;
+  let replying = false;
+
+  function cancelReply() {
+    actions.cancelReply();
+    ta.focus();
+  }
 
   function submit() {
     const content = ta.value.trim();
@@ -45,12 +69,17 @@ export function composerView(chatId, placeholder, actions) {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       submit();
+    } else if (e.key === 'Escape' && replying) {
+      e.preventDefault();
+      cancelReply();
+    } else if (e.key === 'ArrowUp' && ta.value === '' && !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey) {
+      if (actions.editLast()) e.preventDefault();
     }
   });
   ta.addEventListener('input', () => {
     drafts.set(chatId, ta.value);
     autoGrow(ta);
-    if (ta.value && Date.now() - lastTyping > 5000) {
+    if (ta.value.trim() && Date.now() - lastTyping >= TYPING_EVERY_MS) {
       lastTyping = Date.now();
       actions.typing();
     }
@@ -66,9 +95,11 @@ export function composerView(chatId, placeholder, actions) {
         ta.focus();
       },
     },
+    replyBar,
     h('label', { for: 'composer-input', class: 'sr-only' }, 'Message'),
     h('div', { class: 'composer-box' }, ta, sendBtn),
     readOnly,
+    typing,
   );
 
   return {
@@ -82,6 +113,20 @@ export function composerView(chatId, placeholder, actions) {
       ta.disabled = ro;
       sendBtn.disabled = ro;
       readOnly.hidden = !ro;
+    },
+    /** Shows the message being answered, or nothing. @param {Preview | null} preview @param {string} author */
+    setReply(preview, author) {
+      const was = replying;
+      replying = !!preview;
+      replyBar.hidden = !preview;
+      el.classList.toggle('has-reply', replying);
+      setText(replyWho, author);
+      setText(replyText, preview ? (preview.deleted ? 'a deleted message' : preview.content.replace(/\s+/g, ' ')) : '');
+      if (replying && !was) ta.focus();
+    },
+    /** @param {readonly string[]} names */
+    setTyping(names) {
+      setText(typing, typingText(names));
     },
   };
 }

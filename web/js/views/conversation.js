@@ -2,14 +2,16 @@
 
 import { h, reconcile, setText, avatar, updateAvatar } from '../dom.js';
 import { icon } from '../icons.js';
-import { chatName, authorName } from '../model.js';
-import { pendingOf } from '../store.js';
+import { chatName, authorName, otherMember } from '../model.js';
+import { pendingOf, typistsIn, firstUnread } from '../store.js';
 import { dayLabel, sameDayIso, msBetween } from '../format.js';
 import { composerView } from './composer.js';
 import { createMessageItem, updateMessageItem } from './message.js';
 
 /** @typedef {import('../types.js').State} State */
+/** @typedef {import('../types.js').Chat} Chat */
 /** @typedef {import('../types.js').Message} Message */
+/** @typedef {import('../types.js').PendingMessage} PendingMessage */
 /** @typedef {import('./message.js').Entry} Entry */
 
 /**
@@ -19,9 +21,14 @@ import { createMessageItem, updateMessageItem } from './message.js';
  *   loadOlder: (chatId: string) => void,
  *   editMessage: (m: Message, content: string) => Promise<void>,
  *   deleteMessage: (m: Message) => Promise<void>,
+ *   startReply: (m: Message) => void,
+ *   cancelReply: (chatId: string) => void,
+ *   react: (m: Message, emoji: string) => Promise<void>,
  *   retry: (nonce: string) => void,
  *   discard: (nonce: string) => void,
  *   openSidebar: () => void,
+ *   openGroupSettings: (chatId: string) => void,
+ *   confirm: (o: { title: string, text: string, confirm: string }) => Promise<boolean>,
  * }} ConversationActions
  */
 
@@ -32,22 +39,45 @@ const NEAR_BOTTOM_PX = 120;
 export function conversationView(chatId, actions) {
   /** @type {string | null} the message being edited */
   let editing = null;
+  /** @type {string | null} the message whose reaction picker is open */
+  let picking = null;
+  /** @type {string | null | undefined} the first unread message when the chat opened (undefined: not known yet) */
+  let unreadFrom;
   let stickToBottom = true;
+  let shownUnread = false;
   /** @type {State | null} */
   let last = null;
 
   const title = h('h1', { id: 'conversation-title', class: 'pane-title' });
+  const subtitle = h('span', { class: 'pane-subtitle' });
   const headAvatar = avatar('?', chatId);
   const readOnlyTag = h('span', { class: 'tag', hidden: true }, 'Read only');
+  const settingsBtn = h(
+    'button',
+    { type: 'button', class: 'icon-btn', 'aria-label': 'Group settings', title: 'Group settings', hidden: true, onclick: () => actions.openGroupSettings(chatId) },
+    icon('users'),
+  );
   const intro = h('div', { class: 'conversation-intro', hidden: true }, h('div', { class: 'intro-avatar' }), h('h2', {}), h('p', {}));
   const loading = h('p', { class: 'loading', role: 'status' });
   const list = h('ul', { class: 'messages', 'aria-label': 'Messages' });
   const scroller = h('div', { class: 'scroller', tabindex: '0', 'aria-labelledby': 'conversation-title' }, intro, loading, list);
+  const jump = h(
+    'button',
+    { type: 'button', class: 'jump-btn', hidden: true, onclick: () => scrollToBottom(true) },
+    icon('down'),
+    'Jump to latest',
+  );
+
+  /** @param {string} messageId */
+  function findRow(messageId) {
+    return /** @type {HTMLElement | null} */ (list.querySelector(`li[data-message-id="${CSS.escape(messageId)}"]`));
+  }
 
   /** @type {import('./message.js').MessageActions} */
   const itemActions = {
     startEdit: (m) => {
       editing = m.id;
+      picking = null;
       rerender();
     },
     saveEdit: async (m, content) => {
@@ -61,8 +91,32 @@ export function conversationView(chatId, actions) {
       rerender();
       composer.focus();
     },
-    remove: (m) => {
-      if (window.confirm('Delete this message? This cannot be undone.')) void actions.deleteMessage(m);
+    remove: async (m) => {
+      const ok = await actions.confirm({ title: 'Delete message', text: 'Delete this message for everyone? This cannot be undone.', confirm: 'Delete' });
+      if (ok) await actions.deleteMessage(m);
+      composer.focus(); // the message's buttons are gone
+    },
+    reply: (m) => {
+      picking = null;
+      actions.startReply(m);
+    },
+    openPicker: (m) => {
+      picking = picking === m.id ? null : m.id;
+      rerender();
+    },
+    closePicker: () => {
+      if (picking === null) return;
+      picking = null;
+      rerender();
+    },
+    react: (m, emoji) => void actions.react(m, emoji),
+    jumpTo: (messageId) => {
+      const row = findRow(messageId);
+      if (!row) return;
+      row.scrollIntoView({ block: 'center', behavior: 'smooth' });
+      row.classList.remove('flash');
+      void row.offsetWidth; // restart the animation
+      row.classList.add('flash');
     },
     retry: actions.retry,
     discard: actions.discard,
@@ -75,10 +129,31 @@ export function conversationView(chatId, actions) {
       actions.send(chatId, content);
     },
     typing: () => actions.typing(chatId),
+    cancelReply: () => actions.cancelReply(chatId),
+    editLast: () => {
+      const me = last?.me?.id;
+      const mine = [...(last?.timelines.get(chatId)?.items ?? [])].reverse().find((m) => m.author_id === me && !m.deleted);
+      if (!mine) return false;
+      itemActions.startEdit(mine);
+      return true;
+    },
   });
+
+  /** @param {boolean} smooth */
+  function scrollToBottom(smooth) {
+    stickToBottom = true;
+    scroller.scrollTo({ top: scroller.scrollHeight, behavior: smooth ? 'smooth' : 'auto' });
+    jump.hidden = true;
+  }
+
+  // A window resized (a phone turned, its keyboard opened) keeps the newest messages in view.
+  new ResizeObserver(() => {
+    if (stickToBottom) scroller.scrollTop = scroller.scrollHeight;
+  }).observe(scroller);
 
   scroller.addEventListener('scroll', () => {
     stickToBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
+    jump.hidden = stickToBottom;
     if (scroller.scrollTop < 300) actions.loadOlder(chatId);
   });
 
@@ -90,10 +165,12 @@ export function conversationView(chatId, actions) {
       { class: 'pane-header' },
       h('button', { type: 'button', class: 'icon-btn back-btn', 'aria-label': 'Show chats', onclick: () => actions.openSidebar() }, icon('menu')),
       headAvatar,
-      title,
+      h('div', { class: 'pane-titles' }, title, subtitle),
       readOnlyTag,
+      h('span', { class: 'spacer' }),
+      settingsBtn,
     ),
-    scroller,
+    h('div', { class: 'scroller-wrap' }, scroller, jump),
     composer.el,
   );
 
@@ -101,17 +178,20 @@ export function conversationView(chatId, actions) {
     if (last) render(last);
   }
 
-  /** @param {State} s @returns {Entry[]} */
-  function entries(s) {
-    const chat = s.chats.get(chatId);
+  /** @param {State} s @param {Chat | undefined} chat @returns {Entry[]} */
+  function entries(s, chat) {
     const me = s.me?.id ?? '';
     const t = s.timelines.get(chatId);
+    const names = (chat?.members ?? []).map((m) => m.username.toLowerCase()).join(' ');
+    const canAnswer = !!chat && !chat.read_only;
+    /** @param {string} id */
+    const nameOf = (id) => (id === me ? s.me?.username ?? 'You' : authorName(chat, id, s.users));
     /** @type {Entry[]} */
     const out = [];
     const keys = new Set();
     /** @type {{ authorId: string, created: string, deleted: boolean } | null} */
     let prev = null;
-    /** @param {Message | null} m @param {import('../types.js').PendingMessage | null} p */
+    /** @param {Message | null} m @param {PendingMessage | null} p */
     const add = (m, p) => {
       const authorId = m ? m.author_id : me;
       const created = m ? m.created_at : p?.created_at ?? '';
@@ -119,18 +199,34 @@ export function conversationView(chatId, actions) {
       let key = nonce ? `n:${nonce}` : `m:${m?.id}`;
       if (keys.has(key)) key = `m:${m?.id ?? key}`;
       keys.add(key);
+      const replyTo = m ? m.reply_to : p?.reply_to ?? null;
+      const unreadStart = !!m && m.id === unreadFrom;
       const newDay = !prev || !sameDayIso(prev.created, created);
-      const grouped = !!prev && !newDay && prev.authorId === authorId && !prev.deleted && !m?.deleted && msBetween(prev.created, created) < GROUP_WITHIN_MS;
+      const grouped =
+        !!prev && !newDay && !unreadStart && !replyTo && prev.authorId === authorId && !prev.deleted && !m?.deleted && msBetween(prev.created, created) < GROUP_WITHIN_MS;
       out.push({
         key,
         message: m,
         pending: p,
-        author: authorId === me ? s.me?.username ?? 'You' : authorName(chat, authorId),
+        author: nameOf(authorId),
         authorId,
         mine: authorId === me,
         grouped,
         day: newDay ? dayLabel(created) : null,
+        unreadStart,
         editing: !!m && m.id === editing,
+        picking: !!m && m.id === picking,
+        canAnswer,
+        mentionsMe: !!m && !m.deleted && m.author_id !== me && m.mentions.includes(me),
+        meName: s.me?.username ?? '',
+        names,
+        reply: replyTo ? { author: nameOf(replyTo.author_id), preview: replyTo } : null,
+        reactions: (m?.reactions ?? []).map((r) => ({
+          emoji: r.emoji,
+          count: r.count,
+          mine: r.user_ids.includes(me),
+          who: r.user_ids.map(nameOf).join(', ') || `${r.count}`,
+        })),
       });
       prev = { authorId, created, deleted: !!m?.deleted };
     };
@@ -145,18 +241,33 @@ export function conversationView(chatId, actions) {
     const chat = s.chats.get(chatId);
     const t = s.timelines.get(chatId);
     const name = chat ? chatName(chat, s.me?.id) : '';
-    const other = chat?.kind === 'direct' ? chat.members.find((m) => m.id !== s.me?.id) : undefined;
+    const group = chat?.kind === 'group';
+    const other = chat && !group ? otherMember(chat, s.me?.id) : null;
     setText(title, chat ? name : s.chats_loaded ? 'Chat not found' : 'Loading…');
+    setText(subtitle, group ? `${chat.members.length} ${chat.members.length === 1 ? 'member' : 'members'}` : '');
+    subtitle.hidden = !group;
     updateAvatar(headAvatar, name || '?', other?.id ?? chatId);
+    headAvatar.classList.toggle('group', group);
     readOnlyTag.hidden = !chat?.read_only;
+    settingsBtn.hidden = !group;
     composer.setReadOnly(!chat || chat.read_only);
+    const replying = s.replying.get(chatId) ?? null;
+    composer.setReply(replying, replying ? (replying.author_id === s.me?.id ? 'yourself' : authorName(chat, replying.author_id, s.users)) : '');
+    composer.setTyping(typistsIn(s, chatId, Date.now()).map((u) => u.username));
+
+    if (unreadFrom === undefined && chat && t?.loaded) unreadFrom = firstUnread(t.items, chat.unread, s.me?.id ?? '');
 
     intro.hidden = !t?.loaded || t.has_more;
     if (!intro.hidden) {
       const [ia, ih, ip] = /** @type {HTMLElement[]} */ (Array.from(intro.children));
-      ia.replaceChildren(avatar(name || '?', other?.id ?? chatId, 'large'));
+      const big = avatar(name || '?', other?.id ?? chatId, 'large');
+      big.classList.toggle('group', group);
+      ia.replaceChildren(big);
       setText(ih, name);
-      setText(ip, chat?.kind === 'direct' ? `This is the beginning of your direct message history with ${name}.` : `This is the beginning of ${name}.`);
+      setText(
+        ip,
+        !chat ? '' : group ? `This is the beginning of the group ${name}.` : `This is the beginning of your direct message history with ${name}.`,
+      );
     }
     const busy = !t?.loaded ? 'Loading messages…' : t.loading_older ? 'Loading older messages…' : '';
     setText(loading, busy);
@@ -165,11 +276,23 @@ export function conversationView(chatId, actions) {
     const firstKey = list.firstElementChild instanceof HTMLElement ? list.firstElementChild.dataset.key : undefined;
     const oldHeight = scroller.scrollHeight;
     const oldTop = scroller.scrollTop;
-    const items = entries(s);
+    const items = entries(s, chat);
+    if (editing && !items.some((e) => e.editing)) editing = null; // deleted meanwhile
+    if (picking && !items.some((e) => e.picking)) picking = null;
     reconcile(list, items, (e) => e.key, createItem, (li, e) => updateMessageItem(li, e, itemActions));
 
     if (stickToBottom) scroller.scrollTop = scroller.scrollHeight;
-    else if (firstKey !== undefined && items.length > 0 && items[0].key !== firstKey) {
+    if (!shownUnread && unreadFrom !== undefined) {
+      // Opening with more unread than fits: start at the "New messages" line, not the bottom.
+      shownUnread = true;
+      const row = unreadFrom ? findRow(unreadFrom) : null;
+      const above = row ? row.getBoundingClientRect().top - scroller.getBoundingClientRect().top : 0;
+      if (row && above < 0) {
+        scroller.scrollTop += above - 48;
+        stickToBottom = false;
+        jump.hidden = false;
+      }
+    } else if (!stickToBottom && firstKey !== undefined && items.length > 0 && items[0].key !== firstKey) {
       scroller.scrollTop = oldTop + (scroller.scrollHeight - oldHeight); // older page added above
     }
     // A first page that does not fill the screen cannot be scrolled: fetch more right away.

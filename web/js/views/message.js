@@ -1,12 +1,21 @@
-// views/message.js — one entry of the Messages list: a message, or one being sent.
+// views/message.js — one entry of the Messages list: a message (with its reply quote,
+// reactions and action buttons), or one being sent.
 
 import { h, setText, setAttr, updateAvatar, avatar } from '../dom.js';
 import { icon } from '../icons.js';
 import { messageTime, fullTime } from '../format.js';
+import { tokenize } from '../richtext.js';
 import { autoGrow } from './composer.js';
+import { emojiPicker, emojiName } from './emoji.js';
 
 /** @typedef {import('../types.js').Message} Message */
 /** @typedef {import('../types.js').PendingMessage} PendingMessage */
+/** @typedef {import('../types.js').Preview} Preview */
+
+/**
+ * A reaction as shown: `mine` when the user is among those who reacted, `who` their names.
+ * @typedef {{ emoji: string, count: number, mine: boolean, who: string }} ShownReaction
+ */
 
 /**
  * What one row shows, worked out by the conversation view.
@@ -19,8 +28,18 @@ import { autoGrow } from './composer.js';
  *   mine: boolean,
  *   grouped: boolean,
  *   day: string | null,
+ *   unreadStart: boolean,
  *   editing: boolean,
+ *   picking: boolean,
+ *   canAnswer: boolean,
+ *   mentionsMe: boolean,
+ *   meName: string,
+ *   names: string,
+ *   reply: { author: string, preview: Preview } | null,
+ *   reactions: ShownReaction[],
  * }} Entry
+ * `canAnswer`: replies and reactions are possible (not a read-only chat); `names`: the
+ * members' usernames, space-separated, for @mentions.
  */
 
 /**
@@ -29,6 +48,11 @@ import { autoGrow } from './composer.js';
  *   saveEdit: (m: Message, content: string) => Promise<void>,
  *   cancelEdit: () => void,
  *   remove: (m: Message) => void,
+ *   reply: (m: Message) => void,
+ *   openPicker: (m: Message) => void,
+ *   closePicker: () => void,
+ *   react: (m: Message, emoji: string) => void,
+ *   jumpTo: (messageId: string) => void,
  *   retry: (nonce: string) => void,
  *   discard: (nonce: string) => void,
  * }} MessageActions
@@ -38,11 +62,19 @@ import { autoGrow } from './composer.js';
 function signature(e) {
   const m = e.message;
   const p = e.pending;
-  return [e.author, e.grouped, e.day, e.editing, m?.id, m?.version, m?.deleted, p?.state, p?.error].join('\u0000');
+  return JSON.stringify([
+    e.author, e.grouped, e.day, e.unreadStart, e.editing, e.picking, e.canAnswer, e.mentionsMe, e.names, e.mine,
+    m?.id, m?.version, m?.deleted, m?.content, m?.edited_at, p?.state, p?.error, e.reply, e.reactions,
+  ]);
 }
 
 /** The entry each row shows now, for its buttons. @type {WeakMap<HTMLElement, Entry>} */
 const shown = new WeakMap();
+
+/** @param {HTMLElement} li @param {string} sel */
+function q(li, sel) {
+  return /** @type {HTMLElement} */ (li.querySelector(sel));
+}
 
 /** @param {MessageActions} actions @returns {(e: Entry) => HTMLElement} */
 export function createMessageItem(actions) {
@@ -55,39 +87,66 @@ export function createMessageItem(actions) {
       const p = shown.get(li)?.pending;
       if (p) f(p.nonce);
     };
+    /** @param {string} name @param {import('../icons.js').IconName} ic @param {(m: Message) => void} f @param {string} [cls] */
+    const tool = (name, ic, f, cls = '') =>
+      h('button', { type: 'button', class: `icon-btn small ${cls}`.trim(), 'aria-label': name, title: name, dataset: { tool: name }, onclick: run(f) }, icon(ic));
     const retry = h('button', { type: 'button', class: 'link-btn', onclick: withNonce(actions.retry) }, 'Retry');
     const discard = h('button', { type: 'button', class: 'link-btn', onclick: withNonce(actions.discard) }, 'Discard');
+    const quote = h(
+      'button',
+      {
+        type: 'button',
+        class: 'reply-quote',
+        onclick: () => {
+          const r = shown.get(li)?.reply;
+          if (r) actions.jumpTo(r.preview.id);
+        },
+      },
+      icon('reply'),
+      h('span', { class: 'reply-author' }),
+      h('span', { class: 'reply-text' }),
+    );
+    const reactions = h('div', { class: 'reactions', role: 'group', 'aria-label': 'Reactions' });
+    reactions.addEventListener('click', (ev) => {
+      const chip = ev.target instanceof Element ? ev.target.closest('.reaction') : null;
+      const m = shown.get(li)?.message;
+      if (chip instanceof HTMLElement && m && chip.dataset.emoji) actions.react(m, chip.dataset.emoji);
+    });
     const li = h(
       'li',
       { class: 'msg' },
-      h('div', { class: 'day-sep', role: 'presentation' }, h('span', { class: 'day-label' })),
       h(
         'div',
-        { class: 'msg-row' },
+        { class: 'msg-row', tabindex: '-1' },
         avatar(entry.author, entry.authorId),
         h(
           'div',
           { class: 'msg-body' },
-          h('div', { class: 'msg-meta' }, h('span', { class: 'msg-author' }), ' ', h('time', { class: 'msg-time' }), h('span', { class: 'msg-edited' }, ' (edited)')),
+          quote,
+          h(
+            'div',
+            { class: 'msg-meta' },
+            h('span', { class: 'msg-author' }),
+            ' ',
+            h('time', { class: 'msg-time' }),
+          ),
           h('div', { class: 'msg-content' }),
+          reactions,
           h('div', { class: 'msg-status' }, h('span', { class: 'msg-status-text' }), ' ', retry, ' ', discard),
         ),
         h(
           'div',
-          { class: 'msg-actions' },
-          h('button', { type: 'button', class: 'icon-btn small', 'aria-label': 'Edit', title: 'Edit', onclick: run(actions.startEdit) }, icon('edit')),
-          h('button', { type: 'button', class: 'icon-btn small danger', 'aria-label': 'Delete', title: 'Delete', onclick: run(actions.remove) }, icon('trash')),
+          { class: 'msg-actions', role: 'group', 'aria-label': 'Message actions' },
+          tool('React', 'smile', actions.openPicker),
+          tool('Reply', 'reply', actions.reply),
+          tool('Edit', 'edit', actions.startEdit),
+          tool('Delete', 'trash', actions.remove, 'danger'),
         ),
       ),
     );
     shown.set(li, entry);
     return li;
   };
-}
-
-/** @param {HTMLElement} li @param {string} sel */
-function q(li, sel) {
-  return /** @type {HTMLElement} */ (li.querySelector(sel));
 }
 
 /** Brings a row up to date with its entry. @param {HTMLElement} li @param {Entry} e @param {MessageActions} actions */
@@ -108,10 +167,18 @@ export function updateMessageItem(li, e, actions) {
   li.classList.toggle('failed', p?.state === 'failed');
   li.classList.toggle('deleted', !!m?.deleted);
   li.classList.toggle('editing', e.editing);
+  li.classList.toggle('mentions-me', e.mentionsMe);
+  li.classList.toggle('picking', e.picking);
+  if (m) li.dataset.messageId = m.id;
 
-  const sep = q(li, '.day-sep');
-  sep.hidden = !e.day;
-  setText(q(li, '.day-label'), e.day ?? '');
+  // Separators exist only where they show (hidden copies would be found by text searches).
+  let daySep = li.querySelector('.day-sep');
+  if (e.day && !daySep) li.prepend((daySep = h('div', { class: 'day-sep' }, h('span', { class: 'day-label' }))));
+  if (!e.day && daySep) daySep.remove();
+  if (e.day && daySep) setText(q(li, '.day-label'), e.day);
+  const newSep = li.querySelector('.new-sep');
+  if (e.unreadStart && !newSep) q(li, '.msg-row').before(h('div', { class: 'new-sep' }, h('span', {}, 'New messages')));
+  if (!e.unreadStart && newSep) newSep.remove();
 
   updateAvatar(q(li, '.avatar'), e.author, e.authorId);
   setText(q(li, '.msg-author'), e.author);
@@ -119,26 +186,106 @@ export function updateMessageItem(li, e, actions) {
   setText(time, messageTime(created));
   setAttr(time, 'datetime', created);
   setAttr(time, 'title', fullTime(created));
-  q(li, '.msg-edited').hidden = !m?.edited_at || m.deleted;
 
-  const body = q(li, '.msg-content');
-  setText(body, m?.deleted ? 'This message was deleted.' : content);
+  const quote = q(li, '.reply-quote');
+  quote.hidden = !e.reply;
+  if (e.reply) {
+    const r = e.reply.preview;
+    setText(q(quote, '.reply-author'), e.reply.author);
+    setText(q(quote, '.reply-text'), r.deleted ? 'Original message was deleted' : r.content.replace(/\s+/g, ' '));
+    quote.classList.toggle('gone', r.deleted);
+    setAttr(quote, 'title', r.deleted ? 'The original message was deleted' : 'Show the original message');
+  }
+
+  renderContent(q(li, '.msg-content'), m?.deleted ? null : content, e, m?.edited_at ?? null);
+
+  renderReactions(q(li, '.reactions'), m && !m.deleted ? e.reactions : [], e.canAnswer);
 
   const status = q(li, '.msg-status');
   status.hidden = !p;
-  setText(q(li, '.msg-status-text'), p?.state === 'failed' ? `Not sent: ${p.error ?? 'failed'}.` : 'Sending…');
+  setText(q(li, '.msg-status-text'), !p ? '' : p.state === 'failed' ? `Not sent: ${p.error ?? 'failed'}.` : 'Sending…');
   for (const b of status.querySelectorAll('button')) b.hidden = p?.state !== 'failed';
 
-  q(li, '.msg-actions').hidden = !m || !e.mine || m.deleted || e.editing;
+  const tools = q(li, '.msg-actions');
+  tools.hidden = !m || m.deleted || e.editing;
+  for (const b of /** @type {NodeListOf<HTMLElement>} */ (tools.querySelectorAll('[data-tool]'))) {
+    const own = b.dataset.tool === 'Edit' || b.dataset.tool === 'Delete';
+    b.hidden = own ? !e.mine : !e.canAnswer;
+    if (b.dataset.tool === 'React') setAttr(b, 'aria-expanded', e.picking ? 'true' : 'false');
+  }
+
+  const picker = li.querySelector('.emoji-picker');
+  if (e.picking && m && !picker) {
+    const reactBtn = () => /** @type {HTMLElement | null} */ (tools.querySelector('[data-tool="React"]'));
+    const el = emojiPicker(
+      (emoji, byKeyboard) => {
+        const cur = shown.get(li)?.message;
+        actions.closePicker();
+        if (byKeyboard) reactBtn()?.focus(); // keyboard users stay where they were
+        if (cur) actions.react(cur, emoji);
+      },
+      () => {
+        actions.closePicker();
+        reactBtn()?.focus();
+      },
+    );
+    q(li, '.msg-row').append(el);
+    queueMicrotask(() => el.scrollIntoView({ block: 'nearest' }));
+  }
+  if (!e.picking && picker) picker.remove();
 
   const editor = li.querySelector('.msg-editor');
-  if (e.editing && m && !editor) body.after(editorFor(m, actions));
+  if (e.editing && m && !editor) q(li, '.msg-content').after(editorFor(m, actions));
   if (!e.editing && editor) editor.remove();
+}
+
+/**
+ * The message's text, with @mentions and links marked (still inserted only as text), and the
+ * "edited" marker; or the deleted marker when `content` is null.
+ * @param {HTMLElement} el @param {string | null} content @param {Entry} e @param {string | null} editedAt
+ */
+function renderContent(el, content, e, editedAt) {
+  if (content === null) {
+    el.replaceChildren(h('span', { class: 'deleted-text' }, 'This message was deleted.'));
+    return;
+  }
+  const names = new Set(e.names.split(' ').filter(Boolean));
+  const me = e.meName.toLowerCase();
+  const parts = tokenize(content, names).map((t) => {
+    if (t.kind === 'mention') return h('span', { class: t.username === me ? 'mention mention-self' : 'mention' }, t.text);
+    if (t.kind === 'link') return h('a', { href: t.href, target: '_blank', rel: 'noopener noreferrer nofollow' }, t.text);
+    return document.createTextNode(t.text);
+  });
+  if (editedAt) parts.push(h('span', { class: 'msg-edited', title: `Edited ${fullTime(editedAt)}` }, ' (edited)'));
+  el.replaceChildren(...parts);
+}
+
+/** The reaction chips: each toggles the user's own reaction. @param {HTMLElement} el @param {ShownReaction[]} list @param {boolean} canAnswer */
+function renderReactions(el, list, canAnswer) {
+  el.hidden = list.length === 0;
+  el.replaceChildren(
+    ...list.map((r) =>
+      h(
+        'button',
+        {
+          type: 'button',
+          class: r.mine ? 'reaction mine' : 'reaction',
+          'aria-pressed': r.mine ? 'true' : 'false',
+          'aria-label': `${r.emoji} ${emojiName(r.emoji)}: ${r.count}`,
+          title: `${r.who} reacted with ${emojiName(r.emoji)}`,
+          disabled: !canAnswer,
+          dataset: { emoji: r.emoji },
+        },
+        h('span', { class: 'reaction-emoji' }, r.emoji),
+        h('span', { class: 'reaction-count' }, String(r.count)),
+      ),
+    ),
+  );
 }
 
 /** The inline editor: Enter saves, Shift+Enter adds a line, Escape cancels. @param {Message} m @param {MessageActions} actions */
 function editorFor(m, actions) {
-  const ta = h('textarea', { class: 'edit-input', 'aria-label': 'Edit message', rows: '1' });
+  const ta = h('textarea', { class: 'edit-input', 'aria-label': 'Edit message', rows: '1', maxlength: '4000' });
   ta.value = m.content;
   const error = h('p', { class: 'form-error small', role: 'alert' });
   const save = async () => {

@@ -1,27 +1,59 @@
 // views/shell.js — the signed-in layout: sidebar, connection banner, and the friends page or
-// the open conversation. Collapses to one column on a phone.
+// the open conversation; and the dialogs opened over them. Collapses to one column on a phone.
 
 import { h } from '../dom.js';
 import { sidebarView } from './sidebar.js';
 import { friendsView } from './friends.js';
 import { conversationView } from './conversation.js';
 import { statusView, noticeView } from './status.js';
+import { confirmDialog } from './dialog.js';
+import { createGroupDialog, groupSettingsDialog } from './groups.js';
+import { accountDialog } from './account.js';
 import { totalUnread } from '../store.js';
 
 /** @typedef {import('../types.js').State} State */
 /** @typedef {import('./friends.js').FriendsActions} FriendsActions */
 /** @typedef {import('./conversation.js').ConversationActions} ConversationActions */
+/** @typedef {import('./groups.js').GroupActions} GroupActions */
+/** @typedef {import('./account.js').AccountActions} AccountActions */
+/** @typedef {import('./groups.js').OpenDialog} OpenDialog */
+
+/** What the shell adds for its views: dialogs. */
+/** @typedef {'confirm' | 'openGroupSettings'} ShellProvided */
 
 /**
- * @typedef {FriendsActions & ConversationActions & {
- *   logout: () => void,
+ * @typedef {Omit<FriendsActions & ConversationActions & GroupActions & AccountActions, ShellProvided> & {
  *   closeSidebar: () => void,
  *   dismissNotice: () => void,
  * }} ShellActions
  */
 
-/** @param {ShellActions} actions */
-export function shellView(actions) {
+/** @param {ShellActions} base */
+export function shellView(base) {
+  /** @type {OpenDialog | null} the dialog open now, kept up to date with the state */
+  let dialog = null;
+  /** @type {State | null} */
+  let last = null;
+
+  /** @param {(onClose: () => void) => OpenDialog} open */
+  function show(open) {
+    dialog?.close();
+    const d = open(() => {
+      if (dialog === d) dialog = null;
+    });
+    dialog = d;
+    if (last) d.render(last);
+  }
+
+  const actions = {
+    ...base,
+    confirm: confirmDialog,
+    /** @param {string} chatId */
+    openGroupSettings: (chatId) => show((onClose) => groupSettingsDialog(chatId, actions, onClose)),
+    openCreateGroup: () => show((onClose) => createGroupDialog(actions, onClose)),
+    openAccount: () => show((onClose) => accountDialog(actions, onClose)),
+  };
+
   const sidebar = sidebarView(actions);
   const friends = friendsView(actions);
   const status = statusView();
@@ -34,6 +66,7 @@ export function shellView(actions) {
 
   /** @param {State} s */
   function render(s) {
+    last = s;
     el.classList.toggle('sidebar-open', s.sidebar_open);
     sidebar.render(s);
     status.render(s);
@@ -43,16 +76,23 @@ export function shellView(actions) {
         conversation = conversationView(s.route.chat_id, actions);
         main.replaceChildren(conversation.el);
         conversation.render(s);
-        if (!s.sidebar_open) conversation.focus();
+        if (!s.sidebar_open && !dialog) conversation.focus();
       } else conversation.render(s);
     } else {
       conversation = null;
       if (main.firstElementChild !== friends.el) main.replaceChildren(friends.el);
       friends.render(s);
     }
+    dialog?.render(s);
     const unread = totalUnread(s);
     document.title = unread > 0 ? `(${unread}) Astral` : 'Astral';
   }
 
-  return { el, render };
+  /** Closes whatever dialog is open (signing out). */
+  function dispose() {
+    dialog?.close();
+    dialog = null;
+  }
+
+  return { el, render, dispose };
 }

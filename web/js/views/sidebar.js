@@ -2,14 +2,14 @@
 
 import { h, reconcile, setText, setAttr, avatar, updateAvatar, setBadge } from '../dom.js';
 import { icon } from '../icons.js';
-import { chatName } from '../model.js';
+import { chatName, authorName, otherMember } from '../model.js';
 import { sortedChats, pendingOf } from '../store.js';
 import { badgeText, listTime, previewText } from '../format.js';
 
 /** @typedef {import('../types.js').State} State */
 /** @typedef {import('../types.js').Chat} Chat */
 
-/** @param {{ logout: () => void, closeSidebar: () => void }} actions */
+/** @param {{ logout: () => void, closeSidebar: () => void, openCreateGroup: () => void, openAccount: () => void }} actions */
 export function sidebarView(actions) {
   const friendsBadge = h('span', { class: 'badge', hidden: true });
   const friendsLink = h(
@@ -20,19 +20,25 @@ export function sidebarView(actions) {
     friendsBadge,
   );
   const list = h('ul', { class: 'chat-list' });
-  const empty = h('p', { class: 'empty small' }, 'No chats yet. Open one from your friends list.');
+  const empty = h('p', { class: 'empty small' }, 'No chats yet. Open one from your friends list, or create a group.');
   const meAvatar = avatar('?', '');
   const meName = h('span', { class: 'me-name' });
   const status = h('span', { class: 'status-dot', 'aria-hidden': 'true' });
-  const logout = h('button', { type: 'button', class: 'btn ghost small', onclick: () => actions.logout() }, 'Log out');
+  const logout = h('button', { type: 'button', class: 'icon-btn small', 'aria-label': 'Log out', title: 'Log out', onclick: () => actions.logout() }, icon('logout'));
+  const settings = h('button', { type: 'button', class: 'icon-btn small', 'aria-label': 'Settings', title: 'Settings', onclick: () => actions.openAccount() }, icon('settings'));
+  const newGroup = h(
+    'button',
+    { type: 'button', class: 'icon-btn small', 'aria-label': 'Create group', title: 'Create group', onclick: () => actions.openCreateGroup() },
+    icon('plus'),
+  );
 
   const el = h(
     'aside',
     { class: 'sidebar' },
     h('header', { class: 'sidebar-header' }, h('span', { class: 'brand-mark small' }, icon('sparkle')), h('span', { class: 'brand' }, 'Astral')),
     friendsLink,
-    h('nav', { class: 'chats-nav', 'aria-label': 'Chats' }, h('h2', { class: 'section-title' }, 'Direct messages'), list, empty),
-    h('footer', { class: 'me' }, h('span', { class: 'me-avatar' }, meAvatar, status), meName, logout),
+    h('nav', { class: 'chats-nav', 'aria-label': 'Chats' }, h('div', { class: 'section-head' }, h('h2', { class: 'section-title' }, 'Chats'), newGroup), list, empty),
+    h('footer', { class: 'me' }, h('span', { class: 'me-avatar' }, meAvatar, status), meName, settings, logout),
   );
 
   /** @param {Chat} chat */
@@ -59,22 +65,25 @@ export function sidebarView(actions) {
     reconcile(list, chats, (c) => c.id, createItem, (li, chat) => {
       const a = /** @type {HTMLAnchorElement} */ (li.firstElementChild);
       const name = chatName(chat, me?.id);
-      const other = chat.kind === 'direct' ? chat.members.find((m) => m.id !== me?.id) : undefined;
+      const group = chat.kind === 'group';
+      const other = group ? null : otherMember(chat, me?.id);
       setAttr(a, 'href', `#/chat/${encodeURIComponent(chat.id)}`);
       setAttr(a, 'aria-current', s.route.name === 'chat' && s.route.chat_id === chat.id ? 'page' : null);
       a.classList.toggle('unread', chat.unread > 0);
-      updateAvatar(/** @type {HTMLElement} */ (a.querySelector('.avatar')), name, other?.id ?? chat.id);
+      const av = /** @type {HTMLElement} */ (a.querySelector('.avatar'));
+      updateAvatar(av, name, other?.id ?? chat.id);
+      av.classList.toggle('group', group);
       setText(/** @type {HTMLElement} */ (a.querySelector('.chat-name')), name);
 
-      const t = s.timelines.get(chat.id);
       const pend = pendingOf(s, chat.id).at(-1);
-      const last = t?.preview;
+      const last = chat.last_message;
       let preview = '';
       if (pend) preview = `You: ${previewText(pend.content)}`;
       else if (last) {
-        const who = last.author_id === me?.id ? 'You: ' : '';
+        const who = last.author_id === me?.id ? 'You: ' : group ? `${authorName(chat, last.author_id, s.users)}: ` : '';
         preview = last.deleted ? 'Message deleted' : who + previewText(last.content);
       } else if (chat.read_only) preview = 'Read only';
+      else if (group) preview = `${chat.members.length} members`;
       setText(/** @type {HTMLElement} */ (a.querySelector('.chat-preview')), preview);
 
       const time = /** @type {HTMLElement} */ (a.querySelector('.chat-time'));
