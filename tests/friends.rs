@@ -567,3 +567,84 @@ async fn pending(pairs: &[(User, User)]) -> Vec<String> {
     )
     .await
 }
+
+/// Callers balance over the social replicas, and keep working when one of them dies.
+#[tokio::test]
+async fn calls_spread_over_two_social_replicas_and_survive_one_being_killed() {
+    let options = Distributed {
+        social_replicas: 2,
+        rust_log: "info,astral_social=debug",
+        ..Distributed::default()
+    };
+    let Some(mut system) = System::distributed_with(options).await else {
+        return;
+    };
+    let alice = User::register(&system.base, "alice").await;
+    let bob = User::register(&system.base, "bob").await;
+    alice.befriend(&bob).await;
+    let (_, chat) = alice
+        .post("/api/chats/direct", json!({ "user_id": bob.id }))
+        .await;
+    let messages = format!("/api/chats/{}/messages", id(&chat));
+    // Every direct message asks social whether the two are still friends.
+    for n in 0..40 {
+        assert_eq!(
+            alice
+                .post(&messages, json!({ "content": format!("{n}") }))
+                .await
+                .0,
+            StatusCode::CREATED
+        );
+    }
+    let answered = |system: &System, replica: &str| {
+        let logs = system.logs();
+        logs.iter()
+            .find(|(name, _)| name == &format!("{replica}.log"))
+            .map_or(0, |(_, text)| text.matches("are friends").count())
+    };
+    let (first, second) = (
+        answered(&system, "astral-social"),
+        answered(&system, "astral-social-2"),
+    );
+    assert!(
+        first > 0 && second > 0,
+        "both replicas answer: {first} and {second}"
+    );
+
+    assert!(
+        system
+            .signal("astral-social", "KILL", std::time::Duration::from_secs(5))
+            .await
+            .is_some()
+    );
+    // Calls that were on their way to the dead replica may fail, cleanly; the balanced channel
+    // then drops it, and every later send works.
+    let mut statuses = Vec::new();
+    for n in 0..20 {
+        let (status, _) = alice
+            .post(&messages, json!({ "content": format!("after {n}") }))
+            .await;
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::SERVICE_UNAVAILABLE,
+            "{status}: a clean 503 at worst"
+        );
+        statuses.push(status);
+    }
+    assert!(
+        statuses[10..].iter().all(|s| *s == StatusCode::CREATED),
+        "the last ten sends all work: {statuses:?}"
+    );
+    let before = answered(&system, "astral-social-2");
+    assert_eq!(
+        alice
+            .post(&messages, json!({ "content": "still here" }))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert!(
+        answered(&system, "astral-social-2") > before,
+        "the surviving replica answers"
+    );
+    system.stop().await;
+}

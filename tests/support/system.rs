@@ -118,12 +118,18 @@ impl System {
             (nats_url, None)
         };
         let [auth, social, messaging] = [free_port(), free_port(), free_port()];
+        let social_replicas: Vec<u16> = (1..options.social_replicas).map(|_| free_port()).collect();
+        // Callers balance over every social replica (a comma-separated list of endpoints).
+        let social_urls: Vec<String> = std::iter::once(social)
+            .chain(social_replicas.iter().copied())
+            .map(|port| format!("http://127.0.0.1:{port}"))
+            .collect();
         let gateways: Vec<u16> = (0..options.gateways).map(|_| free_port()).collect();
         let url = |port: u16| format!("http://127.0.0.1:{port}");
         let common = [
             ("NATS_URL", nats_url.clone()),
             ("ASTRAL_AUTH_URL", url(auth)),
-            ("ASTRAL_SOCIAL_URL", url(social)),
+            ("ASTRAL_SOCIAL_URL", social_urls.join(",")),
             ("ASTRAL_MESSAGING_URL", url(messaging)),
             ("RUST_LOG", options.rust_log.to_owned()),
         ];
@@ -147,7 +153,6 @@ impl System {
                 Some(databases[2].url.clone()),
             ),
         ];
-        let social_replicas: Vec<u16> = (1..options.social_replicas).map(|_| free_port()).collect();
         for (i, port) in social_replicas.iter().enumerate() {
             processes.push((
                 format!("astral-social-{}", i + 2),
@@ -267,7 +272,8 @@ impl System {
     /// Waits until every gateway answers `/readyz` (token keys and revocations loaded).
     async fn wait_ready(&self) {
         let client = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + WAIT * 3;
+        // Generous: many distributed systems may be starting at once on a 2-core machine.
+        let deadline = tokio::time::Instant::now() + WAIT * 6;
         for base in &self.bases {
             loop {
                 let ready = client.get(format!("{base}/readyz")).send().await;

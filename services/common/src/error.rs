@@ -13,6 +13,9 @@ pub enum Error {
     PermissionDenied(String),
     #[error("{0}")]
     Unauthenticated(String),
+    /// Another service this one needs did not answer: try again.
+    #[error("{0}")]
+    Unavailable(String),
     /// Too many attempts: try again after this many seconds.
     #[error("{message}")]
     RateLimited { message: String, retry_after_s: u64 },
@@ -58,6 +61,7 @@ impl From<Error> for tonic::Status {
             Error::AlreadyExists(message) => Self::already_exists(message),
             Error::PermissionDenied(message) => Self::permission_denied(message),
             Error::Unauthenticated(message) => Self::unauthenticated(message),
+            Error::Unavailable(message) => Self::unavailable(message),
             Error::RateLimited {
                 message,
                 retry_after_s,
@@ -73,6 +77,21 @@ impl From<Error> for tonic::Status {
                 tracing::error!(error = format!("{error:#}"), "internal error");
                 Self::internal("internal error")
             }
+        }
+    }
+}
+
+impl Error {
+    /// A failed call to another service: `Unavailable` if it could not answer (down,
+    /// restarting, too slow), else an internal error with `what` as context.
+    pub fn downstream(status: tonic::Status, what: &str) -> Self {
+        use tonic::Code;
+        match status.code() {
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
+                tracing::warn!(%status, "{what}: the service did not answer");
+                Self::Unavailable(format!("{what}: a service is unavailable, try again"))
+            }
+            _ => Self::Internal(anyhow::Error::new(status).context(what.to_owned())),
         }
     }
 }

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tonic::server::NamedService;
+use tonic::transport::channel::Change;
 use tonic::transport::{Channel, Endpoint};
 
 /// Serves `router` (a service's gRPC API plus health and reflection) on `listener` until
@@ -36,13 +37,78 @@ pub async fn server_with_health<S: NamedService>()
         .add_service(reflection))
 }
 
-/// A channel to `url` that connects on first use and reconnects as needed, so services can
-/// start in any order.
+/// A channel to a service that connects on first use and reconnects as needed, so services
+/// can start in any order. `url` may name several endpoints, comma-separated
+/// (`http://10.0.0.1:50052,http://10.0.0.2:50052`), and each host name is looked up again
+/// every few seconds: calls are balanced over every address found, so a headless
+/// Kubernetes Service (one DNS record per pod) spreads them over its replicas, and a
+/// replica that goes away is dropped while a new one is picked up.
 pub fn channel(url: &str) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(url.to_owned())?
+    let targets: Vec<tonic::codegen::http::Uri> = url
+        .split(',')
+        .map(|part| part.trim().parse())
+        .collect::<Result<_, _>>()?;
+    if targets.is_empty() || targets.iter().any(|uri| uri.host().is_none()) {
+        anyhow::bail!("{url} is not a list of http://host:port endpoints");
+    }
+    let (channel, changes) = Channel::balance_channel::<std::net::SocketAddr>(64);
+    tokio::spawn(follow(targets, changes));
+    Ok(channel)
+}
+
+/// How often endpoints' host names are looked up again.
+const RESOLVE_EVERY: Duration = Duration::from_secs(5);
+
+/// Keeps the balanced channel's endpoints equal to what the targets resolve to; ends when the
+/// channel is dropped.
+async fn follow(
+    targets: Vec<tonic::codegen::http::Uri>,
+    changes: tokio::sync::mpsc::Sender<Change<std::net::SocketAddr, Endpoint>>,
+) {
+    let mut current: std::collections::HashSet<std::net::SocketAddr> =
+        std::collections::HashSet::new();
+    loop {
+        let mut found = std::collections::HashSet::new();
+        for uri in &targets {
+            let host = uri
+                .host()
+                .unwrap_or_default()
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let port = uri.port_u16().unwrap_or(80);
+            match tokio::net::lookup_host((host, port)).await {
+                Ok(addresses) => found.extend(addresses),
+                Err(error) => tracing::warn!(%uri, %error, "cannot resolve a service endpoint"),
+            }
+        }
+        // Keep the last known addresses if a lookup found nothing (DNS hiccup).
+        if !found.is_empty() {
+            for gone in current.difference(&found) {
+                if changes.send(Change::Remove(*gone)).await.is_err() {
+                    return;
+                }
+            }
+            for new in found.difference(&current) {
+                let Ok(endpoint) = endpoint(*new) else {
+                    continue;
+                };
+                if changes.send(Change::Insert(*new, endpoint)).await.is_err() {
+                    return;
+                }
+            }
+            current = found;
+        }
+        tokio::time::sleep(RESOLVE_EVERY).await;
+        if changes.is_closed() {
+            return;
+        }
+    }
+}
+
+fn endpoint(address: std::net::SocketAddr) -> anyhow::Result<Endpoint> {
+    Ok(Endpoint::from_shared(format!("http://{address}"))?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(30))
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .connect_lazy())
+        .http2_keep_alive_interval(Duration::from_secs(30)))
 }

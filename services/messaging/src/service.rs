@@ -484,17 +484,20 @@ impl MessagingService {
         }
     }
 
+    /// Asks social; a read, so a call that found a replica gone is tried once more (the
+    /// balanced channel then picks another).
     async fn are_friends(&self, a: i64, b: i64) -> Result<bool> {
         let request = AreFriendsRequest {
             user_a: a.to_string(),
             user_b: b.to_string(),
         };
-        let answer = self
-            .social
-            .clone()
-            .are_friends(request)
-            .await
-            .context("ask social whether two users are friends")?;
+        let mut answer = self.social.clone().are_friends(request.clone()).await;
+        if matches!(&answer, Err(status) if status.code() == tonic::Code::Unavailable) {
+            answer = self.social.clone().are_friends(request).await;
+        }
+        let answer = answer.map_err(|status| {
+            Error::downstream(status, "ask social whether two users are friends")
+        })?;
         Ok(answer.into_inner().friends)
     }
 
@@ -507,7 +510,7 @@ impl MessagingService {
             .clone()
             .get_users(request)
             .await
-            .context("look up users")?;
+            .map_err(|status| Error::downstream(status, "look up users"))?;
         answer
             .into_inner()
             .users

@@ -193,7 +193,9 @@ impl SocialService {
         if a == b {
             return Ok(false);
         }
-        self.store.are_friends(a, b).await
+        let friends = self.store.are_friends(a, b).await?;
+        tracing::debug!(%a, %b, friends, "are friends");
+        Ok(friends)
     }
 
     async fn user_by_username(&self, username: &str) -> Result<User> {
@@ -203,9 +205,7 @@ impl SocialService {
         match self.auth.clone().get_user_by_username(request).await {
             Ok(found) => user_from_pb(found.into_inner()),
             Err(status) if status.code() == tonic::Code::NotFound => Err(no_such_username()),
-            Err(status) => Err(anyhow::Error::new(status)
-                .context("look up a username")
-                .into()),
+            Err(status) => Err(Error::downstream(status, "look up a username")),
         }
     }
 
@@ -220,7 +220,7 @@ impl SocialService {
             Err(status) if status.code() == tonic::Code::NotFound => {
                 Err(Error::not_found("no such user"))
             }
-            Err(status) => Err(anyhow::Error::new(status).context("look up a user").into()),
+            Err(status) => Err(Error::downstream(status, "look up a user")),
         }
     }
 }
