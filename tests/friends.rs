@@ -617,33 +617,28 @@ async fn calls_spread_over_two_social_replicas_and_survive_one_being_killed() {
             .await
             .is_some()
     );
-    // Calls that were on their way to the dead replica may fail, cleanly; the balanced channel
-    // then drops it, and every later send works.
-    let mut statuses = Vec::new();
-    for n in 0..20 {
-        let (status, _) = alice
-            .post(&messages, json!({ "content": format!("after {n}") }))
-            .await;
+    // Calls on their way to the dead replica may fail, cleanly, until the balancer has
+    // dropped it (within a probe round, 2 s); then sending works on.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut in_a_row = 0;
+    while in_a_row < 20 {
+        let (status, _) = alice.post(&messages, json!({ "content": "after" })).await;
         assert!(
             status == StatusCode::CREATED || status == StatusCode::SERVICE_UNAVAILABLE,
             "{status}: a clean 503 at worst"
         );
-        statuses.push(status);
+        in_a_row = if status == StatusCode::CREATED {
+            in_a_row + 1
+        } else {
+            0
+        };
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sends kept failing after a replica died"
+        );
     }
     assert!(
-        statuses[10..].iter().all(|s| *s == StatusCode::CREATED),
-        "the last ten sends all work: {statuses:?}"
-    );
-    let before = answered(&system, "astral-social-2");
-    assert_eq!(
-        alice
-            .post(&messages, json!({ "content": "still here" }))
-            .await
-            .0,
-        StatusCode::CREATED
-    );
-    assert!(
-        answered(&system, "astral-social-2") > before,
+        answered(&system, "astral-social-2") > second,
         "the surviving replica answers"
     );
     system.stop().await;

@@ -149,13 +149,8 @@ async fn a_user_has_at_most_twenty_connections_per_gateway(system: &System) {
 }
 
 async fn two_connections_of_one_user_each_get_every_event_once(system: &System) {
-    let alice = User::register(&system.base, "alice").await;
-    let bob = User::register(&system.base, "bob").await;
-    alice.befriend(&bob).await;
-    let (_, chat) = alice
-        .post("/api/chats/direct", json!({ "user_id": bob.id }))
-        .await;
-    let chat_id = chat["id"].as_str().unwrap().to_owned();
+    let (alice, bob, chat_id) =
+        support::user::friends_with_a_chat(&system.base, &system.base).await;
     let mut tabs = [bob.on(&system.base), bob.on(&system.base)];
     for tab in &mut tabs {
         tab.connect().await;
@@ -184,13 +179,8 @@ async fn messages_cross_gateways_live_and_once() {
     else {
         return;
     };
-    let alice = User::register(&system.bases[0], "alice").await;
-    let bob = User::register(&system.bases[1], "bob").await;
-    alice.befriend(&bob).await;
-    let (_, chat) = alice
-        .post("/api/chats/direct", json!({ "user_id": bob.id }))
-        .await;
-    let chat_id = chat["id"].as_str().unwrap().to_owned();
+    let (alice, bob, chat_id) =
+        support::user::friends_with_a_chat(&system.bases[0], &system.bases[1]).await;
     let mut bob_live = bob.on(&system.bases[1]);
     bob_live.connect().await;
     bob_live.subscribe(&chat_id).await;
@@ -252,13 +242,8 @@ async fn a_client_whose_gateway_is_killed_reconnects_elsewhere_and_misses_nothin
     else {
         return;
     };
-    let alice = User::register(&system.bases[1], "alice").await;
-    let bob = User::register(&system.bases[0], "bob").await;
-    alice.befriend(&bob).await;
-    let (_, chat) = alice
-        .post("/api/chats/direct", json!({ "user_id": bob.id }))
-        .await;
-    let chat_id = chat["id"].as_str().unwrap().to_owned();
+    let (alice, bob, chat_id) =
+        support::user::friends_with_a_chat(&system.bases[1], &system.bases[0]).await;
     let messages = format!("/api/chats/{chat_id}/messages");
     let mut bob_live = bob.on(&system.bases[0]);
     bob_live.connect().await;
@@ -335,13 +320,8 @@ async fn when_the_bus_comes_back_the_gateway_resubscribes_and_tells_clients_to_c
     let Some(mut system) = System::distributed_with(options).await else {
         return;
     };
-    let alice = User::register(&system.base, "alice").await;
-    let bob = User::register(&system.base, "bob").await;
-    alice.befriend(&bob).await;
-    let (_, chat) = alice
-        .post("/api/chats/direct", json!({ "user_id": bob.id }))
-        .await;
-    let chat_id = chat["id"].as_str().unwrap().to_owned();
+    let (alice, bob, chat_id) =
+        support::user::friends_with_a_chat(&system.base, &system.base).await;
     let mut bob_live = bob.on(&system.base);
     bob_live.connect().await;
     bob_live.subscribe(&chat_id).await;
@@ -577,4 +557,91 @@ async fn arbitrary_frames_never_break_a_session() {
     let (status, _) = alice.get("/api/users/me").await;
     assert_eq!(status, StatusCode::OK, "seed {seed}");
     system.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_and_others_carry_on() {
+    use astral_proto::messaging::{
+        SendMessageRequest, messaging_service_client::MessagingServiceClient,
+    };
+    let system = System::all_in_one().await;
+    let (alice, bob, chat_id) =
+        support::user::friends_with_a_chat(&system.base, &system.base).await;
+    let mut stalled = bob.on(&system.base);
+    stalled.connect().await;
+    stalled.subscribe(&chat_id).await;
+    let mut reading = bob.on(&system.base);
+    reading.connect().await;
+
+    // Big messages, straight to the messaging service (no HTTP rate limit), while the stalled
+    // client reads nothing: socket buffers fill, then its queue, and the gateway lets it go.
+    let mut messaging = MessagingServiceClient::new(
+        astral_common::grpc::channel(&system.service_url("messaging")).unwrap(),
+    );
+    // 4,000 characters of four bytes each: about 16 KiB per event.
+    let content = "😀".repeat(4000);
+    const SENT: usize = 800;
+    for _ in 0..SENT / 50 {
+        for _ in 0..50 {
+            let request = SendMessageRequest {
+                actor_id: alice.id.clone(),
+                chat_id: chat_id.clone(),
+                content: content.clone(),
+                ..Default::default()
+            };
+            messaging.send_message(request).await.unwrap();
+        }
+        // The reading connection keeps up the whole time (and keeps its heartbeat).
+        for _ in 0..50 {
+            assert_eq!(
+                reading.expect_event("message.created").await["chat_id"],
+                chat_id.as_str()
+            );
+        }
+        reading.send(json!({ "op": "heartbeat" })).await;
+        reading.expect_op("heartbeat_ack").await;
+        // The stalled client still writes its heartbeats (it only never reads), until the
+        // gateway has let it go.
+        let heartbeat = Message::Text(json!({ "op": "heartbeat" }).to_string().into());
+        if futures::SinkExt::send(stalled.socket.as_mut().unwrap(), heartbeat)
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    // Now the stalled client reads: what was buffered, then the end of the connection.
+    let (received, ending) = read_to_end(&mut stalled).await;
+    assert!(
+        received < SENT,
+        "it was cut off ({received} of {SENT} events), not served without end"
+    );
+    assert!(
+        matches!(ending, None | Some(4008)),
+        "closed as too slow, or dropped: {ending:?}"
+    );
+    reading.send(json!({ "op": "heartbeat" })).await;
+    assert_eq!(
+        reading.expect_op("heartbeat_ack").await["op"],
+        "heartbeat_ack"
+    );
+    system.stop().await;
+}
+
+/// Reads a socket to its end: the events received, and the close code if it closed cleanly.
+async fn read_to_end(user: &mut User) -> (usize, Option<u16>) {
+    use futures::StreamExt as _;
+    let socket = user.socket.as_mut().unwrap();
+    let mut events = 0;
+    loop {
+        match tokio::time::timeout(support::WAIT, socket.next())
+            .await
+            .expect("the connection ends")
+        {
+            Some(Ok(Message::Close(frame))) => return (events, frame.map(|f| u16::from(f.code))),
+            Some(Ok(Message::Text(text))) if text.contains(r#""op":"event""#) => events += 1,
+            Some(Ok(_)) => {}
+            None | Some(Err(_)) => return (events, None),
+        }
+    }
 }

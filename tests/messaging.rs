@@ -35,17 +35,6 @@ fn id(value: &Value) -> String {
     value["id"].as_str().unwrap().to_owned()
 }
 
-/// Alice, befriended with bob (and with whoever else is asked for), and their direct chat.
-async fn friends_with_a_chat(system: &System) -> (User, User, String) {
-    let alice = User::register(&system.base, "alice").await;
-    let bob = User::register(&system.base, "bob").await;
-    alice.befriend(&bob).await;
-    let (_, chat) = alice
-        .post("/api/chats/direct", json!({ "user_id": bob.id }))
-        .await;
-    (alice, bob, id(&chat))
-}
-
 fn user_ids(chat: &Value) -> Vec<String> {
     chat["members"]
         .as_array()
@@ -218,7 +207,8 @@ async fn group_chats_are_created_renamed_joined_left_and_deleted(system: &System
 }
 
 async fn messages_are_edited_deleted_replied_to_and_reacted_to_live(system: &System) {
-    let (mut alice, mut bob, chat_id) = friends_with_a_chat(system).await;
+    let (mut alice, mut bob, chat_id) =
+        support::user::friends_with_a_chat(&system.base, &system.base).await;
     bob.connect().await;
     bob.subscribe(&chat_id).await;
     let messages = format!("/api/chats/{chat_id}/messages");
@@ -362,7 +352,8 @@ async fn messages_are_edited_deleted_replied_to_and_reacted_to_live(system: &Sys
 }
 
 async fn history_pages_at_the_edges(system: &System) {
-    let (alice, _bob, chat_id) = friends_with_a_chat(system).await;
+    let (alice, _bob, chat_id) =
+        support::user::friends_with_a_chat(&system.base, &system.base).await;
     let messages = format!("/api/chats/{chat_id}/messages");
     assert_eq!(alice.get(&messages).await.1, json!([]), "an empty chat");
     for n in 1..=5 {
@@ -423,7 +414,8 @@ async fn history_pages_at_the_edges(system: &System) {
 }
 
 async fn chats_are_ordered_by_activity_with_unread_counts_and_read_markers(system: &System) {
-    let (alice, mut bob, direct_id) = friends_with_a_chat(system).await;
+    let (alice, mut bob, direct_id) =
+        support::user::friends_with_a_chat(&system.base, &system.base).await;
     let carol = User::register(&system.base, "carol").await;
     alice.befriend(&carol).await;
     bob.befriend(&carol).await;
@@ -523,7 +515,8 @@ async fn chats_are_ordered_by_activity_with_unread_counts_and_read_markers(syste
 }
 
 async fn typing_reaches_subscribers_at_most_every_three_seconds(system: &System) {
-    let (mut alice, mut bob, chat_id) = friends_with_a_chat(system).await;
+    let (mut alice, mut bob, chat_id) =
+        support::user::friends_with_a_chat(&system.base, &system.base).await;
     alice.connect().await;
     bob.connect().await;
     bob.subscribe(&chat_id).await;
@@ -559,7 +552,8 @@ async fn typing_reaches_subscribers_at_most_every_three_seconds(system: &System)
 }
 
 async fn a_non_member_gets_404_for_everything_about_a_chat(system: &System) {
-    let (alice, _bob, chat_id) = friends_with_a_chat(system).await;
+    let (alice, _bob, chat_id) =
+        support::user::friends_with_a_chat(&system.base, &system.base).await;
     let (_, message) = alice
         .post(
             &format!("/api/chats/{chat_id}/messages"),
@@ -647,7 +641,7 @@ async fn concurrent_senders_on_two_replicas_keep_every_chat_gapless() {
     const SENDS: usize = 40;
     let mut chats = Vec::new();
     for _ in 0..CHATS {
-        chats.push(friends_with_a_chat(&system).await);
+        chats.push(support::user::friends_with_a_chat(&system.base, &system.base).await);
     }
     let replicas = &replicas;
     let sends = chats.iter().flat_map(|(alice, bob, chat_id)| {

@@ -28,6 +28,18 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}_{}", rand::random::<u32>())
 }
 
+/// Alice (on `alice_base`) and bob (on `bob_base`), friends, and their direct chat's id.
+pub async fn friends_with_a_chat(alice_base: &str, bob_base: &str) -> (User, User, String) {
+    let alice = User::register(alice_base, "alice").await;
+    let bob = User::register(bob_base, "bob").await;
+    alice.befriend(&bob).await;
+    let (status, chat) = alice
+        .post("/api/chats/direct", json!({ "user_id": bob.id }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{chat}");
+    (alice, bob, chat["id"].as_str().unwrap().to_owned())
+}
+
 impl User {
     /// Registers a new account named `<prefix>_<random>`.
     pub async fn register(base: &str, prefix: &str) -> Self {

@@ -170,7 +170,11 @@ impl Connection {
                 code,
                 reason: reason.into(),
             };
-            let _ = self.socket.send(Message::Close(Some(frame))).await;
+            // Bounded: a client that does not read may never make room for it.
+            let close = self.socket.send(Message::Close(Some(frame)));
+            if tokio::time::timeout(CLOSE_HANDSHAKE, close).await.is_err() {
+                return Ok(());
+            }
             // Finish the closing handshake: drop what the client still sends until its Close.
             // Closing with unread input would reset the connection, and the client could
             // lose the close frame and its reason.
@@ -360,7 +364,14 @@ impl Connection {
                         // Left, removed, or the chat is gone: its events are no longer theirs.
                         subscriptions.leave(&subjects::chat(&deleted.chat_id));
                     }
-                    Box::pin(self.deliver(&identity, event)).await?;
+                    // A client that stops reading blocks this send once the socket's buffers are
+                    // full; its queue then overflows, which ends the wait.
+                    tokio::select! {
+                        delivered = Box::pin(self.deliver(&identity, event)) => delivered?,
+                        () = overflowed.notified() => {
+                            return Err(Closing::Close(CLOSE_TOO_SLOW, "too slow: reconnect and catch up"));
+                        }
+                    }
                 }
                 Ok(()) = bus_connections.changed() => {
                     // The bus reconnected: events published meanwhile never reached us.

@@ -56,8 +56,10 @@ pub fn channel(url: &str) -> anyhow::Result<Channel> {
     Ok(channel)
 }
 
-/// How often endpoints' host names are looked up again.
-const RESOLVE_EVERY: Duration = Duration::from_secs(5);
+/// How often endpoints' host names are looked up again, and their addresses probed.
+const RESOLVE_EVERY: Duration = Duration::from_secs(2);
+/// How long a probe waits for a connection.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Keeps the balanced channel's endpoints equal to what the targets resolve to; ends when the
 /// channel is dropped.
@@ -80,6 +82,19 @@ async fn follow(
                 Ok(addresses) => found.extend(addresses),
                 Err(error) => tracing::warn!(%uri, %error, "cannot resolve a service endpoint"),
             }
+        }
+        // Only addresses that accept a connection: a replica that died leaves the balancer
+        // within one round, even when its name (or a fixed list) still names it.
+        let mut reachable = std::collections::HashSet::new();
+        for address in &found {
+            if let Ok(Ok(_)) =
+                tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(address)).await
+            {
+                reachable.insert(*address);
+            }
+        }
+        if !reachable.is_empty() {
+            found = reachable;
         }
         // Keep the last known addresses if a lookup found nothing (DNS hiccup).
         if !found.is_empty() {
