@@ -165,6 +165,17 @@ impl pb::auth_service_server::AuthService for Api {
         }))
     }
 
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        let r = request.into_inner();
+        let users = self.0.list_users(&r.after, i64::from(r.limit)).await?;
+        Ok(Response::new(pb::ListUsersResponse {
+            users: users.into_iter().map(Into::into).collect(),
+        }))
+    }
+
     async fn get_user(
         &self,
         request: Request<pb::GetUserRequest>,

@@ -321,6 +321,16 @@ impl AuthService {
             .ok_or_else(|| Error::not_found("no such user"))
     }
 
+    /// A page of users by username, for admin tools.
+    pub async fn list_users(&self, after: &str, limit: i64) -> Result<Vec<User>> {
+        let limit = match limit {
+            0 => 100,
+            1..=1000 => limit,
+            _ => return Err(Error::invalid("limit is between 1 and 1000")),
+        };
+        self.store.users_after(after, limit).await
+    }
+
     pub async fn users(&self, ids: &[i64]) -> Result<Vec<User>> {
         self.store.users(ids).await
     }

@@ -83,6 +83,21 @@ impl Store {
         Ok(row.map(|(id, username)| User { id, username }))
     }
 
+    /// Up to `limit` users whose username sorts after `after`, by username.
+    pub async fn users_after(&self, after: &str, limit: i64) -> Result<Vec<User>> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, username FROM users WHERE username > $1 ORDER BY username LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, username)| User { id, username })
+            .collect())
+    }
+
     /// The users among `ids` that exist.
     pub async fn users(&self, ids: &[i64]) -> Result<Vec<User>> {
         let mut users = Vec::with_capacity(ids.len());

@@ -185,6 +185,14 @@ impl pb::messaging_service_server::MessagingService for Api {
         Ok(Response::new(pb::TypingResponse {}))
     }
 
+    async fn inspect_chat(
+        &self,
+        request: Request<pb::InspectChatRequest>,
+    ) -> Result<Response<pb::Chat>, Status> {
+        let chat = self.0.inspect_chat(&request.into_inner().chat_id).await?;
+        Ok(Response::new(chat_to_pb(&chat)))
+    }
+
     async fn list_chats(
         &self,
         request: Request<pb::ListChatsRequest>,

@@ -243,6 +243,21 @@ impl MessagingService {
         Ok(views)
     }
 
+    /// Any chat, as its first member sees it (admin tools only; the gateway never calls it).
+    pub async fn inspect_chat(&self, chat_id: &str) -> Result<ChatView> {
+        let member = self
+            .store
+            .first_member(chat_id)
+            .await?
+            .ok_or_else(chat_not_found)?;
+        let chat = self
+            .store
+            .chat_for(chat_id, member)
+            .await?
+            .ok_or_else(chat_not_found)?;
+        self.view(chat).await
+    }
+
     /// One of the actor's chats; `NotFound` for a chat they are not in.
     pub async fn get_chat(&self, actor: i64, chat_id: &str) -> Result<ChatView> {
         let chat = self

@@ -341,6 +341,16 @@ impl Store {
         )))
     }
 
+    /// The longest-standing member of a chat, if it exists.
+    pub async fn first_member(&self, chat_id: &str) -> Result<Option<i64>> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT user_id FROM chat_members WHERE chat_id = $1 ORDER BY joined_at_ms, user_id LIMIT 1")
+                .bind(chat_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(id,)| id))
+    }
+
     async fn members(&self, chat_id: &str) -> Result<Vec<User>> {
         let rows: Vec<(i64, String)> = sqlx::query_as(
             "SELECT u.id, u.username FROM chat_members m JOIN users u ON u.id = m.user_id \

@@ -1,0 +1,103 @@
+//! `astral-admin`: operators' tool that talks to the services' gRPC APIs directly.
+
+use astral_proto::auth::{
+    ListUsersRequest, LogoutAllRequest, auth_service_client::AuthServiceClient,
+};
+use astral_proto::messaging::{
+    InspectChatRequest, messaging_service_client::MessagingServiceClient,
+};
+use clap::{Parser, Subcommand};
+
+/// Astral's admin tool: list users, inspect a chat, end a user's sessions.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// The auth service's gRPC endpoint.
+    #[arg(
+        long,
+        env = "ASTRAL_AUTH_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    auth_url: String,
+    /// The messaging service's gRPC endpoint.
+    #[arg(
+        long,
+        env = "ASTRAL_MESSAGING_URL",
+        default_value = "http://127.0.0.1:50053"
+    )]
+    messaging_url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Lists users by username, a page at a time.
+    Users {
+        /// Start after this username.
+        #[arg(long, default_value = "")]
+        after: String,
+        /// How many (1–1000).
+        #[arg(long, default_value_t = 100)]
+        limit: i32,
+    },
+    /// Shows a chat: kind, name, owner, members, last number, last message.
+    Chat { chat_id: String },
+    /// Ends every session of a user (they must log in again everywhere).
+    EndSessions { user_id: String },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    match args.command {
+        Command::Users { after, limit } => {
+            let mut auth = AuthServiceClient::new(astral_common::grpc::channel(&args.auth_url)?);
+            let users = auth
+                .list_users(ListUsersRequest { after, limit })
+                .await?
+                .into_inner()
+                .users;
+            for user in users {
+                println!("{}\t{}", user.id, user.username);
+            }
+        }
+        Command::Chat { chat_id } => {
+            let mut messaging =
+                MessagingServiceClient::new(astral_common::grpc::channel(&args.messaging_url)?);
+            let chat = messaging
+                .inspect_chat(InspectChatRequest { chat_id })
+                .await?
+                .into_inner();
+            println!(
+                "id\t{}\nkind\t{}\nname\t{}\nowner\t{}\nlast_seq\t{}\nread_only\t{}",
+                chat.id, chat.kind, chat.name, chat.owner_id, chat.last_seq, chat.read_only
+            );
+            for member in chat.members {
+                println!("member\t{}\t{}", member.id, member.username);
+            }
+            if let Some(last) = chat.last_message {
+                println!(
+                    "last_message\t{}\t{}\t{}",
+                    last.id,
+                    last.author_id,
+                    if last.deleted {
+                        "(deleted)"
+                    } else {
+                        &last.content
+                    }
+                );
+            }
+        }
+        Command::EndSessions { user_id } => {
+            let mut auth = AuthServiceClient::new(astral_common::grpc::channel(&args.auth_url)?);
+            let ended = auth
+                .logout_all(LogoutAllRequest { user_id })
+                .await?
+                .into_inner()
+                .ended_session_ids;
+            println!("ended {} session(s)", ended.len());
+        }
+    }
+    Ok(())
+}
