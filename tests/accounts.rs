@@ -5,6 +5,8 @@
 
 mod support;
 
+use support::assert_error;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use reqwest::StatusCode;
@@ -24,22 +26,6 @@ in_both_modes!(
     cookie_sessions_need_an_allowed_origin,
     rotating_the_signing_key_logs_nobody_out,
 );
-
-fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) {
-    assert_eq!(status, expected, "{body}");
-    assert!(
-        body["error"]["code"]
-            .as_str()
-            .is_some_and(|c| !c.is_empty()),
-        "error body: {body}"
-    );
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "error body: {body}"
-    );
-}
 
 /// POSTs JSON without a token.
 async fn post(system: &System, path: &str, body: Value) -> (StatusCode, Value) {

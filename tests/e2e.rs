@@ -5,6 +5,8 @@
 
 mod support;
 
+use support::assert_error;
+
 use astral_proto::events::{Event, event::Kind};
 use futures::StreamExt as _;
 use prost::Message as _;
@@ -320,22 +322,6 @@ async fn story(system: &System) {
             .await
             .0,
         StatusCode::FORBIDDEN
-    );
-}
-
-fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) {
-    assert_eq!(status, expected, "{body}");
-    assert!(
-        body["error"]["code"]
-            .as_str()
-            .is_some_and(|c| !c.is_empty()),
-        "error body: {body}"
-    );
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "error body: {body}"
     );
 }
 

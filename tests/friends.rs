@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::{assert_error, id};
+
 use astral_proto::social::social_service_client::SocialServiceClient;
 use astral_proto::social::{FriendRequestAction, RemoveFriendRequest, SendFriendRequestRequest};
 use reqwest::{Method, StatusCode};
@@ -21,23 +23,9 @@ in_both_modes!(
     the_friends_list_comes_in_pages,
 );
 
-fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) {
-    assert_eq!(status, expected, "{body}");
-    assert!(
-        body["error"]["code"]
-            .as_str()
-            .is_some_and(|c| !c.is_empty()),
-        "error body: {body}"
-    );
-}
-
 async fn request(from: &User, to: &User) -> (StatusCode, Value) {
     from.post("/api/friends/requests", json!({ "username": to.name }))
         .await
-}
-
-fn id(value: &Value) -> String {
-    value["id"].as_str().unwrap().to_owned()
 }
 
 async fn requests_are_sent_declined_cancelled_and_accepted_live(system: &System) {

@@ -5,6 +5,8 @@
 
 mod support;
 
+use support::{assert_error, id};
+
 use astral_proto::messaging::messaging_service_client::MessagingServiceClient;
 use astral_proto::messaging::{ListMessagesRequest, SendMessageRequest};
 use reqwest::{Method, StatusCode};
@@ -20,20 +22,6 @@ in_both_modes!(
     typing_reaches_subscribers_at_most_every_three_seconds,
     a_non_member_gets_404_for_everything_about_a_chat,
 );
-
-fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) {
-    assert_eq!(status, expected, "{body}");
-    assert!(
-        body["error"]["code"]
-            .as_str()
-            .is_some_and(|c| !c.is_empty()),
-        "error body: {body}"
-    );
-}
-
-fn id(value: &Value) -> String {
-    value["id"].as_str().unwrap().to_owned()
-}
 
 fn user_ids(chat: &Value) -> Vec<String> {
     chat["members"]

@@ -9,7 +9,32 @@ pub mod user;
 pub use system::System;
 pub use user::User;
 
+use reqwest::StatusCode;
+use serde_json::Value;
 use std::time::Duration;
 
 /// How long a test waits for something that should happen at once.
 pub const WAIT: Duration = Duration::from_secs(10);
+
+/// An error answer of the contract: this status, and `{"error": {"code", "message"}}` with
+/// both filled in.
+pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) {
+    assert_eq!(status, expected, "{body}");
+    assert!(
+        body["error"]["code"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        "error body: {body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "error body: {body}"
+    );
+}
+
+/// The `id` of a JSON object.
+pub fn id(value: &Value) -> String {
+    value["id"].as_str().unwrap().to_owned()
+}
