@@ -37,6 +37,7 @@ pub struct Running {
 
 /// Starts every part; the gateway serves on `listener`.
 pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Running> {
+    astral_common::metrics::install();
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("create the data directory {}", options.data_dir.display()))?;
     let bus = match &options.nats_url {

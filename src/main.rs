@@ -29,8 +29,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let _telemetry =
-        astral_common::telemetry::init("astral", args.telemetry.otel_endpoint.as_deref())?;
+    let _telemetry = astral_common::telemetry::init("astral", &args.telemetry)?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     let options = astral::Options {
         data_dir: args.data_dir,

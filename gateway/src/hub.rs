@@ -133,7 +133,13 @@ async fn fan_out(
     subject: String,
     mut subscription: astral_common::bus::Subscription,
 ) {
-    while let Some(payload) = subscription.next().await {
+    while let Some(delivery) = subscription.next().await {
+        metrics::counter!("astral_events_received_total").increment(1);
+        let span =
+            tracing::info_span!("event.fan_out", %subject, listeners = tracing::field::Empty);
+        astral_common::telemetry::set_parent(&span, delivery.trace);
+        let _entered = span.enter();
+        let payload = delivery.payload;
         let listeners: Vec<Listener> = {
             let topics = topics
                 .lock()
@@ -143,6 +149,7 @@ async fn fan_out(
                 .map(|topic| topic.listeners.values().cloned().collect())
                 .unwrap_or_default()
         };
+        span.record("listeners", listeners.len());
         for listener in listeners {
             if let Err(mpsc::error::TrySendError::Full(_)) =
                 listener.queue.try_send(payload.clone())

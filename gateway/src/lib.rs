@@ -10,6 +10,7 @@ mod hub;
 mod json;
 mod keys;
 mod limits;
+mod observe;
 mod revocations;
 mod session;
 mod state;
@@ -45,6 +46,9 @@ pub struct Config {
     /// Take the client's address from `X-Forwarded-For` (set when a trusted reverse proxy
     /// is in front); otherwise it is the connection's peer address.
     pub trust_forwarded_for: bool,
+    /// Serve Prometheus `/metrics` on the gateway's own port (off when the operator gives
+    /// metrics a listener of their own).
+    pub metrics_on_main_port: bool,
 }
 
 impl Config {
@@ -59,17 +63,25 @@ impl Config {
             secure_cookies: false,
             heartbeat_ms: 30_000,
             trust_forwarded_for: false,
+            metrics_on_main_port: true,
         }
     }
 }
 
 /// The gateway's routes.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let router = Router::new()
         .nest("/api", api::router())
         .route("/ws", axum::routing::get(ws::upgrade))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .route("/readyz", axum::routing::get(api::ready))
+        .route("/readyz", axum::routing::get(api::ready));
+    let router = if state.config.metrics_on_main_port {
+        router.route("/metrics", axum::routing::get(astral_common::metrics::page))
+    } else {
+        router
+    };
+    router
+        .route_layer(axum::middleware::from_fn(observe::requests))
         .fallback(web::static_file)
         .layer(axum::middleware::from_fn(web::security_headers))
         .with_state(state)

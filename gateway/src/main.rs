@@ -46,6 +46,9 @@ struct Args {
     /// How often WebSocket clients must send a heartbeat (milliseconds).
     #[arg(long, env = "ASTRAL_HEARTBEAT_MS", default_value_t = 30_000)]
     heartbeat_ms: u64,
+    /// Serve Prometheus `/metrics` on this address instead of the gateway's own port.
+    #[arg(long, env = "ASTRAL_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     #[command(flatten)]
     bus: BusArgs,
     #[command(flatten)]
@@ -55,8 +58,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let _telemetry =
-        astral_common::telemetry::init("astral-gateway", args.telemetry.otel_endpoint.as_deref())?;
+    let _telemetry = astral_common::telemetry::init("astral-gateway", &args.telemetry)?;
     let mut config =
         astral_gateway::Config::new(args.auth_url, args.social_url, args.messaging_url);
     config.web_dir = args.web_dir;
@@ -64,6 +66,10 @@ async fn main() -> anyhow::Result<()> {
     config.secure_cookies = args.secure_cookies;
     config.trust_forwarded_for = args.trust_forwarded_for;
     config.heartbeat_ms = args.heartbeat_ms.max(1000);
+    if let Some(addr) = &args.metrics_listen {
+        astral_common::metrics::spawn_listener(addr).await?;
+        config.metrics_on_main_port = false;
+    }
     let bus = astral_common::EventBus::nats(&args.bus.nats_url).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     astral_gateway::serve(config, bus, listener, astral_common::shutdown_signal()).await

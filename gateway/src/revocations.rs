@@ -84,9 +84,9 @@ pub fn spawn_follow(state: Arc<AppState>) {
                     }
                     load(&state).await;
                 }
-                payload = subscription.next() => {
-                    let Some(payload) = payload else { break };
-                    if let Ok(Event { kind: Some(Kind::SessionEnded(ended)), .. }) = Event::decode(payload) {
+                delivery = subscription.next() => {
+                    let Some(delivery) = delivery else { break };
+                    if let Ok(Event { kind: Some(Kind::SessionEnded(ended)), .. }) = Event::decode(delivery.payload) {
                         state.revocations.revoke(ended.session_id, ended.revoked_at_ms);
                     }
                 }

@@ -1,6 +1,7 @@
 //! What every request handler and WebSocket session shares: service clients, token keys, bus.
 
 use crate::Config;
+use astral_common::grpc::Channel;
 use astral_common::tokens::TokenVerifier;
 use astral_common::{EventBus, grpc::channel};
 use astral_proto::auth::auth_service_client::AuthServiceClient;
@@ -8,7 +9,6 @@ use astral_proto::messaging::messaging_service_client::MessagingServiceClient;
 use astral_proto::social::social_service_client::SocialServiceClient;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use tonic::transport::Channel;
 
 pub struct AppState {
     pub config: Config,

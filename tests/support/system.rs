@@ -17,6 +17,9 @@ pub struct System {
     pub services: Vec<(&'static str, String)>,
     /// The auth service's database (where the signing keys are).
     pub auth_database_url: String,
+    /// Each process's Prometheus `/metrics` URL, by process name (in all-in-one mode, the
+    /// gateway's own).
+    pub metrics: Vec<(String, String)>,
     /// The port of the test's own NATS server, if it has one.
     private_nats: Option<u16>,
     running: Running,
@@ -37,6 +40,8 @@ pub struct Distributed {
     /// Run a NATS server of the test's own (so the test may stop and restart it).
     pub private_nats: bool,
     pub rust_log: &'static str,
+    /// More environment for every process (tracing export, log format).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for Distributed {
@@ -47,6 +52,7 @@ impl Default for Distributed {
             messaging_replicas: 1,
             private_nats: false,
             rust_log: "info",
+            env: Vec::new(),
         }
     }
 }
@@ -79,6 +85,10 @@ impl System {
                 ("messaging", running.messaging_url.clone()),
             ],
             auth_database_url: format!("sqlite://{}", dir.0.join("auth.db").display()),
+            metrics: vec![(
+                "astral".to_owned(),
+                format!("http://{}/metrics", running.addr),
+            )],
             private_nats: None,
             running: Running::InProcess(Some(running), dir),
         };
@@ -119,9 +129,16 @@ impl System {
         };
         let [auth, social, messaging] = [free_port(), free_port(), free_port()];
         let social_replicas: Vec<u16> = (1..options.social_replicas).map(|_| free_port()).collect();
-        // Callers balance over every social replica (a comma-separated list of endpoints).
+        // Callers balance over every replica (a comma-separated list of endpoints).
         let social_urls: Vec<String> = std::iter::once(social)
             .chain(social_replicas.iter().copied())
+            .map(|port| format!("http://127.0.0.1:{port}"))
+            .collect();
+        let messaging_replicas: Vec<u16> = (1..options.messaging_replicas)
+            .map(|_| free_port())
+            .collect();
+        let messaging_urls: Vec<String> = std::iter::once(messaging)
+            .chain(messaging_replicas.iter().copied())
             .map(|port| format!("http://127.0.0.1:{port}"))
             .collect();
         let gateways: Vec<u16> = (0..options.gateways).map(|_| free_port()).collect();
@@ -130,7 +147,7 @@ impl System {
             ("NATS_URL", nats_url.clone()),
             ("ASTRAL_AUTH_URL", url(auth)),
             ("ASTRAL_SOCIAL_URL", social_urls.join(",")),
-            ("ASTRAL_MESSAGING_URL", url(messaging)),
+            ("ASTRAL_MESSAGING_URL", messaging_urls.join(",")),
             ("RUST_LOG", options.rust_log.to_owned()),
         ];
         let mut processes = vec![
@@ -161,9 +178,6 @@ impl System {
                 Some(databases[1].url.clone()),
             ));
         }
-        let messaging_replicas: Vec<u16> = (1..options.messaging_replicas)
-            .map(|_| free_port())
-            .collect();
         for (i, port) in messaging_replicas.iter().enumerate() {
             let name = format!("astral-messaging-{}", i + 2);
             processes.push((
@@ -176,12 +190,17 @@ impl System {
         for (i, port) in gateways.iter().enumerate() {
             processes.push((format!("astral-gateway-{i}"), "astral-gateway", *port, None));
         }
+        let mut metrics = Vec::new();
         for (name, binary, port, database) in processes {
             let log = std::fs::File::create(logs.0.join(format!("{name}.log"))).unwrap();
+            let metrics_port = free_port();
+            metrics.push((name.clone(), format!("{}/metrics", url(metrics_port))));
             let mut command = Command::new(binary_path(binary));
             command
                 .envs(common.iter().cloned())
-                .env("ASTRAL_LISTEN", format!("127.0.0.1:{port}"));
+                .envs(options.env.iter().cloned())
+                .env("ASTRAL_LISTEN", format!("127.0.0.1:{port}"))
+                .env("ASTRAL_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"));
             if let Some(database) = database {
                 command.env("DATABASE_URL", database);
             }
@@ -211,6 +230,7 @@ impl System {
             )
             .collect(),
             auth_database_url: databases[0].url.clone(),
+            metrics,
             private_nats,
             running: Running::Processes(children, databases, logs),
         };
@@ -256,6 +276,31 @@ impl System {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         None
+    }
+
+    /// How a process that has exited ended (`None` while it runs).
+    pub fn exit_status(&mut self, process: &str) -> Option<std::process::ExitStatus> {
+        let Running::Processes(children, _, _) = &mut self.running else {
+            panic!("not distributed")
+        };
+        let (_, child) = children
+            .iter_mut()
+            .find(|(name, _)| name == process)
+            .unwrap();
+        child.try_wait().unwrap()
+    }
+
+    /// The Prometheus page of one process, by name.
+    pub async fn metrics_of(&self, process: &str) -> String {
+        let url = &self
+            .metrics
+            .iter()
+            .find(|(name, _)| name == process)
+            .unwrap_or_else(|| panic!("no process {process}"))
+            .1;
+        let response = reqwest::get(url).await.unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "{url}");
+        response.text().await.unwrap()
     }
 
     /// Starts the test's own NATS server again (after `signal("nats", …)` stopped it).

@@ -115,6 +115,7 @@ impl ConnectionCounts {
             return None;
         }
         *count += 1;
+        metrics::gauge!("astral_ws_connections").increment(1.0);
         Some(ConnectionSlot {
             counts: self.clone(),
             user: user.to_owned(),
@@ -139,6 +140,7 @@ struct ConnectionSlot {
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
+        metrics::gauge!("astral_ws_connections").decrement(1.0);
         let mut counts = self
             .counts
             .0
@@ -466,6 +468,7 @@ impl Connection {
         let (name, payload) = json::event(&kind);
         self.send(json!({ "op": "event", "t": name, "d": payload }))
             .await?;
+        metrics::counter!("astral_events_sent_total").increment(1);
         match kind {
             Kind::SessionEnded(ended) if ended.session_id == identity.session_id => {
                 Err(Closing::Close(CLOSE_UNAUTHENTICATED, "session ended"))

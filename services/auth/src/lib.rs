@@ -27,10 +27,13 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let pool = db::connect(database_url).await?;
     MIGRATOR.run(&pool).await?;
-    let service = AuthService::start(store::Store::new(pool), bus).await?;
+    let service = AuthService::start(store::Store::new(pool.clone()), bus).await?;
     tracing::info!(addr = %listener.local_addr()?, "auth service listening");
     let router = astral_common::grpc::server_with_health::<grpc::Server>()
         .await?
         .add_service(grpc::server(service));
-    astral_common::grpc::serve(router, listener, shutdown).await
+    let served = astral_common::grpc::serve(router, listener, shutdown).await;
+    // In-flight calls have finished: close the database connections cleanly.
+    pool.close().await;
+    served
 }

@@ -17,6 +17,9 @@ struct Args {
         default_value = "postgres://postgres@127.0.0.1:5432/astral_auth"
     )]
     database_url: String,
+    /// Address of the Prometheus `/metrics` listener.
+    #[arg(long, env = "ASTRAL_METRICS_LISTEN", default_value = "127.0.0.1:9101")]
+    metrics_listen: String,
     #[command(flatten)]
     bus: BusArgs,
     #[command(flatten)]
@@ -26,8 +29,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let _telemetry =
-        astral_common::telemetry::init("astral-auth", args.telemetry.otel_endpoint.as_deref())?;
+    let _telemetry = astral_common::telemetry::init("astral-auth", &args.telemetry)?;
+    astral_common::metrics::spawn_listener(&args.metrics_listen).await?;
     let bus = astral_common::EventBus::nats(&args.bus.nats_url).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     astral_auth::serve(

@@ -28,6 +28,7 @@ impl Store {
 
     /// Creates an account and its first session in one transaction. `AlreadyExists` if the
     /// username is taken.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "insert_user_with_session"))]
     pub async fn insert_user_with_session(
         &self,
         user: &User,
@@ -53,6 +54,7 @@ impl Store {
         Ok(())
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "credentials"))]
     pub async fn credentials(&self, username: &str) -> Result<Option<Credentials>> {
         let row: Option<(i64, String, String)> =
             sqlx::query_as("SELECT id, username, password_hash FROM users WHERE username = $1")
@@ -65,6 +67,7 @@ impl Store {
         }))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "user"))]
     pub async fn user(&self, id: i64) -> Result<Option<User>> {
         let row: Option<(i64, String)> =
             sqlx::query_as("SELECT id, username FROM users WHERE id = $1")
@@ -74,6 +77,7 @@ impl Store {
         Ok(row.map(|(id, username)| User { id, username }))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "user_by_username"))]
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
         let row: Option<(i64, String)> =
             sqlx::query_as("SELECT id, username FROM users WHERE username = $1")
@@ -84,6 +88,7 @@ impl Store {
     }
 
     /// Up to `limit` users whose username sorts after `after`, by username.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "users_after"))]
     pub async fn users_after(&self, after: &str, limit: i64) -> Result<Vec<User>> {
         let rows: Vec<(i64, String)> = sqlx::query_as(
             "SELECT id, username FROM users WHERE username > $1 ORDER BY username LIMIT $2",
@@ -99,6 +104,7 @@ impl Store {
     }
 
     /// The users among `ids` that exist.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "users"))]
     pub async fn users(&self, ids: &[i64]) -> Result<Vec<User>> {
         let mut users = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
@@ -122,6 +128,7 @@ impl Store {
         Ok(users)
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "insert_session"))]
     pub async fn insert_session(&self, session: &NewSession<'_>) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         insert_session(&mut tx, session).await?;
@@ -131,6 +138,7 @@ impl Store {
 
     /// Exchanges a refresh token: a live session's current token is swapped for `new_hash`
     /// (and remembered as spent); a spent one revokes its session.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "rotate_refresh"))]
     pub async fn rotate_refresh(
         &self,
         old_hash: &str,
@@ -188,6 +196,7 @@ impl Store {
     }
 
     /// Ends a live session of `user_id`; false if there was none.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "revoke_session"))]
     pub async fn revoke_session(&self, user_id: i64, session_id: i64, now_ms: i64) -> Result<bool> {
         let result = sqlx::query(
             "UPDATE sessions SET revoked_at_ms = $1 WHERE id = $2 AND user_id = $3 AND revoked_at_ms IS NULL",
@@ -201,6 +210,7 @@ impl Store {
     }
 
     /// Ends every live session of `user_id` but `keep` (if any); returns the ended ids.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "revoke_sessions"))]
     pub async fn revoke_sessions(
         &self,
         user_id: i64,
@@ -219,6 +229,7 @@ impl Store {
     }
 
     /// Whether `session_id` is a live session of `user_id`.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "session_is_live"))]
     pub async fn session_is_live(&self, user_id: i64, session_id: i64) -> Result<bool> {
         let found: Option<(i64,)> = sqlx::query_as(
             "SELECT id FROM sessions WHERE id = $1 AND user_id = $2 AND revoked_at_ms IS NULL",
@@ -231,6 +242,7 @@ impl Store {
     }
 
     /// A user's live sessions, most recently used first.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "live_sessions"))]
     pub async fn live_sessions(&self, user_id: i64) -> Result<Vec<SessionInfo>> {
         let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(
             "SELECT id, user_agent, created_at_ms, last_used_at_ms FROM sessions \
@@ -253,6 +265,7 @@ impl Store {
     }
 
     /// Sessions revoked after `since_ms`: `(session_id, user_id, revoked_at_ms)`.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "revoked_since"))]
     pub async fn revoked_since(&self, since_ms: i64) -> Result<Vec<(i64, i64, i64)>> {
         Ok(sqlx::query_as(
             "SELECT id, user_id, revoked_at_ms FROM sessions WHERE revoked_at_ms > $1",
@@ -262,6 +275,7 @@ impl Store {
         .await?)
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "password_hash"))]
     pub async fn password_hash(&self, user_id: i64) -> Result<Option<String>> {
         let row: Option<(String,)> =
             sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
@@ -271,6 +285,7 @@ impl Store {
         Ok(row.map(|(hash,)| hash))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "set_password_hash"))]
     pub async fn set_password_hash(&self, user_id: i64, hash: &str) -> Result<()> {
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash)
@@ -281,6 +296,7 @@ impl Store {
     }
 
     /// How many failures `key` had after `since_ms`, and when the oldest of them was.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "recent_failures"))]
     pub async fn recent_failures(&self, key: &str, since_ms: i64) -> Result<(i64, Option<i64>)> {
         Ok(sqlx::query_as(
             "SELECT COUNT(*), MIN(at_ms) FROM login_failures WHERE key = $1 AND at_ms > $2",
@@ -292,6 +308,7 @@ impl Store {
     }
 
     /// Records a failed login under each key, forgetting failures older than `forget_before_ms`.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "record_failure"))]
     pub async fn record_failure(
         &self,
         keys: &[String],
@@ -316,6 +333,7 @@ impl Store {
     }
 
     /// Forgets the failures of `key` (after a successful login).
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "clear_failures"))]
     pub async fn clear_failures(&self, key: &str) -> Result<()> {
         sqlx::query("DELETE FROM login_failures WHERE key = $1")
             .bind(key)
@@ -325,6 +343,7 @@ impl Store {
     }
 
     /// Stored signing keys `(kid, seed, created_at_ms)`, newest first.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "signing_keys"))]
     pub async fn signing_keys(&self) -> Result<Vec<(String, String, i64)>> {
         Ok(sqlx::query_as(
             "SELECT kid, seed, created_at_ms FROM signing_keys ORDER BY created_at_ms DESC, kid DESC",
@@ -334,6 +353,7 @@ impl Store {
     }
 
     /// Stores a signing key unless one with that id exists.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "insert_signing_key"))]
     pub async fn insert_signing_key(&self, kid: &str, seed: &str, now_ms: i64) -> Result<()> {
         sqlx::query("INSERT INTO signing_keys (kid, seed, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT (kid) DO NOTHING")
             .bind(kid)

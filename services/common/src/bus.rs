@@ -7,8 +7,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
-/// A stream of payloads published on one subject.
-pub type Subscription = BoxStream<'static, Bytes>;
+/// A stream of what is published on one subject.
+pub type Subscription = BoxStream<'static, Delivery>;
+
+/// One event as a subscriber receives it.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub payload: Bytes,
+    /// The publisher's trace context (carried in NATS headers as `traceparent`), so the
+    /// subscriber's work joins the trace of the action that caused the event.
+    pub trace: crate::telemetry::Context,
+}
 
 /// Where events are published and subscribed to. Cheap to clone.
 #[derive(Clone)]
@@ -33,8 +42,13 @@ impl EventBus {
                 let connected = connected.clone();
                 async move {
                     match event {
-                        async_nats::Event::Connected => connected.send_modify(|count| *count += 1),
+                        async_nats::Event::Connected => {
+                            metrics::gauge!("astral_nats_connected").set(1.0);
+                            connected.send_modify(|count| *count += 1)
+                        }
                         async_nats::Event::Disconnected => {
+                            metrics::gauge!("astral_nats_connected").set(0.0);
+                            metrics::counter!("astral_nats_reconnects_total").increment(1);
                             tracing::warn!("NATS connection lost; reconnecting")
                         }
                         _ => {}
@@ -64,15 +78,24 @@ impl EventBus {
         Self::Local(LocalBus::default())
     }
 
-    /// Publishes `payload` on `subject`. Delivery is at most once (NATS core semantics).
+    /// Publishes `payload` on `subject`, with the current trace context. Delivery is at
+    /// most once (NATS core semantics).
     pub async fn publish(&self, subject: String, payload: Bytes) -> anyhow::Result<()> {
+        let kind = subject.split('.').next().unwrap_or_default().to_owned();
+        metrics::counter!("astral_events_published_total", "subject" => kind).increment(1);
         match self {
-            Self::Nats { client, .. } => client
-                .publish(subject, payload)
-                .await
-                .map_err(|error| anyhow::anyhow!("publish to NATS: {error}")),
+            Self::Nats { client, .. } => {
+                let mut headers = async_nats::HeaderMap::new();
+                crate::telemetry::inject(&mut NatsHeaders(&mut headers));
+                client
+                    .publish_with_headers(subject, headers, payload)
+                    .await
+                    .map_err(|error| anyhow::anyhow!("publish to NATS: {error}"))
+            }
             Self::Local(bus) => {
-                bus.publish(&subject, payload);
+                let trace =
+                    tracing_opentelemetry::OpenTelemetrySpanExt::context(&tracing::Span::current());
+                bus.publish(&subject, Delivery { payload, trace });
                 Ok(())
             }
         }
@@ -86,7 +109,16 @@ impl EventBus {
                     .subscribe(subject)
                     .await
                     .map_err(|error| anyhow::anyhow!("subscribe on NATS: {error}"))?;
-                Ok(subscriber.map(|message| message.payload).boxed())
+                Ok(subscriber
+                    .map(|message| Delivery {
+                        trace: message
+                            .headers
+                            .as_ref()
+                            .map(|headers| crate::telemetry::extract(&ReceivedNatsHeaders(headers)))
+                            .unwrap_or_default(),
+                        payload: message.payload,
+                    })
+                    .boxed())
             }
             Self::Local(bus) => Ok(bus.subscribe(subject)),
         }
@@ -104,10 +136,32 @@ impl EventBus {
     }
 }
 
+/// NATS headers as a trace context carrier.
+struct NatsHeaders<'a>(&'a mut async_nats::HeaderMap);
+
+impl opentelemetry::propagation::Injector for NatsHeaders<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key, value.as_str());
+    }
+}
+
+/// Received NATS headers as a trace context carrier.
+struct ReceivedNatsHeaders<'a>(&'a async_nats::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for ReceivedNatsHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(async_nats::HeaderValue::as_str)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(name, _)| name.as_ref()).collect()
+    }
+}
+
 /// Subject → live subscribers, all in this process.
 #[derive(Clone)]
 pub struct LocalBus {
-    subscribers: Arc<Mutex<HashMap<String, Vec<mpsc::UnboundedSender<Bytes>>>>>,
+    subscribers: Arc<Mutex<HashMap<String, Vec<mpsc::UnboundedSender<Delivery>>>>>,
     /// Connected once, for good.
     connections: Arc<tokio::sync::watch::Sender<u64>>,
 }
@@ -122,13 +176,13 @@ impl Default for LocalBus {
 }
 
 impl LocalBus {
-    fn publish(&self, subject: &str, payload: Bytes) {
+    fn publish(&self, subject: &str, delivery: Delivery) {
         let mut subscribers = self
             .subscribers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(senders) = subscribers.get_mut(subject) {
-            senders.retain(|sender| sender.send(payload.clone()).is_ok());
+            senders.retain(|sender| sender.send(delivery.clone()).is_ok());
             if senders.is_empty() {
                 subscribers.remove(subject);
             }
@@ -166,14 +220,16 @@ mod tests {
             tokio::time::timeout(wait, first.next())
                 .await
                 .unwrap()
-                .unwrap(),
+                .unwrap()
+                .payload,
             "hi"
         );
         assert_eq!(
             tokio::time::timeout(wait, second.next())
                 .await
                 .unwrap()
-                .unwrap(),
+                .unwrap()
+                .payload,
             "hi"
         );
         // The other subject's first payload is its own, not chat.1's.
@@ -184,7 +240,8 @@ mod tests {
             tokio::time::timeout(wait, other.next())
                 .await
                 .unwrap()
-                .unwrap(),
+                .unwrap()
+                .payload,
             "other"
         );
     }

@@ -1,11 +1,19 @@
 //! Command-line and environment settings every binary shares.
 
-/// Tracing export: unset means logs only.
+/// Logs and tracing export (unset endpoint: logs only).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct TelemetryArgs {
     /// OTLP/gRPC endpoint that receives traces, e.g. `http://127.0.0.1:4317`.
     #[arg(long = "otel-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     pub otel_endpoint: Option<String>,
+    /// How log lines are written on stderr.
+    #[arg(
+        long = "log-format",
+        env = "ASTRAL_LOG_FORMAT",
+        value_enum,
+        default_value_t = crate::telemetry::LogFormat::Text
+    )]
+    pub log_format: crate::telemetry::LogFormat,
 }
 
 /// Where a process finds the event bus.

@@ -37,10 +37,20 @@ pub async fn connect(url: &str) -> anyhow::Result<Pool> {
     } else {
         options.max_connections(16)
     };
-    options
+    let pool = options
         .connect(&url)
         .await
-        .with_context(|| format!("connect to {}", redact(&url)))
+        .with_context(|| format!("connect to {}", redact(&url)))?;
+    crate::metrics::watch_pool(database_name(&url), &pool);
+    Ok(pool)
+}
+
+/// The database's name in `url`: `astral_messaging` in `postgres://h/astral_messaging`,
+/// `messaging` in `sqlite://data/messaging.db`.
+fn database_name(url: &str) -> &str {
+    let path = url.split('?').next().unwrap_or_default();
+    let file = path.rsplit('/').next().unwrap_or_default();
+    file.split('.').next().unwrap_or(file)
 }
 
 /// Whether `url` names a SQLite database.
@@ -96,6 +106,18 @@ mod tests {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("sqlite://data/a.db"), "sqlite://data/a.db");
+    }
+
+    #[test]
+    fn database_names_come_from_the_url() {
+        assert_eq!(
+            database_name("postgres://u@h:5432/astral_auth"),
+            "astral_auth"
+        );
+        assert_eq!(
+            database_name("sqlite://data/messaging.db?mode=rwc"),
+            "messaging"
+        );
     }
 
     #[test]

@@ -1,16 +1,20 @@
-//! Serving and calling gRPC: health checking, reflection, lazy client channels.
+//! Serving and calling gRPC: health checking, reflection, balanced client channels, and the
+//! trace context and latency of every call.
 
+use futures::future::BoxFuture;
 use std::future::Future;
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tonic::server::NamedService;
+use tonic::transport::Endpoint;
 use tonic::transport::channel::Change;
-use tonic::transport::{Channel, Endpoint};
+use tracing::Instrument as _;
 
 /// Serves `router` (a service's gRPC API plus health and reflection) on `listener` until
 /// `shutdown` completes.
 pub async fn serve(
-    router: tonic::transport::server::Router,
+    router: Router,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
@@ -23,8 +27,7 @@ pub async fn serve(
 
 /// A server builder that already serves `grpc.health.v1` (reporting `S` as serving) and
 /// server reflection over every Astral proto.
-pub async fn server_with_health<S: NamedService>()
--> anyhow::Result<tonic::transport::server::Router> {
+pub async fn server_with_health<S: NamedService>() -> anyhow::Result<Router> {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<S>().await;
     let reflection = tonic_reflection::server::Builder::configure()
@@ -33,6 +36,7 @@ pub async fn server_with_health<S: NamedService>()
         .build_v1()?;
     Ok(tonic::transport::Server::builder()
         .timeout(Duration::from_secs(30))
+        .layer(ObserveLayer)
         .add_service(health)
         .add_service(reflection))
 }
@@ -44,6 +48,17 @@ pub async fn server_with_health<S: NamedService>()
 /// Kubernetes Service (one DNS record per pod) spreads them over its replicas, and a
 /// replica that goes away is dropped while a new one is picked up.
 pub fn channel(url: &str) -> anyhow::Result<Channel> {
+    let unreachable = std::sync::Arc::new(tokio::sync::Notify::new());
+    Ok(Channel {
+        inner: balanced_channel(url, unreachable.clone())?,
+        unreachable,
+    })
+}
+
+fn balanced_channel(
+    url: &str,
+    unreachable: std::sync::Arc<tokio::sync::Notify>,
+) -> anyhow::Result<tonic::transport::Channel> {
     let targets: Vec<tonic::codegen::http::Uri> = url
         .split(',')
         .map(|part| part.trim().parse())
@@ -51,21 +66,25 @@ pub fn channel(url: &str) -> anyhow::Result<Channel> {
     if targets.is_empty() || targets.iter().any(|uri| uri.host().is_none()) {
         anyhow::bail!("{url} is not a list of http://host:port endpoints");
     }
-    let (channel, changes) = Channel::balance_channel::<std::net::SocketAddr>(64);
-    tokio::spawn(follow(targets, changes));
+    let (channel, changes) = tonic::transport::Channel::balance_channel::<std::net::SocketAddr>(64);
+    tokio::spawn(follow(targets, changes, unreachable));
     Ok(channel)
 }
 
 /// How often endpoints' host names are looked up again, and their addresses probed.
 const RESOLVE_EVERY: Duration = Duration::from_secs(2);
+/// The soonest a failed call makes the addresses be probed again.
+const REPROBE_AFTER: Duration = Duration::from_millis(50);
 /// How long a probe waits for a connection.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Keeps the balanced channel's endpoints equal to what the targets resolve to; ends when the
-/// channel is dropped.
+/// Keeps the balanced channel's endpoints equal to what the targets resolve to (every few
+/// seconds, and at once when a call could not reach its endpoint); ends when the channel is
+/// dropped.
 async fn follow(
     targets: Vec<tonic::codegen::http::Uri>,
     changes: tokio::sync::mpsc::Sender<Change<std::net::SocketAddr, Endpoint>>,
+    unreachable: std::sync::Arc<tokio::sync::Notify>,
 ) {
     let mut current: std::collections::HashSet<std::net::SocketAddr> =
         std::collections::HashSet::new();
@@ -113,7 +132,10 @@ async fn follow(
             }
             current = found;
         }
-        tokio::time::sleep(RESOLVE_EVERY).await;
+        tokio::time::sleep(REPROBE_AFTER).await;
+        // A replica that went away (a deploy, a crash) fails the calls sent its way until it
+        // leaves the balancer: the first such failure starts the next round.
+        let _ = tokio::time::timeout(RESOLVE_EVERY, unreachable.notified()).await;
         if changes.is_closed() {
             return;
         }
@@ -126,4 +148,113 @@ fn endpoint(address: std::net::SocketAddr) -> anyhow::Result<Endpoint> {
         .timeout(Duration::from_secs(30))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30)))
+}
+
+/// A client channel (see [`channel`]) that sends the caller's trace context with each call.
+#[derive(Clone, Debug)]
+pub struct Channel {
+    inner: tonic::transport::Channel,
+    /// Told when a call could not reach its endpoint.
+    unreachable: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for Channel {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = tonic::transport::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        tower::Service::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
+        crate::telemetry::inject(&mut crate::telemetry::HttpHeaders(request.headers_mut()));
+        let response = self.inner.call(request);
+        let unreachable = self.unreachable.clone();
+        Box::pin(async move {
+            let response = response.await;
+            if response.is_err() {
+                unreachable.notify_one();
+            }
+            response
+        })
+    }
+}
+
+/// A gRPC server's routes, each call observed (see [`ObserveLayer`]).
+pub type Router = tonic::transport::server::Router<
+    tower::layer::util::Stack<ObserveLayer, tower::layer::util::Identity>,
+>;
+
+/// Wraps a server's routes so that every call is traced and timed.
+#[derive(Clone, Copy, Debug)]
+pub struct ObserveLayer;
+
+impl<S> tower::Layer<S> for ObserveLayer {
+    type Service = Observed<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Observed { inner }
+    }
+}
+
+/// Every call a server receives: a span that continues the caller's trace, and its latency
+/// in `astral_grpc_server_duration_seconds{method, code}`.
+#[derive(Clone, Debug)]
+pub struct Observed<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for Observed<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let method = request.uri().path().to_owned();
+        let span = tracing::info_span!(
+            "grpc.server",
+            otel.name = %method,
+            otel.kind = "server",
+            rpc.system = "grpc",
+        );
+        crate::telemetry::set_parent(
+            &span,
+            crate::telemetry::extract(&crate::telemetry::ReceivedHttpHeaders(request.headers())),
+        );
+        let started = Instant::now();
+        let response = span.in_scope(|| self.inner.call(request));
+        Box::pin(
+            async move {
+                let response = response.await;
+                // A failed unary call answers with its status in the headers; a successful
+                // one sends status 0 in the trailers.
+                let code = match &response {
+                    Ok(response) => response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or("0")
+                        .to_owned(),
+                    Err(_) => "transport".to_owned(),
+                };
+                metrics::histogram!(
+                    "astral_grpc_server_duration_seconds",
+                    "method" => method,
+                    "code" => code,
+                )
+                .record(started.elapsed().as_secs_f64());
+                response
+            }
+            .instrument(span),
+        )
+    }
 }

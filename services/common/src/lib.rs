@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod ids;
+pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -31,10 +31,13 @@ pub async fn serve(
     MIGRATOR.run(&pool).await?;
     let auth = AuthServiceClient::new(channel(auth_url)?);
     let social = SocialServiceClient::new(channel(social_url)?);
-    let service = MessagingService::new(store::Store::new(pool), auth, social, bus);
+    let service = MessagingService::new(store::Store::new(pool.clone()), auth, social, bus);
     tracing::info!(addr = %listener.local_addr()?, "messaging service listening");
     let router = astral_common::grpc::server_with_health::<grpc::Server>()
         .await?
         .add_service(grpc::server(service));
-    astral_common::grpc::serve(router, listener, shutdown).await
+    let served = astral_common::grpc::serve(router, listener, shutdown).await;
+    // In-flight calls have finished: close the database connections cleanly.
+    pool.close().await;
+    served
 }

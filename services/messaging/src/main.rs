@@ -31,6 +31,9 @@ struct Args {
         default_value = "http://127.0.0.1:50052"
     )]
     social_url: String,
+    /// Address of the Prometheus `/metrics` listener.
+    #[arg(long, env = "ASTRAL_METRICS_LISTEN", default_value = "127.0.0.1:9103")]
+    metrics_listen: String,
     #[command(flatten)]
     bus: BusArgs,
     #[command(flatten)]
@@ -40,10 +43,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let _telemetry = astral_common::telemetry::init(
-        "astral-messaging",
-        args.telemetry.otel_endpoint.as_deref(),
-    )?;
+    let _telemetry = astral_common::telemetry::init("astral-messaging", &args.telemetry)?;
+    astral_common::metrics::spawn_listener(&args.metrics_listen).await?;
     let bus = astral_common::EventBus::nats(&args.bus.nats_url).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     let shutdown = astral_common::shutdown_signal();

@@ -5,12 +5,12 @@ use crate::events::Events;
 use crate::store::{AddOutcome, Change, Chat, Left, Message, NewMessage, Page, Store, User};
 use crate::typing::TypingLimiter;
 use anyhow::Context as _;
+use astral_common::grpc::Channel;
 use astral_common::{Error, EventBus, Result, ids, time};
 use astral_proto::auth::{GetUsersRequest, auth_service_client::AuthServiceClient};
 use astral_proto::social::{AreFriendsRequest, social_service_client::SocialServiceClient};
 use astral_proto::subjects::direct_chat_id;
 use std::sync::Arc;
-use tonic::transport::Channel;
 use tracing::instrument;
 
 /// A chat as one member sees it, with whether they can still write in it.
@@ -303,6 +303,7 @@ impl MessagingService {
             let first = self.store.message_by_nonce(chat_id, actor, nonce).await?;
             return Ok(first.context("a nonce collided with no message")?);
         };
+        metrics::counter!("astral_messages_sent_total").increment(1);
         let member_ids: Vec<i64> = members.iter().map(|m| m.id).collect();
         self.events.message_created(&message, &member_ids).await;
         Ok(message)

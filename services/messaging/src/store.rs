@@ -220,6 +220,7 @@ impl Store {
     }
 
     /// Records users met through the auth service (usernames never change).
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "remember_users"))]
     pub async fn remember_users(&self, users: &[User]) -> Result<()> {
         for user in users {
             sqlx::query(
@@ -234,6 +235,7 @@ impl Store {
     }
 
     /// Creates a chat with its members unless it exists; true if this call created it.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "create_chat"))]
     pub async fn create_chat(
         &self,
         id: &str,
@@ -269,6 +271,7 @@ impl Store {
     }
 
     /// The chat as `viewer` sees it; `None` unless `viewer` is a member.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "chat_for"))]
     pub async fn chat_for(&self, chat_id: &str, viewer: i64) -> Result<Option<Chat>> {
         let row: Option<ChatRow> = sqlx::query_as(
             "SELECT c.id, c.kind, c.name, c.owner_id, c.last_seq, c.last_activity_ms, m.read_seq \
@@ -298,6 +301,7 @@ impl Store {
     }
 
     /// Every chat of `viewer`, latest activity first.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "chats_of"))]
     pub async fn chats_of(&self, viewer: i64) -> Result<Vec<Chat>> {
         let ids: Vec<(String,)> = sqlx::query_as(
             "SELECT c.id FROM chats c JOIN chat_members m ON m.chat_id = c.id \
@@ -315,6 +319,7 @@ impl Store {
 
     /// The chat's kind and members, in one query; `None` unless `viewer` is a member. The send
     /// path uses this instead of the full view.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "membership"))]
     pub async fn membership(
         &self,
         chat_id: &str,
@@ -342,6 +347,7 @@ impl Store {
     }
 
     /// The longest-standing member of a chat, if it exists.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "first_member"))]
     pub async fn first_member(&self, chat_id: &str) -> Result<Option<i64>> {
         let row: Option<(i64,)> =
             sqlx::query_as("SELECT user_id FROM chat_members WHERE chat_id = $1 ORDER BY joined_at_ms, user_id LIMIT 1")
@@ -397,6 +403,7 @@ impl Store {
     }
 
     /// Moves `viewer`'s read marker forward to `seq` (never back, never past the end).
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "mark_read"))]
     pub async fn mark_read(&self, chat_id: &str, viewer: i64, seq: i64) -> Result<()> {
         sqlx::query(
             "UPDATE chat_members SET read_seq = (SELECT CASE WHEN $1 > c.last_seq THEN c.last_seq ELSE $1 END FROM chats c WHERE c.id = $2) \
@@ -411,6 +418,7 @@ impl Store {
     }
 
     /// Renames a chat.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "rename"))]
     pub async fn rename(&self, chat_id: &str, name: &str) -> Result<()> {
         sqlx::query("UPDATE chats SET name = $1 WHERE id = $2")
             .bind(name)
@@ -421,6 +429,7 @@ impl Store {
     }
 
     /// Adds a member unless they are one already or the chat has `max_members`.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "add_member"))]
     pub async fn add_member(
         &self,
         chat_id: &str,
@@ -448,6 +457,7 @@ impl Store {
 
     /// Removes a member of a group: ownership passes to the longest-standing member when the
     /// owner goes, and the chat (with its messages) is deleted when the last one goes.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "remove_member"))]
     pub async fn remove_member(&self, chat_id: &str, user_id: i64) -> Result<Left> {
         let mut tx = self.pool.begin().await?;
         lock_chat(&mut tx, chat_id).await?;
@@ -493,6 +503,7 @@ impl Store {
     }
 
     /// The message a retried send already stored, if any.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "message_by_nonce"))]
     pub async fn message_by_nonce(
         &self,
         chat_id: &str,
@@ -521,6 +532,7 @@ impl Store {
     /// On PostgreSQL this is one statement (the counter's update and the insert in one
     /// round trip, atomic by itself); SQLite, which has no `UPDATE` inside `WITH`, uses a
     /// transaction of two.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "insert_message"))]
     pub async fn insert_message(&self, new: &NewMessage<'_>) -> Result<Option<Message>> {
         let inserted = if self.postgres {
             sqlx::query_as::<_, (i64,)>(
@@ -605,6 +617,7 @@ impl Store {
         Ok(seq)
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "message"))]
     pub async fn message(&self, chat_id: &str, message_id: i64) -> Result<Option<Message>> {
         let mut tx = self.pool.begin().await?;
         let found = message_in(&mut tx, chat_id, message_id).await?;
@@ -614,6 +627,7 @@ impl Store {
 
     /// Applies a change to a live message under the chat's next number; `None` (and nothing
     /// changed, no number taken) if the message is gone or deleted.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "change_message"))]
     pub async fn change_message(
         &self,
         chat_id: &str,
@@ -679,6 +693,7 @@ impl Store {
     }
 
     /// A page of history, always returned in ascending order (`seq`, or `version` for `After`).
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "messages"))]
     pub async fn messages(&self, chat_id: &str, page: Page, limit: i64) -> Result<Vec<Message>> {
         let (condition, order, bound) = match page {
             Page::Latest => ("m.seq < $2", "m.seq DESC", i64::MAX),

@@ -28,10 +28,13 @@ pub async fn serve(
     let auth = astral_proto::auth::auth_service_client::AuthServiceClient::new(
         astral_common::grpc::channel(auth_url)?,
     );
-    let service = SocialService::new(store::Store::new(pool), auth, bus);
+    let service = SocialService::new(store::Store::new(pool.clone()), auth, bus);
     tracing::info!(addr = %listener.local_addr()?, "social service listening");
     let router = astral_common::grpc::server_with_health::<grpc::Server>()
         .await?
         .add_service(grpc::server(service));
-    astral_common::grpc::serve(router, listener, shutdown).await
+    let served = astral_common::grpc::serve(router, listener, shutdown).await;
+    // In-flight calls have finished: close the database connections cleanly.
+    pool.close().await;
+    served
 }

@@ -24,6 +24,9 @@ struct Args {
         default_value = "http://127.0.0.1:50051"
     )]
     auth_url: String,
+    /// Address of the Prometheus `/metrics` listener.
+    #[arg(long, env = "ASTRAL_METRICS_LISTEN", default_value = "127.0.0.1:9102")]
+    metrics_listen: String,
     #[command(flatten)]
     bus: BusArgs,
     #[command(flatten)]
@@ -33,8 +36,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let _telemetry =
-        astral_common::telemetry::init("astral-social", args.telemetry.otel_endpoint.as_deref())?;
+    let _telemetry = astral_common::telemetry::init("astral-social", &args.telemetry)?;
+    astral_common::metrics::spawn_listener(&args.metrics_listen).await?;
     let bus = astral_common::EventBus::nats(&args.bus.nats_url).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     astral_social::serve(

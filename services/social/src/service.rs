@@ -3,12 +3,12 @@
 use crate::events::Events;
 use crate::store::{FriendRequest, Sent, Store, User};
 use anyhow::Context as _;
+use astral_common::grpc::Channel;
 use astral_common::{Error, EventBus, Result, ids, time};
 use astral_proto::auth::{
     GetUserByUsernameRequest, GetUserRequest, auth_service_client::AuthServiceClient,
 };
 use std::sync::Arc;
-use tonic::transport::Channel;
 use tracing::instrument;
 
 /// Everything a user's friends screen shows.

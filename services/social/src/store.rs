@@ -90,6 +90,7 @@ impl Store {
     }
 
     /// Records users met through the auth service (usernames never change).
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "remember_users"))]
     pub async fn remember_users(&self, users: &[&User]) -> Result<()> {
         for user in users {
             sqlx::query(
@@ -105,6 +106,7 @@ impl Store {
 
     /// Sends a request from `from` to `to` — or accepts theirs if they already asked — unless
     /// they are friends, it is already pending, or either blocked the other.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "send_request"))]
     pub async fn send_request(&self, id: i64, from: i64, to: i64, now_ms: i64) -> Result<Sent> {
         let (low, high) = pair(from, to);
         let mut tx = self.pool.begin().await?;
@@ -144,6 +146,7 @@ impl Store {
     }
 
     /// Accepts a request addressed to `recipient`; `None` if there is no such request.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "accept_request"))]
     pub async fn accept_request(
         &self,
         request_id: i64,
@@ -164,6 +167,7 @@ impl Store {
 
     /// Deletes a pending request that `actor` received (`by_recipient`) or sent; `None` if
     /// there is no such request.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "delete_request"))]
     pub async fn delete_request(
         &self,
         request_id: i64,
@@ -187,6 +191,7 @@ impl Store {
     }
 
     /// Ends a friendship; false if there was none.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "remove_friendship"))]
     pub async fn remove_friendship(&self, a: i64, b: i64) -> Result<bool> {
         let (low, high) = pair(a, b);
         let mut tx = self.pool.begin().await?;
@@ -198,6 +203,7 @@ impl Store {
 
     /// `blocker` blocks `blocked`: the friendship and pending requests between them end.
     /// Blocking twice changes nothing.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "block"))]
     pub async fn block(&self, blocker: i64, blocked: i64, now_ms: i64) -> Result<Blocked> {
         let (low, high) = pair(blocker, blocked);
         let mut tx = self.pool.begin().await?;
@@ -229,6 +235,7 @@ impl Store {
     }
 
     /// Lifts a block; false if there was none.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "unblock"))]
     pub async fn unblock(&self, blocker: i64, blocked: i64) -> Result<bool> {
         let (low, high) = pair(blocker, blocked);
         let mut tx = self.pool.begin().await?;
@@ -243,6 +250,7 @@ impl Store {
     }
 
     /// The users `blocker` has blocked, by username.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "blocked_users"))]
     pub async fn blocked_users(&self, blocker: i64) -> Result<Vec<User>> {
         let rows = sqlx::query_as(
             "SELECT u.id, u.username FROM blocks b JOIN users u ON u.id = b.blocked_id \
@@ -254,6 +262,7 @@ impl Store {
         Ok(users(rows))
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "are_friends"))]
     pub async fn are_friends(&self, a: i64, b: i64) -> Result<bool> {
         let (low, high) = pair(a, b);
         // One statement, no transaction: this is on messaging's send path.
@@ -267,6 +276,7 @@ impl Store {
     }
 
     /// Up to `limit` of `user`'s friends whose username sorts after `after`, by username.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "friends"))]
     pub async fn friends(&self, user: i64, after: &str, limit: i64) -> Result<Vec<User>> {
         let rows = sqlx::query_as(
             "SELECT u.id, u.username FROM friendships f \
@@ -282,6 +292,7 @@ impl Store {
     }
 
     /// Pending requests `user` received (`incoming`) or sent, oldest first.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "pending_requests"))]
     pub async fn pending_requests(&self, user: i64, incoming: bool) -> Result<Vec<FriendRequest>> {
         let column = if incoming { "r.to_id" } else { "r.from_id" };
         let sql =

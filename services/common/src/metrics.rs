@@ -1,0 +1,168 @@
+//! Prometheus metrics: the process-wide recorder and the `/metrics` page.
+//!
+//! Every process records through the `metrics` macros; names are `astral_*`. The gateway
+//! serves the page on its own port (or a separate one), each service on a small HTTP
+//! listener of its own (`ASTRAL_METRICS_LISTEN`).
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::{Mutex, OnceLock};
+use tokio::net::TcpListener;
+
+/// Latency buckets (seconds): from 0.5 ms to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static POOLS: Mutex<Vec<(String, crate::db::Pool)>> = Mutex::new(Vec::new());
+
+/// Installs the process-wide recorder (once; later calls return the same handle).
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .map(PrometheusBuilder::build_recorder)
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed, and then this handle stays empty.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            handle
+        })
+        .clone()
+}
+
+/// The current metrics in Prometheus' text format.
+pub fn render() -> String {
+    sample_pools();
+    install().render()
+}
+
+/// Reports `pool`'s use as `astral_db_pool_connections{database, state}` from now on.
+pub fn watch_pool(database: &str, pool: &crate::db::Pool) {
+    lock_pools().push((database.to_owned(), pool.clone()));
+}
+
+fn lock_pools() -> std::sync::MutexGuard<'static, Vec<(String, crate::db::Pool)>> {
+    POOLS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn sample_pools() {
+    let mut pools = lock_pools();
+    pools.retain(|(_, pool)| !pool.is_closed());
+    for (database, pool) in pools.iter() {
+        let idle = pool.num_idle() as f64;
+        let open = f64::from(pool.size());
+        let labels =
+            |state: &'static str| [("database", database.clone()), ("state", state.into())];
+        metrics::gauge!("astral_db_pool_connections", &labels("idle")).set(idle);
+        metrics::gauge!("astral_db_pool_connections", &labels("in_use")).set(open - idle);
+        metrics::gauge!("astral_db_pool_max_connections", "database" => database.clone())
+            .set(f64::from(pool.options().get_max_connections()));
+    }
+}
+
+/// Listens on `addr` and serves `/metrics` there for the life of the process.
+pub async fn spawn_listener(addr: &str) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|error| anyhow::anyhow!("metrics listener on {addr}: {error}"))?;
+    tokio::spawn(async move {
+        if let Err(error) = serve(listener, std::future::pending()).await {
+            tracing::error!(error = format!("{error:#}"), "metrics listener stopped");
+        }
+    });
+    Ok(())
+}
+
+/// Serves `/metrics` (and nothing else) on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    install();
+    tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+    let app = axum::Router::new().route("/metrics", axum::routing::get(page));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// The `/metrics` page, for any axum router.
+pub async fn page() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(),
+    )
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_histogram!(
+        "astral_grpc_server_duration_seconds",
+        Unit::Seconds,
+        "gRPC calls served, by method and status code"
+    );
+    describe_histogram!(
+        "astral_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP requests served by the gateway, by route and status"
+    );
+    describe_gauge!("astral_ws_connections", "Open WebSocket connections");
+    describe_counter!(
+        "astral_events_published_total",
+        "Events published on the bus, by subject kind (user, chat, sessions)"
+    );
+    describe_counter!(
+        "astral_events_received_total",
+        "Events the gateway received from the bus"
+    );
+    describe_counter!(
+        "astral_events_sent_total",
+        "Event frames the gateway wrote to WebSocket connections"
+    );
+    describe_counter!("astral_messages_sent_total", "Messages stored (new sends)");
+    describe_counter!(
+        "astral_nats_reconnects_total",
+        "Times the NATS connection was lost"
+    );
+    describe_gauge!(
+        "astral_nats_connected",
+        "1 while connected to NATS, 0 while reconnecting"
+    );
+    describe_gauge!(
+        "astral_db_pool_connections",
+        "Database connections by state (idle, in_use)"
+    );
+    describe_gauge!(
+        "astral_db_pool_max_connections",
+        "The database pool's maximum size"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn recorded_values_appear_on_the_page() {
+        super::install();
+        metrics::counter!("astral_messages_sent_total").increment(3);
+        metrics::histogram!("astral_grpc_server_duration_seconds", "method" => "/x.Y/Z", "code" => "0")
+            .record(0.002);
+        let page = super::render();
+        assert!(page.contains("astral_messages_sent_total 3"), "{page}");
+        assert!(
+            page.contains(
+                "astral_grpc_server_duration_seconds_bucket{method=\"/x.Y/Z\",code=\"0\",le=\"0.0025\"} 1"
+            ),
+            "{page}"
+        );
+        assert!(page.contains("# HELP astral_messages_sent_total"), "{page}");
+    }
+}
