@@ -1,8 +1,13 @@
 //! Benchmark: messages sent through the messaging service's gRPC API, persisted in
-//! PostgreSQL, events on NATS. 100 chats, one sender per chat, each sending as fast as its
-//! answers come back; reports messages per second and latency percentiles.
+//! PostgreSQL, events on NATS. 100 chats, one sender per chat; reports messages per second
+//! and latency percentiles.
 //!
-//! `cargo run --release --example send_throughput -- [seconds] [chats]`
+//! `cargo run --release --example send_throughput -- [seconds] [chats] [rate]`
+//!
+//! Without a rate, each sender sends as fast as its answers come back (a closed loop: the
+//! most the system takes). With a rate (messages a second, all chats together), each chat
+//! sends on a fixed schedule (an open loop, as people send), and each latency is counted from
+//! when the message was due, so a stall shows in the figures instead of slowing the senders.
 //! Needs PostgreSQL (127.0.0.1:5432) and NATS (127.0.0.1:4222), like the tests.
 
 #![allow(clippy::unwrap_used)] // a benchmark fails loudly
@@ -25,6 +30,7 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let seconds: u64 = args.next().map_or(10, |a| a.parse().unwrap());
     let chats: usize = args.next().map_or(100, |a| a.parse().unwrap());
+    let rate: Option<f64> = args.next().map(|a| a.parse().unwrap());
 
     let databases = [
         TestDatabase::postgres().await.unwrap(),
@@ -99,13 +105,24 @@ async fn main() {
             };
             chat_ids.push((a.id.clone(), chat.unwrap().into_inner().id));
         }
-        let deadline = Instant::now() + Duration::from_secs(seconds);
-        let senders = chat_ids.into_iter().map(|(author, chat_id)| {
+        let begin = Instant::now();
+        let deadline = begin + Duration::from_secs(seconds);
+        // With a rate: each chat's gap between messages, and the chats spread over it.
+        let gap = rate.map(|rate| Duration::from_secs_f64(chats as f64 / rate));
+        let senders = chat_ids.into_iter().enumerate().map(|(i, (author, chat_id))| {
             let mut client = messaging.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut n = 0;
-                while Instant::now() < deadline {
+                let first = gap.map(|gap| begin + gap.mul_f64(i as f64 / chats as f64));
+                loop {
+                    let due = first.map(|first| first + gap.unwrap() * n);
+                    if due.unwrap_or_else(Instant::now) >= deadline {
+                        break;
+                    }
+                    if let Some(due) = due {
+                        tokio::time::sleep_until(due.into()).await;
+                    }
                     n += 1;
                     let request = SendMessageRequest {
                         actor_id: author.clone(),
@@ -114,25 +131,28 @@ async fn main() {
                         nonce: format!("bench-{n}"),
                         reply_to_id: String::new(),
                     };
-                    let start = Instant::now();
+                    let start = due.unwrap_or_else(Instant::now);
                     client.send_message(request).await.unwrap();
                     latencies.push(start.elapsed());
                 }
                 latencies
             })
         });
-        let started = Instant::now();
         let mut latencies: Vec<Duration> = Vec::new();
         for sender in futures::future::join_all(senders).await {
             latencies.extend(sender.unwrap());
         }
-        let elapsed = started.elapsed().as_secs_f64();
+        let elapsed = begin.elapsed().as_secs_f64();
         latencies.sort();
         let at = |q: f64| {
             latencies[((latencies.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0
         };
+        let offered = rate.map_or_else(
+            || "as fast as answered".to_owned(),
+            |rate| format!("offered {rate:.0} msg/s"),
+        );
         println!(
-            "{kind:6} chats: {chats} concurrent senders, {} messages in {elapsed:.1} s = {:.0} msg/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            "{kind:6} chats: {chats} senders, {offered}: {} messages in {elapsed:.1} s = {:.0} msg/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             latencies.len(),
             latencies.len() as f64 / elapsed,
             at(0.5),
