@@ -109,35 +109,38 @@ async fn main() {
         let deadline = begin + Duration::from_secs(seconds);
         // With a rate: each chat's gap between messages, and the chats spread over it.
         let gap = rate.map(|rate| Duration::from_secs_f64(chats as f64 / rate));
-        let senders = chat_ids.into_iter().enumerate().map(|(i, (author, chat_id))| {
-            let mut client = messaging.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut n = 0;
-                let first = gap.map(|gap| begin + gap.mul_f64(i as f64 / chats as f64));
-                loop {
-                    let due = first.map(|first| first + gap.unwrap() * n);
-                    if due.unwrap_or_else(Instant::now) >= deadline {
-                        break;
+        let senders = chat_ids
+            .into_iter()
+            .enumerate()
+            .map(|(i, (author, chat_id))| {
+                let mut client = messaging.clone();
+                tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    let mut n = 0;
+                    let first = gap.map(|gap| begin + gap.mul_f64(i as f64 / chats as f64));
+                    loop {
+                        let due = first.map(|first| first + gap.unwrap() * n);
+                        if due.unwrap_or_else(Instant::now) >= deadline {
+                            break;
+                        }
+                        if let Some(due) = due {
+                            tokio::time::sleep_until(due.into()).await;
+                        }
+                        n += 1;
+                        let request = SendMessageRequest {
+                            actor_id: author.clone(),
+                            chat_id: chat_id.clone(),
+                            content: format!("benchmark message {n}"),
+                            nonce: format!("bench-{n}"),
+                            reply_to_id: String::new(),
+                        };
+                        let start = due.unwrap_or_else(Instant::now);
+                        client.send_message(request).await.unwrap();
+                        latencies.push(start.elapsed());
                     }
-                    if let Some(due) = due {
-                        tokio::time::sleep_until(due.into()).await;
-                    }
-                    n += 1;
-                    let request = SendMessageRequest {
-                        actor_id: author.clone(),
-                        chat_id: chat_id.clone(),
-                        content: format!("benchmark message {n}"),
-                        nonce: format!("bench-{n}"),
-                        reply_to_id: String::new(),
-                    };
-                    let start = due.unwrap_or_else(Instant::now);
-                    client.send_message(request).await.unwrap();
-                    latencies.push(start.elapsed());
-                }
-                latencies
-            })
-        });
+                    latencies
+                })
+            });
         let mut latencies: Vec<Duration> = Vec::new();
         for sender in futures::future::join_all(senders).await {
             latencies.extend(sender.unwrap());

@@ -688,3 +688,97 @@ async fn concurrent_senders_on_two_replicas_keep_every_chat_gapless() {
     }
     system.stop().await;
 }
+
+/// Each messaging replica keeps the member lists of the chats it sends to: a member added or
+/// removed through one replica must count at once on the other (the gateway spreads calls
+/// over both), for who may send and for who is told of a message.
+#[tokio::test]
+async fn member_changes_count_at_once_on_every_replica() {
+    let options = Distributed {
+        messaging_replicas: 2,
+        ..Distributed::default()
+    };
+    let Some(system) = System::distributed_with(options).await else {
+        return;
+    };
+    let alice = User::register(&system.base, "alice").await;
+    let bob = User::register(&system.base, "bob").await;
+    let mut carol = User::register(&system.base, "carol").await;
+    alice.befriend(&bob).await;
+    alice.befriend(&carol).await;
+    carol.connect().await;
+    let (status, group) = alice
+        .post(
+            "/api/chats",
+            json!({ "name": "Rounds", "member_ids": [bob.id] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let group_id = id(&group);
+    let messages = format!("/api/chats/{group_id}/messages");
+    let members = format!("/api/chats/{group_id}/members");
+    for round in 0..6 {
+        // Warm both replicas' lists without carol.
+        for n in 0..4 {
+            let body = json!({ "content": format!("warm {round}.{n}") });
+            assert_eq!(alice.post(&messages, body).await.0, StatusCode::CREATED);
+        }
+        let (status, body) = alice.post(&members, json!({ "user_id": carol.id })).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            carol.expect_event("chat.created").await["id"],
+            group_id.as_str()
+        );
+        for n in 0..3 {
+            let (status, body) = carol
+                .post(
+                    &messages,
+                    json!({ "content": format!("hello {round}.{n}") }),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "a new member sends: {body}");
+            assert_eq!(
+                carol.expect_event("message.created").await["content"],
+                format!("hello {round}.{n}")
+            );
+            let content = format!("to all {round}.{n}");
+            let (status, _) = alice.post(&messages, json!({ "content": content })).await;
+            assert_eq!(status, StatusCode::CREATED);
+            assert_eq!(
+                carol.expect_event("message.created").await["content"],
+                content.as_str(),
+                "the new member is told"
+            );
+        }
+        let (status, body) = alice
+            .call(Method::DELETE, &format!("{members}/{}", carol.id), None)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        assert_eq!(
+            carol.expect_event("chat.deleted").await["chat_id"],
+            group_id.as_str()
+        );
+        for n in 0..3 {
+            let (status, body) = carol
+                .post(
+                    &messages,
+                    json!({ "content": format!("after {round}.{n}") }),
+                )
+                .await;
+            assert_error(status, &body, StatusCode::NOT_FOUND);
+            // Not told: her next event must be the next round's `chat.created`.
+            let body = json!({ "content": format!("secret {round}.{n}") });
+            assert_eq!(alice.post(&messages, body).await.0, StatusCode::CREATED);
+        }
+    }
+    let (status, page) = alice.get(&format!("{messages}?limit=100")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.as_array()
+            .unwrap()
+            .iter()
+            .all(|m| !m["content"].as_str().unwrap().starts_with("after")),
+        "no message of a former member was stored"
+    );
+    system.stop().await;
+}

@@ -3,6 +3,7 @@
 pub mod domain;
 mod events;
 mod grpc;
+mod member_lists;
 pub mod service;
 pub mod store;
 mod typing;

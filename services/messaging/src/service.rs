@@ -2,7 +2,10 @@
 
 use crate::domain::{ChatName, Emoji, MessageContent, mentioned_usernames, parse_nonce};
 use crate::events::Events;
-use crate::store::{AddOutcome, Change, Chat, Left, Message, NewMessage, Page, Store, User};
+use crate::member_lists::MemberLists;
+use crate::store::{
+    AddOutcome, Change, Chat, Inserted, Left, Members, Message, NewMessage, Page, Store, User,
+};
 use crate::typing::TypingLimiter;
 use anyhow::Context as _;
 use astral_common::grpc::Channel;
@@ -26,6 +29,7 @@ pub struct MessagingService {
     social: SocialServiceClient<Channel>,
     events: Events,
     typing: TypingLimiter,
+    member_lists: MemberLists,
 }
 
 /// How many messages a history page holds when the caller does not say.
@@ -37,6 +41,10 @@ pub const MAX_GROUP_MEMBERS: i64 = 100;
 
 fn chat_not_found() -> Error {
     Error::not_found("no such chat")
+}
+
+fn read_only() -> Error {
+    Error::forbidden("this chat is read-only: you are no longer friends")
 }
 
 fn message_not_found() -> Error {
@@ -56,6 +64,7 @@ impl MessagingService {
             social,
             events: Events::new(bus),
             typing: TypingLimiter::default(),
+            member_lists: MemberLists::default(),
         })
     }
 
@@ -280,13 +289,16 @@ impl MessagingService {
     ) -> Result<Message> {
         let content = MessageContent::parse(content)?;
         let nonce = parse_nonce(nonce)?;
-        let members = self.writable(actor, chat_id).await?;
+        let members = self.sender_members(actor, chat_id).await?;
+        if members.kind == "direct" && !self.direct_members_are_friends(&members.users).await? {
+            return Err(read_only());
+        }
         if let Some(reply_to) = reply_to
             && self.store.message(chat_id, reply_to).await?.is_none()
         {
             return Err(Error::invalid("reply_to is not a message of this chat"));
         }
-        let mentions = mentions(content.as_str(), &members);
+        let mentions = mentions(content.as_str(), &members.users);
         let new = NewMessage {
             id: ids::new_id(),
             chat_id,
@@ -297,14 +309,34 @@ impl MessagingService {
             mentions: &mentions,
             now_ms: time::now_ms(),
         };
-        let Some(message) = self.store.insert_message(&new).await? else {
-            // A retry (or a concurrent twin) of a stored send: answer with that message.
-            let nonce = nonce.as_deref().unwrap_or_default();
-            let first = self.store.message_by_nonce(chat_id, actor, nonce).await?;
-            return Ok(first.context("a nonce collided with no message")?);
+        let (message, members_version) = match self.store.insert_message(&new).await? {
+            Inserted::Stored {
+                message,
+                members_version,
+            } => (*message, members_version),
+            Inserted::NotAMember => {
+                // Removed since the list was read (the insert checked): forget the list.
+                self.member_lists.forget(chat_id);
+                return Err(chat_not_found());
+            }
+            Inserted::NonceTaken => {
+                // A retry (or a concurrent twin) of a stored send: answer with that message.
+                let nonce = nonce.as_deref().unwrap_or_default();
+                let first = self.store.message_by_nonce(chat_id, actor, nonce).await?;
+                return Ok(first.context("a nonce collided with no message")?);
+            }
         };
         metrics::counter!("astral_messages_sent_total").increment(1);
-        let member_ids: Vec<i64> = members.iter().map(|m| m.id).collect();
+        // The members when the message was stored: the list read before, unless the members
+        // changed in between.
+        let recipients = if members_version == members.version {
+            members
+        } else {
+            self.reload_members(chat_id)
+                .await?
+                .ok_or_else(chat_not_found)?
+        };
+        let member_ids: Vec<i64> = recipients.users.iter().map(|m| m.id).collect();
         self.events.message_created(&message, &member_ids).await;
         Ok(message)
     }
@@ -437,6 +469,28 @@ impl MessagingService {
         Ok(())
     }
 
+    /// The chat's members if the actor is one, from the list kept since an earlier send when
+    /// it has them (the insert checks again); read from the database otherwise.
+    async fn sender_members(&self, actor: i64, chat_id: &str) -> Result<Arc<Members>> {
+        let is_member = |members: &Members| members.users.iter().any(|user| user.id == actor);
+        if let Some(members) = self.member_lists.get(chat_id).filter(|m| is_member(m)) {
+            return Ok(members);
+        }
+        self.reload_members(chat_id)
+            .await?
+            .filter(|members| is_member(members))
+            .ok_or_else(chat_not_found)
+    }
+
+    async fn reload_members(&self, chat_id: &str) -> Result<Option<Arc<Members>>> {
+        let Some(members) = self.store.members_of(chat_id).await?.map(Arc::new) else {
+            self.member_lists.forget(chat_id);
+            return Ok(None);
+        };
+        self.member_lists.keep(chat_id, members.clone());
+        Ok(Some(members))
+    }
+
     /// The members of a chat the actor may write in: a member, and for a direct chat still
     /// friends (asked of social on every send: no message once an unfriend has committed).
     async fn writable(&self, actor: i64, chat_id: &str) -> Result<Vec<User>> {
@@ -446,9 +500,7 @@ impl MessagingService {
             .await?
             .ok_or_else(chat_not_found)?;
         if kind == "direct" && !self.direct_members_are_friends(&members).await? {
-            return Err(Error::forbidden(
-                "this chat is read-only: you are no longer friends",
-            ));
+            return Err(read_only());
         }
         Ok(members)
     }

@@ -80,6 +80,29 @@ pub struct NewMessage<'a> {
     pub now_ms: i64,
 }
 
+/// A chat's members as a sender sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Members {
+    pub kind: String,
+    /// The chat's `members_version` when the list was read.
+    pub version: i64,
+    pub users: Vec<User>,
+}
+
+/// What became of a message to store.
+#[derive(Debug)]
+pub enum Inserted {
+    /// Stored; `members_version` is the chat's when it was stored.
+    Stored {
+        message: Box<Message>,
+        members_version: i64,
+    },
+    /// A message with the same nonce committed first (the caller returns that one).
+    NonceTaken,
+    /// The author is not a member of the chat (or there is no such chat): nothing stored.
+    NotAMember,
+}
+
 /// A change to an existing message.
 pub enum Change<'a> {
     /// New content (and the mentions found in it).
@@ -346,6 +369,34 @@ impl Store {
         )))
     }
 
+    /// A chat's kind, members (longest-standing first) and `members_version`; `None` if there
+    /// is no such chat.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "members_of"))]
+    pub async fn members_of(&self, chat_id: &str) -> Result<Option<Members>> {
+        let rows: Vec<(String, i64, i64, String)> = sqlx::query_as(
+            "SELECT c.kind, c.members_version, u.id, u.username FROM chats c \
+             JOIN chat_members m ON m.chat_id = c.id JOIN users u ON u.id = m.user_id \
+             WHERE c.id = $1 ORDER BY m.joined_at_ms, u.id",
+        )
+        .bind(chat_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let Some((kind, version)) = rows
+            .first()
+            .map(|(kind, version, _, _)| (kind.clone(), *version))
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Members {
+            kind,
+            version,
+            users: rows
+                .into_iter()
+                .map(|(_, _, id, username)| User { id, username })
+                .collect(),
+        }))
+    }
+
     /// The longest-standing member of a chat, if it exists.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "first_member"))]
     pub async fn first_member(&self, chat_id: &str) -> Result<Option<i64>> {
@@ -438,7 +489,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<AddOutcome> {
         let mut tx = self.pool.begin().await?;
-        lock_chat(&mut tx, chat_id).await?;
+        lock_chat_members(&mut tx, chat_id).await?;
         let members: Vec<(i64,)> =
             sqlx::query_as("SELECT user_id FROM chat_members WHERE chat_id = $1")
                 .bind(chat_id)
@@ -460,7 +511,7 @@ impl Store {
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "remove_member"))]
     pub async fn remove_member(&self, chat_id: &str, user_id: i64) -> Result<Left> {
         let mut tx = self.pool.begin().await?;
-        lock_chat(&mut tx, chat_id).await?;
+        lock_chat_members(&mut tx, chat_id).await?;
         let removed = sqlx::query("DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2")
             .bind(chat_id)
             .bind(user_id)
@@ -526,20 +577,20 @@ impl Store {
         Ok(Some(found))
     }
 
-    /// Stores a message under the chat's next number. `Ok(None)` if a message with the same
-    /// nonce committed first (the caller then returns that one).
-    ///
-    /// On PostgreSQL this is one statement (the counter's update and the insert in one
-    /// round trip, atomic by itself); SQLite, which has no `UPDATE` inside `WITH`, uses a
+    /// Stores a message under the chat's next number if its author is a member, in one
+    /// statement on PostgreSQL (the membership check, the counter's update and the insert in
+    /// one round trip, atomic by itself); SQLite, which has no `UPDATE` inside `WITH`, uses a
     /// transaction of two.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "insert_message"))]
-    pub async fn insert_message(&self, new: &NewMessage<'_>) -> Result<Option<Message>> {
+    pub async fn insert_message(&self, new: &NewMessage<'_>) -> Result<Inserted> {
         let inserted = if self.postgres {
-            sqlx::query_as::<_, (i64,)>(
+            sqlx::query_as::<_, (i64, i64)>(
                 "WITH next AS (UPDATE chats SET last_seq = last_seq + 1, last_activity_ms = $7 \
-                 WHERE id = $2 RETURNING last_seq) \
+                 WHERE id = $2 AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3) \
+                 RETURNING last_seq, members_version) \
                  INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions) \
-                 SELECT $1, $2, last_seq, last_seq, $3, $4, $5, $7, $6, $8 FROM next RETURNING seq",
+                 SELECT $1, $2, last_seq, last_seq, $3, $4, $5, $7, $6, $8 FROM next \
+                 RETURNING seq, (SELECT members_version FROM next)",
             )
             .bind(new.id)
             .bind(new.chat_id)
@@ -549,15 +600,19 @@ impl Store {
             .bind(new.reply_to)
             .bind(new.now_ms)
             .bind(mentions_text(new.mentions))
-            .fetch_one(&self.pool)
+            .fetch_optional(&self.pool)
             .await
-            .map(|(seq,)| seq)
         } else {
             self.insert_message_in_transaction(new).await
         };
-        let seq = match inserted {
-            Err(error) if is_unique_violation(&error) && new.nonce.is_some() => return Ok(None),
-            other => other?,
+        let (seq, members_version) = match inserted {
+            Err(error) if is_unique_violation(&error) && new.nonce.is_some() => {
+                return Ok(Inserted::NonceTaken);
+            }
+            other => match other? {
+                Some(stored) => stored,
+                None => return Ok(Inserted::NotAMember),
+            },
         };
         let reply_to = match new.reply_to {
             Some(id) => self.message(new.chat_id, id).await?.map(|m| Preview {
@@ -569,7 +624,7 @@ impl Store {
             }),
             None => None,
         };
-        Ok(Some(Message {
+        let message = Message {
             id: new.id,
             chat_id: new.chat_id.to_owned(),
             seq,
@@ -583,21 +638,31 @@ impl Store {
             reply_to,
             mentions: new.mentions.to_vec(),
             reactions: Vec::new(),
-        }))
+        };
+        Ok(Inserted::Stored {
+            message: Box::new(message),
+            members_version,
+        })
     }
 
     async fn insert_message_in_transaction(
         &self,
         new: &NewMessage<'_>,
-    ) -> std::result::Result<i64, sqlx::Error> {
+    ) -> std::result::Result<Option<(i64, i64)>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let (seq,): (i64,) = sqlx::query_as(
-            "UPDATE chats SET last_seq = last_seq + 1, last_activity_ms = $1 WHERE id = $2 RETURNING last_seq",
+        let next: Option<(i64, i64)> = sqlx::query_as(
+            "UPDATE chats SET last_seq = last_seq + 1, last_activity_ms = $1 \
+             WHERE id = $2 AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3) \
+             RETURNING last_seq, members_version",
         )
         .bind(new.now_ms)
         .bind(new.chat_id)
-        .fetch_one(&mut *tx)
+        .bind(new.author_id)
+        .fetch_optional(&mut *tx)
         .await?;
+        let Some((seq, members_version)) = next else {
+            return Ok(None);
+        };
         sqlx::query(
             "INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions) \
              VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)",
@@ -614,7 +679,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(seq)
+        Ok(Some((seq, members_version)))
     }
 
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "message"))]
@@ -773,9 +838,10 @@ async fn insert_member(tx: &mut Tx, chat_id: &str, user_id: i64, joined_at_ms: i
     Ok(())
 }
 
-/// Takes the chat row's lock until the transaction ends (membership changes take turns).
-async fn lock_chat(tx: &mut Tx, chat_id: &str) -> Result<()> {
-    sqlx::query("UPDATE chats SET last_seq = last_seq WHERE id = $1")
+/// Takes the chat row's lock until the transaction ends (membership changes take turns) and
+/// counts the change in `members_version`, so senders holding the old list notice.
+async fn lock_chat_members(tx: &mut Tx, chat_id: &str) -> Result<()> {
+    sqlx::query("UPDATE chats SET members_version = members_version + 1 WHERE id = $1")
         .bind(chat_id)
         .execute(&mut **tx)
         .await?;

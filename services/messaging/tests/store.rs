@@ -4,7 +4,9 @@
 
 use astral_common::db;
 use astral_common::testing::TestDatabase;
-use astral_messaging::store::{AddOutcome, Change, Left, NewMessage, Page, Reaction, Store, User};
+use astral_messaging::store::{
+    AddOutcome, Change, Inserted, Left, Message, NewMessage, Page, Reaction, Store, User,
+};
 
 const CHAT: &str = "1_2";
 
@@ -41,6 +43,13 @@ async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
         stores.push((backend, store, database));
     }
     stores
+}
+
+fn stored(inserted: Inserted) -> Message {
+    match inserted {
+        Inserted::Stored { message, .. } => *message,
+        other => panic!("not stored: {other:?}"),
+    }
 }
 
 fn new_message<'a>(
@@ -95,11 +104,12 @@ async fn a_chat_is_created_once_and_seen_only_by_its_members() {
 async fn every_change_takes_the_next_number_and_after_returns_them_all() {
     for (backend, store, _db) in stores().await {
         for id in 1..=3 {
-            let message = store
-                .insert_message(&new_message(id, 1, "hello", None))
-                .await
-                .unwrap()
-                .unwrap();
+            let message = stored(
+                store
+                    .insert_message(&new_message(id, 1, "hello", None))
+                    .await
+                    .unwrap(),
+            );
             assert_eq!((message.seq, message.version), (id, id), "{backend}");
         }
         let edited = store
@@ -159,17 +169,20 @@ async fn every_change_takes_the_next_number_and_after_returns_them_all() {
 #[tokio::test]
 async fn a_repeated_nonce_stores_nothing_new() {
     for (backend, store, _db) in stores().await {
-        let first = store
-            .insert_message(&new_message(1, 1, "once", Some("n-1")))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
+        let first = stored(
             store
-                .insert_message(&new_message(2, 1, "once", Some("n-1")))
+                .insert_message(&new_message(1, 1, "once", Some("n-1")))
                 .await
                 .unwrap(),
-            None,
+        );
+        assert!(
+            matches!(
+                store
+                    .insert_message(&new_message(2, 1, "once", Some("n-1")))
+                    .await
+                    .unwrap(),
+                Inserted::NonceTaken
+            ),
             "{backend}"
         );
         assert_eq!(
@@ -181,7 +194,10 @@ async fn a_repeated_nonce_stores_nothing_new() {
             .insert_message(&new_message(3, 2, "mine", Some("n-1")))
             .await
             .unwrap();
-        assert!(other_author.is_some(), "{backend}: nonces are per author");
+        assert!(
+            matches!(other_author, Inserted::Stored { .. }),
+            "{backend}: nonces are per author"
+        );
         assert_eq!(
             store.chat_for(CHAT, 1).await.unwrap().unwrap().last_seq,
             2,
@@ -240,17 +256,18 @@ fn edit(content: &str) -> Change<'_> {
 #[tokio::test]
 async fn replies_reactions_and_mentions_are_stored_and_versioned() {
     for (backend, store, _db) in stores().await {
-        let original = store
-            .insert_message(&new_message(1, 1, "the original", None))
-            .await
-            .unwrap()
-            .unwrap();
+        let original = stored(
+            store
+                .insert_message(&new_message(1, 1, "the original", None))
+                .await
+                .unwrap(),
+        );
         let reply = NewMessage {
             reply_to: Some(original.id),
             mentions: &[1],
             ..new_message(2, 2, "@ann yes", None)
         };
-        let reply = store.insert_message(&reply).await.unwrap().unwrap();
+        let reply = stored(store.insert_message(&reply).await.unwrap());
         let preview = reply.reply_to.clone().unwrap();
         assert_eq!(
             (preview.id, preview.author_id, preview.content.as_str()),
@@ -329,6 +346,85 @@ async fn replies_reactions_and_mentions_are_stored_and_versioned() {
                 .unwrap()
                 .id,
             2,
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_a_member_can_store_a_message_and_each_member_change_is_counted() {
+    for (backend, store, _db) in stores().await {
+        store
+            .create_chat("g1", "group", "Trip", Some(1), &[1, 2], 100)
+            .await
+            .unwrap();
+        let members = store.members_of("g1").await.unwrap().unwrap();
+        let ids: Vec<i64> = members.users.iter().map(|u| u.id).collect();
+        assert_eq!(
+            (members.kind.as_str(), ids),
+            ("group", vec![1, 2]),
+            "{backend}"
+        );
+        let send = |id: i64, author: i64| NewMessage {
+            chat_id: "g1",
+            ..new_message(id, author, "hi", None)
+        };
+        let Inserted::Stored {
+            members_version, ..
+        } = store.insert_message(&send(1, 1)).await.unwrap()
+        else {
+            panic!("{backend}: a member's message is stored");
+        };
+        assert_eq!(members_version, members.version, "{backend}");
+
+        store.add_member("g1", 3, 100, 200).await.unwrap();
+        store.add_member("g1", 3, 100, 201).await.unwrap(); // already a member: no change
+        let added = store.members_of("g1").await.unwrap().unwrap();
+        assert_eq!(added.version, members.version + 1, "{backend}");
+        let Inserted::Stored {
+            members_version, ..
+        } = store.insert_message(&send(2, 3)).await.unwrap()
+        else {
+            panic!("{backend}: the new member's message is stored");
+        };
+        assert_eq!(members_version, added.version, "{backend}");
+
+        store.remove_member("g1", 3).await.unwrap();
+        assert!(
+            matches!(
+                store.insert_message(&send(3, 3)).await.unwrap(),
+                Inserted::NotAMember
+            ),
+            "{backend}: a former member's message is refused"
+        );
+        assert!(
+            matches!(
+                store.insert_message(&send(4, 9)).await.unwrap(),
+                Inserted::NotAMember
+            ),
+            "{backend}: so is a stranger's"
+        );
+        assert!(
+            matches!(
+                store
+                    .insert_message(&NewMessage {
+                        chat_id: "nope",
+                        ..new_message(5, 1, "hi", None)
+                    })
+                    .await
+                    .unwrap(),
+                Inserted::NotAMember
+            ),
+            "{backend}: and one to no chat"
+        );
+        assert_eq!(
+            store.chat_for("g1", 1).await.unwrap().unwrap().last_seq,
+            2,
+            "{backend}: refused messages take no number"
+        );
+        assert_eq!(
+            store.members_of("g1").await.unwrap().unwrap().version,
+            added.version + 1,
             "{backend}"
         );
     }
