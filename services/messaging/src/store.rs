@@ -1,5 +1,7 @@
 //! The messaging database: SQL only, written once for PostgreSQL and SQLite.
 
+mod batches;
+
 use astral_common::Result;
 use astral_common::db::{Pool, is_unique_violation};
 
@@ -228,8 +230,8 @@ fn mentions_text(mentions: &[i64]) -> String {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
-    /// PostgreSQL (else SQLite): a few hot statements have a faster form there.
-    postgres: bool,
+    /// PostgreSQL (else SQLite): new messages are stored in batches.
+    batches: Option<batches::Batches>,
 }
 
 impl Store {
@@ -239,7 +241,8 @@ impl Store {
             .database_url
             .scheme()
             .starts_with("postgres");
-        Self { pool, postgres }
+        let batches = postgres.then(|| batches::Batches::start(pool.clone()));
+        Self { pool, batches }
     }
 
     /// Records users met through the auth service (usernames never change).
@@ -577,33 +580,14 @@ impl Store {
         Ok(Some(found))
     }
 
-    /// Stores a message under the chat's next number if its author is a member, in one
-    /// statement on PostgreSQL (the membership check, the counter's update and the insert in
-    /// one round trip, atomic by itself); SQLite, which has no `UPDATE` inside `WITH`, uses a
-    /// transaction of two.
+    /// Stores a message under the chat's next number if its author is a member. On
+    /// PostgreSQL it joins the sends waiting to be stored in one statement (see
+    /// `store/batches.rs`); SQLite, which has one connection anyway, uses a transaction.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "insert_message"))]
     pub async fn insert_message(&self, new: &NewMessage<'_>) -> Result<Inserted> {
-        let inserted = if self.postgres {
-            sqlx::query_as::<_, (i64, i64)>(
-                "WITH next AS (UPDATE chats SET last_seq = last_seq + 1, last_activity_ms = $7 \
-                 WHERE id = $2 AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3) \
-                 RETURNING last_seq, members_version) \
-                 INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions) \
-                 SELECT $1, $2, last_seq, last_seq, $3, $4, $5, $7, $6, $8 FROM next \
-                 RETURNING seq, (SELECT members_version FROM next)",
-            )
-            .bind(new.id)
-            .bind(new.chat_id)
-            .bind(new.author_id)
-            .bind(new.content)
-            .bind(new.nonce)
-            .bind(new.reply_to)
-            .bind(new.now_ms)
-            .bind(mentions_text(new.mentions))
-            .fetch_optional(&self.pool)
-            .await
-        } else {
-            self.insert_message_in_transaction(new).await
+        let inserted = match &self.batches {
+            Some(batches) => batches.insert(new).await,
+            None => self.insert_message_in_transaction(new).await,
         };
         let (seq, members_version) = match inserted {
             Err(error) if is_unique_violation(&error) && new.nonce.is_some() => {
@@ -836,6 +820,33 @@ async fn insert_member(tx: &mut Tx, chat_id: &str, user_id: i64, joined_at_ms: i
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Stores one message if its author is a member, on PostgreSQL in one statement (the
+/// membership check, the counter's update and the insert in one round trip, atomic by
+/// itself): `(seq, members_version)`, or `None` when the author is not a member.
+async fn insert_one(
+    pool: &Pool,
+    new: &NewMessage<'_>,
+) -> std::result::Result<Option<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH next AS (UPDATE chats SET last_seq = last_seq + 1, last_activity_ms = $7 \
+         WHERE id = $2 AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3) \
+         RETURNING last_seq, members_version) \
+         INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions) \
+         SELECT $1, $2, last_seq, last_seq, $3, $4, $5, $7, $6, $8 FROM next \
+         RETURNING seq, (SELECT members_version FROM next)",
+    )
+    .bind(new.id)
+    .bind(new.chat_id)
+    .bind(new.author_id)
+    .bind(new.content)
+    .bind(new.nonce)
+    .bind(new.reply_to)
+    .bind(new.now_ms)
+    .bind(mentions_text(new.mentions))
+    .fetch_optional(pool)
+    .await
 }
 
 /// Takes the chat row's lock until the transaction ends (membership changes take turns) and

@@ -1,0 +1,310 @@
+//! Sends on PostgreSQL, stored in batches: while a statement is running, the sends that
+//! arrive wait, and the next free worker stores all of them (up to [`MAX_BATCH`]) in one
+//! statement — one round trip and one commit instead of one each. Nobody waits for a batch to
+//! fill: a send that finds a worker free is stored at once, alone.
+//!
+//! Each message keeps its own outcome: stored under its chat's next number, or refused
+//! because its author is not a member. If a batch fails as a whole (a retried nonce meeting
+//! its first copy, say), each of its sends is stored again on its own, so one send's error is
+//! never another's.
+
+use super::{NewMessage, insert_one, mentions_text};
+use astral_common::db::Pool;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// The most sends one statement stores.
+pub const MAX_BATCH: usize = 32;
+/// Statements running at once (each holds one database connection).
+const WORKERS: usize = 4;
+
+/// `(seq, members_version)` of a stored message; `None` when its author is not a member.
+pub type Outcome = Result<Option<(i64, i64)>, sqlx::Error>;
+
+/// The queue of sends waiting to be stored, and its workers.
+#[derive(Clone, Debug)]
+pub struct Batches {
+    queue: mpsc::UnboundedSender<Job>,
+}
+
+#[derive(Debug)]
+struct Job {
+    id: i64,
+    chat_id: String,
+    author_id: i64,
+    content: String,
+    nonce: Option<String>,
+    reply_to: Option<i64>,
+    mentions: Vec<i64>,
+    now_ms: i64,
+    answer: oneshot::Sender<Outcome>,
+}
+
+impl Job {
+    fn message(&self) -> NewMessage<'_> {
+        NewMessage {
+            id: self.id,
+            chat_id: &self.chat_id,
+            author_id: self.author_id,
+            content: &self.content,
+            nonce: self.nonce.as_deref(),
+            reply_to: self.reply_to,
+            mentions: &self.mentions,
+            now_ms: self.now_ms,
+        }
+    }
+}
+
+impl Batches {
+    /// Starts the workers; they stop when the last clone of the queue is dropped.
+    pub fn start(pool: Pool) -> Self {
+        let (queue, jobs) = mpsc::unbounded_channel();
+        let jobs = Arc::new(Mutex::new(jobs));
+        for _ in 0..WORKERS {
+            tokio::spawn(work(pool.clone(), jobs.clone()));
+        }
+        Self { queue }
+    }
+
+    /// Stores one message (with whichever others are waiting) and answers for it alone.
+    pub async fn insert(&self, new: &NewMessage<'_>) -> Outcome {
+        let (answer, answered) = oneshot::channel();
+        let job = Job {
+            id: new.id,
+            chat_id: new.chat_id.to_owned(),
+            author_id: new.author_id,
+            content: new.content.to_owned(),
+            nonce: new.nonce.map(str::to_owned),
+            reply_to: new.reply_to,
+            mentions: new.mentions.to_vec(),
+            now_ms: new.now_ms,
+            answer,
+        };
+        if self.queue.send(job).is_err() {
+            return Err(sqlx::Error::PoolClosed);
+        }
+        answered.await.unwrap_or(Err(sqlx::Error::WorkerCrashed))
+    }
+}
+
+async fn work(pool: Pool, jobs: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) {
+    loop {
+        let batch = {
+            let mut jobs = jobs.lock().await;
+            let Some(first) = jobs.recv().await else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        store(&pool, batch).await;
+    }
+}
+
+async fn store(pool: &Pool, batch: Vec<Job>) {
+    metrics::histogram!("astral_messages_per_statement").record(batch.len() as f64);
+    let outcomes: Vec<Outcome> = if let [job] = batch.as_slice() {
+        vec![insert_one(pool, &job.message()).await]
+    } else {
+        let messages: Vec<NewMessage<'_>> = batch.iter().map(Job::message).collect();
+        match insert_many(pool, &messages).await {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(error) => {
+                tracing::debug!(%error, size = batch.len(), "a batch failed; storing its sends one by one");
+                let mut outcomes = Vec::with_capacity(messages.len());
+                for message in &messages {
+                    outcomes.push(insert_one(pool, message).await);
+                }
+                outcomes
+            }
+        }
+    };
+    for (job, outcome) in batch.into_iter().zip(outcomes) {
+        // The sender may have gone (its call was cancelled): the message is stored anyway.
+        let _ = job.answer.send(outcome);
+    }
+}
+
+/// Stores every message whose author is a member of its chat, in one statement: chats are
+/// locked in id order (so two batches never wait for each other in a circle), each chat's
+/// counter moves once by its number of messages, and messages are numbered in the order
+/// they came. One outcome per message, in order.
+async fn insert_many(
+    pool: &Pool,
+    messages: &[NewMessage<'_>],
+) -> Result<Vec<Option<(i64, i64)>>, sqlx::Error> {
+    let mut sql = String::from(
+        "WITH input (ord, id, chat_id, author_id, content, nonce, reply_to_id, created_at_ms, mentions) AS (VALUES ",
+    );
+    for ord in 0..messages.len() {
+        let p = ord * 8;
+        let _ = write!(
+            sql,
+            "{}({ord}, ${}::bigint, ${}::text, ${}::bigint, ${}::text, ${}::text, ${}::bigint, ${}::bigint, ${}::text)",
+            if ord == 0 { "" } else { ", " },
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6,
+            p + 7,
+            p + 8,
+        );
+    }
+    sql.push_str(
+        "), allowed AS (SELECT i.* FROM input i WHERE EXISTS \
+           (SELECT 1 FROM chat_members m WHERE m.chat_id = i.chat_id AND m.user_id = i.author_id)), \
+         counts AS (SELECT chat_id, count(*) AS n, max(created_at_ms) AS activity_ms \
+           FROM allowed GROUP BY chat_id), \
+         locked AS (SELECT id FROM chats WHERE id IN (SELECT chat_id FROM counts) ORDER BY id FOR UPDATE), \
+         bumped AS (UPDATE chats c SET last_seq = c.last_seq + counts.n, last_activity_ms = counts.activity_ms \
+           FROM counts, locked WHERE c.id = counts.chat_id AND locked.id = c.id \
+           RETURNING c.id, c.last_seq - counts.n AS first_seq, c.members_version), \
+         numbered AS (SELECT a.*, b.members_version, \
+           b.first_seq + row_number() OVER (PARTITION BY a.chat_id ORDER BY a.ord) AS seq \
+           FROM allowed a JOIN bumped b ON b.id = a.chat_id), \
+         stored AS (INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions) \
+           SELECT id, chat_id, seq, seq, author_id, content, nonce, created_at_ms, reply_to_id, mentions FROM numbered) \
+         SELECT ord, seq, members_version FROM numbered",
+    );
+    let mut query = sqlx::query_as::<_, (i32, i64, i64)>(sqlx::AssertSqlSafe(sql));
+    for message in messages {
+        query = query
+            .bind(message.id)
+            .bind(message.chat_id)
+            .bind(message.author_id)
+            .bind(message.content)
+            .bind(message.nonce)
+            .bind(message.reply_to)
+            .bind(message.now_ms)
+            .bind(mentions_text(message.mentions));
+    }
+    let rows = query.fetch_all(pool).await?;
+    let mut outcomes = vec![None; messages.len()];
+    for (ord, seq, members_version) in rows {
+        if let Some(outcome) = usize::try_from(ord)
+            .ok()
+            .and_then(|ord| outcomes.get_mut(ord))
+        {
+            *outcome = Some((seq, members_version));
+        }
+    }
+    Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Store, User};
+    use astral_common::testing::{TestDatabase, unavailable};
+
+    async fn store() -> Option<(Store, Pool, TestDatabase)> {
+        let database = match TestDatabase::postgres().await {
+            Ok(database) => database,
+            Err(error) => {
+                unavailable("PostgreSQL", &error);
+                return None;
+            }
+        };
+        let pool = astral_common::db::connect(&database.url).await.unwrap();
+        crate::MIGRATOR.run(&pool).await.unwrap();
+        let store = Store::new(pool.clone());
+        let users: Vec<User> = (1..=3)
+            .map(|id| User {
+                id,
+                username: format!("user{id}"),
+            })
+            .collect();
+        store.remember_users(&users).await.unwrap();
+        store
+            .create_chat("1_2", "direct", "", None, &[1, 2], 1)
+            .await
+            .unwrap();
+        store
+            .create_chat("g", "group", "G", Some(1), &[1, 2, 3], 1)
+            .await
+            .unwrap();
+        Some((store, pool, database))
+    }
+
+    fn message(id: i64, chat_id: &str, author_id: i64) -> NewMessage<'_> {
+        NewMessage {
+            id,
+            chat_id,
+            author_id,
+            content: "hi",
+            nonce: None,
+            reply_to: None,
+            mentions: &[],
+            now_ms: 100 + id,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_statement_numbers_each_chat_in_order_and_refuses_strangers() {
+        let Some((store, pool, _database)) = store().await else {
+            return;
+        };
+        let batch = [
+            message(1, "1_2", 1),
+            message(2, "g", 3),
+            message(3, "1_2", 3), // not a member of the direct chat
+            message(4, "1_2", 2),
+            message(5, "nope", 1), // no such chat
+            message(6, "g", 1),
+            message(7, "1_2", 1),
+        ];
+        let outcomes = insert_many(&pool, &batch).await.unwrap();
+        let seqs: Vec<Option<i64>> = outcomes.iter().map(|o| o.map(|(seq, _)| seq)).collect();
+        assert_eq!(
+            seqs,
+            vec![Some(1), Some(1), None, Some(2), None, Some(2), Some(3)]
+        );
+        assert_eq!(store.chat_for("1_2", 1).await.unwrap().unwrap().last_seq, 3);
+        assert_eq!(store.chat_for("g", 1).await.unwrap().unwrap().last_seq, 2);
+        let latest = store
+            .messages("1_2", crate::store::Page::Latest, 10)
+            .await
+            .unwrap();
+        let mut ids: Vec<(i64, i64)> = latest.iter().map(|m| (m.seq, m.id)).collect();
+        ids.sort();
+        assert_eq!(
+            ids,
+            vec![(1, 1), (2, 4), (3, 7)],
+            "numbered in the order they came"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_fails_is_stored_one_by_one() {
+        let Some((store, pool, _database)) = store().await else {
+            return;
+        };
+        let batches = Batches::start(pool.clone());
+        let first = NewMessage {
+            nonce: Some("n"),
+            ..message(1, "g", 1)
+        };
+        assert_eq!(batches.insert(&first).await.unwrap(), Some((1, 0)));
+        // Many sends at once, one of them a retry of the first: the retry's batch fails on
+        // the nonce, and every other send in it is still stored, each once.
+        let retry = NewMessage { id: 2, ..first };
+        let others: Vec<NewMessage<'_>> = (3..40).map(|id| message(id, "g", 2)).collect();
+        let (retried, stored) = tokio::join!(
+            batches.insert(&retry),
+            futures::future::join_all(others.iter().map(|m| batches.insert(m)))
+        );
+        assert!(retried.is_err_and(|error| astral_common::db::is_unique_violation(&error)));
+        assert!(stored.iter().all(|outcome| matches!(outcome, Ok(Some(_)))));
+        let chat = store.chat_for("g", 1).await.unwrap().unwrap();
+        assert_eq!(chat.last_seq, 38, "1 + 37 stored, gapless");
+    }
+}
