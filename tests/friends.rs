@@ -588,7 +588,7 @@ async fn calls_spread_over_two_social_replicas_and_survive_one_being_killed() {
         let logs = system.logs();
         logs.iter()
             .find(|(name, _)| name == &format!("{replica}.log"))
-            .map_or(0, |(_, text)| text.matches("are friends").count())
+            .map_or(0, |(_, text)| text.matches("friendships checked").count())
     };
     let (first, second) = (
         answered(&system, "astral-social"),

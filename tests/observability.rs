@@ -62,7 +62,7 @@ async fn one_message_sent_is_one_trace_from_the_gateway_through_the_services_and
     bob.expect_event("message.created").await;
 
     let send = "/astral.messaging.v1.MessagingService/SendMessage";
-    let friends = "/astral.social.v1.SocialService/AreFriends";
+    let friends = "/astral.social.v1.SocialService/CheckFriendships";
     let spans = receiver
         .wait_for(WAIT * 2, |spans| {
             let trace = in_trace(spans);

@@ -1,5 +1,6 @@
 //! Mechanisms shared by every Astral process. No business rules live here.
 
+pub mod batch;
 pub mod bus;
 pub mod config;
 pub mod db;

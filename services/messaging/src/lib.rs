@@ -2,6 +2,7 @@
 
 pub mod domain;
 mod events;
+mod friendships;
 mod grpc;
 mod member_lists;
 pub mod service;

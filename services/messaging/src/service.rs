@@ -2,6 +2,7 @@
 
 use crate::domain::{ChatName, Emoji, MessageContent, mentioned_usernames, parse_nonce};
 use crate::events::Events;
+use crate::friendships::Friendships;
 use crate::member_lists::MemberLists;
 use crate::store::{
     AddOutcome, Change, Chat, Inserted, Left, Members, Message, NewMessage, Page, Store, User,
@@ -11,7 +12,7 @@ use anyhow::Context as _;
 use astral_common::grpc::Channel;
 use astral_common::{Error, EventBus, Result, ids, time};
 use astral_proto::auth::{GetUsersRequest, auth_service_client::AuthServiceClient};
-use astral_proto::social::{AreFriendsRequest, social_service_client::SocialServiceClient};
+use astral_proto::social::social_service_client::SocialServiceClient;
 use astral_proto::subjects::direct_chat_id;
 use std::sync::Arc;
 use tracing::instrument;
@@ -26,7 +27,7 @@ pub struct ChatView {
 pub struct MessagingService {
     store: Store,
     auth: AuthServiceClient<Channel>,
-    social: SocialServiceClient<Channel>,
+    friendships: Friendships,
     events: Events,
     typing: TypingLimiter,
     member_lists: MemberLists,
@@ -61,7 +62,7 @@ impl MessagingService {
         Arc::new(Self {
             store,
             auth,
-            social,
+            friendships: Friendships::new(social),
             events: Events::new(bus),
             typing: TypingLimiter::default(),
             member_lists: MemberLists::default(),
@@ -552,21 +553,8 @@ impl MessagingService {
         }
     }
 
-    /// Asks social; a read, so a call that found a replica gone is tried once more (the
-    /// balanced channel then picks another).
     async fn are_friends(&self, a: i64, b: i64) -> Result<bool> {
-        let request = AreFriendsRequest {
-            user_a: a.to_string(),
-            user_b: b.to_string(),
-        };
-        let mut answer = self.social.clone().are_friends(request.clone()).await;
-        if matches!(&answer, Err(status) if status.code() == tonic::Code::Unavailable) {
-            answer = self.social.clone().are_friends(request).await;
-        }
-        let answer = answer.map_err(|status| {
-            Error::downstream(status, "ask social whether two users are friends")
-        })?;
-        Ok(answer.into_inner().friends)
+        self.friendships.are_friends(a, b).await
     }
 
     async fn users(&self, ids: &[i64]) -> Result<Vec<User>> {

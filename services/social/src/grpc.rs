@@ -188,6 +188,25 @@ impl pb::social_service_server::SocialService for Api {
             .await?;
         Ok(Response::new(pb::AreFriendsResponse { friends }))
     }
+
+    async fn check_friendships(
+        &self,
+        request: Request<pb::CheckFriendshipsRequest>,
+    ) -> Result<Response<pb::CheckFriendshipsResponse>, Status> {
+        let pairs = request
+            .into_inner()
+            .pairs
+            .iter()
+            .map(|pair| {
+                Ok((
+                    parse_id(&pair.user_a, "user_a")?,
+                    parse_id(&pair.user_b, "user_b")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        let friends = self.0.check_friendships(&pairs).await?;
+        Ok(Response::new(pb::CheckFriendshipsResponse { friends }))
+    }
 }
 
 /// A request id that does not parse names no request: NotFound, like any other unknown id.

@@ -23,6 +23,8 @@ pub struct FriendsOverview {
 /// Friends per page when the caller does not say, and the most a page holds.
 pub const DEFAULT_FRIENDS_PAGE: i64 = 200;
 pub const MAX_FRIENDS_PAGE: i64 = 1000;
+/// The most pairs one friendship check answers.
+pub const MAX_PAIRS_CHECKED: usize = 256;
 
 pub struct SocialService {
     store: Store,
@@ -196,6 +198,22 @@ impl SocialService {
         let friends = self.store.are_friends(a, b).await?;
         tracing::debug!(%a, %b, friends, "are friends");
         Ok(friends)
+    }
+
+    /// Whether each pair are friends now, in order (a user is nobody's friend of themselves).
+    pub async fn check_friendships(&self, pairs: &[(i64, i64)]) -> Result<Vec<bool>> {
+        if pairs.len() > MAX_PAIRS_CHECKED {
+            return Err(Error::invalid(format!(
+                "at most {MAX_PAIRS_CHECKED} pairs at once"
+            )));
+        }
+        let found = self.store.friendships_among(pairs).await?;
+        tracing::debug!(pairs = pairs.len(), "friendships checked");
+        Ok(pairs
+            .iter()
+            .zip(found)
+            .map(|(&(a, b), friends)| a != b && friends)
+            .collect())
     }
 
     async fn user_by_username(&self, username: &str) -> Result<User> {

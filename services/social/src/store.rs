@@ -262,6 +262,32 @@ impl Store {
         Ok(users(rows))
     }
 
+    /// For each pair, whether its two users are friends, in one statement.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "friendships_among"))]
+    pub async fn friendships_among(&self, pairs: &[(i64, i64)]) -> Result<Vec<bool>> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..pairs.len())
+            .map(|n| format!("(${}, ${})", 2 * n + 1, 2 * n + 2))
+            .collect();
+        let sql = format!(
+            "SELECT low_id, high_id FROM friendships WHERE (low_id, high_id) IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql));
+        for &(a, b) in pairs {
+            let (low, high) = pair(a, b);
+            query = query.bind(low).bind(high);
+        }
+        let found: std::collections::HashSet<(i64, i64)> =
+            query.fetch_all(&self.pool).await?.into_iter().collect();
+        Ok(pairs
+            .iter()
+            .map(|&(a, b)| found.contains(&pair(a, b)))
+            .collect())
+    }
+
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "are_friends"))]
     pub async fn are_friends(&self, a: i64, b: i64) -> Result<bool> {
         let (low, high) = pair(a, b);

@@ -89,6 +89,15 @@ async fn asking_someone_who_already_asked_accepts_their_request() {
             "{backend}: {answer:?}"
         );
         assert!(store.are_friends(1, 3).await.unwrap(), "{backend}");
+        assert_eq!(
+            store
+                .friendships_among(&[(3, 1), (1, 2), (1, 3), (2, 3)])
+                .await
+                .unwrap(),
+            vec![true, false, true, false],
+            "{backend}: each pair answered in order, either way round"
+        );
+        assert!(store.friendships_among(&[]).await.unwrap().is_empty());
     }
 }
 

@@ -1,7 +1,7 @@
-//! Sends on PostgreSQL, stored in batches: while a statement is running, the sends that
-//! arrive wait, and the next free worker stores all of them (up to [`MAX_BATCH`]) in one
-//! statement — one round trip and one commit instead of one each. Nobody waits for a batch to
-//! fill: a send that finds a worker free is stored at once, alone.
+//! Sends on PostgreSQL, stored in batches (`astral_common::batch`): while statements are
+//! running, the sends that arrive wait, and the next free worker stores all of them (up to
+//! [`MAX_BATCH`]) in one statement — one round trip and one commit instead of one each.
+//! Nobody waits for a batch to fill: a send that finds a worker free is stored at once, alone.
 //!
 //! Each message keeps its own outcome: stored under its chat's next number, or refused
 //! because its author is not a member. If a batch fails as a whole (a retried nonce meeting
@@ -9,10 +9,9 @@
 //! never another's.
 
 use super::{NewMessage, insert_one, mentions_text};
+use astral_common::batch::Coalescer;
 use astral_common::db::Pool;
 use std::fmt::Write as _;
-use std::sync::Arc;
-use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// The most sends one statement stores.
 pub const MAX_BATCH: usize = 32;
@@ -24,9 +23,7 @@ pub type Outcome = Result<Option<(i64, i64)>, sqlx::Error>;
 
 /// The queue of sends waiting to be stored, and its workers.
 #[derive(Clone, Debug)]
-pub struct Batches {
-    queue: mpsc::UnboundedSender<Job>,
-}
+pub struct Batches(Coalescer<Job, Outcome>);
 
 #[derive(Debug)]
 struct Job {
@@ -38,7 +35,6 @@ struct Job {
     reply_to: Option<i64>,
     mentions: Vec<i64>,
     now_ms: i64,
-    answer: oneshot::Sender<Outcome>,
 }
 
 impl Job {
@@ -57,19 +53,18 @@ impl Job {
 }
 
 impl Batches {
-    /// Starts the workers; they stop when the last clone of the queue is dropped.
+    /// Starts the workers; they stop when the last clone is dropped.
     pub fn start(pool: Pool) -> Self {
-        let (queue, jobs) = mpsc::unbounded_channel();
-        let jobs = Arc::new(Mutex::new(jobs));
-        for _ in 0..WORKERS {
-            tokio::spawn(work(pool.clone(), jobs.clone()));
-        }
-        Self { queue }
+        Self(Coalescer::start(
+            "insert_message",
+            WORKERS,
+            MAX_BATCH,
+            move |jobs| store(pool.clone(), jobs),
+        ))
     }
 
     /// Stores one message (with whichever others are waiting) and answers for it alone.
     pub async fn insert(&self, new: &NewMessage<'_>) -> Outcome {
-        let (answer, answered) = oneshot::channel();
         let job = Job {
             id: new.id,
             chat_id: new.chat_id.to_owned(),
@@ -79,56 +74,29 @@ impl Batches {
             reply_to: new.reply_to,
             mentions: new.mentions.to_vec(),
             now_ms: new.now_ms,
-            answer,
         };
-        if self.queue.send(job).is_err() {
-            return Err(sqlx::Error::PoolClosed);
-        }
-        answered.await.unwrap_or(Err(sqlx::Error::WorkerCrashed))
+        self.0
+            .call(job)
+            .await
+            .unwrap_or(Err(sqlx::Error::WorkerCrashed))
     }
 }
 
-async fn work(pool: Pool, jobs: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) {
-    loop {
-        let batch = {
-            let mut jobs = jobs.lock().await;
-            let Some(first) = jobs.recv().await else {
-                return;
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match jobs.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            batch
-        };
-        store(&pool, batch).await;
+async fn store(pool: Pool, batch: Vec<Job>) -> Vec<Outcome> {
+    let messages: Vec<NewMessage<'_>> = batch.iter().map(Job::message).collect();
+    if let [message] = messages.as_slice() {
+        return vec![insert_one(&pool, message).await];
     }
-}
-
-async fn store(pool: &Pool, batch: Vec<Job>) {
-    metrics::histogram!("astral_messages_per_statement").record(batch.len() as f64);
-    let outcomes: Vec<Outcome> = if let [job] = batch.as_slice() {
-        vec![insert_one(pool, &job.message()).await]
-    } else {
-        let messages: Vec<NewMessage<'_>> = batch.iter().map(Job::message).collect();
-        match insert_many(pool, &messages).await {
-            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-            Err(error) => {
-                tracing::debug!(%error, size = batch.len(), "a batch failed; storing its sends one by one");
-                let mut outcomes = Vec::with_capacity(messages.len());
-                for message in &messages {
-                    outcomes.push(insert_one(pool, message).await);
-                }
-                outcomes
+    match insert_many(&pool, &messages).await {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(error) => {
+            tracing::debug!(%error, size = messages.len(), "a batch failed; storing its sends one by one");
+            let mut outcomes = Vec::with_capacity(messages.len());
+            for message in &messages {
+                outcomes.push(insert_one(&pool, message).await);
             }
+            outcomes
         }
-    };
-    for (job, outcome) in batch.into_iter().zip(outcomes) {
-        // The sender may have gone (its call was cancelled): the message is stored anyway.
-        let _ = job.answer.send(outcome);
     }
 }
 

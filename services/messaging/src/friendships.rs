@@ -1,0 +1,71 @@
+//! Asking social whether two users are friends, for every message about to be stored in a
+//! direct chat: the questions asked while others are on their way go together in one
+//! `CheckFriendships` call (see `astral_common::batch`), so the answer is as fresh as one
+//! call of its own would be, at a fraction of the calls.
+
+use astral_common::batch::Coalescer;
+use astral_common::grpc::Channel;
+use astral_common::{Error, Result};
+use astral_proto::social::social_service_client::SocialServiceClient;
+use astral_proto::social::{AreFriendsRequest, CheckFriendshipsRequest};
+
+/// The most pairs one call asks about.
+const MAX_BATCH: usize = 64;
+/// Calls on their way at once.
+const WORKERS: usize = 4;
+
+pub struct Friendships(Coalescer<(i64, i64), std::result::Result<bool, tonic::Status>>);
+
+impl Friendships {
+    pub fn new(social: SocialServiceClient<Channel>) -> Self {
+        Self(Coalescer::start(
+            "check_friendships",
+            WORKERS,
+            MAX_BATCH,
+            move |pairs| ask(social.clone(), pairs),
+        ))
+    }
+
+    pub async fn are_friends(&self, a: i64, b: i64) -> Result<bool> {
+        let answer = self
+            .0
+            .call((a, b))
+            .await
+            .unwrap_or_else(|| Err(tonic::Status::unavailable("friendship checks stopped")));
+        answer
+            .map_err(|status| Error::downstream(status, "ask social whether two users are friends"))
+    }
+}
+
+/// One call for every pair; a read, so a call that found a replica gone is tried once more
+/// (the balanced channel then picks another).
+async fn ask(
+    mut social: SocialServiceClient<Channel>,
+    pairs: Vec<(i64, i64)>,
+) -> Vec<std::result::Result<bool, tonic::Status>> {
+    let request = CheckFriendshipsRequest {
+        pairs: pairs
+            .iter()
+            .map(|(a, b)| AreFriendsRequest {
+                user_a: a.to_string(),
+                user_b: b.to_string(),
+            })
+            .collect(),
+    };
+    let mut answer = social.check_friendships(request.clone()).await;
+    if matches!(&answer, Err(status) if status.code() == tonic::Code::Unavailable) {
+        answer = social.check_friendships(request).await;
+    }
+    match answer {
+        Ok(response) => {
+            let friends = response.into_inner().friends;
+            if friends.len() == pairs.len() {
+                friends.into_iter().map(Ok).collect()
+            } else {
+                let status = tonic::Status::internal("social answered for other pairs");
+                vec![Err(status); pairs.len()]
+            }
+        }
+        Err(status) => vec![Err(status); pairs.len()],
+    }
+}
