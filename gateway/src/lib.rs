@@ -110,6 +110,13 @@ pub async fn serve(
         }
     };
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Events go out at once: with Nagle's algorithm on, a frame written right after another
+    // waits for the client's delayed acknowledgement (tens of milliseconds).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::warn!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(drain)
         .await?;

@@ -1,6 +1,7 @@
 //! Serving and calling gRPC: health checking, reflection, balanced client channels, and the
 //! trace context and latency of every call.
 
+use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use std::future::Future;
 use std::task::{Context, Poll};
@@ -18,7 +19,16 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Small replies go out at once: with Nagle's algorithm on, a reply written in pieces
+    // waits for the caller's delayed acknowledgement (tens of milliseconds).
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|stream| {
+        if let Ok(stream) = &stream
+            && let Err(error) = stream.set_nodelay(true)
+        {
+            tracing::warn!(%error, "cannot set TCP_NODELAY");
+        }
+        stream
+    });
     router
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
