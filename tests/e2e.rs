@@ -163,6 +163,72 @@ async fn every_service_serves_grpc_health_checking() {
     system.stop().await;
 }
 
+/// What a generic client (grpcurl, Postman) does knowing nothing of Astral's protos: list
+/// the services over server reflection, then fetch a service's descriptor and its methods.
+#[tokio::test]
+async fn every_service_describes_itself_over_reflection() {
+    use prost::Message as _;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::{ServerReflectionRequest, ServerReflectionResponse};
+    let Some(system) = System::distributed().await else {
+        return;
+    };
+    let expected_methods = [
+        ("auth", "Login"),
+        ("social", "SendFriendRequest"),
+        ("messaging", "SendMessage"),
+    ];
+    for (name, url) in &system.services {
+        let mut client = ServerReflectionClient::new(astral_common::grpc::channel(url).unwrap());
+        let service = format!("astral.{name}.v1.{}Service", capitalized(name));
+        let requests = [
+            MessageRequest::ListServices(String::new()),
+            MessageRequest::FileContainingSymbol(service.clone()),
+        ]
+        .map(|request| ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(request),
+        });
+        let mut answers = client
+            .server_reflection_info(futures::stream::iter(requests))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut next = async || -> MessageResponse {
+            let answer: ServerReflectionResponse = answers.message().await.unwrap().unwrap();
+            answer.message_response.unwrap()
+        };
+        let MessageResponse::ListServicesResponse(listed) = next().await else {
+            panic!("{name}: no service list");
+        };
+        let listed: Vec<String> = listed.service.into_iter().map(|s| s.name).collect();
+        for wanted in [
+            service.as_str(),
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+        ] {
+            assert!(listed.iter().any(|s| s == wanted), "{name}: {listed:?}");
+        }
+        let MessageResponse::FileDescriptorResponse(files) = next().await else {
+            panic!("{name}: no descriptor for {service}");
+        };
+        let methods: Vec<String> = files
+            .file_descriptor_proto
+            .iter()
+            .map(|bytes| prost_types::FileDescriptorProto::decode(bytes.as_slice()).unwrap())
+            .flat_map(|file| file.service)
+            .filter(|s| service.ends_with(s.name()))
+            .flat_map(|s| s.method)
+            .map(|method| method.name().to_owned())
+            .collect();
+        let (_, method) = expected_methods.iter().find(|(n, _)| n == name).unwrap();
+        assert!(methods.iter().any(|m| m == method), "{name}: {methods:?}");
+    }
+    system.stop().await;
+}
+
 fn capitalized(word: &str) -> String {
     let mut chars = word.chars();
     chars
