@@ -11,8 +11,12 @@ use astral_proto::social::{AreFriendsRequest, CheckFriendshipsRequest};
 
 /// The most pairs one call asks about.
 const MAX_BATCH: usize = 64;
-/// Calls on their way at once.
-const WORKERS: usize = 4;
+/// Calls on their way at once. Few: while they are busy the next questions gather into one
+/// call, and fewer, bigger calls cost less than many small ones (docs/benchmarks.md).
+const WORKERS: usize = 2;
+/// How long one call may take: the direct sends of this replica wait for it, so a replica
+/// that hangs is given up on quickly (and the call tried once more, elsewhere).
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub struct Friendships(Coalescer<(i64, i64), std::result::Result<bool, tonic::Status>>);
 
@@ -37,13 +41,13 @@ impl Friendships {
     }
 }
 
-/// One call for every pair; a read, so a call that found a replica gone is tried once more
-/// (the balanced channel then picks another).
+/// One call for every pair; a read, so a call that found a replica gone (or too slow) is
+/// tried once more (the balanced channel then picks another).
 async fn ask(
     mut social: SocialServiceClient<Channel>,
     pairs: Vec<(i64, i64)>,
 ) -> Vec<std::result::Result<bool, tonic::Status>> {
-    let request = CheckFriendshipsRequest {
+    let pairs_asked = CheckFriendshipsRequest {
         pairs: pairs
             .iter()
             .map(|(a, b)| AreFriendsRequest {
@@ -52,9 +56,16 @@ async fn ask(
             })
             .collect(),
     };
-    let mut answer = social.check_friendships(request.clone()).await;
-    if matches!(&answer, Err(status) if status.code() == tonic::Code::Unavailable) {
-        answer = social.check_friendships(request).await;
+    let request = || {
+        let mut request = tonic::Request::new(pairs_asked.clone());
+        request.set_timeout(CALL_TIMEOUT);
+        request
+    };
+    let mut answer = social.check_friendships(request()).await;
+    if matches!(&answer, Err(status)
+        if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded))
+    {
+        answer = social.check_friendships(request()).await;
     }
     match answer {
         Ok(response) => {

@@ -15,8 +15,10 @@ use std::fmt::Write as _;
 
 /// The most sends one statement stores.
 pub const MAX_BATCH: usize = 32;
-/// Statements running at once (each holds one database connection).
-const WORKERS: usize = 4;
+/// Statements running at once (each holds one database connection). Few: while they run,
+/// the next sends gather into one statement, and fewer, bigger statements cost the database
+/// less than many small ones (docs/benchmarks.md: 2 took more and answered sooner than 4).
+const WORKERS: usize = 2;
 
 /// `(seq, members_version)` of a stored message; `None` when its author is not a member.
 pub type Outcome = Result<Option<(i64, i64)>, sqlx::Error>;
