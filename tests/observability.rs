@@ -126,6 +126,16 @@ async fn one_message_sent_is_one_trace_from_the_gateway_through_the_services_and
     system.stop().await;
 }
 
+async fn send(author: &support::User, chat_id: &str, content: &str) {
+    let (status, body) = author
+        .post(
+            &format!("/api/chats/{chat_id}/messages"),
+            json!({ "content": content }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
 /// Polls a process's metrics page until `done` holds (or the wait runs out); returns it.
 async fn metrics_when(system: &System, process: &str, done: impl Fn(&str) -> bool) -> String {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -154,13 +164,7 @@ async fn every_process_serves_prometheus_metrics() {
     let (alice, mut bob, chat_id) = friends_with_a_chat(&system.base, &system.base).await;
     bob.connect().await;
     bob.subscribe(&chat_id).await;
-    let (status, _) = alice
-        .post(
-            &format!("/api/chats/{chat_id}/messages"),
-            json!({ "content": "counted" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    send(&alice, &chat_id, "counted").await;
     bob.expect_event("message.created").await;
 
     for service in ["astral-auth", "astral-social", "astral-messaging"] {
@@ -226,13 +230,7 @@ async fn every_process_serves_prometheus_metrics() {
 async fn the_all_in_one_serves_metrics_on_its_port() {
     let system = System::all_in_one().await;
     let (alice, _bob, chat_id) = friends_with_a_chat(&system.base, &system.base).await;
-    let (status, _) = alice
-        .post(
-            &format!("/api/chats/{chat_id}/messages"),
-            json!({ "content": "counted" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    send(&alice, &chat_id, "counted").await;
     let page = system.metrics_of("astral").await;
     assert!(
         sample(&page, "astral_messages_sent_total").is_some_and(|n| n >= 1.0),

@@ -255,13 +255,7 @@ impl System {
         signal: &str,
         within: std::time::Duration,
     ) -> Option<std::time::Duration> {
-        let Running::Processes(children, _, _) = &mut self.running else {
-            panic!("not distributed")
-        };
-        let (_, child) = children
-            .iter_mut()
-            .find(|(name, _)| name == process)
-            .unwrap();
+        let child = self.child(process);
         let status = Command::new("kill")
             .arg(format!("-{signal}"))
             .arg(child.id().to_string())
@@ -280,14 +274,18 @@ impl System {
 
     /// How a process that has exited ended (`None` while it runs).
     pub fn exit_status(&mut self, process: &str) -> Option<std::process::ExitStatus> {
+        self.child(process).try_wait().unwrap()
+    }
+
+    fn child(&mut self, process: &str) -> &mut Child {
         let Running::Processes(children, _, _) = &mut self.running else {
             panic!("not distributed")
         };
-        let (_, child) = children
+        children
             .iter_mut()
             .find(|(name, _)| name == process)
-            .unwrap();
-        child.try_wait().unwrap()
+            .map(|(_, child)| child)
+            .unwrap_or_else(|| panic!("no process {process}"))
     }
 
     /// The Prometheus page of one process, by name.
