@@ -68,7 +68,7 @@ async fn one_message_sent_is_one_trace_from_the_gateway_through_the_services_and
             let trace = in_trace(spans);
             has(&trace, "astral-gateway", "POST /api/chats/{chat_id}/messages")
                 && has(&trace, "astral-messaging", send)
-                && has(&trace, "astral-messaging", "insert_message")
+                && has(&trace, "astral-messaging", "insert_messages")
                 && has(&trace, "astral-social", friends)
                 // The event, received from NATS by the gateways fanning it out.
                 && trace
@@ -93,7 +93,7 @@ async fn one_message_sent_is_one_trace_from_the_gateway_through_the_services_and
     );
     assert!(has(&trace, "astral-messaging", send), "{names:?}");
     assert!(
-        has(&trace, "astral-messaging", "insert_message"),
+        has(&trace, "astral-messaging", "insert_messages"),
         "{names:?}"
     );
     assert!(has(&trace, "astral-social", friends), "{names:?}");

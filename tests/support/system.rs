@@ -312,11 +312,32 @@ impl System {
         children.push(("nats".to_owned(), child));
     }
 
-    /// Waits until every gateway answers `/readyz` (token keys and revocations loaded).
+    /// Waits until every service answers its gRPC health check as serving and every
+    /// gateway answers `/readyz` (token keys and revocations loaded).
     async fn wait_ready(&self) {
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
         let client = reqwest::Client::new();
         // Generous: many distributed systems may be starting at once on a 2-core machine.
         let deadline = tokio::time::Instant::now() + WAIT * 6;
+        for (name, url) in &self.services {
+            let mut health = HealthClient::new(astral_common::grpc::channel(url).unwrap());
+            loop {
+                let request = HealthCheckRequest {
+                    service: String::new(),
+                };
+                if health.check(request).await.is_ok_and(|answer| {
+                    answer.into_inner().status()
+                        == tonic_health::pb::health_check_response::ServingStatus::Serving
+                }) {
+                    break;
+                }
+                if tokio::time::Instant::now() > deadline {
+                    self.dump_logs();
+                    panic!("the {name} service at {url} did not become ready");
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
         for base in &self.bases {
             loop {
                 let ready = client.get(format!("{base}/readyz")).send().await;
@@ -437,12 +458,21 @@ async fn start_nats(port: u16, logs: &TempDir) -> Child {
     child
 }
 
+/// A port for a process to listen on. Taken at random below the kernel's ephemeral range
+/// (32768 and up on Linux): a port the kernel hands out for port 0 is one it may also give an
+/// outgoing connection (to PostgreSQL, NATS…) before our process binds it, and tests running
+/// side by side would draw from the same small pool.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap();
+    loop {
+        let port = rand::Rng::gen_range(&mut rand::thread_rng(), 20_000..32_000);
+        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A workspace binary next to this test's own (`cargo build --workspace --bins` builds them).

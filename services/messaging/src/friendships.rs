@@ -1,7 +1,7 @@
-//! Asking social whether two users are friends, for every message about to be stored in a
-//! direct chat: the questions asked while others are on their way go together in one
-//! `CheckFriendships` call (see `astral_common::batch`), so the answer is as fresh as one
-//! call of its own would be, at a fraction of the calls.
+//! Asking social whether users are friends: for a batch of sends at once (`sends.rs`), or
+//! one pair at a time, when the questions asked while others are on their way go together
+//! in one `CheckFriendships` call (`astral_common::batch`). Either way the answer is as
+//! fresh as a call of its own would be, at a fraction of the calls.
 
 use astral_common::batch::Coalescer;
 use astral_common::grpc::Channel;
@@ -18,21 +18,38 @@ const WORKERS: usize = 2;
 /// that hangs is given up on quickly (and the call tried once more, elsewhere).
 const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-pub struct Friendships(Coalescer<(i64, i64), std::result::Result<bool, tonic::Status>>);
+#[derive(Clone)]
+pub struct Friendships {
+    social: SocialServiceClient<Channel>,
+    one_by_one: Coalescer<(i64, i64), std::result::Result<bool, tonic::Status>>,
+}
 
 impl Friendships {
     pub fn new(social: SocialServiceClient<Channel>) -> Self {
-        Self(Coalescer::start(
-            "check_friendships",
-            WORKERS,
-            MAX_BATCH,
-            move |pairs| ask(social.clone(), pairs),
-        ))
+        let client = social.clone();
+        Self {
+            social,
+            one_by_one: Coalescer::start("check_friendships", WORKERS, MAX_BATCH, move |pairs| {
+                ask(client.clone(), pairs)
+            }),
+        }
     }
 
+    /// Whether each pair are friends, in order, in one call (the sends batch their own).
+    pub async fn check(
+        &self,
+        pairs: &[(i64, i64)],
+    ) -> std::result::Result<Vec<bool>, tonic::Status> {
+        ask(self.social.clone(), pairs.to_vec())
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// Whether two users are friends; asked together with the questions waiting.
     pub async fn are_friends(&self, a: i64, b: i64) -> Result<bool> {
         let answer = self
-            .0
+            .one_by_one
             .call((a, b))
             .await
             .unwrap_or_else(|| Err(tonic::Status::unavailable("friendship checks stopped")));

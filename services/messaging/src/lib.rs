@@ -5,6 +5,7 @@ mod events;
 mod friendships;
 mod grpc;
 mod member_lists;
+mod sends;
 pub mod service;
 pub mod store;
 mod typing;

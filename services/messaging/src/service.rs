@@ -4,9 +4,8 @@ use crate::domain::{ChatName, Emoji, MessageContent, mentioned_usernames, parse_
 use crate::events::Events;
 use crate::friendships::Friendships;
 use crate::member_lists::MemberLists;
-use crate::store::{
-    AddOutcome, Change, Chat, Inserted, Left, Members, Message, NewMessage, Page, Store, User,
-};
+use crate::sends::{Send, Sends};
+use crate::store::{AddOutcome, Change, Chat, Inserted, Left, Members, Message, Page, Store, User};
 use crate::typing::TypingLimiter;
 use anyhow::Context as _;
 use astral_common::grpc::Channel;
@@ -28,6 +27,7 @@ pub struct MessagingService {
     store: Store,
     auth: AuthServiceClient<Channel>,
     friendships: Friendships,
+    sends: Sends,
     events: Events,
     typing: TypingLimiter,
     member_lists: MemberLists,
@@ -44,7 +44,7 @@ fn chat_not_found() -> Error {
     Error::not_found("no such chat")
 }
 
-fn read_only() -> Error {
+pub(crate) fn read_only() -> Error {
     Error::forbidden("this chat is read-only: you are no longer friends")
 }
 
@@ -59,10 +59,12 @@ impl MessagingService {
         social: SocialServiceClient<Channel>,
         bus: EventBus,
     ) -> Arc<Self> {
+        let friendships = Friendships::new(social);
         Arc::new(Self {
+            sends: Sends::new(store.clone(), friendships.clone()),
             store,
             auth,
-            friendships: Friendships::new(social),
+            friendships,
             events: Events::new(bus),
             typing: TypingLimiter::default(),
             member_lists: MemberLists::default(),
@@ -291,26 +293,30 @@ impl MessagingService {
         let content = MessageContent::parse(content)?;
         let nonce = parse_nonce(nonce)?;
         let members = self.sender_members(actor, chat_id).await?;
-        if members.kind == "direct" && !self.direct_members_are_friends(&members.users).await? {
-            return Err(read_only());
-        }
+        // A direct chat takes messages while its two members are friends: asked with the
+        // send, right before it is stored.
+        let friends = match (members.kind.as_str(), members.users.as_slice()) {
+            ("direct", [a, b]) => Some((a.id, b.id)),
+            ("direct", _) => return Err(read_only()),
+            _ => None,
+        };
         if let Some(reply_to) = reply_to
             && self.store.message(chat_id, reply_to).await?.is_none()
         {
             return Err(Error::invalid("reply_to is not a message of this chat"));
         }
-        let mentions = mentions(content.as_str(), &members.users);
-        let new = NewMessage {
+        let send = Send {
             id: ids::new_id(),
-            chat_id,
+            chat_id: chat_id.to_owned(),
             author_id: actor,
-            content: content.as_str(),
-            nonce: nonce.as_deref(),
+            mentions: mentions(content.as_str(), &members.users),
+            content: content.as_str().to_owned(),
+            nonce: nonce.clone(),
             reply_to,
-            mentions: &mentions,
             now_ms: time::now_ms(),
+            friends,
         };
-        let (message, members_version) = match self.store.insert_message(&new).await? {
+        let (message, members_version) = match self.sends.send(send).await? {
             Inserted::Stored {
                 message,
                 members_version,

@@ -230,8 +230,8 @@ fn mentions_text(mentions: &[i64]) -> String {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
-    /// PostgreSQL (else SQLite): new messages are stored in batches.
-    batches: Option<batches::Batches>,
+    /// PostgreSQL (else SQLite): several new messages are stored in one statement.
+    postgres: bool,
 }
 
 impl Store {
@@ -241,8 +241,7 @@ impl Store {
             .database_url
             .scheme()
             .starts_with("postgres");
-        let batches = postgres.then(|| batches::Batches::start(pool.clone()));
-        Self { pool, batches }
+        Self { pool, postgres }
     }
 
     /// Records users met through the auth service (usernames never change).
@@ -580,16 +579,38 @@ impl Store {
         Ok(Some(found))
     }
 
-    /// Stores a message under the chat's next number if its author is a member. On
-    /// PostgreSQL it joins the sends waiting to be stored in one statement (see
-    /// `store/batches.rs`); SQLite, which has one connection anyway, uses a transaction.
-    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "insert_message"))]
+    /// Stores one message under the chat's next number if its author is a member.
     pub async fn insert_message(&self, new: &NewMessage<'_>) -> Result<Inserted> {
-        let inserted = match &self.batches {
-            Some(batches) => batches.insert(new).await,
-            None => self.insert_message_in_transaction(new).await,
+        let mut outcomes = self.insert_messages(std::slice::from_ref(new)).await;
+        outcomes
+            .pop()
+            .unwrap_or_else(|| Err(anyhow::anyhow!("no outcome for a message").into()))
+    }
+
+    /// Stores messages, each under its chat's next number if its author is a member: one
+    /// outcome per message, in order. On PostgreSQL several go in one statement (see
+    /// `store/batches.rs`); SQLite, which has one connection anyway, takes them one by one.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "insert_messages", count = batch.len()))]
+    pub async fn insert_messages(&self, batch: &[NewMessage<'_>]) -> Vec<Result<Inserted>> {
+        let raw = if self.postgres {
+            batches::insert(&self.pool, batch).await
+        } else {
+            let mut raw = Vec::with_capacity(batch.len());
+            for new in batch {
+                raw.push(self.insert_message_in_transaction(new).await);
+            }
+            raw
         };
-        let (seq, members_version) = match inserted {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (new, raw) in batch.iter().zip(raw) {
+            outcomes.push(self.inserted(new, raw).await);
+        }
+        outcomes
+    }
+
+    /// What became of one message, from what its statement answered.
+    async fn inserted(&self, new: &NewMessage<'_>, raw: batches::Outcome) -> Result<Inserted> {
+        let (seq, members_version) = match raw {
             Err(error) if is_unique_violation(&error) && new.nonce.is_some() => {
                 return Ok(Inserted::NonceTaken);
             }

@@ -1,7 +1,5 @@
-//! Sends on PostgreSQL, stored in batches (`astral_common::batch`): while statements are
-//! running, the sends that arrive wait, and the next free worker stores all of them (up to
-//! [`MAX_BATCH`]) in one statement — one round trip and one commit instead of one each.
-//! Nobody waits for a batch to fill: a send that finds a worker free is stored at once, alone.
+//! Many new messages stored in one PostgreSQL statement — one round trip and one commit
+//! instead of one each (the batches are gathered by the service, `sends.rs`).
 //!
 //! Each message keeps its own outcome: stored under its chat's next number, or refused
 //! because its author is not a member. If a batch fails as a whole (a retried nonce meeting
@@ -9,93 +7,25 @@
 //! never another's.
 
 use super::{NewMessage, insert_one, mentions_text};
-use astral_common::batch::Coalescer;
 use astral_common::db::Pool;
 use std::fmt::Write as _;
-
-/// The most sends one statement stores.
-pub const MAX_BATCH: usize = 32;
-/// Statements running at once (each holds one database connection). Few: while they run,
-/// the next sends gather into one statement, and fewer, bigger statements cost the database
-/// less than many small ones (docs/benchmarks.md: 2 took more and answered sooner than 4).
-const WORKERS: usize = 2;
 
 /// `(seq, members_version)` of a stored message; `None` when its author is not a member.
 pub type Outcome = Result<Option<(i64, i64)>, sqlx::Error>;
 
-/// The queue of sends waiting to be stored, and its workers.
-#[derive(Clone, Debug)]
-pub struct Batches(Coalescer<Job, Outcome>);
-
-#[derive(Debug)]
-struct Job {
-    id: i64,
-    chat_id: String,
-    author_id: i64,
-    content: String,
-    nonce: Option<String>,
-    reply_to: Option<i64>,
-    mentions: Vec<i64>,
-    now_ms: i64,
-}
-
-impl Job {
-    fn message(&self) -> NewMessage<'_> {
-        NewMessage {
-            id: self.id,
-            chat_id: &self.chat_id,
-            author_id: self.author_id,
-            content: &self.content,
-            nonce: self.nonce.as_deref(),
-            reply_to: self.reply_to,
-            mentions: &self.mentions,
-            now_ms: self.now_ms,
-        }
+/// Stores the messages (one alone in the short statement, several in one statement), one
+/// outcome each, in order.
+pub async fn insert(pool: &Pool, messages: &[NewMessage<'_>]) -> Vec<Outcome> {
+    if let [message] = messages {
+        return vec![insert_one(pool, message).await];
     }
-}
-
-impl Batches {
-    /// Starts the workers; they stop when the last clone is dropped.
-    pub fn start(pool: Pool) -> Self {
-        Self(Coalescer::start(
-            "insert_message",
-            WORKERS,
-            MAX_BATCH,
-            move |jobs| store(pool.clone(), jobs),
-        ))
-    }
-
-    /// Stores one message (with whichever others are waiting) and answers for it alone.
-    pub async fn insert(&self, new: &NewMessage<'_>) -> Outcome {
-        let job = Job {
-            id: new.id,
-            chat_id: new.chat_id.to_owned(),
-            author_id: new.author_id,
-            content: new.content.to_owned(),
-            nonce: new.nonce.map(str::to_owned),
-            reply_to: new.reply_to,
-            mentions: new.mentions.to_vec(),
-            now_ms: new.now_ms,
-        };
-        self.0
-            .call(job)
-            .await
-            .unwrap_or(Err(sqlx::Error::WorkerCrashed))
-    }
-}
-
-async fn store(pool: Pool, batch: Vec<Job>) -> Vec<Outcome> {
-    let messages: Vec<NewMessage<'_>> = batch.iter().map(Job::message).collect();
-    if let [message] = messages.as_slice() {
-        return vec![insert_one(&pool, message).await];
-    }
-    match insert_many(&pool, &messages).await {
+    match insert_many(pool, messages).await {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
         Err(error) => {
-            tracing::debug!(%error, size = messages.len(), "a batch failed; storing its sends one by one");
+            tracing::debug!(%error, size = messages.len(), "a batch failed; storing its messages one by one");
             let mut outcomes = Vec::with_capacity(messages.len());
-            for message in &messages {
-                outcomes.push(insert_one(&pool, message).await);
+            for message in messages {
+                outcomes.push(insert_one(pool, message).await);
             }
             outcomes
         }
@@ -258,22 +188,27 @@ mod tests {
         let Some((store, pool, _database)) = store().await else {
             return;
         };
-        let batches = Batches::start(pool.clone());
         let first = NewMessage {
             nonce: Some("n"),
             ..message(1, "g", 1)
         };
-        assert_eq!(batches.insert(&first).await.unwrap(), Some((1, 0)));
-        // Many sends at once, one of them a retry of the first: the retry's batch fails on
-        // the nonce, and every other send in it is still stored, each once.
-        let retry = NewMessage { id: 2, ..first };
-        let others: Vec<NewMessage<'_>> = (3..40).map(|id| message(id, "g", 2)).collect();
-        let (retried, stored) = tokio::join!(
-            batches.insert(&retry),
-            futures::future::join_all(others.iter().map(|m| batches.insert(m)))
+        assert_eq!(
+            insert(&pool, std::slice::from_ref(&first)).await[0]
+                .as_ref()
+                .unwrap(),
+            &Some((1, 0))
         );
-        assert!(retried.is_err_and(|error| astral_common::db::is_unique_violation(&error)));
-        assert!(stored.iter().all(|outcome| matches!(outcome, Ok(Some(_)))));
+        // A retry of the first among others: the statement fails on the nonce, and every
+        // other message in it is still stored, each once.
+        let mut batch = vec![NewMessage { id: 2, ..first }];
+        batch.extend((3..40).map(|id| message(id, "g", 2)));
+        let outcomes = insert(&pool, &batch).await;
+        assert!(
+            outcomes[0]
+                .as_ref()
+                .is_err_and(astral_common::db::is_unique_violation)
+        );
+        assert!(outcomes[1..].iter().all(|o| matches!(o, Ok(Some(_)))));
         let chat = store.chat_for("g", 1).await.unwrap().unwrap();
         assert_eq!(chat.last_seq, 38, "1 + 37 stored, gapless");
     }
