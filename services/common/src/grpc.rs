@@ -12,12 +12,27 @@ use tonic::transport::Endpoint;
 use tonic::transport::channel::Change;
 use tracing::Instrument as _;
 
+/// How long a stopping server waits for the calls still running (unary calls end within
+/// the server's 30 s timeout anyway; an open stream would hold it forever). Below the 30 s
+/// that Compose and Kubernetes give a process before they kill it.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(20);
+
 /// Serves `router` (a service's gRPC API plus health and reflection) on `listener` until
-/// `shutdown` completes.
+/// `shutdown` completes, then stops taking calls and waits for those running, up to
+/// [`DRAIN_LIMIT`].
 pub async fn serve(
     router: Router,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    serve_draining_within(router, listener, shutdown, DRAIN_LIMIT).await
+}
+
+async fn serve_draining_within(
+    router: Router,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    drain_limit: Duration,
 ) -> anyhow::Result<()> {
     // Small replies go out at once: with Nagle's algorithm on, a reply written in pieces
     // waits for the caller's delayed acknowledgement (tens of milliseconds).
@@ -29,9 +44,21 @@ pub async fn serve(
         }
         stream
     });
-    router
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
+    let stopping = tokio::sync::Notify::new();
+    let shutdown = async {
+        shutdown.await;
+        stopping.notify_one();
+    };
+    let serving = router.serve_with_incoming_shutdown(incoming, shutdown);
+    tokio::select! {
+        served = serving => served?,
+        () = async {
+            stopping.notified().await;
+            tokio::time::sleep(drain_limit).await;
+        } => {
+            tracing::warn!(?drain_limit, "calls still running when the drain time ran out; stopping");
+        }
+    }
     Ok(())
 }
 
@@ -266,5 +293,66 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+
+    #[tokio::test]
+    async fn a_stopping_server_waits_for_running_calls_only_so_long() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let router = server_with_health::<
+            tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
+        >()
+        .await
+        .unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let limit = Duration::from_millis(300);
+        let server = tokio::spawn(serve_draining_within(
+            router,
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+            limit,
+        ));
+        // A call that never ends by itself: a reflection stream the client keeps open.
+        let (requests, pending) = tokio::sync::mpsc::channel(1);
+        requests
+            .send(ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::ListServices(String::new())),
+            })
+            .await
+            .unwrap();
+        let mut client = ServerReflectionClient::new(channel(&url).unwrap());
+        let mut answers = client
+            .server_reflection_info(tokio_stream::wrappers::ReceiverStream::new(pending))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            answers.message().await.unwrap().is_some(),
+            "the stream is open"
+        );
+
+        let started = tokio::time::Instant::now();
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the server stops despite the open stream")
+            .unwrap()
+            .unwrap();
+        assert!(
+            started.elapsed() >= limit,
+            "it waited for the running call first"
+        );
+        drop(requests);
     }
 }
