@@ -86,10 +86,7 @@ async fn send_all(
                     Some(true) => None,
                     _ => Some(crate::service::read_only()),
                 },
-                Err(status) => Some(Error::downstream(
-                    status.clone(),
-                    "ask social whether two users are friends",
-                )),
+                Err(status) => Some(crate::friendships::downstream(status.clone())),
             }
         })
         .collect();

@@ -82,7 +82,7 @@ impl MessagingService {
         if let Some(chat) = self.store.chat_for(&chat_id, actor).await? {
             return self.view(chat).await;
         }
-        if !self.are_friends(actor, other).await? {
+        if !self.friendships.are_friends(actor, other).await? {
             return Err(Error::forbidden(
                 "you can only open a direct chat with a friend",
             ));
@@ -133,7 +133,7 @@ impl MessagingService {
             return Err(Error::invalid("a group chat has at most 100 members"));
         }
         for member in &members[1..] {
-            if !self.are_friends(actor, *member).await? {
+            if !self.friendships.are_friends(actor, *member).await? {
                 return Err(Error::invalid("every member must be a friend of yours"));
             }
         }
@@ -181,7 +181,7 @@ impl MessagingService {
     #[instrument(skip_all, fields(%actor, %chat_id, %user_id), err(level = "info"))]
     pub async fn add_member(&self, actor: i64, chat_id: &str, user_id: i64) -> Result<ChatView> {
         self.owned_group(actor, chat_id).await?;
-        if !self.are_friends(actor, user_id).await? {
+        if !self.friendships.are_friends(actor, user_id).await? {
             return Err(Error::invalid("you can only add a friend"));
         }
         let users = self.users(&[user_id]).await?;
@@ -248,11 +248,23 @@ impl MessagingService {
 
     /// The actor's chats, latest activity first.
     pub async fn list_chats(&self, actor: i64) -> Result<Vec<ChatView>> {
-        let mut views = Vec::new();
-        for chat in self.store.chats_of(actor).await? {
-            views.push(self.view(chat).await?);
-        }
-        Ok(views)
+        let chats = self.store.chats_of(actor).await?;
+        // Every direct chat's friendship in one call.
+        let pairs: Vec<(i64, i64)> = chats.iter().filter_map(direct_pair).collect();
+        let mut friends = self
+            .friendships
+            .check(&pairs)
+            .await
+            .map_err(crate::friendships::downstream)?
+            .into_iter();
+        Ok(chats
+            .into_iter()
+            .map(|chat| {
+                let read_only = chat.kind == "direct"
+                    && (direct_pair(&chat).is_none() || friends.next() != Some(true));
+                ChatView { chat, read_only }
+            })
+            .collect())
     }
 
     /// Any chat, as its first member sees it (admin tools only; the gateway never calls it).
@@ -554,13 +566,9 @@ impl MessagingService {
 
     async fn direct_members_are_friends(&self, members: &[User]) -> Result<bool> {
         match members {
-            [a, b] => self.are_friends(a.id, b.id).await,
+            [a, b] => self.friendships.are_friends(a.id, b.id).await,
             _ => Ok(false),
         }
-    }
-
-    async fn are_friends(&self, a: i64, b: i64) -> Result<bool> {
-        self.friendships.are_friends(a, b).await
     }
 
     async fn users(&self, ids: &[i64]) -> Result<Vec<User>> {
@@ -587,6 +595,14 @@ impl MessagingService {
                 })
             })
             .collect()
+    }
+}
+
+/// The two members of a direct chat.
+fn direct_pair(chat: &Chat) -> Option<(i64, i64)> {
+    match (chat.kind.as_str(), chat.members.as_slice()) {
+        ("direct", [a, b]) => Some((a.id, b.id)),
+        _ => None,
     }
 }
 
