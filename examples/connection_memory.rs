@@ -55,7 +55,7 @@ async fn coordinator(args: &[String]) {
 
     let users = per_gateway.div_ceil(PER_USER);
     eprintln!("registering {users} users…");
-    let auth = AuthServiceClient::new(astral_common::grpc::channel(&auth_url).unwrap());
+    let auth = AuthServiceClient::new(astral_common::grpc::channel(&auth_url, None).unwrap());
     let registrations = (0..users).map(|n| {
         let mut auth = auth.clone();
         async move {

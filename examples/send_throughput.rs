@@ -16,6 +16,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
+use astral_common::guard::for_user;
 use astral_common::testing::{TestDatabase, nats_server};
 use astral_common::{EventBus, grpc::channel};
 use astral_proto::auth::{RegisterRequest, auth_service_client::AuthServiceClient};
@@ -43,9 +44,9 @@ async fn main() {
     ];
     let bus = EventBus::nats(&nats_server()).await.unwrap();
     let (auth_url, social_url, messaging_url) = support::start_services(&databases, bus).await;
-    let auth = AuthServiceClient::new(channel(&auth_url).unwrap());
-    let mut social = SocialServiceClient::new(channel(&social_url).unwrap());
-    let messaging = MessagingServiceClient::new(channel(&messaging_url).unwrap());
+    let auth = AuthServiceClient::new(channel(&auth_url, None).unwrap());
+    let mut social = SocialServiceClient::new(channel(&social_url, None).unwrap());
+    let messaging = MessagingServiceClient::new(channel(&messaging_url, None).unwrap());
 
     // One pair of friends per chat.
     let mut pairs = Vec::new();
@@ -57,32 +58,27 @@ async fn main() {
                 user_agent: "bench".into(),
             };
             let mut auth = auth.clone();
-            async move {
-                auth.register(request)
-                    .await
-                    .unwrap()
-                    .into_inner()
-                    .user
-                    .unwrap()
-            }
+            async move { auth.register(request).await.unwrap().into_inner() }
         };
         let (a, b) = (
             register(format!("bench_a{n}")).await,
             register(format!("bench_b{n}")).await,
         );
         let sent = social
-            .send_friend_request(SendFriendRequestRequest {
-                actor_id: a.id.clone(),
-                username: b.username.clone(),
-            })
+            .send_friend_request(for_user(
+                SendFriendRequestRequest {
+                    username: b.user.clone().unwrap().username,
+                },
+                &a.access_token,
+            ))
             .await
             .unwrap();
         let request_id = sent.into_inner().request.unwrap().id;
         social
-            .accept_friend_request(FriendRequestAction {
-                actor_id: b.id.clone(),
-                request_id,
-            })
+            .accept_friend_request(for_user(
+                FriendRequestAction { request_id },
+                &b.access_token,
+            ))
             .await
             .unwrap();
         pairs.push((a, b));
@@ -93,21 +89,22 @@ async fn main() {
         for (a, b) in &pairs {
             let mut client = messaging.clone();
             let chat = if kind == "direct" {
+                let request = OpenDirectChatRequest {
+                    user_id: b.user.clone().unwrap().id,
+                };
                 client
-                    .open_direct_chat(OpenDirectChatRequest {
-                        actor_id: a.id.clone(),
-                        user_id: b.id.clone(),
-                    })
+                    .open_direct_chat(for_user(request, &a.access_token))
                     .await
             } else {
                 let request = CreateGroupChatRequest {
-                    actor_id: a.id.clone(),
                     name: "bench".into(),
-                    member_ids: vec![b.id.clone()],
+                    member_ids: vec![b.user.clone().unwrap().id],
                 };
-                client.create_group_chat(request).await
+                client
+                    .create_group_chat(for_user(request, &a.access_token))
+                    .await
             };
-            chat_ids.push((a.id.clone(), chat.unwrap().into_inner().id));
+            chat_ids.push((a.access_token.clone(), chat.unwrap().into_inner().id));
         }
         let begin = Instant::now();
         // Measured after a warm-up (connections open, statements prepared, caches filled).
@@ -136,14 +133,16 @@ async fn main() {
                         }
                         n += 1;
                         let request = SendMessageRequest {
-                            actor_id: author.clone(),
                             chat_id: chat_id.clone(),
                             content: format!("benchmark message {n}"),
                             nonce: format!("bench-{run}-{n}"),
                             reply_to_id: String::new(),
                         };
                         let start = due.unwrap_or_else(Instant::now);
-                        client.send_message(request).await.unwrap();
+                        client
+                            .send_message(for_user(request, &author))
+                            .await
+                            .unwrap();
                         if start >= measured_from {
                             latencies.push(start.elapsed());
                         }

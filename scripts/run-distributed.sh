@@ -51,6 +51,8 @@ LOG_DIR=${ASTRAL_LOG_DIR:-$ROOT/target/distributed-logs}
 TIMEOUT=${ASTRAL_START_TIMEOUT:-90}
 BIN_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/release
 export RUST_LOG=${RUST_LOG:-info}
+# Development run on one machine: no deployment secrets (plaintext gRPC, anonymous NATS).
+export ASTRAL_INSECURE_DEV=1
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'run-distributed: %s\n' "$*" >&2; exit 1; }

@@ -1,12 +1,15 @@
 //! The all-in-one Astral: the three services and the gateway in one process, each still
-//! behind its gRPC interface (on loopback ports of its own), with SQLite files and the
-//! in-process event bus. Tests start it on port 0.
+//! behind its gRPC interface (on a Unix socket in the private data directory: no other local
+//! user can reach it), with SQLite files and the in-process event bus. Tests start it on
+//! port 0.
 
 use anyhow::Context as _;
 use astral_common::EventBus;
+use astral_common::plane::Plane;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use tokio::net::TcpListener;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -27,7 +30,8 @@ pub struct Options {
 pub struct Running {
     /// Where the gateway listens.
     pub addr: SocketAddr,
-    /// The services' gRPC endpoints (on loopback), for tools and tests.
+    /// The services' gRPC endpoints (`unix://` sockets in the data directory), for tools
+    /// and tests.
     pub auth_url: String,
     pub social_url: String,
     pub messaging_url: String,
@@ -38,8 +42,7 @@ pub struct Running {
 /// Starts every part; the gateway serves on `listener`.
 pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Running> {
     astral_common::metrics::install();
-    std::fs::create_dir_all(&options.data_dir)
-        .with_context(|| format!("create the data directory {}", options.data_dir.display()))?;
+    private_data_dir(&options.data_dir)?;
     let bus = match &options.nats_url {
         Some(url) => EventBus::nats(url).await?,
         None => EventBus::local(),
@@ -57,20 +60,15 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
             options.data_dir.join(format!("{name}.db")).display()
         )
     };
-    let loopback = || TcpListener::bind("127.0.0.1:0");
-    let (auth_listener, social_listener, messaging_listener) =
-        (loopback().await?, loopback().await?, loopback().await?);
-    let url = |listener: &TcpListener| listener.local_addr().map(|addr| format!("http://{addr}"));
-    let (auth_url, social_url, messaging_url) = (
-        url(&auth_listener)?,
-        url(&social_listener)?,
-        url(&messaging_listener)?,
-    );
+    let (auth_listener, auth_url) = socket(&options.data_dir, "auth")?;
+    let (social_listener, social_url) = socket(&options.data_dir, "social")?;
+    let (messaging_listener, messaging_url) = socket(&options.data_dir, "messaging")?;
+    let plane = Plane::trusted();
 
     let mut tasks = JoinSet::new();
     let (db, b, s) = (database("auth"), bus.clone(), shutdown());
     tasks.spawn(async move {
-        astral_auth::serve(&db, b, auth_listener, s)
+        astral_auth::serve(&db, &Plane::trusted(), b, auth_listener, s)
             .await
             .context("auth service")
     });
@@ -81,7 +79,7 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
         shutdown(),
     );
     tasks.spawn(async move {
-        astral_social::serve(&db, &a, b, social_listener, s)
+        astral_social::serve(&db, &a, &Plane::trusted(), b, social_listener, s)
             .await
             .context("social service")
     });
@@ -93,7 +91,7 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
         shutdown(),
     );
     tasks.spawn(async move {
-        astral_messaging::serve(&db, &a, &so, b, messaging_listener, s)
+        astral_messaging::serve(&db, &a, &so, &Plane::trusted(), b, messaging_listener, s)
             .await
             .context("messaging service")
     });
@@ -104,7 +102,7 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
     let addr = listener.local_addr()?;
     let s = shutdown();
     tasks.spawn(async move {
-        astral_gateway::serve(config, bus, listener, s)
+        astral_gateway::serve(config, &plane, bus, listener, s)
             .await
             .context("gateway")
     });
@@ -116,6 +114,53 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
         stop,
         tasks,
     })
+}
+
+/// Creates the data directory readable by its owner only (`0700`), and makes the files
+/// already in it (SQLite databases, from an older version) `0600`. New SQLite files are made
+/// `0600` before SQLite opens them; its journals take the same mode.
+fn private_data_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("create the data directory {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("make {} private", dir.display()))?;
+    for name in ["auth", "social", "messaging"] {
+        let database = dir.join(format!("{name}.db"));
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&database)
+            .with_context(|| format!("create {}", database.display()))?;
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("make {} private", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A service's Unix socket in the data directory, and its URL.
+fn socket(dir: &Path, name: &str) -> anyhow::Result<(UnixListener, String)> {
+    let path = std::path::absolute(dir.join(format!("{name}.sock")))?;
+    // Left behind by a process that was killed: nothing listens on it any more.
+    if path.exists() {
+        std::fs::remove_file(&path)
+            .with_context(|| format!("remove the stale socket {}", path.display()))?;
+    }
+    let listener = UnixListener::bind(&path).with_context(|| {
+        format!(
+            "listen on {} (a Unix socket path is at most 107 bytes: choose a shorter ASTRAL_DATA_DIR)",
+            path.display()
+        )
+    })?;
+    Ok((listener, format!("unix://{}", path.display())))
 }
 
 impl Running {

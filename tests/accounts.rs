@@ -5,6 +5,7 @@
 
 mod support;
 
+use astral_common::guard::Role;
 use support::assert_error;
 
 use base64::Engine as _;
@@ -697,7 +698,7 @@ async fn rotating_the_signing_key_logs_nobody_out(system: &System) {
                 .unwrap();
         header["kid"].as_str().unwrap().to_owned()
     };
-    let channel = astral_common::grpc::channel(&system.service_url("auth")).unwrap();
+    let channel = system.channel(Role::Admin, "auth");
     let new_key = AuthServiceClient::new(channel)
         .rotate_signing_key(RotateSigningKeyRequest {})
         .await

@@ -4,6 +4,7 @@
 
 mod support;
 
+use astral_common::guard::Role;
 use reqwest::StatusCode;
 use serde_json::json;
 use support::System;
@@ -16,6 +17,7 @@ async fn admin(system: &System, args: &[&str]) -> String {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_astral-admin"))
         .env("ASTRAL_AUTH_URL", system.service_url("auth"))
         .env("ASTRAL_MESSAGING_URL", system.service_url("messaging"))
+        .envs(system.role_env(Role::Admin))
         .args(args)
         .output()
         .await

@@ -5,6 +5,7 @@
 
 mod support;
 
+use astral_common::guard::Role;
 use support::assert_error;
 
 use astral_proto::events::{Event, event::Kind};
@@ -134,8 +135,8 @@ async fn every_service_serves_grpc_health_checking() {
     let Some(system) = System::distributed().await else {
         return;
     };
-    for (name, url) in &system.services {
-        let mut health = HealthClient::new(astral_common::grpc::channel(url).unwrap());
+    for (name, _) in &system.services {
+        let mut health = HealthClient::new(system.channel(Role::Admin, name));
         let overall = health
             .check(HealthCheckRequest {
                 service: String::new(),
@@ -180,8 +181,8 @@ async fn every_service_describes_itself_over_reflection() {
         ("social", "SendFriendRequest"),
         ("messaging", "SendMessage"),
     ];
-    for (name, url) in &system.services {
-        let mut client = ServerReflectionClient::new(astral_common::grpc::channel(url).unwrap());
+    for (name, _) in &system.services {
+        let mut client = ServerReflectionClient::new(system.channel(Role::Admin, name));
         let service = format!("astral.{name}.v1.{}Service", capitalized(name));
         let requests = [
             MessageRequest::ListServices(String::new()),

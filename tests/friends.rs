@@ -6,6 +6,7 @@
 
 mod support;
 
+use astral_common::guard::{Role, for_user};
 use support::{assert_error, id};
 
 use astral_proto::social::social_service_client::SocialServiceClient;
@@ -397,9 +398,7 @@ async fn racing_changes_end_in_one_consistent_state_across_two_replicas() {
     let Some(system) = System::distributed_with(options).await else {
         return;
     };
-    let replica = |name: &str| {
-        SocialServiceClient::new(astral_common::grpc::channel(&system.service_url(name)).unwrap())
-    };
+    let replica = |name: &str| SocialServiceClient::new(system.channel(Role::Gateway, name));
     let (one, two) = (replica("social"), replica("social-2"));
     const PAIRS: usize = 12;
     let mut pairs = Vec::new();
@@ -412,9 +411,9 @@ async fn racing_changes_end_in_one_consistent_state_across_two_replicas() {
     let send = |client: &SocialServiceClient<_>, from: &User, to: &User| {
         let mut client = client.clone();
         let request = SendFriendRequestRequest {
-            actor_id: from.id.clone(),
             username: to.name.clone(),
         };
+        let request = for_user(request, &from.token);
         async move {
             client
                 .send_friend_request(request)
@@ -425,9 +424,9 @@ async fn racing_changes_end_in_one_consistent_state_across_two_replicas() {
     let act = |client: &SocialServiceClient<_>, actor: &User, request_id: &str, accept: bool| {
         let mut client = client.clone();
         let action = FriendRequestAction {
-            actor_id: actor.id.clone(),
             request_id: request_id.to_owned(),
         };
+        let action = for_user(action, &actor.token);
         async move {
             if accept {
                 client.accept_friend_request(action).await.map(|_| ())
@@ -518,9 +517,9 @@ async fn racing_changes_end_in_one_consistent_state_across_two_replicas() {
     let races = pairs.iter().zip(&ids).map(|((a, b), id)| async {
         let mut two = two.clone();
         let unfriend = RemoveFriendRequest {
-            actor_id: a.id.clone(),
             user_id: b.id.clone(),
         };
+        let unfriend = for_user(unfriend, &a.token);
         tokio::join!(act(&one, b, id, true), async move {
             two.remove_friend(unfriend).await.map(|_| ())
         })

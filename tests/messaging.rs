@@ -5,6 +5,7 @@
 
 mod support;
 
+use astral_common::guard::{Role, for_user};
 use support::{assert_error, id};
 
 use astral_proto::messaging::messaging_service_client::MessagingServiceClient;
@@ -595,16 +596,16 @@ async fn a_non_member_gets_404_for_everything_about_a_chat(system: &System) {
         .await;
     assert_eq!(carol.next_frame().await["d"]["code"], "not_found");
     // And over gRPC, as any internal tool would ask.
-    let mut grpc = MessagingServiceClient::new(
-        astral_common::grpc::channel(&system.service_url("messaging")).unwrap(),
-    );
+    let mut grpc = MessagingServiceClient::new(system.channel(Role::Gateway, "messaging"));
     let request = ListMessagesRequest {
-        actor_id: carol.id.clone(),
         chat_id: chat_id.clone(),
         ..Default::default()
     };
     assert_eq!(
-        grpc.list_messages(request).await.unwrap_err().code(),
+        grpc.list_messages(for_user(request, &carol.token))
+            .await
+            .unwrap_err()
+            .code(),
         tonic::Code::NotFound
     );
 }
@@ -620,11 +621,8 @@ async fn concurrent_senders_on_two_replicas_keep_every_chat_gapless() {
     let Some(system) = System::distributed_with(options).await else {
         return;
     };
-    let replicas = [
-        system.service_url("messaging"),
-        system.service_url("messaging-2"),
-    ]
-    .map(|url| MessagingServiceClient::new(astral_common::grpc::channel(&url).unwrap()));
+    let replicas = ["messaging", "messaging-2"]
+        .map(|name| MessagingServiceClient::new(system.channel(Role::Gateway, name)));
     const CHATS: usize = 4;
     const SENDS: usize = 40;
     let mut chats = Vec::new();
@@ -640,7 +638,6 @@ async fn concurrent_senders_on_two_replicas_keep_every_chat_gapless() {
                 (bob, replicas[1].clone())
             };
             let request = SendMessageRequest {
-                actor_id: author.id.clone(),
                 chat_id: chat_id.clone(),
                 content: format!("message {n}"),
                 nonce: if n % 10 == 0 {
@@ -650,7 +647,8 @@ async fn concurrent_senders_on_two_replicas_keep_every_chat_gapless() {
                 },
                 reply_to_id: String::new(),
             };
-            let retry = request.clone();
+            let retry = for_user(request.clone(), &author.token);
+            let request = for_user(request, &author.token);
             let mut other = replicas[(n + 1) % 2].clone();
             async move {
                 let (first, again) =

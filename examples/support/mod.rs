@@ -3,11 +3,13 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use astral_common::EventBus;
+use astral_common::plane::Plane;
 use astral_common::testing::TestDatabase;
 use tokio::net::TcpListener;
 
 /// Starts auth, social and messaging in this process, each on its own PostgreSQL database
-/// and a loopback port, publishing to NATS; returns their gRPC endpoints.
+/// and a loopback port, publishing to NATS; returns their gRPC endpoints (plaintext: the
+/// benchmark measures the send path, not TLS, and calls them as a trusted peer).
 pub async fn start_services(
     databases: &[TestDatabase; 3],
     bus: EventBus,
@@ -24,16 +26,20 @@ pub async fn start_services(
     let [auth, social, messaging] = listeners;
     let never = std::future::pending::<()>;
     let (db, b) = (databases[0].url.clone(), bus.clone());
-    tokio::spawn(async move { astral_auth::serve(&db, b, auth, never()).await.unwrap() });
+    tokio::spawn(async move {
+        astral_auth::serve(&db, &Plane::trusted(), b, auth, never())
+            .await
+            .unwrap()
+    });
     let (db, a, b) = (databases[1].url.clone(), urls[0].clone(), bus.clone());
     tokio::spawn(async move {
-        astral_social::serve(&db, &a, b, social, never())
+        astral_social::serve(&db, &a, &Plane::trusted(), b, social, never())
             .await
             .unwrap()
     });
     let (db, a, s) = (databases[2].url.clone(), urls[0].clone(), urls[1].clone());
     tokio::spawn(async move {
-        astral_messaging::serve(&db, &a, &s, bus, messaging, never())
+        astral_messaging::serve(&db, &a, &s, &Plane::trusted(), bus, messaging, never())
             .await
             .unwrap()
     });

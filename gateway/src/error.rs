@@ -47,6 +47,14 @@ impl ApiError {
         }
     }
 
+    /// 503: a dependency is not ready or not answering; try again in a second.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            retry_after_s: Some(1),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        }
+    }
+
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }

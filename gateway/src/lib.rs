@@ -8,10 +8,8 @@ mod api;
 mod error;
 mod hub;
 mod json;
-mod keys;
 mod limits;
 mod observe;
-mod revocations;
 mod session;
 mod state;
 mod web;
@@ -90,13 +88,12 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// Serves the gateway on `listener` until `shutdown` completes.
 pub async fn serve(
     config: Config,
+    plane: &astral_common::plane::Plane,
     bus: astral_common::EventBus,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = AppState::new(config, bus)?;
-    keys::spawn_refresh(state.clone());
-    revocations::spawn_follow(state.clone());
+    let state = AppState::new(config, plane, bus)?;
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     let draining = state.clone();
     let drain = async move {

@@ -1,6 +1,7 @@
 //! `astral-gateway`: the gateway as its own process.
 
 use astral_common::config::{BusArgs, TelemetryArgs};
+use astral_common::plane::{Plane, PlaneArgs};
 use clap::Parser;
 
 /// Astral's gateway: the HTTP API, the WebSocket and the web client.
@@ -50,6 +51,8 @@ struct Args {
     #[arg(long, env = "ASTRAL_METRICS_LISTEN")]
     metrics_listen: Option<String>,
     #[command(flatten)]
+    plane: PlaneArgs,
+    #[command(flatten)]
     bus: BusArgs,
     #[command(flatten)]
     telemetry: TelemetryArgs,
@@ -59,6 +62,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let _telemetry = astral_common::telemetry::init("astral-gateway", &args.telemetry)?;
+    let plane = Plane::from_args(&args.plane)?;
     let mut config =
         astral_gateway::Config::new(args.auth_url, args.social_url, args.messaging_url);
     config.web_dir = args.web_dir;
@@ -72,5 +76,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let bus = astral_common::EventBus::nats(&args.bus.nats_url).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
-    astral_gateway::serve(config, bus, listener, astral_common::shutdown_signal()).await
+    astral_gateway::serve(
+        config,
+        &plane,
+        bus,
+        listener,
+        astral_common::shutdown_signal(),
+    )
+    .await
 }

@@ -3,7 +3,8 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use astral_common::tokens::{Claims, TokenError};
+use astral_common::guard::Refused;
+use astral_common::tokens::Claims;
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, Method, header, request::Parts};
 use std::sync::Arc;
@@ -16,6 +17,15 @@ pub const COOKIE: &str = "astral_session";
 pub struct Caller {
     pub user_id: String,
     pub session_id: String,
+    /// Their access token, passed on to the services as the proof of who acts.
+    token: String,
+}
+
+impl Caller {
+    /// `message` as a call to a service made for this caller.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        astral_common::guard::for_user(message, &self.token)
+    }
 }
 
 impl FromRequestParts<Arc<AppState>> for Caller {
@@ -40,37 +50,21 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         Ok(Caller {
             user_id: claims.sub,
             session_id: claims.sid,
+            token,
         })
     }
 }
 
 /// Verifies a token and refuses it if its session has ended.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Claims, ApiError> {
-    let claims = verify(state, token).await?;
-    if state.revocations.is_revoked(&claims.sid) {
-        return Err(ApiError::unauthenticated("this session has ended"));
-    }
-    Ok(claims)
-}
-
-/// Verifies a token, fetching the auth service's keys once more if it names an unknown key.
-async fn verify(state: &AppState, token: &str) -> Result<Claims, ApiError> {
-    let result = match state.verifier.verify(token) {
-        Err(TokenError::UnknownKey) => {
-            state.refresh_keys.notify_one();
-            // A rotated key reaches this gateway within moments; one short wait covers it.
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
-            loop {
-                let kid = astral_common::tokens::TokenVerifier::key_id(token).unwrap_or_default();
-                if state.verifier.knows(&kid) || tokio::time::Instant::now() >= deadline {
-                    break state.verifier.verify(token);
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
-        other => other,
-    };
-    result.map_err(|error| ApiError::unauthenticated(error.to_string()))
+    state
+        .tokens
+        .authenticate(token)
+        .await
+        .map_err(|refused| match refused {
+            Refused::Unauthenticated(why) => ApiError::unauthenticated(why),
+            Refused::Unavailable(why) => ApiError::unavailable(why),
+        })
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {

@@ -1,29 +1,23 @@
 //! What every request handler and WebSocket session shares: service clients, token keys, bus.
 
 use crate::Config;
+use astral_common::EventBus;
+use astral_common::authenticator::Authenticator;
 use astral_common::grpc::Channel;
-use astral_common::tokens::TokenVerifier;
-use astral_common::{EventBus, grpc::channel};
+use astral_common::guard::Role;
+use astral_common::plane::Plane;
 use astral_proto::auth::auth_service_client::AuthServiceClient;
 use astral_proto::messaging::messaging_service_client::MessagingServiceClient;
 use astral_proto::social::social_service_client::SocialServiceClient;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 pub struct AppState {
     pub config: Config,
     pub auth: AuthServiceClient<Channel>,
     pub social: SocialServiceClient<Channel>,
     pub messaging: MessagingServiceClient<Channel>,
-    pub verifier: TokenVerifier,
-    /// Set once the auth service's public keys have been fetched.
-    pub keys_loaded: AtomicBool,
-    /// Wakes the key refresher when a token names a key this gateway does not know.
-    pub refresh_keys: tokio::sync::Notify,
-    /// Sessions whose access tokens are refused though not expired.
-    pub revocations: crate::revocations::Revocations,
-    /// Set once the revoked sessions have been loaded from the auth service.
-    pub revocations_loaded: AtomicBool,
+    /// Checks access tokens: the auth service's keys and the sessions it revoked.
+    pub tokens: Arc<Authenticator>,
     pub bus: EventBus,
     /// The gateway's shared bus subscriptions.
     pub hub: crate::hub::Hub,
@@ -36,16 +30,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config, bus: EventBus) -> anyhow::Result<Arc<Self>> {
+    pub fn new(config: Config, plane: &Plane, bus: EventBus) -> anyhow::Result<Arc<Self>> {
+        let auth = AuthServiceClient::new(plane.channel(&config.auth_url, Role::Auth)?);
         Ok(Arc::new(Self {
-            auth: AuthServiceClient::new(channel(&config.auth_url)?),
-            social: SocialServiceClient::new(channel(&config.social_url)?),
-            messaging: MessagingServiceClient::new(channel(&config.messaging_url)?),
-            verifier: TokenVerifier::default(),
-            keys_loaded: AtomicBool::new(false),
-            refresh_keys: tokio::sync::Notify::new(),
-            revocations: crate::revocations::Revocations::default(),
-            revocations_loaded: AtomicBool::new(false),
+            tokens: Authenticator::start(auth.clone(), bus.clone()),
+            auth,
+            social: SocialServiceClient::new(plane.channel(&config.social_url, Role::Social)?),
+            messaging: MessagingServiceClient::new(
+                plane.channel(&config.messaging_url, Role::Messaging)?,
+            ),
             hub: crate::hub::Hub::new(bus.clone()),
             draining: tokio::sync::watch::Sender::new(false),
             connections: crate::ws::ConnectionCounts::default(),

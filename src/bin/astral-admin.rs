@@ -1,7 +1,9 @@
 //! `astral-admin`: operators' tool that talks to the services' gRPC APIs directly.
 
+use astral_common::guard::Role;
+use astral_common::plane::{Plane, PlaneArgs};
 use astral_proto::auth::{
-    ListUsersRequest, LogoutAllRequest, auth_service_client::AuthServiceClient,
+    EndUserSessionsRequest, ListUsersRequest, auth_service_client::AuthServiceClient,
 };
 use astral_proto::messaging::{
     InspectChatRequest, messaging_service_client::MessagingServiceClient,
@@ -26,6 +28,10 @@ struct Args {
         default_value = "http://127.0.0.1:50053"
     )]
     messaging_url: String,
+    /// The admin certificate (`DIR/admin.env` of `astral-admin secrets init DIR`), or
+    /// `ASTRAL_INSECURE_DEV=1` against an insecure development setup.
+    #[command(flatten)]
+    plane: PlaneArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -50,9 +56,18 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The all-in-one's sockets live in its private data directory: reaching them is the proof.
+    let local = [&args.auth_url, &args.messaging_url]
+        .iter()
+        .all(|url| url.starts_with("unix://"));
+    let plane = if local {
+        Plane::trusted()
+    } else {
+        Plane::from_args(&args.plane)?
+    };
     match args.command {
         Command::Users { after, limit } => {
-            let mut auth = AuthServiceClient::new(astral_common::grpc::channel(&args.auth_url)?);
+            let mut auth = AuthServiceClient::new(plane.channel(&args.auth_url, Role::Auth)?);
             let users = auth
                 .list_users(ListUsersRequest { after, limit })
                 .await?
@@ -64,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Chat { chat_id } => {
             let mut messaging =
-                MessagingServiceClient::new(astral_common::grpc::channel(&args.messaging_url)?);
+                MessagingServiceClient::new(plane.channel(&args.messaging_url, Role::Messaging)?);
             let chat = messaging
                 .inspect_chat(InspectChatRequest { chat_id })
                 .await?
@@ -90,9 +105,9 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::EndSessions { user_id } => {
-            let mut auth = AuthServiceClient::new(astral_common::grpc::channel(&args.auth_url)?);
+            let mut auth = AuthServiceClient::new(plane.channel(&args.auth_url, Role::Auth)?);
             let ended = auth
-                .logout_all(LogoutAllRequest { user_id })
+                .end_user_sessions(EndUserSessionsRequest { user_id })
                 .await?
                 .into_inner()
                 .ended_session_ids;

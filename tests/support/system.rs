@@ -2,9 +2,17 @@
 //! processes (the four binaries) on fresh PostgreSQL databases and the local NATS.
 
 use super::WAIT;
+use astral_common::grpc::Channel;
+use astral_common::guard::Role;
 use astral_common::testing::{TempDir, TestDatabase, nats_server, unavailable};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+
+/// The role of a service by its name in [`System::services`] (`messaging-2` is messaging).
+pub fn server_role(service: &str) -> Role {
+    Role::parse(service.split('-').next().unwrap_or_default())
+        .unwrap_or_else(|| panic!("no service {service}"))
+}
 
 pub struct System {
     /// The first gateway's base URL.
@@ -149,6 +157,7 @@ impl System {
             ("ASTRAL_SOCIAL_URL", social_urls.join(",")),
             ("ASTRAL_MESSAGING_URL", messaging_urls.join(",")),
             ("RUST_LOG", options.rust_log.to_owned()),
+            ("ASTRAL_INSECURE_DEV", "1".to_owned()),
         ];
         let mut processes = vec![
             (
@@ -238,6 +247,34 @@ impl System {
         Some(system)
     }
 
+    /// A gRPC channel to a service (by name: `auth`, `social-2`, …) as a process of role
+    /// `caller` would open it.
+    pub fn channel(&self, caller: Role, service: &str) -> Channel {
+        let _ = caller;
+        let url = self.service_url(service);
+        astral_common::plane::Plane::trusted()
+            .channel(&url, server_role(service))
+            .unwrap()
+    }
+
+    /// What a process of role `role` needs in its environment to join this system's
+    /// internal plane (nothing in the all-in-one: its sockets are the proof).
+    pub fn role_env(&self, role: Role) -> Vec<(String, String)> {
+        let _ = role;
+        match self.running {
+            Running::InProcess(..) => Vec::new(),
+            Running::Processes(..) => vec![("ASTRAL_INSECURE_DEV".into(), "1".into())],
+        }
+    }
+
+    /// The all-in-one's data directory.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        match &self.running {
+            Running::InProcess(_, dir) => Some(&dir.0),
+            Running::Processes(..) => None,
+        }
+    }
+
     /// The gRPC endpoint of a service.
     pub fn service_url(&self, name: &str) -> String {
         self.services
@@ -320,7 +357,7 @@ impl System {
         // Generous: many distributed systems may be starting at once on a 2-core machine.
         let deadline = tokio::time::Instant::now() + WAIT * 6;
         for (name, url) in &self.services {
-            let mut health = HealthClient::new(astral_common::grpc::channel(url).unwrap());
+            let mut health = HealthClient::new(self.channel(Role::Admin, name));
             loop {
                 let request = HealthCheckRequest {
                     service: String::new(),

@@ -50,6 +50,9 @@ export class GatewaySocket {
     this.lastFrameAt = 0;
     this.authRetried = false;
     this.authRejected = false;
+    /** @type {string | null} the access token the gateway passes on to the services */
+    this.givenToken = null;
+    this.lastRenewAt = 0;
     this.wake = () => {
       if (this.running && !this.ws) this.connectNow();
     };
@@ -168,7 +171,13 @@ export class GatewaySocket {
         ws.close(1000, 'reconnect requested');
         break;
       case 'error':
-        if (frame.d?.code === 'unauthenticated') this.authRejected = true;
+        // Identified: the token the connection acts with has expired (a subscribe or typing
+        // was refused). Hand it a fresh one, then ask again for the chat on screen.
+        if (this.ready && frame.d?.code === 'unauthenticated') {
+          void this.renewToken(true).then(() => {
+            if (ws === this.ws && this.chatId) this.send('subscribe', { chat_id: this.chatId });
+          });
+        } else if (frame.d?.code === 'unauthenticated') this.authRejected = true;
         // The upgrade's session cookie may have identified the connection already: then the
         // gateway refuses the identify that crossed its `ready`, which is harmless.
         else if (!(this.ready && frame.d?.code === 'invalid_argument')) console.warn('gateway error', frame.d);
@@ -187,8 +196,31 @@ export class GatewaySocket {
       // Could not refresh (offline?): try with what the cookie gives, else reconnect later.
     }
     if (ws !== this.ws) return;
-    if (token) this.send('identify', { token });
-    else ws.close(4000, 'no token');
+    if (token) {
+      this.givenToken = token;
+      this.send('identify', { token });
+    } else ws.close(4000, 'no token');
+  }
+
+  /**
+   * Gives an identified connection the current access token when it changed (refreshed
+   * before it expires), so the services keep accepting what the connection asks for them.
+   * @param {boolean} [refused] the gateway refused the one it has: refresh even if it looks good
+   */
+  async renewToken(refused = false) {
+    const ws = this.ws;
+    if (!ws || !this.ready || (refused && Date.now() - this.lastRenewAt < 10_000)) return;
+    this.lastRenewAt = Date.now();
+    let token = null;
+    try {
+      if (refused) await this.opts.onAuthFailed();
+      token = await this.opts.getToken();
+    } catch {
+      return; // offline: the next heartbeat tries again
+    }
+    if (ws !== this.ws || !this.ready || !token || token === this.givenToken) return;
+    this.givenToken = token;
+    this.send('identify', { token });
   }
 
   /** @param {number} periodMs */
@@ -202,6 +234,7 @@ export class GatewaySocket {
         return;
       }
       this.send('heartbeat');
+      void this.renewToken();
     }, every);
   }
 

@@ -95,11 +95,15 @@ pub async fn refresh(
 
 pub async fn logout(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Response> {
     let request = pb::LogoutRequest {
-        user_id: caller.user_id,
-        session_id: caller.session_id,
+        session_id: caller.session_id.clone(),
     };
-    let ended = state.auth.clone().logout(request).await?.into_inner();
-    state.revocations.revoke_now(ended.ended_session_ids);
+    let ended = state
+        .auth
+        .clone()
+        .logout(caller.request(request))
+        .await?
+        .into_inner();
+    state.tokens.revoke_now(ended.ended_session_ids);
     Ok((
         StatusCode::NO_CONTENT,
         [(
@@ -128,11 +132,14 @@ pub async fn logout_everywhere(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> ApiResult<Response> {
-    let request = pb::LogoutAllRequest {
-        user_id: caller.user_id,
-    };
-    let ended = state.auth.clone().logout_all(request).await?.into_inner();
-    state.revocations.revoke_now(ended.ended_session_ids);
+    let request = pb::LogoutAllRequest {};
+    let ended = state
+        .auth
+        .clone()
+        .logout_all(caller.request(request))
+        .await?
+        .into_inner();
+    state.tokens.revoke_now(ended.ended_session_ids);
     let cookie = cleared_cookie(state.config.secure_cookies);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
@@ -144,18 +151,16 @@ pub async fn change_password(
     Body(body): Body<PasswordChange>,
 ) -> ApiResult<StatusCode> {
     let request = pb::ChangePasswordRequest {
-        user_id: caller.user_id,
-        session_id: caller.session_id,
         current_password: body.current_password,
         new_password: body.new_password,
     };
     let changed = state
         .auth
         .clone()
-        .change_password(request)
+        .change_password(caller.request(request))
         .await?
         .into_inner();
-    state.revocations.revoke_now(changed.ended_session_ids);
+    state.tokens.revoke_now(changed.ended_session_ids);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -164,13 +169,11 @@ pub async fn sessions(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> ApiResult<axum::Json<Value>> {
-    let request = pb::ListSessionsRequest {
-        user_id: caller.user_id,
-    };
+    let request = pb::ListSessionsRequest {};
     let sessions = state
         .auth
         .clone()
-        .list_sessions(request)
+        .list_sessions(caller.request(request))
         .await?
         .into_inner()
         .sessions;
@@ -198,11 +201,13 @@ pub async fn end_session(
     if astral_common::ids::parse_id(&session_id).is_none() {
         return Err(crate::error::ApiError::not_found("no such session"));
     }
-    let request = pb::LogoutRequest {
-        user_id: caller.user_id,
-        session_id,
-    };
-    let ended = state.auth.clone().logout(request).await?.into_inner();
-    state.revocations.revoke_now(ended.ended_session_ids);
+    let request = pb::LogoutRequest { session_id };
+    let ended = state
+        .auth
+        .clone()
+        .logout(caller.request(request))
+        .await?
+        .into_inner();
+    state.tokens.revoke_now(ended.ended_session_ids);
     Ok(StatusCode::NO_CONTENT)
 }

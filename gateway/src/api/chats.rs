@@ -64,9 +64,7 @@ pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResu
     let chats = state
         .messaging
         .clone()
-        .list_chats(pb::ListChatsRequest {
-            actor_id: caller.user_id,
-        })
+        .list_chats(caller.request(pb::ListChatsRequest {}))
         .await?
         .into_inner();
     Ok(Json(Value::Array(
@@ -80,13 +78,12 @@ pub async fn open_direct(
     Body(body): Body<DirectBody>,
 ) -> ApiResult<Json<Value>> {
     let request = pb::OpenDirectChatRequest {
-        actor_id: caller.user_id,
         user_id: body.user_id,
     };
     let chat = state
         .messaging
         .clone()
-        .open_direct_chat(request)
+        .open_direct_chat(caller.request(request))
         .await?
         .into_inner();
     Ok(Json(json::chat(&chat)))
@@ -99,11 +96,14 @@ pub async fn mark_read(
     Body(body): Body<ReadBody>,
 ) -> ApiResult<StatusCode> {
     let request = pb::MarkReadRequest {
-        actor_id: caller.user_id,
         chat_id,
         seq: body.seq,
     };
-    state.messaging.clone().mark_read(request).await?;
+    state
+        .messaging
+        .clone()
+        .mark_read(caller.request(request))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -120,7 +120,6 @@ pub async fn messages(
         return Err(ApiError::invalid("limit is between 1 and 100"));
     }
     let request = pb::ListMessagesRequest {
-        actor_id: caller.user_id,
         chat_id,
         before: super::query_number(&query, "before")?,
         after: super::query_number(&query, "after")?,
@@ -129,7 +128,7 @@ pub async fn messages(
     let page = state
         .messaging
         .clone()
-        .list_messages(request)
+        .list_messages(caller.request(request))
         .await?
         .into_inner();
     Ok(Json(Value::Array(
@@ -147,7 +146,6 @@ pub async fn send(
         return Err(ApiError::rate_limited("too many messages: slow down", wait));
     }
     let request = pb::SendMessageRequest {
-        actor_id: caller.user_id,
         chat_id,
         content: body.content,
         nonce: body.nonce.unwrap_or_default(),
@@ -156,7 +154,7 @@ pub async fn send(
     let message = state
         .messaging
         .clone()
-        .send_message(request)
+        .send_message(caller.request(request))
         .await?
         .into_inner();
     Ok((StatusCode::CREATED, Json(json::message(&message))))
@@ -169,7 +167,6 @@ pub async fn edit(
     Body(body): Body<EditBody>,
 ) -> ApiResult<Json<Value>> {
     let request = pb::EditMessageRequest {
-        actor_id: caller.user_id,
         chat_id,
         message_id,
         content: body.content,
@@ -177,7 +174,7 @@ pub async fn edit(
     let message = state
         .messaging
         .clone()
-        .edit_message(request)
+        .edit_message(caller.request(request))
         .await?
         .into_inner();
     Ok(Json(json::message(&message)))
@@ -191,11 +188,10 @@ pub async fn delete_message(
     state
         .messaging
         .clone()
-        .delete_message(pb::MessageRef {
-            actor_id: caller.user_id,
+        .delete_message(caller.request(pb::MessageRef {
             chat_id,
             message_id,
-        })
+        }))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -207,14 +203,13 @@ pub async fn create_group(
     Body(body): Body<GroupBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let request = pb::CreateGroupChatRequest {
-        actor_id: caller.user_id,
         name: body.name,
         member_ids: body.member_ids,
     };
     let chat = state
         .messaging
         .clone()
-        .create_group_chat(request)
+        .create_group_chat(caller.request(request))
         .await?
         .into_inner();
     Ok((StatusCode::CREATED, Json(json::chat(&chat))))
@@ -229,10 +224,7 @@ pub async fn get(
     let chat = state
         .messaging
         .clone()
-        .get_chat(pb::ChatRef {
-            actor_id: caller.user_id,
-            chat_id,
-        })
+        .get_chat(caller.request(pb::ChatRef { chat_id }))
         .await?
         .into_inner();
     Ok(Json(json::chat(&chat)))
@@ -246,7 +238,6 @@ pub async fn rename(
     Body(body): Body<RenameBody>,
 ) -> ApiResult<Json<Value>> {
     let request = pb::RenameChatRequest {
-        actor_id: caller.user_id,
         chat_id,
         name: body.name,
     };
@@ -254,7 +245,7 @@ pub async fn rename(
         &state
             .messaging
             .clone()
-            .rename_chat(request)
+            .rename_chat(caller.request(request))
             .await?
             .into_inner(),
     )))
@@ -268,7 +259,6 @@ pub async fn add_member(
     Body(body): Body<MemberBody>,
 ) -> ApiResult<Json<Value>> {
     let request = pb::MemberRequest {
-        actor_id: caller.user_id,
         chat_id,
         user_id: body.user_id,
     };
@@ -276,7 +266,7 @@ pub async fn add_member(
         &state
             .messaging
             .clone()
-            .add_member(request)
+            .add_member(caller.request(request))
             .await?
             .into_inner(),
     )))
@@ -289,12 +279,12 @@ pub async fn remove_member(
     caller: Caller,
     Path((chat_id, user_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let request = pb::MemberRequest {
-        actor_id: caller.user_id,
-        chat_id,
-        user_id,
-    };
-    state.messaging.clone().remove_member(request).await?;
+    let request = pb::MemberRequest { chat_id, user_id };
+    state
+        .messaging
+        .clone()
+        .remove_member(caller.request(request))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -306,7 +296,6 @@ pub async fn react(
     Body(body): Body<ReactionBody>,
 ) -> ApiResult<Json<Value>> {
     let request = pb::ReactionRequest {
-        actor_id: caller.user_id,
         chat_id,
         message_id,
         emoji: body.emoji,
@@ -315,7 +304,7 @@ pub async fn react(
         &state
             .messaging
             .clone()
-            .toggle_reaction(request)
+            .toggle_reaction(caller.request(request))
             .await?
             .into_inner(),
     )))

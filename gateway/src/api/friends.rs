@@ -31,14 +31,13 @@ pub async fn list(
         .filter(|l| (1..=1000).contains(l) || !query.contains_key("limit"));
     let limit = limit.ok_or_else(|| ApiError::invalid("limit is between 1 and 1000"))?;
     let request = pb::ListFriendsRequest {
-        actor_id: caller.user_id,
         limit,
         after: query.get("after").cloned().unwrap_or_default(),
     };
     let overview = state
         .social
         .clone()
-        .list_friends(request)
+        .list_friends(caller.request(request))
         .await?
         .into_inner();
     Ok(Json(json!({
@@ -57,13 +56,12 @@ pub async fn send_request(
     Body(body): Body<SendBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let request = pb::SendFriendRequestRequest {
-        actor_id: caller.user_id,
         username: body.username,
     };
     let sent = state
         .social
         .clone()
-        .send_friend_request(request)
+        .send_friend_request(caller.request(request))
         .await?
         .into_inner();
     let mut answer = sent
@@ -79,11 +77,8 @@ pub async fn send_request(
     Ok((status, Json(answer)))
 }
 
-fn action(caller: Caller, request_id: String) -> pb::FriendRequestAction {
-    pb::FriendRequestAction {
-        actor_id: caller.user_id,
-        request_id,
-    }
+fn action(request_id: String) -> pb::FriendRequestAction {
+    pb::FriendRequestAction { request_id }
 }
 
 pub async fn accept(
@@ -94,7 +89,7 @@ pub async fn accept(
     let accepted = state
         .social
         .clone()
-        .accept_friend_request(action(caller, id))
+        .accept_friend_request(caller.request(action(id)))
         .await?
         .into_inner();
     Ok(Json(
@@ -110,7 +105,7 @@ pub async fn decline(
     state
         .social
         .clone()
-        .decline_friend_request(action(caller, id))
+        .decline_friend_request(caller.request(action(id)))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -123,7 +118,7 @@ pub async fn cancel(
     state
         .social
         .clone()
-        .cancel_friend_request(action(caller, id))
+        .cancel_friend_request(caller.request(action(id)))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -136,10 +131,7 @@ pub async fn unfriend(
     state
         .social
         .clone()
-        .remove_friend(pb::RemoveFriendRequest {
-            actor_id: caller.user_id,
-            user_id,
-        })
+        .remove_friend(caller.request(pb::RemoveFriendRequest { user_id }))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -155,14 +147,12 @@ fn block_list(blocked: &pb::ListBlocksResponse) -> Json<Value> {
 
 /// `GET /api/blocks`: the users the caller has blocked.
 pub async fn blocks(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<Value>> {
-    let request = pb::ListBlocksRequest {
-        actor_id: caller.user_id,
-    };
+    let request = pb::ListBlocksRequest {};
     Ok(block_list(
         &state
             .social
             .clone()
-            .list_blocks(request)
+            .list_blocks(caller.request(request))
             .await?
             .into_inner(),
     ))
@@ -176,11 +166,15 @@ pub async fn block(
     Body(body): Body<BlockBody>,
 ) -> ApiResult<Json<Value>> {
     let request = pb::BlockRequest {
-        actor_id: caller.user_id,
         user_id: body.user_id,
     };
     Ok(block_list(
-        &state.social.clone().block_user(request).await?.into_inner(),
+        &state
+            .social
+            .clone()
+            .block_user(caller.request(request))
+            .await?
+            .into_inner(),
     ))
 }
 
@@ -190,15 +184,12 @@ pub async fn unblock(
     caller: Caller,
     Path(user_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let request = pb::BlockRequest {
-        actor_id: caller.user_id,
-        user_id,
-    };
+    let request = pb::BlockRequest { user_id };
     Ok(block_list(
         &state
             .social
             .clone()
-            .unblock_user(request)
+            .unblock_user(caller.request(request))
             .await?
             .into_inner(),
     ))

@@ -11,7 +11,6 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 /// The largest request body accepted (a 4,000-character message is at most 16 KiB).
 const MAX_BODY: usize = 64 * 1024;
@@ -353,13 +352,10 @@ pub fn router() -> Router<Arc<AppState>> {
 
 /// `GET /readyz`: 200 once the gateway can verify tokens.
 pub async fn ready(State(state): State<Arc<AppState>>) -> ApiResult<&'static str> {
-    if state.keys_loaded.load(Ordering::Acquire) && state.revocations_loaded.load(Ordering::Acquire)
-    {
+    if state.tokens.ready() {
         Ok("ready")
     } else {
-        Err(ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+        Err(ApiError::unavailable(
             "token keys or revoked sessions not loaded yet",
         ))
     }

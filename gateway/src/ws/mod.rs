@@ -10,6 +10,8 @@ use crate::state::AppState;
 use seen::Seen;
 
 mod seen;
+use astral_common::guard::for_user;
+use astral_common::tokens::Claims;
 use astral_proto::events::{Event, event::Kind};
 use astral_proto::{auth, messaging, social, subjects};
 use axum::extract::State;
@@ -93,7 +95,16 @@ struct Connection {
 struct Identity {
     user: auth::User,
     session_id: String,
+    /// The user's access token, passed on to the services; a client replaces it with a
+    /// fresh one (another `identify`) before it expires.
+    token: String,
     _slot: ConnectionSlot,
+}
+
+impl Identity {
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        astral_common::guard::for_user(message, &self.token)
+    }
 }
 
 /// The most WebSocket connections one user may hold on one gateway.
@@ -253,7 +264,7 @@ impl Connection {
         loop {
             if let Some(candidate) = token.take() {
                 match session::authenticate(&self.state, &candidate).await {
-                    Ok(claims) => return self.ready(claims.sub, claims.sid).await,
+                    Ok(claims) => return self.ready(claims, candidate).await,
                     Err(error) => {
                         self.send_error("unauthenticated", &error.message).await?;
                         return Err(Closing::Close(CLOSE_UNAUTHENTICATED, "unauthenticated"));
@@ -277,7 +288,8 @@ impl Connection {
         }
     }
 
-    async fn ready(&mut self, user_id: String, session_id: String) -> Step<Identity> {
+    async fn ready(&mut self, claims: Claims, token: String) -> Step<Identity> {
+        let (user_id, session_id) = (claims.sub, claims.sid);
         let Some(slot) = self.state.connections.admit(&user_id) else {
             let message = format!("at most {MAX_CONNECTIONS_PER_USER} connections per user");
             self.send_error("too_many_connections", &message).await?;
@@ -298,15 +310,16 @@ impl Connection {
                 .into_inner();
             let (mut messaging_client, mut social_client) =
                 (state.messaging.clone(), state.social.clone());
-            let chats = messaging_client.list_chats(messaging::ListChatsRequest {
-                actor_id: user_id.clone(),
-            });
+            let chats =
+                messaging_client.list_chats(for_user(messaging::ListChatsRequest {}, &token));
             // `ready` carries the first 1,000 friends; `GET /api/friends` pages through the rest.
-            let friends = social_client.list_friends(social::ListFriendsRequest {
-                actor_id: user_id.clone(),
-                limit: 1000,
-                after: String::new(),
-            });
+            let friends = social_client.list_friends(for_user(
+                social::ListFriendsRequest {
+                    limit: 1000,
+                    after: String::new(),
+                },
+                &token,
+            ));
             let (chats, friends) = tokio::try_join!(chats, friends)?;
             Ok::<_, tonic::Status>((user, chats.into_inner(), friends.into_inner()))
         }
@@ -331,13 +344,14 @@ impl Connection {
         Ok(Identity {
             user,
             session_id,
+            token,
             _slot: slot,
         })
     }
 
     /// The identified session: client frames, bus events, the heartbeat deadline, a queue
     /// that overflowed, and the gateway draining.
-    async fn serve(&mut self, identity: Identity) -> Step<()> {
+    async fn serve(&mut self, mut identity: Identity) -> Step<()> {
         let (mut subscriptions, mut queue) = self.state.hub.listener();
         let overflowed = subscriptions.overflowed();
         let mut draining = self.state.draining.subscribe();
@@ -355,7 +369,7 @@ impl Connection {
                     let Some(frame) = frame? else { continue };
                     deadline = Instant::now() + self.timeout();
                     match rate.admit(Instant::now()) {
-                        Admit::Yes => Box::pin(self.handle(&identity, frame, &mut subscriptions)).await?,
+                        Admit::Yes => Box::pin(self.handle(&mut identity, frame, &mut subscriptions)).await?,
                         Admit::Refuse => self.send_error("rate_limited", "too many frames: slow down").await?,
                         Admit::Close => return Err(Closing::Close(CLOSE_TOO_FAST, "too many frames")),
                     }
@@ -392,7 +406,7 @@ impl Connection {
 
     async fn handle(
         &mut self,
-        identity: &Identity,
+        identity: &mut Identity,
         frame: Frame,
         subscriptions: &mut Subscriptions,
     ) -> Step<()> {
@@ -403,16 +417,18 @@ impl Connection {
             .map(str::to_owned);
         match (frame.op.as_str(), chat_id) {
             ("heartbeat", _) => self.send(json!({ "op": "heartbeat_ack" })).await,
-            ("identify", _) => {
-                self.send_error("invalid_argument", "already identified")
-                    .await
-            }
+            ("identify", _) => self.renew(identity, &frame).await,
             ("subscribe", Some(chat_id)) => {
                 let request = messaging::ChatRef {
-                    actor_id: identity.user.id.clone(),
                     chat_id: chat_id.clone(),
                 };
-                if let Err(status) = self.state.messaging.clone().get_chat(request).await {
+                if let Err(status) = self
+                    .state
+                    .messaging
+                    .clone()
+                    .get_chat(identity.request(request))
+                    .await
+                {
                     let error = ApiError::from(status);
                     return self.send_error(error.code, &error.message).await;
                 }
@@ -430,11 +446,14 @@ impl Connection {
             }
             ("typing", Some(chat_id)) => {
                 // Membership and the 3-second limit are the messaging service's to check.
-                let request = messaging::ChatRef {
-                    actor_id: identity.user.id.clone(),
-                    chat_id,
-                };
-                match self.state.messaging.clone().typing(request).await {
+                let request = messaging::ChatRef { chat_id };
+                match self
+                    .state
+                    .messaging
+                    .clone()
+                    .typing(identity.request(request))
+                    .await
+                {
                     Ok(_) => Ok(()),
                     Err(status) => {
                         let error = ApiError::from(status);
@@ -450,6 +469,27 @@ impl Connection {
         }
     }
 
+    /// A second `identify`: the same user's fresh access token (the last one is about to
+    /// expire) replaces the one this connection passes on to the services.
+    async fn renew(&mut self, identity: &mut Identity, frame: &Frame) -> Step<()> {
+        let Some(token) = frame.d.get("token").and_then(Value::as_str) else {
+            return self
+                .send_error("invalid_argument", "identify needs d.token")
+                .await;
+        };
+        match session::authenticate(&self.state, token).await {
+            Ok(claims) if claims.sub == identity.user.id => {
+                identity.token = token.to_owned();
+                Ok(())
+            }
+            Ok(_) => {
+                self.send_error("invalid_argument", "already identified as another user")
+                    .await
+            }
+            Err(error) => self.send_error(error.code, &error.message).await,
+        }
+    }
+
     /// Sends an event unless this connection has already had it; `session.ended` for this
     /// connection's own session closes it.
     async fn deliver(&mut self, identity: &Identity, event: Event) -> Step<()> {
@@ -462,7 +502,7 @@ impl Connection {
         if let Kind::SessionEnded(ended) = &kind {
             // The same news as on `sessions.revoked`; whichever comes first takes effect.
             self.state
-                .revocations
+                .tokens
                 .revoke(ended.session_id.clone(), ended.revoked_at_ms);
         }
         let (name, payload) = json::event(&kind);

@@ -3,7 +3,10 @@
 use crate::service::{AuthService, Authenticated};
 use crate::store::User;
 use astral_common::error::parse_id;
+use astral_common::guard::{Access, Policy, Refused, Role, VerifyToken, actor};
+use astral_common::tokens::Claims;
 use astral_proto::auth as pb;
+use futures::future::BoxFuture;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -11,6 +14,78 @@ pub type Server = pb::auth_service_server::AuthServiceServer<Api>;
 
 pub fn server(service: Arc<AuthService>) -> Server {
     pb::auth_service_server::AuthServiceServer::new(Api(service))
+}
+
+const SERVICES: &[Role] = &[Role::Gateway, Role::Social, Role::Messaging];
+const EVERYONE: &[Role] = &[Role::Gateway, Role::Social, Role::Messaging, Role::Admin];
+
+/// Who may call each method (see `auth.proto`).
+pub const POLICY: Policy = &[
+    (
+        "/astral.auth.v1.AuthService/Register",
+        Access::roles(&[Role::Gateway]),
+    ),
+    (
+        "/astral.auth.v1.AuthService/Login",
+        Access::roles(&[Role::Gateway]),
+    ),
+    (
+        "/astral.auth.v1.AuthService/Refresh",
+        Access::roles(&[Role::Gateway]),
+    ),
+    ("/astral.auth.v1.AuthService/Logout", Access::USER),
+    ("/astral.auth.v1.AuthService/LogoutAll", Access::USER),
+    ("/astral.auth.v1.AuthService/ChangePassword", Access::USER),
+    ("/astral.auth.v1.AuthService/ListSessions", Access::USER),
+    (
+        "/astral.auth.v1.AuthService/ListRevokedSessions",
+        Access::roles(SERVICES),
+    ),
+    (
+        "/astral.auth.v1.AuthService/RotateSigningKey",
+        Access::roles(&[Role::Admin]),
+    ),
+    (
+        "/astral.auth.v1.AuthService/ListUsers",
+        Access::roles(&[Role::Admin]),
+    ),
+    (
+        "/astral.auth.v1.AuthService/EndUserSessions",
+        Access::roles(&[Role::Admin]),
+    ),
+    (
+        "/astral.auth.v1.AuthService/GetUser",
+        Access::roles(EVERYONE),
+    ),
+    (
+        "/astral.auth.v1.AuthService/GetUserByUsername",
+        Access::roles(&[Role::Gateway, Role::Social, Role::Admin]),
+    ),
+    (
+        "/astral.auth.v1.AuthService/GetUsers",
+        Access::roles(EVERYONE),
+    ),
+    (
+        "/astral.auth.v1.AuthService/GetPublicKeys",
+        Access::roles(EVERYONE),
+    ),
+];
+
+/// The auth service judges tokens itself: its own keys, its own sessions table.
+pub struct Tokens(pub Arc<AuthService>);
+
+impl VerifyToken for Tokens {
+    fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Claims, Refused>> {
+        Box::pin(async move {
+            self.0
+                .authenticate(token)
+                .await
+                .map_err(|error| match error {
+                    astral_common::Error::Unauthenticated(why) => Refused::Unauthenticated(why),
+                    other => Refused::Unavailable(tonic::Status::from(other).message().to_owned()),
+                })
+        })
+    }
 }
 
 pub struct Api(Arc<AuthService>);
@@ -80,11 +155,9 @@ impl pb::auth_service_server::AuthService for Api {
         &self,
         request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
-        let r = request.into_inner();
-        let session_id = parse_id(&r.session_id, "session_id")?;
-        self.0
-            .logout(parse_id(&r.user_id, "user_id")?, session_id)
-            .await?;
+        let actor = actor(&request)?;
+        let session_id = parse_id(&request.into_inner().session_id, "session_id")?;
+        self.0.logout(actor.user_id, session_id).await?;
         Ok(Response::new(pb::LogoutResponse {
             ended_session_ids: ended(&[session_id]),
         }))
@@ -93,6 +166,15 @@ impl pb::auth_service_server::AuthService for Api {
     async fn logout_all(
         &self,
         request: Request<pb::LogoutAllRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
+        let user_id = actor(&request)?.user_id;
+        let ended_session_ids = ended(&self.0.logout_everywhere(user_id).await?);
+        Ok(Response::new(pb::LogoutResponse { ended_session_ids }))
+    }
+
+    async fn end_user_sessions(
+        &self,
+        request: Request<pb::EndUserSessionsRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
         let user_id = parse_id(&request.into_inner().user_id, "user_id")?;
         let ended_session_ids = ended(&self.0.logout_everywhere(user_id).await?);
@@ -103,14 +185,16 @@ impl pb::auth_service_server::AuthService for Api {
         &self,
         request: Request<pb::ChangePasswordRequest>,
     ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        let actor = actor(&request)?;
         let r = request.into_inner();
-        let (user_id, session_id) = (
-            parse_id(&r.user_id, "user_id")?,
-            parse_id(&r.session_id, "session_id")?,
-        );
         let ended_ids = self
             .0
-            .change_password(user_id, session_id, r.current_password, r.new_password)
+            .change_password(
+                actor.user_id,
+                actor.session_id,
+                r.current_password,
+                r.new_password,
+            )
             .await?;
         Ok(Response::new(pb::ChangePasswordResponse {
             ended_session_ids: ended(&ended_ids),
@@ -121,10 +205,7 @@ impl pb::auth_service_server::AuthService for Api {
         &self,
         request: Request<pb::ListSessionsRequest>,
     ) -> Result<Response<pb::ListSessionsResponse>, Status> {
-        let sessions = self
-            .0
-            .sessions(parse_id(&request.into_inner().user_id, "user_id")?)
-            .await?;
+        let sessions = self.0.sessions(actor(&request)?.user_id).await?;
         let sessions = sessions
             .into_iter()
             .map(|s| pb::Session {

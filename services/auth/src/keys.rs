@@ -1,7 +1,7 @@
 //! Token-signing keys (Ed25519) and the access tokens they sign.
 
 use anyhow::Context as _;
-use astral_common::tokens::Claims;
+use astral_common::tokens::{Claims, TokenVerifier};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::SigningKey;
@@ -20,6 +20,7 @@ pub struct SigningKeys {
     signing_kid: String,
     signing_key: EncodingKey,
     public: Vec<(String, Vec<u8>)>,
+    verifier: TokenVerifier,
 }
 
 impl SigningKeys {
@@ -38,11 +39,14 @@ impl SigningKeys {
                 let public = signing_key(seed)?.verifying_key().to_bytes().to_vec();
                 Ok((kid.clone(), public))
             })
-            .collect::<anyhow::Result<_>>()?;
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let verifier = TokenVerifier::default();
+        verifier.set_keys(public.clone());
         Ok(Self {
             signing_kid: signing_kid.clone(),
             signing_key: EncodingKey::from_ed_der(der.as_bytes()),
             public,
+            verifier,
         })
     }
 
@@ -69,6 +73,11 @@ impl SigningKeys {
     /// The id of the key that signs.
     pub fn signing_kid(&self) -> &str {
         &self.signing_kid
+    }
+
+    /// Checks a token against every key that still verifies.
+    pub fn verifier(&self) -> &TokenVerifier {
+        &self.verifier
     }
 
     /// `(kid, raw 32-byte public key)` of every key that still verifies.

@@ -9,9 +9,12 @@ pub mod service;
 pub mod store;
 pub mod throttle;
 
+use astral_common::grpc::Listener;
+use astral_common::guard::Guard;
+use astral_common::plane::Plane;
 use astral_common::{EventBus, db};
 use std::future::Future;
-use tokio::net::TcpListener;
+use std::sync::Arc;
 
 pub use service::AuthService;
 
@@ -21,15 +24,22 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Runs the auth gRPC server on `listener` until `shutdown` completes.
 pub async fn serve(
     database_url: &str,
+    plane: &Plane,
     bus: EventBus,
-    listener: TcpListener,
+    listener: impl Into<Listener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let listener = listener.into();
     let pool = db::connect(database_url).await?;
     MIGRATOR.run(&pool).await?;
     let service = AuthService::start(store::Store::new(pool.clone()), bus).await?;
-    tracing::info!(addr = %listener.local_addr()?, "auth service listening");
-    let router = astral_common::grpc::server_with_health::<grpc::Server>()
+    tracing::info!(addr = %listener.describe(), "auth service listening");
+    let guard = Guard::new(
+        grpc::POLICY,
+        Arc::new(grpc::Tokens(service.clone())),
+        plane.transport(),
+    );
+    let router = astral_common::grpc::server_with_health::<grpc::Server>(plane, guard)
         .await?
         .add_service(grpc::server(service));
     let served = astral_common::grpc::serve(router, listener, shutdown).await;

@@ -1,6 +1,7 @@
 //! `astral-auth`: the auth service as its own process.
 
 use astral_common::config::{BusArgs, TelemetryArgs};
+use astral_common::plane::{Plane, PlaneArgs};
 use clap::Parser;
 
 /// Astral's auth service: accounts, sessions and token keys, over gRPC.
@@ -21,6 +22,8 @@ struct Args {
     #[arg(long, env = "ASTRAL_METRICS_LISTEN", default_value = "127.0.0.1:9101")]
     metrics_listen: String,
     #[command(flatten)]
+    plane: PlaneArgs,
+    #[command(flatten)]
     bus: BusArgs,
     #[command(flatten)]
     telemetry: TelemetryArgs,
@@ -30,11 +33,13 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let _telemetry = astral_common::telemetry::init("astral-auth", &args.telemetry)?;
+    let plane = Plane::from_args(&args.plane)?;
     astral_common::metrics::spawn_listener(&args.metrics_listen).await?;
     let bus = astral_common::EventBus::nats(&args.bus.nats_url).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     astral_auth::serve(
         &args.database_url,
+        &plane,
         bus.clone(),
         listener,
         astral_common::shutdown_signal(),

@@ -7,6 +7,7 @@ use crate::password::{hash_password, verify_password};
 use crate::store::{NewSession, Refreshed, SessionInfo, Store, User};
 use crate::throttle;
 use anyhow::Context as _;
+use astral_common::tokens::{Claims, TokenError};
 use astral_common::{Error, EventBus, Result, ids, time};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
@@ -221,6 +222,23 @@ impl AuthService {
         }
     }
 
+    /// Who a token proves: its signature and expiry checked against the keys that still
+    /// verify (reloaded once for a key another replica just made), its session still live.
+    pub async fn authenticate(&self, token: &str) -> Result<Claims> {
+        let claims = match self.keys().verifier().verify(token) {
+            Err(TokenError::UnknownKey) => self.reload_keys().await?.verifier().verify(token),
+            checked => checked,
+        }
+        .map_err(|error| Error::unauthenticated(error.to_string()))?;
+        let (Ok(user_id), Ok(session_id)) = (claims.sub.parse(), claims.sid.parse()) else {
+            return Err(Error::unauthenticated("the token is malformed"));
+        };
+        if !self.store.session_is_live(user_id, session_id).await? {
+            return Err(Error::unauthenticated("this session has ended"));
+        }
+        Ok(claims)
+    }
+
     /// Ends one session of the user (this one, or another from the account page).
     #[instrument(skip_all, fields(%user_id, %session_id), err(level = "info"))]
     pub async fn logout(&self, user_id: i64, session_id: i64) -> Result<()> {
@@ -232,7 +250,7 @@ impl AuthService {
         Ok(())
     }
 
-    /// Ends every session of the user ("log out everywhere").
+    /// Ends every session of the user ("log out everywhere", or an operator's order).
     #[instrument(skip_all, fields(%user_id), err(level = "info"))]
     pub async fn logout_everywhere(&self, user_id: i64) -> Result<Vec<i64>> {
         let now = time::now_ms();
@@ -253,9 +271,6 @@ impl AuthService {
         new: String,
     ) -> Result<Vec<i64>> {
         let new = NewPassword::parse(new)?;
-        if !self.store.session_is_live(user_id, session_id).await? {
-            return Err(Error::unauthenticated("this session has ended"));
-        }
         let hash = self.store.password_hash(user_id).await?;
         let hash = hash.ok_or_else(|| Error::not_found("no such user"))?;
         let current = if current.len() <= MAX_PASSWORD_BYTES {

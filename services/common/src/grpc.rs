@@ -1,6 +1,8 @@
 //! Serving and calling gRPC: health checking, reflection, balanced client channels, and the
 //! trace context and latency of every call.
 
+use crate::guard::Guard;
+use anyhow::Context as _;
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use std::future::Future;
@@ -8,8 +10,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tonic::server::NamedService;
-use tonic::transport::Endpoint;
 use tonic::transport::channel::Change;
+use tonic::transport::{ClientTlsConfig, Endpoint};
 use tracing::Instrument as _;
 
 /// How long a stopping server waits for the calls still running (unary calls end within
@@ -17,39 +19,89 @@ use tracing::Instrument as _;
 /// that Compose and Kubernetes give a process before they kill it.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(20);
 
+/// Where a service takes calls: a TCP port (distributed mode) or a Unix socket (the
+/// all-in-one, whose sockets live in its private data directory).
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+impl Listener {
+    /// Where it listens, for logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Tcp(listener) => listener
+                .local_addr()
+                .map_or_else(|_| "tcp".to_owned(), |addr| addr.to_string()),
+            Self::Unix(listener) => listener
+                .local_addr()
+                .ok()
+                .and_then(|addr| addr.as_pathname().map(|path| path.display().to_string()))
+                .unwrap_or_else(|| "unix socket".to_owned()),
+        }
+    }
+}
+
+impl From<TcpListener> for Listener {
+    fn from(listener: TcpListener) -> Self {
+        Self::Tcp(listener)
+    }
+}
+
+impl From<tokio::net::UnixListener> for Listener {
+    fn from(listener: tokio::net::UnixListener) -> Self {
+        Self::Unix(listener)
+    }
+}
+
 /// Serves `router` (a service's gRPC API plus health and reflection) on `listener` until
 /// `shutdown` completes, then stops taking calls and waits for those running, up to
 /// [`DRAIN_LIMIT`].
 pub async fn serve(
     router: Router,
-    listener: TcpListener,
+    listener: impl Into<Listener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    serve_draining_within(router, listener, shutdown, DRAIN_LIMIT).await
+    serve_draining_within(router, listener.into(), shutdown, DRAIN_LIMIT).await
 }
 
 async fn serve_draining_within(
     router: Router,
-    listener: TcpListener,
+    listener: Listener,
     shutdown: impl Future<Output = ()> + Send,
     drain_limit: Duration,
 ) -> anyhow::Result<()> {
-    // Small replies go out at once: with Nagle's algorithm on, a reply written in pieces
-    // waits for the caller's delayed acknowledgement (tens of milliseconds).
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|stream| {
-        if let Ok(stream) = &stream
-            && let Err(error) = stream.set_nodelay(true)
-        {
-            tracing::warn!(%error, "cannot set TCP_NODELAY");
-        }
-        stream
-    });
     let stopping = tokio::sync::Notify::new();
     let shutdown = async {
         shutdown.await;
         stopping.notify_one();
     };
-    let serving = router.serve_with_incoming_shutdown(incoming, shutdown);
+    let serving = async {
+        match listener {
+            Listener::Tcp(listener) => {
+                // Small replies go out at once: with Nagle's algorithm on, a reply written in
+                // pieces waits for the caller's delayed acknowledgement (tens of milliseconds).
+                let incoming =
+                    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|stream| {
+                        if let Ok(stream) = &stream
+                            && let Err(error) = stream.set_nodelay(true)
+                        {
+                            tracing::warn!(%error, "cannot set TCP_NODELAY");
+                        }
+                        stream
+                    });
+                router
+                    .serve_with_incoming_shutdown(incoming, shutdown)
+                    .await
+            }
+            Listener::Unix(listener) => {
+                let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+                router
+                    .serve_with_incoming_shutdown(incoming, shutdown)
+                    .await
+            }
+        }
+    };
     tokio::select! {
         served = serving => served?,
         () = async {
@@ -63,19 +115,36 @@ async fn serve_draining_within(
 }
 
 /// A server builder that already serves `grpc.health.v1` (reporting `S` as serving) and
-/// server reflection over every Astral proto.
-pub async fn server_with_health<S: NamedService>() -> anyhow::Result<Router> {
+/// server reflection over every Astral proto, every call behind `guard`; over mutual TLS
+/// when the plane has it.
+pub async fn server_with_health<S: NamedService>(
+    plane: &crate::plane::Plane,
+    guard: Guard,
+) -> anyhow::Result<Router> {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<S>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(astral_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    Ok(tonic::transport::Server::builder()
+    // Many clients (grpcurl among them) still ask only the older `v1alpha` reflection.
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(astral_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = plane.tls() {
+        builder = builder
+            .tls_config(tls.server())
+            .context("the TLS certificate or key is not usable")?;
+    }
+    Ok(builder
         .timeout(Duration::from_secs(30))
         .layer(ObserveLayer)
+        .layer(guard)
         .add_service(health)
-        .add_service(reflection))
+        .add_service(reflection)
+        .add_service(reflection_v1alpha))
 }
 
 /// A channel to a service that connects on first use and reconnects as needed, so services
@@ -83,17 +152,34 @@ pub async fn server_with_health<S: NamedService>() -> anyhow::Result<Router> {
 /// (`http://10.0.0.1:50052,http://10.0.0.2:50052`), and each host name is looked up again
 /// every few seconds: calls are balanced over every address found, so a headless
 /// Kubernetes Service (one DNS record per pod) spreads them over its replicas, and a
-/// replica that goes away is dropped while a new one is picked up.
-pub fn channel(url: &str) -> anyhow::Result<Channel> {
+/// replica that goes away is dropped while a new one is picked up. With `tls`, every
+/// connection is mutual TLS (the scheme may then be `https` or `http`); `unix:///path` is a
+/// Unix socket.
+pub fn channel(url: &str, tls: Option<ClientTlsConfig>) -> anyhow::Result<Channel> {
     let unreachable = std::sync::Arc::new(tokio::sync::Notify::new());
-    Ok(Channel {
-        inner: balanced_channel(url, unreachable.clone())?,
-        unreachable,
-    })
+    let inner = match url.strip_prefix("unix://") {
+        Some(path) => unix_channel(path.into()),
+        None => balanced_channel(url, tls, unreachable.clone())?,
+    };
+    Ok(Channel { inner, unreachable })
+}
+
+fn unix_channel(path: std::path::PathBuf) -> tonic::transport::Channel {
+    Endpoint::from_static("http://astral.internal")
+        .timeout(Duration::from_secs(30))
+        .connect_with_connector_lazy(tower::service_fn(move |_: http::Uri| {
+            let path = path.clone();
+            async move {
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                    tokio::net::UnixStream::connect(path).await?,
+                ))
+            }
+        }))
 }
 
 fn balanced_channel(
     url: &str,
+    tls: Option<ClientTlsConfig>,
     unreachable: std::sync::Arc<tokio::sync::Notify>,
 ) -> anyhow::Result<tonic::transport::Channel> {
     let targets: Vec<tonic::codegen::http::Uri> = url
@@ -101,10 +187,13 @@ fn balanced_channel(
         .map(|part| part.trim().parse())
         .collect::<Result<_, _>>()?;
     if targets.is_empty() || targets.iter().any(|uri| uri.host().is_none()) {
-        anyhow::bail!("{url} is not a list of http://host:port endpoints");
+        anyhow::bail!("{url} is not a list of https://host:port endpoints");
+    }
+    if tls.is_none() && targets.iter().any(|uri| uri.scheme_str() == Some("https")) {
+        anyhow::bail!("{url} asks for TLS, but this process has no TLS settings (ASTRAL_TLS_*)");
     }
     let (channel, changes) = tonic::transport::Channel::balance_channel::<std::net::SocketAddr>(64);
-    tokio::spawn(follow(targets, changes, unreachable));
+    tokio::spawn(follow(targets, tls, changes, unreachable));
     Ok(channel)
 }
 
@@ -120,6 +209,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// dropped.
 async fn follow(
     targets: Vec<tonic::codegen::http::Uri>,
+    tls: Option<ClientTlsConfig>,
     changes: tokio::sync::mpsc::Sender<Change<std::net::SocketAddr, Endpoint>>,
     unreachable: std::sync::Arc<tokio::sync::Notify>,
 ) {
@@ -160,8 +250,12 @@ async fn follow(
                 }
             }
             for new in found.difference(&current) {
-                let Ok(endpoint) = endpoint(*new) else {
-                    continue;
+                let endpoint = match endpoint(*new, tls.as_ref()) {
+                    Ok(endpoint) => endpoint,
+                    Err(error) => {
+                        tracing::warn!(error = format!("{error:#}"), "cannot make an endpoint");
+                        continue;
+                    }
                 };
                 if changes.send(Change::Insert(*new, endpoint)).await.is_err() {
                     return;
@@ -179,12 +273,20 @@ async fn follow(
     }
 }
 
-fn endpoint(address: std::net::SocketAddr) -> anyhow::Result<Endpoint> {
-    Ok(Endpoint::from_shared(format!("http://{address}"))?
+fn endpoint(
+    address: std::net::SocketAddr,
+    tls: Option<&ClientTlsConfig>,
+) -> anyhow::Result<Endpoint> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let endpoint = Endpoint::from_shared(format!("{scheme}://{address}"))?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(30))
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30)))
+        .http2_keep_alive_interval(Duration::from_secs(30));
+    Ok(match tls {
+        Some(tls) => endpoint.tls_config(tls.clone())?,
+        None => endpoint,
+    })
 }
 
 /// A client channel (see [`channel`]) that sends the caller's trace context with each call.
@@ -218,9 +320,12 @@ impl tower::Service<http::Request<tonic::body::Body>> for Channel {
     }
 }
 
-/// A gRPC server's routes, each call observed (see [`ObserveLayer`]).
+/// A gRPC server's routes, each call observed (see [`ObserveLayer`]) and guarded.
 pub type Router = tonic::transport::server::Router<
-    tower::layer::util::Stack<ObserveLayer, tower::layer::util::Identity>,
+    tower::layer::util::Stack<
+        Guard,
+        tower::layer::util::Stack<ObserveLayer, tower::layer::util::Identity>,
+    >,
 >;
 
 /// Wraps a server's routes so that every call is traced and timed.
@@ -303,20 +408,36 @@ mod tests {
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 
+    struct NoUsers;
+
+    impl crate::guard::VerifyToken for NoUsers {
+        fn verify<'a>(
+            &'a self,
+            _token: &'a str,
+        ) -> BoxFuture<'a, Result<crate::tokens::Claims, crate::guard::Refused>> {
+            Box::pin(async { Err(crate::guard::Refused::Unauthenticated("no users".into())) })
+        }
+    }
+
     #[tokio::test]
     async fn a_stopping_server_waits_for_running_calls_only_so_long() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let guard = crate::guard::Guard::new(
+            &[],
+            std::sync::Arc::new(NoUsers),
+            crate::guard::Transport::Trusted,
+        );
         let router = server_with_health::<
             tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
-        >()
+        >(&crate::plane::Plane::trusted(), guard)
         .await
         .unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let limit = Duration::from_millis(300);
         let server = tokio::spawn(serve_draining_within(
             router,
-            listener,
+            listener.into(),
             async {
                 let _ = stopped.await;
             },
@@ -331,7 +452,7 @@ mod tests {
             })
             .await
             .unwrap();
-        let mut client = ServerReflectionClient::new(channel(&url).unwrap());
+        let mut client = ServerReflectionClient::new(channel(&url, None).unwrap());
         let mut answers = client
             .server_reflection_info(tokio_stream::wrappers::ReceiverStream::new(pending))
             .await

@@ -1,5 +1,6 @@
 //! Mechanisms shared by every Astral process. No business rules live here.
 
+pub mod authenticator;
 pub mod batch;
 pub mod bus;
 pub mod config;
@@ -7,13 +8,16 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod guard;
 pub mod ids;
 pub mod metrics;
+pub mod plane;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+pub mod tls;
 pub mod tokens;
 
 pub use bus::EventBus;

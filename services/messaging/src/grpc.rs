@@ -3,6 +3,7 @@
 use crate::service::{ChatView, MessagingService};
 use crate::store::{Message, Preview};
 use astral_common::error::parse_id;
+use astral_common::guard::{Access, Policy, Role, actor};
 use astral_proto::auth::User as PbUser;
 use astral_proto::messaging as pb;
 use std::sync::Arc;
@@ -15,6 +16,67 @@ pub fn server(service: Arc<MessagingService>) -> Server {
 }
 
 pub struct Api(Arc<MessagingService>);
+
+/// Who may call each method: users through the gateway, and operators' inspection.
+pub const POLICY: Policy = &[
+    (
+        "/astral.messaging.v1.MessagingService/OpenDirectChat",
+        Access::USER,
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/CreateGroupChat",
+        Access::USER,
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/RenameChat",
+        Access::USER,
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/AddMember",
+        Access::USER,
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/RemoveMember",
+        Access::USER,
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/ToggleReaction",
+        Access::USER,
+    ),
+    ("/astral.messaging.v1.MessagingService/Typing", Access::USER),
+    (
+        "/astral.messaging.v1.MessagingService/ListChats",
+        Access::USER,
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/GetChat",
+        Access::USER,
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/SendMessage",
+        Access::USER,
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/EditMessage",
+        Access::USER,
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/DeleteMessage",
+        Access::USER,
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/ListMessages",
+        Access::USER,
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/MarkRead",
+        Access::USER,
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/InspectChat",
+        Access::roles(&[Role::Admin]),
+    ),
+];
 
 fn preview_to_pb(preview: &Preview) -> pb::MessagePreview {
     pb::MessagePreview {
@@ -74,10 +136,6 @@ pub(crate) fn message_to_pb(message: &Message) -> pb::Message {
     }
 }
 
-fn actor(text: &str) -> Result<i64, Status> {
-    Ok(parse_id(text, "actor_id")?)
-}
-
 /// A message id that does not parse names no message: NotFound, like any other unknown id.
 fn message_id(text: &str) -> Result<i64, Status> {
     astral_common::ids::parse_id(text).ok_or_else(|| Status::not_found("no such message"))
@@ -94,10 +152,11 @@ impl pb::messaging_service_server::MessagingService for Api {
         &self,
         request: Request<pb::OpenDirectChatRequest>,
     ) -> Result<Response<pb::Chat>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
         let chat = self
             .0
-            .open_direct_chat(actor(&r.actor_id)?, parse_id(&r.user_id, "user_id")?)
+            .open_direct_chat(actor, parse_id(&r.user_id, "user_id")?)
             .await?;
         Ok(Response::new(chat_to_pb(&chat)))
     }
@@ -106,16 +165,14 @@ impl pb::messaging_service_server::MessagingService for Api {
         &self,
         request: Request<pb::CreateGroupChatRequest>,
     ) -> Result<Response<pb::Chat>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
         let members = r
             .member_ids
             .iter()
             .map(|id| parse_id(id, "member_ids"))
             .collect::<Result<Vec<_>, _>>()?;
-        let chat = self
-            .0
-            .create_group_chat(actor(&r.actor_id)?, &r.name, &members)
-            .await?;
+        let chat = self.0.create_group_chat(actor, &r.name, &members).await?;
         Ok(Response::new(chat_to_pb(&chat)))
     }
 
@@ -123,11 +180,9 @@ impl pb::messaging_service_server::MessagingService for Api {
         &self,
         request: Request<pb::RenameChatRequest>,
     ) -> Result<Response<pb::Chat>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
-        let chat = self
-            .0
-            .rename_chat(actor(&r.actor_id)?, &r.chat_id, &r.name)
-            .await?;
+        let chat = self.0.rename_chat(actor, &r.chat_id, &r.name).await?;
         Ok(Response::new(chat_to_pb(&chat)))
     }
 
@@ -135,14 +190,11 @@ impl pb::messaging_service_server::MessagingService for Api {
         &self,
         request: Request<pb::MemberRequest>,
     ) -> Result<Response<pb::Chat>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
         let chat = self
             .0
-            .add_member(
-                actor(&r.actor_id)?,
-                &r.chat_id,
-                parse_id(&r.user_id, "user_id")?,
-            )
+            .add_member(actor, &r.chat_id, parse_id(&r.user_id, "user_id")?)
             .await?;
         Ok(Response::new(chat_to_pb(&chat)))
     }
@@ -151,10 +203,11 @@ impl pb::messaging_service_server::MessagingService for Api {
         &self,
         request: Request<pb::MemberRequest>,
     ) -> Result<Response<pb::RemoveMemberResponse>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
         let chat_remains = self
             .0
-            .remove_member(actor(&r.actor_id)?, &r.chat_id, member_id(&r.user_id)?)
+            .remove_member(actor, &r.chat_id, member_id(&r.user_id)?)
             .await?;
         Ok(Response::new(pb::RemoveMemberResponse { chat_remains }))
     }
@@ -163,15 +216,11 @@ impl pb::messaging_service_server::MessagingService for Api {
         &self,
         request: Request<pb::ReactionRequest>,
     ) -> Result<Response<pb::Message>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
         let message = self
             .0
-            .toggle_reaction(
-                actor(&r.actor_id)?,
-                &r.chat_id,
-                message_id(&r.message_id)?,
-                &r.emoji,
-            )
+            .toggle_reaction(actor, &r.chat_id, message_id(&r.message_id)?, &r.emoji)
             .await?;
         Ok(Response::new(message_to_pb(&message)))
     }
@@ -180,8 +229,9 @@ impl pb::messaging_service_server::MessagingService for Api {
         &self,
         request: Request<pb::ChatRef>,
     ) -> Result<Response<pb::TypingResponse>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
-        self.0.typing(actor(&r.actor_id)?, &r.chat_id).await?;
+        self.0.typing(actor, &r.chat_id).await?;
         Ok(Response::new(pb::TypingResponse {}))
     }
 
@@ -197,18 +247,16 @@ impl pb::messaging_service_server::MessagingService for Api {
         &self,
         request: Request<pb::ListChatsRequest>,
     ) -> Result<Response<pb::ListChatsResponse>, Status> {
-        let chats = self
-            .0
-            .list_chats(actor(&request.into_inner().actor_id)?)
-            .await?;
+        let chats = self.0.list_chats(actor(&request)?.user_id).await?;
         Ok(Response::new(pb::ListChatsResponse {
             chats: chats.iter().map(chat_to_pb).collect(),
         }))
     }
 
     async fn get_chat(&self, request: Request<pb::ChatRef>) -> Result<Response<pb::Chat>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
-        let chat = self.0.get_chat(actor(&r.actor_id)?, &r.chat_id).await?;
+        let chat = self.0.get_chat(actor, &r.chat_id).await?;
         Ok(Response::new(chat_to_pb(&chat)))
     }
 
@@ -216,6 +264,7 @@ impl pb::messaging_service_server::MessagingService for Api {
         &self,
         request: Request<pb::SendMessageRequest>,
     ) -> Result<Response<pb::Message>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
         let reply_to = match r.reply_to_id.as_str() {
             "" => None,
@@ -226,13 +275,7 @@ impl pb::messaging_service_server::MessagingService for Api {
         };
         let message = self
             .0
-            .send_message(
-                actor(&r.actor_id)?,
-                &r.chat_id,
-                &r.content,
-                &r.nonce,
-                reply_to,
-            )
+            .send_message(actor, &r.chat_id, &r.content, &r.nonce, reply_to)
             .await?;
         Ok(Response::new(message_to_pb(&message)))
     }
@@ -241,15 +284,11 @@ impl pb::messaging_service_server::MessagingService for Api {
         &self,
         request: Request<pb::EditMessageRequest>,
     ) -> Result<Response<pb::Message>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
         let message = self
             .0
-            .edit_message(
-                actor(&r.actor_id)?,
-                &r.chat_id,
-                message_id(&r.message_id)?,
-                &r.content,
-            )
+            .edit_message(actor, &r.chat_id, message_id(&r.message_id)?, &r.content)
             .await?;
         Ok(Response::new(message_to_pb(&message)))
     }
@@ -258,10 +297,11 @@ impl pb::messaging_service_server::MessagingService for Api {
         &self,
         request: Request<pb::MessageRef>,
     ) -> Result<Response<pb::Message>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
         let message = self
             .0
-            .delete_message(actor(&r.actor_id)?, &r.chat_id, message_id(&r.message_id)?)
+            .delete_message(actor, &r.chat_id, message_id(&r.message_id)?)
             .await?;
         Ok(Response::new(message_to_pb(&message)))
     }
@@ -270,16 +310,11 @@ impl pb::messaging_service_server::MessagingService for Api {
         &self,
         request: Request<pb::ListMessagesRequest>,
     ) -> Result<Response<pb::ListMessagesResponse>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
         let messages = self
             .0
-            .list_messages(
-                actor(&r.actor_id)?,
-                &r.chat_id,
-                r.before,
-                r.after,
-                i64::from(r.limit),
-            )
+            .list_messages(actor, &r.chat_id, r.before, r.after, i64::from(r.limit))
             .await?;
         Ok(Response::new(pb::ListMessagesResponse {
             messages: messages.iter().map(message_to_pb).collect(),
@@ -290,10 +325,9 @@ impl pb::messaging_service_server::MessagingService for Api {
         &self,
         request: Request<pb::MarkReadRequest>,
     ) -> Result<Response<pb::MarkReadResponse>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
-        self.0
-            .mark_read(actor(&r.actor_id)?, &r.chat_id, r.seq)
-            .await?;
+        self.0.mark_read(actor, &r.chat_id, r.seq).await?;
         Ok(Response::new(pb::MarkReadResponse {}))
     }
 }

@@ -10,11 +10,14 @@ pub mod service;
 pub mod store;
 mod typing;
 
-use astral_common::{EventBus, db, grpc::channel};
+use astral_common::authenticator::Authenticator;
+use astral_common::grpc::Listener;
+use astral_common::guard::{Guard, Role};
+use astral_common::plane::Plane;
+use astral_common::{EventBus, db};
 use astral_proto::auth::auth_service_client::AuthServiceClient;
 use astral_proto::social::social_service_client::SocialServiceClient;
 use std::future::Future;
-use tokio::net::TcpListener;
 
 pub use service::MessagingService;
 
@@ -26,17 +29,21 @@ pub async fn serve(
     database_url: &str,
     auth_url: &str,
     social_url: &str,
+    plane: &Plane,
     bus: EventBus,
-    listener: TcpListener,
+    listener: impl Into<Listener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let listener = listener.into();
     let pool = db::connect(database_url).await?;
     MIGRATOR.run(&pool).await?;
-    let auth = AuthServiceClient::new(channel(auth_url)?);
-    let social = SocialServiceClient::new(channel(social_url)?);
+    let auth = AuthServiceClient::new(plane.channel(auth_url, Role::Auth)?);
+    let social = SocialServiceClient::new(plane.channel(social_url, Role::Social)?);
+    let tokens = Authenticator::start(auth.clone(), bus.clone());
     let service = MessagingService::new(store::Store::new(pool.clone()), auth, social, bus);
-    tracing::info!(addr = %listener.local_addr()?, "messaging service listening");
-    let router = astral_common::grpc::server_with_health::<grpc::Server>()
+    tracing::info!(addr = %listener.describe(), "messaging service listening");
+    let guard = Guard::new(grpc::POLICY, tokens, plane.transport());
+    let router = astral_common::grpc::server_with_health::<grpc::Server>(plane, guard)
         .await?
         .add_service(grpc::server(service));
     let served = astral_common::grpc::serve(router, listener, shutdown).await;

@@ -1,6 +1,7 @@
 //! `astral-messaging`: the messaging service as its own process.
 
 use astral_common::config::{BusArgs, TelemetryArgs};
+use astral_common::plane::{Plane, PlaneArgs};
 use clap::Parser;
 
 /// Astral's messaging service: chats and messages, over gRPC.
@@ -35,6 +36,8 @@ struct Args {
     #[arg(long, env = "ASTRAL_METRICS_LISTEN", default_value = "127.0.0.1:9103")]
     metrics_listen: String,
     #[command(flatten)]
+    plane: PlaneArgs,
+    #[command(flatten)]
     bus: BusArgs,
     #[command(flatten)]
     telemetry: TelemetryArgs,
@@ -44,6 +47,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let _telemetry = astral_common::telemetry::init("astral-messaging", &args.telemetry)?;
+    let plane = Plane::from_args(&args.plane)?;
     astral_common::metrics::spawn_listener(&args.metrics_listen).await?;
     let bus = astral_common::EventBus::nats(&args.bus.nats_url).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
@@ -52,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
         &args.database_url,
         &args.auth_url,
         &args.social_url,
+        &plane,
         bus.clone(),
         listener,
         shutdown,

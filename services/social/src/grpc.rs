@@ -3,6 +3,7 @@
 use crate::service::SocialService;
 use crate::store::{FriendRequest, User};
 use astral_common::error::parse_id;
+use astral_common::guard::{Access, Policy, Role, actor};
 use astral_proto::auth::User as PbUser;
 use astral_proto::social as pb;
 use std::sync::Arc;
@@ -15,6 +16,40 @@ pub fn server(service: Arc<SocialService>) -> Server {
 }
 
 pub struct Api(Arc<SocialService>);
+
+/// Who may call each method: users through the gateway; friendship checks, the messaging
+/// service (it asks for many users' sends at once, so no one user's token covers them).
+pub const POLICY: Policy = &[
+    (
+        "/astral.social.v1.SocialService/SendFriendRequest",
+        Access::USER,
+    ),
+    (
+        "/astral.social.v1.SocialService/AcceptFriendRequest",
+        Access::USER,
+    ),
+    (
+        "/astral.social.v1.SocialService/DeclineFriendRequest",
+        Access::USER,
+    ),
+    (
+        "/astral.social.v1.SocialService/CancelFriendRequest",
+        Access::USER,
+    ),
+    ("/astral.social.v1.SocialService/RemoveFriend", Access::USER),
+    ("/astral.social.v1.SocialService/ListFriends", Access::USER),
+    ("/astral.social.v1.SocialService/BlockUser", Access::USER),
+    ("/astral.social.v1.SocialService/UnblockUser", Access::USER),
+    ("/astral.social.v1.SocialService/ListBlocks", Access::USER),
+    (
+        "/astral.social.v1.SocialService/AreFriends",
+        Access::roles(&[Role::Messaging]),
+    ),
+    (
+        "/astral.social.v1.SocialService/CheckFriendships",
+        Access::roles(&[Role::Messaging]),
+    ),
+];
 
 fn user_to_pb(user: &User) -> PbUser {
     PbUser {
@@ -44,11 +79,9 @@ impl pb::social_service_server::SocialService for Api {
         &self,
         request: Request<pb::SendFriendRequestRequest>,
     ) -> Result<Response<pb::SendFriendRequestResponse>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
-        let (request, accepted) = self
-            .0
-            .send_friend_request(parse_id(&r.actor_id, "actor_id")?, &r.username)
-            .await?;
+        let (request, accepted) = self.0.send_friend_request(actor, &r.username).await?;
         Ok(Response::new(pb::SendFriendRequestResponse {
             request: Some(request_to_pb(&request)),
             accepted,
@@ -59,13 +92,11 @@ impl pb::social_service_server::SocialService for Api {
         &self,
         request: Request<pb::FriendRequestAction>,
     ) -> Result<Response<pb::AcceptFriendRequestResponse>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
         let request = self
             .0
-            .accept_friend_request(
-                parse_id(&r.actor_id, "actor_id")?,
-                request_id(&r.request_id)?,
-            )
+            .accept_friend_request(actor, request_id(&r.request_id)?)
             .await?;
         Ok(Response::new(pb::AcceptFriendRequestResponse {
             friend: Some(user_to_pb(&request.from)),
@@ -77,12 +108,10 @@ impl pb::social_service_server::SocialService for Api {
         &self,
         request: Request<pb::FriendRequestAction>,
     ) -> Result<Response<pb::Empty>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
         self.0
-            .decline_friend_request(
-                parse_id(&r.actor_id, "actor_id")?,
-                request_id(&r.request_id)?,
-            )
+            .decline_friend_request(actor, request_id(&r.request_id)?)
             .await?;
         Ok(Response::new(pb::Empty {}))
     }
@@ -91,12 +120,10 @@ impl pb::social_service_server::SocialService for Api {
         &self,
         request: Request<pb::FriendRequestAction>,
     ) -> Result<Response<pb::Empty>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
         self.0
-            .cancel_friend_request(
-                parse_id(&r.actor_id, "actor_id")?,
-                request_id(&r.request_id)?,
-            )
+            .cancel_friend_request(actor, request_id(&r.request_id)?)
             .await?;
         Ok(Response::new(pb::Empty {}))
     }
@@ -105,12 +132,10 @@ impl pb::social_service_server::SocialService for Api {
         &self,
         request: Request<pb::RemoveFriendRequest>,
     ) -> Result<Response<pb::Empty>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
         self.0
-            .remove_friend(
-                parse_id(&r.actor_id, "actor_id")?,
-                parse_id(&r.user_id, "user_id")?,
-            )
+            .remove_friend(actor, parse_id(&r.user_id, "user_id")?)
             .await?;
         Ok(Response::new(pb::Empty {}))
     }
@@ -119,8 +144,8 @@ impl pb::social_service_server::SocialService for Api {
         &self,
         request: Request<pb::ListFriendsRequest>,
     ) -> Result<Response<pb::ListFriendsResponse>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
-        let actor = parse_id(&r.actor_id, "actor_id")?;
         let overview = self
             .0
             .friends_overview(actor, &r.after, i64::from(r.limit))
@@ -137,13 +162,11 @@ impl pb::social_service_server::SocialService for Api {
         &self,
         request: Request<pb::BlockRequest>,
     ) -> Result<Response<pb::ListBlocksResponse>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
         let blocked = self
             .0
-            .block(
-                parse_id(&r.actor_id, "actor_id")?,
-                parse_id(&r.user_id, "user_id")?,
-            )
+            .block(actor, parse_id(&r.user_id, "user_id")?)
             .await?;
         Ok(Response::new(blocks_to_pb(&blocked)))
     }
@@ -152,13 +175,11 @@ impl pb::social_service_server::SocialService for Api {
         &self,
         request: Request<pb::BlockRequest>,
     ) -> Result<Response<pb::ListBlocksResponse>, Status> {
+        let actor = actor(&request)?.user_id;
         let r = request.into_inner();
         let blocked = self
             .0
-            .unblock(
-                parse_id(&r.actor_id, "actor_id")?,
-                parse_id(&r.user_id, "user_id")?,
-            )
+            .unblock(actor, parse_id(&r.user_id, "user_id")?)
             .await?;
         Ok(Response::new(blocks_to_pb(&blocked)))
     }
@@ -167,10 +188,7 @@ impl pb::social_service_server::SocialService for Api {
         &self,
         request: Request<pb::ListBlocksRequest>,
     ) -> Result<Response<pb::ListBlocksResponse>, Status> {
-        let blocked = self
-            .0
-            .blocked_users(parse_id(&request.into_inner().actor_id, "actor_id")?)
-            .await?;
+        let blocked = self.0.blocked_users(actor(&request)?.user_id).await?;
         Ok(Response::new(blocks_to_pb(&blocked)))
     }
 

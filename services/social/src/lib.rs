@@ -5,9 +5,12 @@ mod grpc;
 pub mod service;
 pub mod store;
 
+use astral_common::authenticator::Authenticator;
+use astral_common::grpc::Listener;
+use astral_common::guard::{Guard, Role};
+use astral_common::plane::Plane;
 use astral_common::{EventBus, db};
 use std::future::Future;
-use tokio::net::TcpListener;
 
 pub use service::SocialService;
 
@@ -19,18 +22,22 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub async fn serve(
     database_url: &str,
     auth_url: &str,
+    plane: &Plane,
     bus: EventBus,
-    listener: TcpListener,
+    listener: impl Into<Listener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let listener = listener.into();
     let pool = db::connect(database_url).await?;
     MIGRATOR.run(&pool).await?;
     let auth = astral_proto::auth::auth_service_client::AuthServiceClient::new(
-        astral_common::grpc::channel(auth_url)?,
+        plane.channel(auth_url, Role::Auth)?,
     );
+    let tokens = Authenticator::start(auth.clone(), bus.clone());
     let service = SocialService::new(store::Store::new(pool.clone()), auth, bus);
-    tracing::info!(addr = %listener.local_addr()?, "social service listening");
-    let router = astral_common::grpc::server_with_health::<grpc::Server>()
+    tracing::info!(addr = %listener.describe(), "social service listening");
+    let guard = Guard::new(grpc::POLICY, tokens, plane.transport());
+    let router = astral_common::grpc::server_with_health::<grpc::Server>(plane, guard)
         .await?
         .add_service(grpc::server(service));
     let served = astral_common::grpc::serve(router, listener, shutdown).await;

@@ -1,6 +1,7 @@
 //! `astral-social`: the social service as its own process.
 
 use astral_common::config::{BusArgs, TelemetryArgs};
+use astral_common::plane::{Plane, PlaneArgs};
 use clap::Parser;
 
 /// Astral's social service: friend requests and friendships, over gRPC.
@@ -28,6 +29,8 @@ struct Args {
     #[arg(long, env = "ASTRAL_METRICS_LISTEN", default_value = "127.0.0.1:9102")]
     metrics_listen: String,
     #[command(flatten)]
+    plane: PlaneArgs,
+    #[command(flatten)]
     bus: BusArgs,
     #[command(flatten)]
     telemetry: TelemetryArgs,
@@ -37,12 +40,14 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let _telemetry = astral_common::telemetry::init("astral-social", &args.telemetry)?;
+    let plane = Plane::from_args(&args.plane)?;
     astral_common::metrics::spawn_listener(&args.metrics_listen).await?;
     let bus = astral_common::EventBus::nats(&args.bus.nats_url).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     astral_social::serve(
         &args.database_url,
         &args.auth_url,
+        &plane,
         bus.clone(),
         listener,
         astral_common::shutdown_signal(),
