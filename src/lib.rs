@@ -2,6 +2,9 @@
 //! behind its gRPC interface (on loopback ports of its own), with SQLite files and the
 //! in-process event bus. Tests start it on port 0.
 
+/// A deployment's secrets, written by `astral-admin secrets init`.
+pub mod secrets;
+
 use anyhow::Context as _;
 use astral_common::EventBus;
 use std::net::SocketAddr;
