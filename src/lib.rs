@@ -3,6 +3,9 @@
 //! user can reach it), with SQLite files and the in-process event bus. Tests start it on
 //! port 0.
 
+/// A deployment's secrets, written by `astral-admin secrets init`.
+pub mod secrets;
+
 use anyhow::Context as _;
 use astral_common::EventBus;
 use astral_common::plane::Plane;

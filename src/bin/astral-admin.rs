@@ -1,5 +1,7 @@
-//! `astral-admin`: operators' tool that talks to the services' gRPC APIs directly.
+//! `astral-admin`: operators' tool that talks to the services' gRPC APIs directly, and
+//! writes a new deployment's secrets.
 
+use astral::secrets::{DEFAULT_NATS_PORT, InitOptions};
 use astral_common::guard::Role;
 use astral_common::plane::{Plane, PlaneArgs};
 use astral_proto::auth::{
@@ -9,8 +11,9 @@ use astral_proto::messaging::{
     InspectChatRequest, messaging_service_client::MessagingServiceClient,
 };
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 
-/// Astral's admin tool: list users, inspect a chat, end a user's sessions.
+/// Astral's admin tool: list users, inspect a chat, end a user's sessions, write secrets.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
@@ -51,11 +54,32 @@ enum Command {
     Chat { chat_id: String },
     /// Ends every session of a user (they must log in again everywhere).
     EndSessions { user_id: String },
+    /// A deployment's secrets.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SecretsCommand {
+    /// Writes a new deployment's secrets into DIR: a CA and a certificate per role, NATS
+    /// nkeys and nats.conf, event signing keys, the auth key-encryption key, an env file
+    /// per role. DIR must be missing or empty.
+    Init {
+        dir: PathBuf,
+        /// The port nats.conf listens on (on 127.0.0.1).
+        #[arg(long, default_value_t = DEFAULT_NATS_PORT)]
+        nats_port: u16,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Command::Secrets { command } = args.command {
+        return secrets(command);
+    }
     // The all-in-one's sockets live in its private data directory: reaching them is the proof.
     let local = [&args.auth_url, &args.messaging_url]
         .iter()
@@ -112,6 +136,17 @@ async fn main() -> anyhow::Result<()> {
                 .into_inner()
                 .ended_session_ids;
             println!("ended {} session(s)", ended.len());
+        }
+        Command::Secrets { .. } => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+fn secrets(command: SecretsCommand) -> anyhow::Result<()> {
+    match command {
+        SecretsCommand::Init { dir, nats_port } => {
+            astral::secrets::init(&dir, &InitOptions { nats_port })?;
+            println!("wrote a deployment's secrets into {}", dir.display());
         }
     }
     Ok(())

@@ -499,7 +499,7 @@ async fn start_nats(port: u16, logs: &TempDir) -> Child {
 /// (32768 and up on Linux): a port the kernel hands out for port 0 is one it may also give an
 /// outgoing connection (to PostgreSQL, NATS…) before our process binds it, and tests running
 /// side by side would draw from the same small pool.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     use std::sync::Mutex;
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap();

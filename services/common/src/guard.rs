@@ -28,7 +28,7 @@ impl Role {
     ];
 
     /// The name certificates carry (as a DNS name) and configuration uses.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Auth => "auth",
             Self::Social => "social",
@@ -40,6 +40,16 @@ impl Role {
 
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|role| role.as_str() == name)
+    }
+
+    /// Publishes events, so signs them with a key of its own.
+    pub fn signs_events(self) -> bool {
+        matches!(self, Self::Auth | Self::Social | Self::Messaging)
+    }
+
+    /// Receives events, so verifies their signatures.
+    pub fn verifies_events(self) -> bool {
+        self != Self::Admin
     }
 }
 

@@ -1,0 +1,46 @@
+//! The services' own random keys: an Ed25519 key for each role that publishes events (and the
+//! public halves every receiver verifies with), and the auth service's key-encryption key.
+
+use super::files::write_private;
+use super::{Layout, Role};
+use anyhow::Context as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use rand::RngCore as _;
+
+const EVENT_KEYS_HEADER: &str = "\
+# Astral's event-verification keys: `<role> <base64 of the raw 32-byte Ed25519 public key>`.
+# An event is trusted when it verifies with a key of its publishing role; during a key
+# rotation a role has several lines (the old key and the new one).
+";
+
+/// Writes `<role>.event.key` (PKCS#8 PEM) for each publishing role, and `event-keys.pub`.
+pub(super) fn write_event_keys(layout: &Layout) -> anyhow::Result<()> {
+    let mut public = EVENT_KEYS_HEADER.to_owned();
+    for role in Role::ALL.into_iter().filter(|role| role.signs_events()) {
+        let key = SigningKey::from_bytes(&random_32_bytes());
+        let pem = key
+            .to_pkcs8_pem(LineEnding::LF)
+            .context("encode an event signing key")?;
+        write_private(&layout.event_key(role), &pem)?;
+        let verifying_key = STANDARD.encode(key.verifying_key().as_bytes());
+        public.push_str(&format!("{} {verifying_key}\n", role.as_str()));
+    }
+    write_private(&layout.event_keys(), &public)
+}
+
+/// Writes `auth.kek`: 32 random bytes, base64 on one line.
+pub(super) fn write_key_encryption_key(layout: &Layout) -> anyhow::Result<()> {
+    let key = STANDARD.encode(random_32_bytes());
+    write_private(&layout.key_encryption_key(), &format!("{key}\n"))
+}
+
+/// Key material from the operating system's generator.
+fn random_32_bytes() -> [u8; 32] {
+    let mut bytes = [0; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes
+}
