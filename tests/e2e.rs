@@ -76,9 +76,8 @@ async fn services_publish_events_on_the_nats_subjects_of_the_contract() {
     let Some(system) = System::distributed().await else {
         return;
     };
-    let nats = async_nats::connect(system.nats_url.as_deref().unwrap())
-        .await
-        .unwrap();
+    // A gateway's view of the bus (its role's credentials: it may subscribe to these).
+    let nats = system.nats_client(Role::Gateway).await;
     let alice = User::register(&system.base, "alice").await;
     let bob = User::register(&system.base, "bob").await;
     let mut bob_events = nats.subscribe(format!("user.{}", bob.id)).await.unwrap();

@@ -321,7 +321,6 @@ async fn a_client_whose_gateway_is_killed_reconnects_elsewhere_and_misses_nothin
 #[tokio::test]
 async fn when_the_bus_comes_back_the_gateway_resubscribes_and_tells_clients_to_catch_up() {
     let options = Distributed {
-        private_nats: true,
         ..Distributed::default()
     };
     let Some(mut system) = System::distributed_with(options).await else {

@@ -270,3 +270,289 @@ fn listening_tcp_ports() -> Vec<u16> {
     ports.dedup();
     ports
 }
+
+/// gRPC between the processes is mutual TLS with the deployment's CA: a plaintext client,
+/// and a client whose certificate comes from another CA, cannot complete a call.
+#[tokio::test]
+async fn a_client_without_a_certificate_of_the_deployment_cannot_call() {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let Some(system) = System::distributed().await else {
+        return;
+    };
+    let check = async |channel: astral_common::grpc::Channel| {
+        HealthClient::new(channel)
+            .check(HealthCheckRequest::default())
+            .await
+    };
+    for service in ["auth", "social", "messaging"] {
+        let url = system.service_url(service);
+        let plaintext = astral_common::grpc::channel(&url.replacen("https", "http", 1), None);
+        assert!(
+            check(plaintext.unwrap()).await.is_err(),
+            "plaintext {service}"
+        );
+
+        let stranger = astral_common::testing::TempDir::new();
+        let other = stranger.0.join("secrets");
+        astral::secrets::init(&other, &astral::secrets::InitOptions::default()).unwrap();
+        let mut args = astral_common::plane::PlaneArgs::default();
+        args.tls.ca = Some(other.join("ca.pem"));
+        args.tls.cert = Some(other.join("admin.pem"));
+        args.tls.key = Some(other.join("admin.key"));
+        let foreign = astral_common::plane::Plane::from_args(&args).unwrap();
+        let channel = foreign.channel(&url, support::system::server_role(service));
+        assert!(check(channel.unwrap()).await.is_err(), "other CA {service}");
+
+        // The deployment's own admin certificate: health and both reflection versions work,
+        // as they do for grpcurl.
+        assert!(check(system.channel(Role::Admin, service)).await.is_ok());
+        assert_reflection_answers(system.channel(Role::Admin, service)).await;
+    }
+    system.stop().await;
+}
+
+/// Both server reflection versions list the services (many clients only ask `v1alpha`).
+async fn assert_reflection_answers(channel: astral_common::grpc::Channel) {
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+    let request = tonic_reflection::pb::v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = ServerReflectionClient::new(channel)
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(listed)) = answer.message_response else {
+        panic!("no service list over v1alpha");
+    };
+    assert!(listed.service.iter().any(|s| s.name.starts_with("astral.")));
+}
+
+/// RPCs no user makes answer PERMISSION_DENIED to every role but admin.
+#[tokio::test]
+async fn only_the_admin_role_may_call_admin_methods() {
+    use astral_proto::auth::{EndUserSessionsRequest, ListUsersRequest, RotateSigningKeyRequest};
+    use astral_proto::messaging::InspectChatRequest;
+    use astral_proto::social::CheckFriendshipsRequest;
+    let Some(system) = System::distributed().await else {
+        return;
+    };
+    let (alice, _bob, chat_id) =
+        support::user::friends_with_a_chat(&system.base, &system.base).await;
+    for role in [Role::Gateway, Role::Social, Role::Messaging] {
+        let mut auth = AuthServiceClient::new(system.channel(role, "auth"));
+        let mut messaging = MessagingServiceClient::new(system.channel(role, "messaging"));
+        let codes = [
+            auth.rotate_signing_key(RotateSigningKeyRequest {})
+                .await
+                .unwrap_err()
+                .code(),
+            auth.list_users(ListUsersRequest::default())
+                .await
+                .unwrap_err()
+                .code(),
+            auth.end_user_sessions(EndUserSessionsRequest {
+                user_id: alice.id.clone(),
+            })
+            .await
+            .unwrap_err()
+            .code(),
+            messaging
+                .inspect_chat(InspectChatRequest {
+                    chat_id: chat_id.clone(),
+                })
+                .await
+                .unwrap_err()
+                .code(),
+        ];
+        assert!(
+            codes
+                .iter()
+                .all(|code| *code == tonic::Code::PermissionDenied),
+            "{role}: {codes:?}"
+        );
+    }
+    // Friendship checks are the messaging service's to ask, nobody else's.
+    let mut social = SocialServiceClient::new(system.channel(Role::Gateway, "social"));
+    let status = social
+        .check_friendships(CheckFriendshipsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    // A user call with a user's token, but from a role that is not the gateway.
+    let mut messaging = MessagingServiceClient::new(system.channel(Role::Admin, "messaging"));
+    let read = ListMessagesRequest {
+        chat_id: chat_id.clone(),
+        ..Default::default()
+    };
+    let status = messaging
+        .list_messages(for_user(read, &alice.token))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    // The admin may.
+    let mut auth = AuthServiceClient::new(system.channel(Role::Admin, "auth"));
+    assert!(auth.list_users(ListUsersRequest::default()).await.is_ok());
+    assert_eq!(alice.get("/api/users/me").await.0, StatusCode::OK);
+    system.stop().await;
+}
+
+/// NATS admits only the deployment's roles; events a validly connected publisher did not
+/// sign with its own key — unsigned, signed by a stranger, or of a kind its role does not
+/// publish — never reach a browser, and a forged `session.ended` ends nothing.
+#[tokio::test]
+async fn forged_events_on_the_bus_never_reach_a_client() {
+    use astral_common::signing::{EventSigner, SIGNATURE_HEADER};
+    use astral_proto::events::{Event, MessageEvent, SessionEnded, event::Kind};
+    use astral_proto::messaging::Message;
+    use prost::Message as _;
+    let Some(system) = System::distributed().await else {
+        return;
+    };
+    let nats_url = system.nats_url.clone().unwrap();
+    assert!(
+        async_nats::connect(&nats_url).await.is_err(),
+        "an anonymous connection is refused"
+    );
+    let (mut alice, bob, chat_id) =
+        support::user::friends_with_a_chat(&system.base, &system.base).await;
+    alice.connect().await;
+    let (_, sessions) = alice.get("/api/users/me/sessions").await;
+    let session_id = sessions["sessions"][0]["id"].as_str().unwrap().to_owned();
+
+    let event = |kind: Kind| {
+        Event {
+            id: astral_common::ids::new_id_string(),
+            occurred_at_ms: astral_common::time::now_ms(),
+            kind: Some(kind),
+        }
+        .encode_to_vec()
+    };
+    let from_bob = event(Kind::MessageCreated(MessageEvent {
+        message: Some(Message {
+            id: "1".into(),
+            chat_id: chat_id.clone(),
+            seq: 99,
+            version: 99,
+            author_id: bob.id.clone(),
+            content: "send me your password".into(),
+            ..Default::default()
+        }),
+    }));
+    let ended = event(Kind::SessionEnded(SessionEnded {
+        user_id: alice.id.clone(),
+        session_id: session_id.clone(),
+        revoked_at_ms: astral_common::time::now_ms(),
+    }));
+    let subject = format!("user.{}", alice.id);
+    // Messaging may publish on user.*: its credentials, but no signature, or another key.
+    let publisher = system.nats_client(Role::Messaging).await;
+    publisher
+        .publish(subject.clone(), from_bob.clone().into())
+        .await
+        .unwrap();
+    let stranger = EventSigner::new(ed25519_dalek::SigningKey::from_bytes(&rand::random()));
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        SIGNATURE_HEADER,
+        stranger.sign(&subject, &from_bob).as_str(),
+    );
+    publisher
+        .publish_with_headers(subject.clone(), headers, from_bob.into())
+        .await
+        .unwrap();
+    // Social's real key, on a subject social publishes on — but ending sessions is auth's.
+    let social_key = EventSigner::load(&system_file(
+        &system,
+        Role::Social,
+        "ASTRAL_EVENT_SIGNING_KEY",
+    ))
+    .unwrap();
+    let social = system.nats_client(Role::Social).await;
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(SIGNATURE_HEADER, social_key.sign(&subject, &ended).as_str());
+    social
+        .publish_with_headers(subject.clone(), headers, ended.into())
+        .await
+        .unwrap();
+    publisher.flush().await.unwrap();
+    social.flush().await.unwrap();
+
+    // Then a real message: it is the first thing alice's socket gets.
+    let (status, _) = bob
+        .post(
+            &format!("/api/chats/{chat_id}/messages"),
+            json!({ "content": "the real one" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let created = alice.expect_event("message.created").await;
+    assert_eq!(created["content"], "the real one");
+    assert_eq!(
+        alice.get("/api/users/me").await.0,
+        StatusCode::OK,
+        "still signed in"
+    );
+    let page = system.metrics_of("astral-gateway-0").await;
+    let rejected: f64 = page
+        .lines()
+        .filter(|line| line.starts_with("astral_events_rejected_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(rejected >= 3.0, "{page}");
+    system.stop().await;
+}
+
+/// A file named in a role's env file.
+fn system_file(system: &System, role: Role, key: &str) -> std::path::PathBuf {
+    system
+        .role_env(role)
+        .into_iter()
+        .find(|(name, _)| name == key)
+        .map(|(_, path)| path.into())
+        .unwrap()
+}
+
+/// A distributed binary without its secrets, or with one it cannot read, refuses to start
+/// and says which setting and file.
+#[tokio::test]
+async fn a_process_without_its_secrets_refuses_to_start_and_names_the_setting() {
+    let binary =
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_astral")).with_file_name("astral-social");
+    let run = async |env: Vec<(&str, &str)>| {
+        let output = tokio::process::Command::new(&binary)
+            .env_clear()
+            .env("ASTRAL_LISTEN", "127.0.0.1:0")
+            .env("DATABASE_URL", "sqlite::memory:")
+            .envs(env)
+            .output()
+            .await
+            .unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = run(vec![]).await;
+    assert!(stderr.contains("ASTRAL_TLS_CA"), "{stderr}");
+    let stderr = run(vec![
+        ("ASTRAL_TLS_CA", "/nonexistent/ca.pem"),
+        ("ASTRAL_TLS_CERT", "/nonexistent/social.pem"),
+        ("ASTRAL_TLS_KEY", "/nonexistent/social.key"),
+    ])
+    .await;
+    assert!(
+        stderr.contains("ASTRAL_TLS_CA") && stderr.contains("/nonexistent/ca.pem"),
+        "{stderr}"
+    );
+    let secrets = astral_common::testing::TempDir::new();
+    let dir = secrets.0.join("secrets");
+    astral::secrets::init(&dir, &astral::secrets::InitOptions::default()).unwrap();
+    let mut env = astral::secrets::role_env(&dir, "social").unwrap();
+    env.retain(|(key, _)| key != "ASTRAL_EVENT_SIGNING_KEY");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let stderr = run(env).await;
+    assert!(stderr.contains("ASTRAL_EVENT_SIGNING_KEY"), "{stderr}");
+}

@@ -63,7 +63,17 @@ impl ApiError {
 impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> Self {
         use tonic::Code;
-        let (http, code) = match status.code() {
+        // The call never got an answer (the connection failed or broke, e.g. a TLS session
+        // to a replica that is stopping): transient, like UNAVAILABLE.
+        let unreachable = status.code() == Code::Unknown
+            && std::error::Error::source(&status)
+                .is_some_and(|source| source.is::<tonic::transport::Error>());
+        let code = if unreachable {
+            Code::Unavailable
+        } else {
+            status.code()
+        };
+        let (http, code) = match code {
             Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
                 (StatusCode::BAD_REQUEST, "invalid_argument")
             }
@@ -98,7 +108,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message } });
         let mut response = (self.status, axum::Json(body)).into_response();
-        if self.status == StatusCode::TOO_MANY_REQUESTS {
+        if matches!(
+            self.status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        ) {
             let seconds = self.retry_after_s.unwrap_or(1).max(1);
             response
                 .headers_mut()

@@ -1,6 +1,8 @@
 //! `astral-gateway`: the gateway as its own process.
 
+use astral_common::bus::NatsOptions;
 use astral_common::config::{BusArgs, TelemetryArgs};
+use astral_common::guard::Role;
 use astral_common::plane::{Plane, PlaneArgs};
 use clap::Parser;
 
@@ -74,7 +76,8 @@ async fn main() -> anyhow::Result<()> {
         astral_common::metrics::spawn_listener(addr).await?;
         config.metrics_on_main_port = false;
     }
-    let bus = astral_common::EventBus::nats(&args.bus.nats_url).await?;
+    let nats = NatsOptions::load(&args.bus, Role::Gateway, args.plane.insecure_dev)?;
+    let bus = astral_common::EventBus::nats_with(&args.bus.nats_url, nats).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     astral_gateway::serve(
         config,

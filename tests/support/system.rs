@@ -1,10 +1,12 @@
 //! Starting Astral for a test: all-in-one in this process, or distributed as separate
-//! processes (the four binaries) on fresh PostgreSQL databases and the local NATS.
+//! processes (the four binaries) on fresh PostgreSQL databases and a NATS server of the
+//! test's own, secured as a deployment is: secrets from `astral-admin secrets init`, mutual
+//! TLS between processes, NATS users per role, signed events.
 
 use super::WAIT;
 use astral_common::grpc::Channel;
 use astral_common::guard::Role;
-use astral_common::testing::{TempDir, TestDatabase, nats_server, unavailable};
+use astral_common::testing::{TempDir, TestDatabase, unavailable};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
@@ -30,6 +32,8 @@ pub struct System {
     pub metrics: Vec<(String, String)>,
     /// The port of the test's own NATS server, if it has one.
     private_nats: Option<u16>,
+    /// The deployment's secrets (`astral-admin secrets init`), in distributed mode.
+    secrets: Option<PathBuf>,
     running: Running,
 }
 
@@ -45,8 +49,6 @@ pub struct Distributed {
     pub social_replicas: usize,
     /// Messaging service processes on the one database (the first is the one others call).
     pub messaging_replicas: usize,
-    /// Run a NATS server of the test's own (so the test may stop and restart it).
-    pub private_nats: bool,
     pub rust_log: &'static str,
     /// More environment for every process (tracing export, log format).
     pub env: Vec<(&'static str, String)>,
@@ -58,7 +60,6 @@ impl Default for Distributed {
             gateways: 1,
             social_replicas: 1,
             messaging_replicas: 1,
-            private_nats: false,
             rust_log: "info",
             env: Vec::new(),
         }
@@ -98,6 +99,7 @@ impl System {
                 format!("http://{}/metrics", running.addr),
             )],
             private_nats: None,
+            secrets: None,
             running: Running::InProcess(Some(running), dir),
         };
         system.wait_ready().await;
@@ -111,9 +113,8 @@ impl System {
 
     /// Astral as separate processes, with as many gateways as asked.
     pub async fn distributed_with(options: Distributed) -> Option<Self> {
-        let nats_url = nats_server();
-        if let Err(error) = async_nats::connect(&nats_url).await {
-            unavailable("NATS", &anyhow::Error::new(error));
+        if !std::path::Path::new(NATS_SERVER).exists() {
+            unavailable("NATS", &anyhow::anyhow!("{NATS_SERVER} is not installed"));
             return None;
         }
         let mut databases = Vec::new();
@@ -127,37 +128,37 @@ impl System {
             }
         }
         let logs = TempDir::new();
-        let mut children = Vec::new();
-        let (nats_url, private_nats) = if options.private_nats {
-            let port = free_port();
-            children.push(("nats".to_owned(), start_nats(port, &logs).await));
-            (format!("nats://127.0.0.1:{port}"), Some(port))
-        } else {
-            (nats_url, None)
-        };
+        let secrets = logs.0.join("secrets");
+        let nats_port = free_port();
+        astral::secrets::init(&secrets, &astral::secrets::InitOptions { nats_port }).unwrap();
+        let mut children = vec![(
+            "nats".to_owned(),
+            start_nats(&secrets, nats_port, &logs).await,
+        )];
+        let nats_url = format!("nats://127.0.0.1:{nats_port}");
         let [auth, social, messaging] = [free_port(), free_port(), free_port()];
         let social_replicas: Vec<u16> = (1..options.social_replicas).map(|_| free_port()).collect();
         // Callers balance over every replica (a comma-separated list of endpoints).
         let social_urls: Vec<String> = std::iter::once(social)
             .chain(social_replicas.iter().copied())
-            .map(|port| format!("http://127.0.0.1:{port}"))
+            .map(|port| format!("https://127.0.0.1:{port}"))
             .collect();
         let messaging_replicas: Vec<u16> = (1..options.messaging_replicas)
             .map(|_| free_port())
             .collect();
         let messaging_urls: Vec<String> = std::iter::once(messaging)
             .chain(messaging_replicas.iter().copied())
-            .map(|port| format!("http://127.0.0.1:{port}"))
+            .map(|port| format!("https://127.0.0.1:{port}"))
             .collect();
         let gateways: Vec<u16> = (0..options.gateways).map(|_| free_port()).collect();
         let url = |port: u16| format!("http://127.0.0.1:{port}");
+        let grpc_url = |port: u16| format!("https://127.0.0.1:{port}");
         let common = [
             ("NATS_URL", nats_url.clone()),
-            ("ASTRAL_AUTH_URL", url(auth)),
+            ("ASTRAL_AUTH_URL", grpc_url(auth)),
             ("ASTRAL_SOCIAL_URL", social_urls.join(",")),
             ("ASTRAL_MESSAGING_URL", messaging_urls.join(",")),
             ("RUST_LOG", options.rust_log.to_owned()),
-            ("ASTRAL_INSECURE_DEV", "1".to_owned()),
         ];
         let mut processes = vec![
             (
@@ -204,8 +205,10 @@ impl System {
             let log = std::fs::File::create(logs.0.join(format!("{name}.log"))).unwrap();
             let metrics_port = free_port();
             metrics.push((name.clone(), format!("{}/metrics", url(metrics_port))));
+            let role = server_role(binary.trim_start_matches("astral-"));
             let mut command = Command::new(binary_path(binary));
             command
+                .envs(astral::secrets::role_env(&secrets, role.as_str()).unwrap())
                 .envs(common.iter().cloned())
                 .envs(options.env.iter().cloned())
                 .env("ASTRAL_LISTEN", format!("127.0.0.1:{port}"))
@@ -226,21 +229,26 @@ impl System {
             bases,
             nats_url: Some(nats_url),
             services: [
-                ("auth", url(auth)),
-                ("social", url(social)),
-                ("messaging", url(messaging)),
+                ("auth", grpc_url(auth)),
+                ("social", grpc_url(social)),
+                ("messaging", grpc_url(messaging)),
             ]
             .into_iter()
-            .chain(social_replicas.iter().map(|port| ("social-2", url(*port))))
+            .chain(
+                social_replicas
+                    .iter()
+                    .map(|port| ("social-2", grpc_url(*port))),
+            )
             .chain(
                 messaging_replicas
                     .iter()
-                    .map(|port| ("messaging-2", url(*port))),
+                    .map(|port| ("messaging-2", grpc_url(*port))),
             )
             .collect(),
             auth_database_url: databases[0].url.clone(),
             metrics,
-            private_nats,
+            private_nats: Some(nats_port),
+            secrets: Some(secrets),
             running: Running::Processes(children, databases, logs),
         };
         system.wait_ready().await;
@@ -250,20 +258,54 @@ impl System {
     /// A gRPC channel to a service (by name: `auth`, `social-2`, …) as a process of role
     /// `caller` would open it.
     pub fn channel(&self, caller: Role, service: &str) -> Channel {
-        let _ = caller;
-        let url = self.service_url(service);
-        astral_common::plane::Plane::trusted()
-            .channel(&url, server_role(service))
+        self.channel_to(caller, &self.service_url(service), server_role(service))
+    }
+
+    /// A gRPC channel to `url`, where a process of role `server` listens, as a process of
+    /// role `caller` would open it (with that role's certificate in distributed mode).
+    pub fn channel_to(&self, caller: Role, url: &str, server: Role) -> Channel {
+        self.plane(caller).channel(url, server).unwrap()
+    }
+
+    /// How a process of role `caller` joins the internal plane.
+    pub fn plane(&self, caller: Role) -> astral_common::plane::Plane {
+        let mut args = astral_common::plane::PlaneArgs::default();
+        for (key, value) in self.role_env(caller) {
+            let value = Some(PathBuf::from(value));
+            match key.as_str() {
+                "ASTRAL_TLS_CA" => args.tls.ca = value,
+                "ASTRAL_TLS_CERT" => args.tls.cert = value,
+                "ASTRAL_TLS_KEY" => args.tls.key = value,
+                _ => {}
+            }
+        }
+        match self.secrets {
+            Some(_) => astral_common::plane::Plane::from_args(&args).unwrap(),
+            None => astral_common::plane::Plane::trusted(),
+        }
+    }
+
+    /// A NATS client of this system's server with the credentials of `role`.
+    pub async fn nats_client(&self, role: Role) -> async_nats::Client {
+        let url = self.nats_url.as_deref().expect("distributed");
+        let seed = self
+            .role_env(role)
+            .into_iter()
+            .find(|(key, _)| key == "ASTRAL_NATS_NKEY")
+            .map(|(_, path)| std::fs::read_to_string(path).unwrap())
+            .unwrap();
+        async_nats::ConnectOptions::with_nkey(seed.trim().to_owned())
+            .connect(url)
+            .await
             .unwrap()
     }
 
     /// What a process of role `role` needs in its environment to join this system's
     /// internal plane (nothing in the all-in-one: its sockets are the proof).
     pub fn role_env(&self, role: Role) -> Vec<(String, String)> {
-        let _ = role;
-        match self.running {
-            Running::InProcess(..) => Vec::new(),
-            Running::Processes(..) => vec![("ASTRAL_INSECURE_DEV".into(), "1".into())],
+        match &self.secrets {
+            Some(secrets) => astral::secrets::role_env(secrets, role.as_str()).unwrap(),
+            None => Vec::new(),
         }
     }
 
@@ -344,7 +386,8 @@ impl System {
         let Running::Processes(children, _, logs) = &mut self.running else {
             panic!("not distributed")
         };
-        let child = start_nats(port, logs).await;
+        let secrets = self.secrets.clone().expect("distributed");
+        let child = start_nats(&secrets, port, logs).await;
         children.retain(|(name, _)| name != "nats");
         children.push(("nats".to_owned(), child));
     }
@@ -399,6 +442,7 @@ impl System {
             .into_iter()
             .flatten()
             .flatten()
+            .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "log"))
             .map(|entry| {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 (
@@ -468,15 +512,20 @@ macro_rules! in_both_modes {
     };
 }
 
-/// A NATS server on `port`, answering.
-async fn start_nats(port: u16, logs: &TempDir) -> Child {
+const NATS_SERVER: &str = "/usr/sbin/nats-server";
+
+/// The deployment's NATS server (`secrets/nats.conf`) on `port`, answering.
+async fn start_nats(secrets: &std::path::Path, port: u16, logs: &TempDir) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(logs.0.join("nats.log"))
         .unwrap();
-    let child = Command::new("/usr/sbin/nats-server")
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+    let config = secrets.join("nats.conf");
+    let child = Command::new(NATS_SERVER)
+        .arg("-c")
+        .arg(&config)
+        .args(["-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

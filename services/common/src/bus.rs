@@ -1,5 +1,8 @@
 //! The event bus: NATS in production, an in-process bus in the all-in-one binary.
 
+use crate::guard::Role;
+use crate::signing::{EventSigner, EventTrust, SIGNATURE_HEADER};
+use anyhow::Context as _;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
@@ -26,16 +29,97 @@ pub enum EventBus {
         client: async_nats::Client,
         /// Counts (re)connections, so subscribers can catch up on what they missed meanwhile.
         connections: tokio::sync::watch::Receiver<u64>,
+        /// Signs what this process publishes (a publishing service's key).
+        signer: Option<Arc<EventSigner>>,
+        /// What a subscription delivers: only events these keys signed, of the kinds their
+        /// roles publish. `None` delivers everything (development without secrets).
+        trust: Option<Arc<EventTrust>>,
     },
     Local(LocalBus),
 }
 
+/// How a process connects to NATS: as its role (nkey), signing what it publishes, verifying
+/// what it receives.
+#[derive(Default)]
+pub struct NatsOptions {
+    /// The nkey seed (`SU…`) this process authenticates with; `None`: anonymous.
+    pub nkey: Option<String>,
+    pub signer: Option<EventSigner>,
+    pub trust: Option<EventTrust>,
+}
+
+impl NatsOptions {
+    /// From the settings of a process of `role`: the nkey, the signing key (a publishing
+    /// service) and the trusted keys (a subscriber) are each required, unless
+    /// `insecure_dev` (then whatever is missing is left out, with a warning).
+    pub fn load(
+        args: &crate::config::BusArgs,
+        role: Role,
+        insecure_dev: bool,
+    ) -> anyhow::Result<Self> {
+        let required = |setting: &str, value: &Option<std::path::PathBuf>| match value {
+            Some(path) => Ok(Some(path.clone())),
+            None if insecure_dev => {
+                tracing::warn!("{setting} is not set (ASTRAL_INSECURE_DEV): development only");
+                Ok(None)
+            }
+            None => Err(anyhow::anyhow!(
+                "{setting} is not set: give this process its role's secrets (`astral-admin secrets init DIR`, then the variables of DIR/{role}.env), or set ASTRAL_INSECURE_DEV=1 for development"
+            )),
+        };
+        let nkey = required("ASTRAL_NATS_NKEY", &args.nats_nkey)?
+            .map(|path| read_nkey(&path))
+            .transpose()?;
+        let signer = if role.signs_events() {
+            required("ASTRAL_EVENT_SIGNING_KEY", &args.event_signing_key)?
+                .map(|path| EventSigner::load(&path))
+                .transpose()?
+        } else {
+            None
+        };
+        let trust = if role.verifies_events() {
+            required("ASTRAL_EVENT_KEYS", &args.event_keys)?
+                .map(|path| EventTrust::load(&path))
+                .transpose()?
+        } else {
+            None
+        };
+        Ok(Self {
+            nkey,
+            signer,
+            trust,
+        })
+    }
+}
+
+fn read_nkey(path: &std::path::Path) -> anyhow::Result<String> {
+    let seed = std::fs::read_to_string(path)
+        .with_context(|| format!("ASTRAL_NATS_NKEY: cannot read {}", path.display()))?;
+    let seed = seed.trim();
+    anyhow::ensure!(
+        seed.starts_with("SU"),
+        "ASTRAL_NATS_NKEY: {} holds no NATS user nkey seed (SU…)",
+        path.display()
+    );
+    Ok(seed.to_owned())
+}
+
 impl EventBus {
+    /// Connects to NATS at `url` anonymously, publishing unsigned and delivering everything
+    /// (the all-in-one on NATS, benchmarks, development).
+    pub async fn nats(url: &str) -> anyhow::Result<Self> {
+        Self::nats_with(url, NatsOptions::default()).await
+    }
+
     /// Connects to NATS at `url` (retrying until it answers, and reconnecting whenever the
     /// connection drops).
-    pub async fn nats(url: &str) -> anyhow::Result<Self> {
+    pub async fn nats_with(url: &str, options: NatsOptions) -> anyhow::Result<Self> {
         let (connected, connections) = tokio::sync::watch::channel(0);
-        let client = async_nats::ConnectOptions::new()
+        let connect = match options.nkey {
+            Some(seed) => async_nats::ConnectOptions::with_nkey(seed),
+            None => async_nats::ConnectOptions::new(),
+        };
+        let client = connect
             .name("astral")
             .retry_on_initial_connect()
             .event_callback(move |event| {
@@ -61,6 +145,8 @@ impl EventBus {
         Ok(Self::Nats {
             client,
             connections,
+            signer: options.signer.map(Arc::new),
+            trust: options.trust.map(Arc::new),
         })
     }
 
@@ -84,9 +170,12 @@ impl EventBus {
         let kind = subject.split('.').next().unwrap_or_default().to_owned();
         metrics::counter!("astral_events_published_total", "subject" => kind).increment(1);
         match self {
-            Self::Nats { client, .. } => {
+            Self::Nats { client, signer, .. } => {
                 let mut headers = async_nats::HeaderMap::new();
                 crate::telemetry::inject(&mut NatsHeaders(&mut headers));
+                if let Some(signer) = signer {
+                    headers.insert(SIGNATURE_HEADER, signer.sign(&subject, &payload).as_str());
+                }
                 client
                     .publish_with_headers(subject, headers, payload)
                     .await
@@ -104,12 +193,19 @@ impl EventBus {
     /// Subscribes to `subject`; the subscription ends when the stream is dropped.
     pub async fn subscribe(&self, subject: String) -> anyhow::Result<Subscription> {
         match self {
-            Self::Nats { client, .. } => {
+            Self::Nats { client, trust, .. } => {
                 let subscriber = client
                     .subscribe(subject)
                     .await
                     .map_err(|error| anyhow::anyhow!("subscribe on NATS: {error}"))?;
+                let trust = trust.clone();
                 Ok(subscriber
+                    .filter(move |message| {
+                        let delivered = trust
+                            .as_deref()
+                            .is_none_or(|trust| authentic(trust, message));
+                        futures::future::ready(delivered)
+                    })
                     .map(|message| Delivery {
                         trace: message
                             .headers
@@ -132,6 +228,29 @@ impl EventBus {
                 .await
                 .map_err(|error| anyhow::anyhow!("flush NATS: {error}")),
             Self::Local(_) => Ok(()),
+        }
+    }
+}
+
+/// Whether a message carries the signature of a role that may publish it; what does not is
+/// dropped, logged and counted (`astral_events_rejected_total{reason}`).
+fn authentic(trust: &EventTrust, message: &async_nats::Message) -> bool {
+    let signature = message
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get(SIGNATURE_HEADER))
+        .map(async_nats::HeaderValue::as_str);
+    match trust.verify(message.subject.as_str(), &message.payload, signature) {
+        Ok(_) => true,
+        Err(rejected) => {
+            metrics::counter!("astral_events_rejected_total", "reason" => rejected.as_str())
+                .increment(1);
+            tracing::warn!(
+                subject = message.subject.as_str(),
+                reason = rejected.as_str(),
+                "event dropped: not signed by a service that publishes it"
+            );
+            false
         }
     }
 }

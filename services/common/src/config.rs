@@ -26,4 +26,14 @@ pub struct BusArgs {
         default_value = "nats://127.0.0.1:4222"
     )]
     pub nats_url: String,
+    /// The NATS nkey seed file this process authenticates with (its role's).
+    #[arg(long = "nats-nkey", env = "ASTRAL_NATS_NKEY")]
+    pub nats_nkey: Option<std::path::PathBuf>,
+    /// The Ed25519 key (PKCS#8 PEM) this service signs its events with.
+    #[arg(long = "event-signing-key", env = "ASTRAL_EVENT_SIGNING_KEY")]
+    pub event_signing_key: Option<std::path::PathBuf>,
+    /// The publishing services' event keys (`<role> <base64 key>` lines): only events they
+    /// signed are delivered.
+    #[arg(long = "event-keys", env = "ASTRAL_EVENT_KEYS")]
+    pub event_keys: Option<std::path::PathBuf>,
 }

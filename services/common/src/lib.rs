@@ -13,6 +13,7 @@ pub mod ids;
 pub mod metrics;
 pub mod plane;
 pub mod shutdown;
+pub mod signing;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

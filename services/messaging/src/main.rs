@@ -1,6 +1,8 @@
 //! `astral-messaging`: the messaging service as its own process.
 
+use astral_common::bus::NatsOptions;
 use astral_common::config::{BusArgs, TelemetryArgs};
+use astral_common::guard::Role;
 use astral_common::plane::{Plane, PlaneArgs};
 use clap::Parser;
 
@@ -49,7 +51,8 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = astral_common::telemetry::init("astral-messaging", &args.telemetry)?;
     let plane = Plane::from_args(&args.plane)?;
     astral_common::metrics::spawn_listener(&args.metrics_listen).await?;
-    let bus = astral_common::EventBus::nats(&args.bus.nats_url).await?;
+    let nats = NatsOptions::load(&args.bus, Role::Messaging, args.plane.insecure_dev)?;
+    let bus = astral_common::EventBus::nats_with(&args.bus.nats_url, nats).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     let shutdown = astral_common::shutdown_signal();
     astral_messaging::serve(

@@ -1,6 +1,8 @@
 //! `astral-social`: the social service as its own process.
 
+use astral_common::bus::NatsOptions;
 use astral_common::config::{BusArgs, TelemetryArgs};
+use astral_common::guard::Role;
 use astral_common::plane::{Plane, PlaneArgs};
 use clap::Parser;
 
@@ -42,7 +44,8 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = astral_common::telemetry::init("astral-social", &args.telemetry)?;
     let plane = Plane::from_args(&args.plane)?;
     astral_common::metrics::spawn_listener(&args.metrics_listen).await?;
-    let bus = astral_common::EventBus::nats(&args.bus.nats_url).await?;
+    let nats = NatsOptions::load(&args.bus, Role::Social, args.plane.insecure_dev)?;
+    let bus = astral_common::EventBus::nats_with(&args.bus.nats_url, nats).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     astral_social::serve(
         &args.database_url,
