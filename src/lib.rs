@@ -9,6 +9,7 @@ pub mod secrets;
 use anyhow::Context as _;
 use astral_common::EventBus;
 use astral_common::plane::Plane;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ use tokio::task::JoinSet;
 /// Where the all-in-one keeps its data and finds its web files.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Holds `auth.db`, `social.db` and `messaging.db`; created if missing.
+    /// Holds `auth.db`, `social.db`, `messaging.db` and `auth.kek`; created if missing.
     pub data_dir: PathBuf,
     /// Serve the web client from this folder instead of the built-in copy.
     pub web_dir: Option<PathBuf>,
@@ -46,6 +47,7 @@ pub struct Running {
 pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Running> {
     astral_common::metrics::install();
     private_data_dir(&options.data_dir)?;
+    let kek = key_encryption_key(&options.data_dir)?;
     let bus = match &options.nats_url {
         Some(url) => EventBus::nats(url).await?,
         None => EventBus::local(),
@@ -71,7 +73,7 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
     let mut tasks = JoinSet::new();
     let (db, b, s) = (database("auth"), bus.clone(), shutdown());
     tasks.spawn(async move {
-        astral_auth::serve(&db, &Plane::trusted(), b, auth_listener, s)
+        astral_auth::serve(&db, Some(kek), &Plane::trusted(), b, auth_listener, s)
             .await
             .context("auth service")
     });
@@ -149,6 +151,27 @@ fn private_data_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The key that seals the auth service's signing keys: `auth.kek` in the data directory, made
+/// (`0600`, 32 random bytes in base64) on the first start, so the auth database alone signs
+/// nothing.
+fn key_encryption_key(dir: &Path) -> anyhow::Result<astral_auth::Kek> {
+    let path = dir.join("auth.kek");
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path);
+    match created {
+        Ok(mut file) => file
+            .write_all(astral_auth::kek::new_key_text().as_bytes())
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("write {}", path.display()))?,
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(error) => return Err(error).with_context(|| format!("create {}", path.display())),
+    }
+    astral_auth::Kek::load(&path)
+}
+
 /// A service's Unix socket in the data directory, and its URL.
 fn socket(dir: &Path, name: &str) -> anyhow::Result<(UnixListener, String)> {
     let path = std::path::absolute(dir.join(format!("{name}.sock")))?;
@@ -192,5 +215,31 @@ impl Running {
                 tracing::warn!(error = format!("{error:#}"), "stopped with an error");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
+    use super::*;
+
+    #[test]
+    fn the_key_encryption_key_is_made_once_readable_by_its_owner_only() {
+        let dir = std::env::temp_dir().join(format!("astral-kek-{}", astral_common::ids::new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kek = key_encryption_key(&dir).unwrap();
+        let path = dir.join("auth.kek");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let sealed = kek.seal("k", b"seed").unwrap();
+        let again = key_encryption_key(&dir).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            text,
+            "kept, not remade"
+        );
+        assert_eq!(again.open("k", &sealed).unwrap(), b"seed");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

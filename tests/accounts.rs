@@ -136,23 +136,29 @@ async fn registration_enforces_the_username_and_password_rules(system: &System) 
     );
 }
 
-/// The auth service's current signing key, read from its database as an insider could.
+/// The auth service's current signing key, read from its database as an insider could (with
+/// the all-in-one's key-encryption key, `auth.kek` in its data directory, that seals it there).
 async fn server_signing_key(system: &System) -> (String, jsonwebtoken::EncodingKey) {
     use ed25519_dalek::pkcs8::EncodePrivateKey as _;
     let pool = astral_common::db::connect(&system.auth_database_url)
         .await
         .unwrap();
-    let (kid, seed): (String, String) =
+    let (kid, stored): (String, String) =
         sqlx::query_as("SELECT kid, seed FROM signing_keys ORDER BY created_at_ms DESC LIMIT 1")
             .fetch_one(&pool)
             .await
             .unwrap();
     pool.close().await;
-    let seed: [u8; 32] = base64::engine::general_purpose::STANDARD
-        .decode(seed)
-        .unwrap()
-        .try_into()
-        .unwrap();
+    let seed = match system.data_dir() {
+        Some(dir) => astral_auth::Kek::load(&dir.join("auth.kek"))
+            .unwrap()
+            .open(&kid, &stored)
+            .unwrap(),
+        None => base64::engine::general_purpose::STANDARD
+            .decode(stored)
+            .unwrap(),
+    };
+    let seed: [u8; 32] = seed.try_into().unwrap();
     let der = ed25519_dalek::SigningKey::from_bytes(&seed)
         .to_pkcs8_der()
         .unwrap();

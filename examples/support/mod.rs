@@ -2,6 +2,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+use astral_auth::Kek;
 use astral_common::EventBus;
 use astral_common::plane::Plane;
 use astral_common::testing::TestDatabase;
@@ -27,9 +28,16 @@ pub async fn start_services(
     let never = std::future::pending::<()>;
     let (db, b) = (databases[0].url.clone(), bus.clone());
     tokio::spawn(async move {
-        astral_auth::serve(&db, &Plane::trusted(), b, auth, never())
-            .await
-            .unwrap()
+        astral_auth::serve(
+            &db,
+            Some(Kek::random()),
+            &Plane::trusted(),
+            b,
+            auth,
+            never(),
+        )
+        .await
+        .unwrap()
     });
     let (db, a, b) = (databases[1].url.clone(), urls[0].clone(), bus.clone());
     tokio::spawn(async move {

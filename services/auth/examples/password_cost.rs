@@ -32,7 +32,8 @@ async fn main() {
     let database = TestDatabase::sqlite();
     let pool = astral_common::db::connect(&database.url).await.unwrap();
     astral_auth::MIGRATOR.run(&pool).await.unwrap();
-    let auth = AuthService::start(Store::new(pool), astral_common::EventBus::local())
+    let kek = Some(astral_auth::Kek::random());
+    let auth = AuthService::start(Store::new(pool), astral_common::EventBus::local(), kek)
         .await
         .unwrap();
     // Fresh usernames and addresses each run, so that throttling never answers first.

@@ -24,7 +24,7 @@ pub struct SigningKeys {
 }
 
 impl SigningKeys {
-    /// Builds the key set from stored `(kid, seed, created_at_ms)`, newest first.
+    /// Builds the key set from `(kid, base64 seed in clear, created_at_ms)`, newest first.
     pub fn from_stored(stored: &[(String, String, i64)], now_ms: i64) -> anyhow::Result<Self> {
         let (signing_kid, signing_seed, _) = stored.first().context("no signing key stored")?;
         let signing = signing_key(signing_seed)?;
@@ -48,11 +48,6 @@ impl SigningKeys {
             public,
             verifier,
         })
-    }
-
-    /// A fresh random seed, encoded for storage.
-    pub fn new_seed() -> String {
-        BASE64.encode(rand::random::<[u8; 32]>())
     }
 
     /// Signs an access token for `user_id` in session `session_id`, valid from `now_s`.
@@ -102,7 +97,8 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 
     fn stored(kid: &str, created_at_ms: i64) -> (String, String, i64) {
-        (kid.into(), SigningKeys::new_seed(), created_at_ms)
+        let seed = BASE64.encode(rand::random::<[u8; 32]>());
+        (kid.into(), seed, created_at_ms)
     }
 
     fn keys() -> (SigningKeys, TokenVerifier) {

@@ -3,11 +3,13 @@
 pub mod domain;
 mod events;
 mod grpc;
+pub mod kek;
 pub mod keys;
 pub mod password;
 pub mod service;
 pub mod store;
 pub mod throttle;
+pub mod vault;
 
 use astral_common::grpc::Listener;
 use astral_common::guard::Guard;
@@ -16,14 +18,17 @@ use astral_common::{EventBus, db};
 use std::future::Future;
 use std::sync::Arc;
 
+pub use kek::Kek;
 pub use service::AuthService;
 
 /// The migrations of the auth database.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Runs the auth gRPC server on `listener` until `shutdown` completes.
+/// Runs the auth gRPC server on `listener` until `shutdown` completes. The signing keys are
+/// stored sealed with `kek`; `None` keeps them in clear (development only).
 pub async fn serve(
     database_url: &str,
+    kek: Option<Kek>,
     plane: &Plane,
     bus: EventBus,
     listener: impl Into<Listener>,
@@ -32,7 +37,7 @@ pub async fn serve(
     let listener = listener.into();
     let pool = db::connect(database_url).await?;
     MIGRATOR.run(&pool).await?;
-    let service = AuthService::start(store::Store::new(pool.clone()), bus).await?;
+    let service = AuthService::start(store::Store::new(pool.clone()), bus, kek).await?;
     tracing::info!(addr = %listener.describe(), "auth service listening");
     let guard = Guard::new(
         grpc::POLICY,

@@ -2,10 +2,12 @@
 
 use crate::domain::{MAX_PASSWORD_BYTES, NewPassword, Username};
 use crate::events::Events;
+use crate::kek::Kek;
 use crate::keys::SigningKeys;
 use crate::password::{hash_password, verify_password};
 use crate::store::{NewSession, Refreshed, SessionInfo, Store, User};
 use crate::throttle;
+use crate::vault::KeyVault;
 use anyhow::Context as _;
 use astral_common::tokens::{Claims, TokenError};
 use astral_common::{Error, EventBus, Result, ids, time};
@@ -29,6 +31,8 @@ pub struct Authenticated {
 pub struct AuthService {
     store: Store,
     events: Events,
+    /// The signing keys' table, sealed with the key-encryption key.
+    vault: KeyVault,
     /// The newest key signs; reloaded from the database every half minute so that a key
     /// rotated through one replica soon signs on every replica.
     keys: RwLock<Arc<SigningKeys>>,
@@ -39,20 +43,15 @@ pub struct AuthService {
 const WRONG_CREDENTIALS: &str = "wrong username or password";
 
 impl AuthService {
-    /// Loads the signing keys (creating the first one on a new database) and starts serving.
-    pub async fn start(store: Store, bus: EventBus) -> anyhow::Result<Arc<Self>> {
-        if store.signing_keys().await?.is_empty() {
-            let seed = SigningKeys::new_seed();
-            store
-                .insert_signing_key(&ids::new_id_string(), &seed, time::now_ms())
-                .await?;
-        }
-        // Another replica may have inserted its key at the same moment: the newest wins for all.
-        let keys = SigningKeys::from_stored(&store.signing_keys().await?, time::now_ms())?;
+    /// Loads the signing keys (sealing legacy clear seeds with `kek`, creating the first key on
+    /// a new database) and starts serving. Refuses to start when `kek` does not open them.
+    pub async fn start(store: Store, bus: EventBus, kek: Option<Kek>) -> anyhow::Result<Arc<Self>> {
+        let (vault, keys) = KeyVault::open(store.clone(), kek).await?;
         let decoy_hash = hash_password("decoy password".into()).await?;
         let service = Arc::new(Self {
             store,
             events: Events::new(bus),
+            vault,
             keys: RwLock::new(Arc::new(keys)),
             decoy_hash,
         });
@@ -70,8 +69,7 @@ impl AuthService {
     }
 
     async fn reload_keys(&self) -> anyhow::Result<Arc<SigningKeys>> {
-        let stored = self.store.signing_keys().await?;
-        let keys = Arc::new(SigningKeys::from_stored(&stored, time::now_ms())?);
+        let keys = Arc::new(self.vault.load().await?);
         *self
             .keys
             .write()
@@ -306,10 +304,7 @@ impl AuthService {
     #[instrument(skip_all, err)]
     pub async fn rotate_signing_key(&self) -> Result<(String, Vec<u8>)> {
         let kid = ids::new_id_string();
-        let seed = SigningKeys::new_seed();
-        self.store
-            .insert_signing_key(&kid, &seed, time::now_ms())
-            .await?;
+        self.vault.insert_new_key(&kid).await?;
         let keys = self.reload_keys().await?;
         let key = keys
             .public_keys()
@@ -353,8 +348,7 @@ impl AuthService {
     /// The keys that verify access tokens now, read afresh so that a key rotated through any
     /// replica is published at once.
     pub async fn public_keys(&self) -> Result<Vec<(String, Vec<u8>)>> {
-        let keys = SigningKeys::from_stored(&self.store.signing_keys().await?, time::now_ms())?;
-        Ok(keys.public_keys().to_vec())
+        Ok(self.vault.load().await?.public_keys().to_vec())
     }
 
     fn authenticated(

@@ -363,6 +363,19 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// Replaces the stored seed of key `kid` if it still is `current`; false if it was not
+    /// (another replica replaced it first).
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "replace_signing_seed"))]
+    pub async fn replace_signing_seed(&self, kid: &str, current: &str, new: &str) -> Result<bool> {
+        let result = sqlx::query("UPDATE signing_keys SET seed = $1 WHERE kid = $2 AND seed = $3")
+            .bind(new)
+            .bind(kid)
+            .bind(current)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
 }
 
 /// What exchanging a refresh token did.

@@ -239,3 +239,22 @@ async fn signing_keys_come_newest_first_and_are_not_replaced() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_signing_seed_is_replaced_only_while_it_is_still_the_one_read() {
+    for (backend, store, _db) in stores().await {
+        store.insert_signing_key("k", "clear", 1).await.unwrap();
+        let replaced = store.replace_signing_seed("k", "clear", "v1:sealed").await;
+        assert!(replaced.unwrap(), "{backend}");
+        let again = store.replace_signing_seed("k", "clear", "v1:other").await;
+        assert!(
+            !again.unwrap(),
+            "{backend}: another replica sealed it first"
+        );
+        assert_eq!(
+            store.signing_keys().await.unwrap(),
+            vec![("k".into(), "v1:sealed".into(), 1)],
+            "{backend}"
+        );
+    }
+}
