@@ -136,8 +136,9 @@ async fn registration_enforces_the_username_and_password_rules(system: &System) 
     );
 }
 
-/// The auth service's current signing key, read from its database as an insider could (with
-/// the all-in-one's key-encryption key, `auth.kek` in its data directory, that seals it there).
+/// The auth service's current signing key, read from its database as an insider could who
+/// also holds the key-encryption key that seals it there (`auth.kek`: in the all-in-one's
+/// data directory, or the deployment's secrets).
 async fn server_signing_key(system: &System) -> (String, jsonwebtoken::EncodingKey) {
     use ed25519_dalek::pkcs8::EncodePrivateKey as _;
     let pool = astral_common::db::connect(&system.auth_database_url)
@@ -149,15 +150,19 @@ async fn server_signing_key(system: &System) -> (String, jsonwebtoken::EncodingK
             .await
             .unwrap();
     pool.close().await;
-    let seed = match system.data_dir() {
-        Some(dir) => astral_auth::Kek::load(&dir.join("auth.kek"))
-            .unwrap()
-            .open(&kid, &stored)
-            .unwrap(),
-        None => base64::engine::general_purpose::STANDARD
-            .decode(stored)
+    let kek = match system.data_dir() {
+        Some(dir) => dir.join("auth.kek"),
+        None => system
+            .role_env(astral_common::guard::Role::Auth)
+            .into_iter()
+            .find(|(key, _)| key == "ASTRAL_KEY_ENCRYPTION_KEY")
+            .map(|(_, path)| path.into())
             .unwrap(),
     };
+    let seed = astral_auth::Kek::load(&kek)
+        .unwrap()
+        .open(&kid, &stored)
+        .unwrap();
     let seed: [u8; 32] = seed.try_into().unwrap();
     let der = ed25519_dalek::SigningKey::from_bytes(&seed)
         .to_pkcs8_der()
