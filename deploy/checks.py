@@ -1,21 +1,30 @@
 """Structural checks of the deployment files, used by scripts/check-deploy.sh.
 
-  python deploy/checks.py compose < rendered.json   # `docker-compose --profile observability
-                                                   #  --profile tools config --format json`
+  python deploy/checks.py compose SECRETS < rendered.json   # `docker-compose --profile
+                              # observability --profile tools config --format json`, rendered
+                              # with ASTRAL_SECRETS_DIR=SECRETS (from `astral-admin secrets init`)
   python deploy/checks.py dockerfiles                # the two Dockerfiles stay in step
   python deploy/checks.py caddy < adapted.json       # `caddy adapt` of deploy/proxy/Caddyfile
-  python deploy/checks.py k8s dev|prod < rendered.yaml   # `kubectl kustomize deploy/k8s/X`
+  python deploy/checks.py k8s dev|prod SECRETS < rendered.yaml   # `kubectl kustomize X`, X a
+                              # copy of deploy/k8s/<overlay> whose secrets/ is SECRETS
+  python deploy/checks.py nats-compose NATS_SERVER TMP < rendered.json   # runs nats-server
+  python deploy/checks.py nats-k8s NATS_SERVER TMP < rendered-dev.yaml  # as Compose / dev do
 
 `docker-compose config` proves the file is valid Compose; these check that it still says
 what the project relies on (issue 8: two replicas each, proxy on :8000, health checks,
 depends_on conditions, non-root hardening, one database per service; metrics on a port of
-their own, the admin CLI, the observability services and the configs they mount). Likewise
+their own, the admin CLI, the observability services and the configs they mount; zero trust
+inside: each process given its own role's secrets only, read-only, mutual TLS between them,
+one database role per service, NATS with the deployment's nats.conf). Likewise
 the schema validation proves that the rendered Kubernetes objects are well-formed, and `k8s`
 checks what they mean: probes, limits, hardening, replicas, references, network isolation,
 metrics. `caddy validate` proves the Caddyfile is valid; `caddy` checks that the proxy
-refuses /metrics before it proxies anything.
+refuses /metrics before it proxies anything. `nats-*` run the real nats-server with the NATS
+command line of Compose or of the dev overlay and the generated nats.conf: the command line
+must win over the file where it overrides it, and anonymous clients must be refused.
 """
 
+import base64
 import json
 import os
 import re
@@ -32,6 +41,45 @@ METRICS_LISTEN = f"0.0.0.0:{METRICS_PORT}"
 LOG_FORMATS = {"text", "json"}
 # The processes export traces over OTLP/gRPC only.
 OTLP_GRPC_PORT = 4317
+# Every process that has a role (`astral-admin secrets init`): its env file and its files.
+ROLES = [*SERVICES, "gateway", "admin"]
+# Files of a secrets directory that no process is given: the CA's private key.
+NEVER_GIVEN = {"ca.key"}
+# Where the Kubernetes pods mount their role's Secret.
+K8S_SECRETS_DIR = "/etc/astral/secrets"
+# The development mode that turns the internal plane's security off: never in a deployment.
+INSECURE = "ASTRAL_INSECURE_DEV"
+# The services' health probe in their image (deploy/docker/grpc-health.sh).
+GRPC_HEALTH = "/usr/local/bin/astral-grpc-health"
+
+
+def role_env(secrets_dir, role):
+    """The variables of SECRETS/<role>.env (KEY=VALUE lines, absolute paths)."""
+    out = {}
+    with open(os.path.join(secrets_dir, f"{role}.env")) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                key, _, value = line.partition("=")
+                out[key] = value
+    return out
+
+
+def nats_store_dir(conf_text):
+    """The JetStream store_dir a nats.conf names."""
+    m = re.search(r'^\s*store_dir:\s*"?([^"\n]+)"?\s*$', conf_text, re.M)
+    return m.group(1) if m else None
+
+
+def flag(args, *names):
+    """The value after the first of the flags `names` in a command line (None if absent)."""
+    for i, a in enumerate(args):
+        if a in names and i + 1 < len(args):
+            return args[i + 1]
+        for n in names:
+            if a.startswith(n + "="):
+                return a.split("=", 1)[1]
+    return None
 
 
 def load_yaml(path):
@@ -40,15 +88,32 @@ def load_yaml(path):
         return yaml.safe_load(f)
 
 
-def mounted(svc, path):
-    """The container path where a Compose service mounts the file `path` of this repo."""
+def mounted(svc, path, prefix=""):
+    """The container path where a Compose service mounts the file `path` of this repo (the
+    first one under `prefix`)."""
     for v in svc.get("volumes", []):
-        if v.get("type") == "bind" and str(v.get("source", "")).endswith(path):
+        if v.get("type") == "bind" and str(v.get("source", "")).endswith(path) \
+                and str(v.get("target", "")).startswith(prefix):
             return v.get("target")
     return None
 
 
-def check_compose(cfg, errors):
+def secret_targets(cfg, svc):
+    """A Compose service's secrets: {path in the container: file on the host}."""
+    out = {}
+    for s in svc.get("secrets") or []:
+        out[s.get("target")] = ((cfg.get("secrets") or {}).get(s.get("source")) or {}).get("file")
+    return out
+
+
+def init_sql_path():
+    """Where deploy/postgres/init.sh reads init.sql (its default ASTRAL_INIT_SQL)."""
+    text = open(os.path.join(ROOT, "deploy/postgres/init.sh")).read()
+    m = re.search(r"\$\{ASTRAL_INIT_SQL:-([^}]+)\}", text)
+    return m.group(1) if m else None
+
+
+def check_compose(cfg, secrets_dir, errors):
     services = cfg.get("services", {})
 
     def need(cond, msg):
@@ -61,16 +126,96 @@ def check_compose(cfg, errors):
     if errors:
         return
 
-    nats_cmd = " ".join(services["nats"].get("command") or [])
-    need(re.search(r"(^|\s)(-js|--jetstream)(\s|$)", nats_cmd), "nats: JetStream not enabled")
+    # NATS: the deployment's nats.conf, mounted read-only (a Compose secret) where the command
+    # line names it; every interface; JetStream's store (the directory nats.conf names) on
+    # the volume; no --store_dir, which nats-server refuses beside the file's.
+    nats = services["nats"]
+    nats_args = nats.get("command") or []
+    conf_path = os.path.join(secrets_dir, "nats.conf")
+    conf_text = open(conf_path).read()
+    need(flag(nats_args, "-c", "--config") == conf_path,
+         f"nats: not started with --config {conf_path} (the generated nats.conf)")
+    need(secret_targets(cfg, nats) == {conf_path: conf_path},
+         f"nats: given {sorted(secret_targets(cfg, nats))} rather than exactly nats.conf at its own path")
+    need(flag(nats_args, "-a", "--addr", "--net") == "0.0.0.0",
+         "nats: not listening on every interface (--addr 0.0.0.0): nats.conf says 127.0.0.1")
+    need(flag(nats_args, "-p", "--port") == "4222", "nats: --port is not 4222")
+    need(flag(nats_args, "-sd", "--store_dir") is None,
+         "nats: --store_dir on the command line (nats-server refuses it beside nats.conf's store_dir)")
+    store = nats_store_dir(conf_text)
+    need(any(v.get("type") == "volume" and v.get("target") == store for v in nats.get("volumes", [])),
+         f"nats: no named volume at the JetStream store_dir of nats.conf ({store})")
+    need(re.search(r"(^|\s)(-js|--jetstream)(\s|$)", " ".join(nats_args)) or "jetstream" in conf_text,
+         "nats: JetStream not enabled")
+    monitor = flag(nats_args, "-m", "--http_port")
+    need(monitor and f":{monitor}/healthz" in " ".join(nats.get("healthcheck", {}).get("test") or []),
+         "nats: the health check does not use the monitoring port of the command line")
 
     pg = services["postgres"]
     need(any(v.get("target") == "/var/lib/postgresql/data" and v.get("type") == "volume"
              for v in pg.get("volumes", [])), "postgres: no named volume for its data")
-    need(any(str(v.get("target", "")).startswith("/docker-entrypoint-initdb.d")
-             and str(v.get("source", "")).endswith("deploy/postgres/init.sql")
-             for v in pg.get("volumes", [])), "postgres: init.sql not mounted")
+    # init.sh in the init directory (run once, on an empty volume), init.sql where it reads it.
+    init_sh = mounted(pg, "deploy/postgres/init.sh") or ""
+    need(re.fullmatch(r"/docker-entrypoint-initdb\.d/[^/]+\.sh", init_sh),
+         "postgres: deploy/postgres/init.sh not mounted as a .sh in /docker-entrypoint-initdb.d")
+    need(mounted(pg, "deploy/postgres/init.sql") == init_sql_path(),
+         f"postgres: deploy/postgres/init.sql not mounted at {init_sql_path()}, where init.sh reads it")
+    need(not mounted(pg, "deploy/postgres/init.sql", prefix="/docker-entrypoint-initdb.d"),
+         "postgres: init.sql mounted in /docker-entrypoint-initdb.d too (run without passwords)")
     need("healthcheck" in pg, "postgres: no healthcheck")
+    pg_env = pg.get("environment", {})
+    passwords = {n: pg_env.get(f"ASTRAL_{n.upper()}_DB_PASSWORD") for n in SERVICES}
+    for n, pw in passwords.items():
+        need(pw, f"postgres: ASTRAL_{n.upper()}_DB_PASSWORD not set (init.sh needs it)")
+    need(len(set(passwords.values())) == len(passwords), "postgres: two services share a database password")
+    need(pg_env.get("POSTGRES_PASSWORD") not in passwords.values(),
+         "postgres: a service's password is the superuser's")
+
+    # Zero trust inside: no process runs with the security of the internal plane off.
+    for name, svc in services.items():
+        need(INSECURE not in (svc.get("environment") or {}), f"{name}: sets {INSECURE}")
+    need(INSECURE not in json.dumps(cfg), f"{INSECURE} appears in the rendered configuration")
+    source_text = open(os.path.join(ROOT, "docker-compose.yml")).read()
+    need(INSECURE not in re.sub(r"#.*", "", source_text), f"docker-compose.yml sets {INSECURE}")
+
+    # Each Astral container: its own role's env file (the rendered environment holds exactly
+    # the variables of SECRETS/<role>.env, and the source names that file and no other) and
+    # exactly the files it names, as Compose secrets (read-only bind mounts) at the same
+    # absolute path; no other file of the secrets directory, and no bind mount into it.
+    source = load_yaml("docker-compose.yml")
+    owners = {}
+    for role in ROLES:
+        svc = services[role]
+        env = svc.get("environment") or {}
+        want = role_env(secrets_dir, role)
+        got = {k: env.get(k) for k in want}
+        need(got == want, f"{role}: the environment is not {role}.env's: {got} != {want}")
+        others = {k for r in ROLES if r != role for k, v in role_env(secrets_dir, r).items()
+                  if env.get(k) == v and want.get(k) != v}
+        need(not others, f"{role}: has another role's settings {sorted(others)}")
+        env_files = source["services"][role].get("env_file") or []
+        env_files = [env_files] if isinstance(env_files, str) else \
+            [e if isinstance(e, str) else e.get("path") for e in env_files]
+        need(env_files == [f"${{ASTRAL_SECRETS_DIR}}/{role}.env"],
+             f"{role}: env_file is {env_files}, not [${{ASTRAL_SECRETS_DIR}}/{role}.env]")
+        targets = secret_targets(cfg, svc)
+        need(targets == {p: p for p in want.values()},
+             f"{role}: its secrets are {sorted(targets.items())}, not exactly the files of {role}.env at their paths")
+        for f in targets:
+            owners.setdefault(os.path.basename(f), set()).add(role)
+    for name, svc in services.items():
+        for v in svc.get("volumes") or []:
+            need(not str(v.get("source", "")).startswith(secrets_dir),
+                 f"{name}: bind-mounts {v.get('source')} from the secrets directory (use a read-only Compose secret)")
+        for f in secret_targets(cfg, svc):
+            need(os.path.basename(f) not in NEVER_GIVEN, f"{name}: is given {f}")
+    for f, roles in owners.items():
+        if f.startswith(tuple(f"{r}." for r in ROLES)):
+            need(roles == {f.split(".")[0]}, f"{f}: given to {sorted(roles)}")
+    # The containers read their 0600 files: they run as their owner.
+    users = {services[r].get("user") for r in ROLES}
+    need(len(users) == 1 and re.fullmatch(r"[0-9]+:[0-9]+", str(next(iter(users)))),
+         f"the Astral containers do not all run as one numeric uid:gid (the secret files' owner): {users}")
 
     def hardened(name, svc):
         need(svc.get("read_only") is True, f"{name}: not read_only")
@@ -95,8 +240,10 @@ def check_compose(cfg, errors):
         need(svc.get("build", {}).get("args", {}).get("SERVICE") == name,
              f"{name}: build arg SERVICE is not {name}")
         need(env.get("ASTRAL_LISTEN") == f"0.0.0.0:{port}", f"{name}: ASTRAL_LISTEN is not 0.0.0.0:{port}")
-        need(re.fullmatch(rf"postgres://[^@]+@postgres:5432/astral_{name}", env.get("DATABASE_URL") or ""),
-             f"{name}: DATABASE_URL does not point at astral_{name}")
+        pw = passwords.get(name) or "?"
+        need(env.get("DATABASE_URL") == f"postgres://astral_{name}:{pw}@postgres:5432/astral_{name}",
+             f"{name}: DATABASE_URL is not role astral_{name} (with postgres's ASTRAL_{name.upper()}_DB_PASSWORD) "
+             f"on database astral_{name}")
         need(env.get("NATS_URL") == "nats://nats:4222", f"{name}: NATS_URL")
         deps = svc.get("depends_on", {})
         for dep in ["postgres", "nats", *NEEDS[name]]:
@@ -104,15 +251,20 @@ def check_compose(cfg, errors):
                  f"{name}: does not wait for {dep} to be healthy")
         for dep in NEEDS[name]:
             key = f"ASTRAL_{dep.upper()}_URL"
-            need(env.get(key) == f"http://{dep}:{SERVICES[dep]}", f"{name}: {key}")
+            need(env.get(key) == f"https://{dep}:{SERVICES[dep]}", f"{name}: {key} is not https://{dep}:{SERVICES[dep]}")
 
     gw = services["gateway"]
     env = gw.get("environment", {})
     hardened("gateway", gw)
     need(gw.get("build", {}).get("dockerfile") == "Dockerfile.gateway", "gateway: not built from Dockerfile.gateway")
     need(env.get("ASTRAL_LISTEN") == "0.0.0.0:8000", "gateway: ASTRAL_LISTEN")
+    # No database credentials: no URL, no password of any role.
+    need("DATABASE_URL" not in env, "gateway: has a DATABASE_URL")
+    for var, value in env.items():
+        need("postgres://" not in str(value) and str(value) not in set(passwords.values()) | {pg_env.get("POSTGRES_PASSWORD")},
+             f"gateway: {var} holds database credentials")
     for dep, port in SERVICES.items():
-        need(env.get(f"ASTRAL_{dep.upper()}_URL") == f"http://{dep}:{port}", f"gateway: ASTRAL_{dep.upper()}_URL")
+        need(env.get(f"ASTRAL_{dep.upper()}_URL") == f"https://{dep}:{port}", f"gateway: ASTRAL_{dep.upper()}_URL is not https://{dep}:{port}")
         need(gw.get("depends_on", {}).get(dep, {}).get("condition") == "service_healthy",
              f"gateway: does not wait for {dep}")
     need("/readyz" in " ".join(gw["healthcheck"]["test"]), "gateway: healthcheck is not /readyz")
@@ -140,9 +292,10 @@ def check_compose(cfg, errors):
     need(admin.get("build", {}).get("dockerfile") == "Dockerfile.service"
          and admin.get("build", {}).get("target") == "admin",
          "admin: not built from Dockerfile.service, target admin")
+    need("DATABASE_URL" not in env, "admin: has a DATABASE_URL")
     for dep in ["auth", "messaging"]:
         key = f"ASTRAL_{dep.upper()}_URL"
-        need(env.get(key) == f"http://{dep}:{SERVICES[dep]}", f"admin: {key}")
+        need(env.get(key) == f"https://{dep}:{SERVICES[dep]}", f"admin: {key} is not https://{dep}:{SERVICES[dep]}")
         need(admin.get("depends_on", {}).get(dep, {}).get("condition") == "service_healthy",
              f"admin: does not wait for {dep}")
     need(set(admin.get("networks", {})) == {"backend"}, "admin: must be on the backend network only")
@@ -343,7 +496,7 @@ def port_number(value):
     return int(str(value).rsplit(":", 1)[-1])
 
 
-def check_k8s(overlay, docs, errors):
+def check_k8s(overlay, docs, secrets_dir, errors):
     def need(cond, msg):
         if not cond:
             errors.append(msg)
@@ -390,8 +543,54 @@ def check_k8s(overlay, docs, errors):
         return set(o.get("data") or {}) | set(o.get("stringData") or {}) | set(o.get("binaryData") or {})
 
     def secret_value(name, key):
+        """A Secret's value (stringData, or data decoded)."""
         o = get("Secret", name) or {}
-        return (o.get("stringData") or {}).get(key)
+        if key in (o.get("stringData") or {}):
+            return o["stringData"][key]
+        if key in (o.get("data") or {}):
+            return base64.b64decode(o["data"][key]).decode()
+        return None
+
+    def volume_files(v):
+        """{file name: content} of a ConfigMap or Secret volume (its items, if listed)."""
+        src = v.get("configMap") or v.get("secret")
+        if src is None:
+            return None
+        kind, name = ("ConfigMap", src["name"]) if "configMap" in v else ("Secret", src["secretName"])
+        o = get(kind, name) or {}
+        if kind == "ConfigMap":
+            values = dict(o.get("data") or {})
+        else:
+            values = {k: secret_value(name, k) for k in (o.get("data") or {}) | (o.get("stringData") or {})}
+        items = src.get("items")
+        if items:
+            return {i["path"]: values.get(i["key"]) for i in items}
+        return values
+
+    def pod_dir(spec, c, path, kind=None):
+        """{name: content} of the files a container sees in the directory `path`, if it is a
+        ConfigMap or Secret volume (kind "configMap" or "secret" to require one)."""
+        vols = {v["name"]: v for v in spec.get("volumes") or []}
+        for m in c.get("volumeMounts") or []:
+            v = vols.get(m["name"], {})
+            if m["mountPath"] == path and not m.get("subPath") and (kind is None or kind in v):
+                return volume_files(v)
+        return None
+
+    def pod_file(spec, c, path, kind=None):
+        """The content of the file `path` in a container's ConfigMap or Secret volume."""
+        files = pod_dir(spec, c, os.path.dirname(path), kind) or {}
+        return files.get(os.path.basename(path))
+
+    # --- secrets: nothing insecure, never the CA's key, mounted read-only -------------------
+    for (kind, name), o in objs.items():
+        if kind == "ConfigMap":
+            need(INSECURE not in (o.get("data") or {}), f"ConfigMap {name}: sets {INSECURE}")
+        if kind == "Secret":
+            need(not set(o.get("data") or {}) & NEVER_GIVEN, f"Secret {name}: holds {NEVER_GIVEN}")
+            ca_key = open(os.path.join(secrets_dir, "ca.key")).read()
+            need(all(secret_value(name, k) != ca_key for k in (o.get("data") or {})),
+                 f"Secret {name}: holds the CA's private key")
 
     # --- every pod: probes, resources, hardening -------------------------------------------
     for w in workloads:
@@ -441,6 +640,10 @@ def check_k8s(overlay, docs, errors):
             need(not (csc.get("capabilities") or {}).get("add"), f"{cname}: adds capabilities")
             for m in c.get("volumeMounts") or []:
                 need(m["name"] in volumes or m["name"] in claims, f"{cname}: mounts unknown volume {m['name']}")
+                if "secret" in volumes.get(m["name"], {}):
+                    need(m.get("readOnly") is True, f"{cname}: Secret volume {m['name']} not mounted readOnly")
+            for e in c.get("env") or []:
+                need(e["name"] != INSECURE, f"{cname}: sets {INSECURE}")
             for e in c.get("env") or []:
                 src = e.get("valueFrom") or {}
                 for ref_key, kind in [("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")]:
@@ -518,21 +721,53 @@ def check_k8s(overlay, docs, errors):
         need(log_format in want_format, f"Deployment {name}: ASTRAL_LOG_FORMAT is {log_format!r}, not one of {sorted(want_format)}")
         need(env_value(name, "NATS_URL"), f"Deployment {name}: no NATS_URL")
         need("OTEL_EXPORTER_OTLP_ENDPOINT" in env, f"Deployment {name}: OTEL_EXPORTER_OTLP_ENDPOINT not passed")
+        # The role's files: env as in <role>.env but at the mount point, from one Secret holding
+        # exactly those files (their content), mounted read-only there.
+        want = {k: f"{K8S_SECRETS_DIR}/{os.path.basename(v)}" for k, v in role_env(secrets_dir, name).items()}
+        got = {k: env.get(k) for k in want}
+        need(got == want, f"Deployment {name}: role settings are {got}, not {want}")
+        mounts = {m["mountPath"]: m for m in c.get("volumeMounts") or []}
+        vol = {v["name"]: v for v in pspec.get("volumes") or []}.get((mounts.get(K8S_SECRETS_DIR) or {}).get("name"), {})
+        secret_name = (vol.get("secret") or {}).get("secretName", "")
+        need(re.fullmatch(rf"{name}-secrets(-[a-z0-9]+)?", secret_name),
+             f"Deployment {name}: {K8S_SECRETS_DIR} is not the Secret {name}-secrets")
+        files = {os.path.basename(v): v for v in role_env(secrets_dir, name).values()}
+        keys = data_keys("Secret", secret_name) or set()
+        need(keys == set(files), f"Secret {secret_name}: holds {sorted(keys)}, not exactly {sorted(files)}")
+        for key, path in files.items():
+            need(key not in keys or secret_value(secret_name, key) == open(path).read(),
+                 f"Secret {secret_name}: {key} is not secrets/{key}")
+        need(vol.get("secret", {}).get("defaultMode", 0o644) & 0o007 == 0,
+             f"Deployment {name}: the secret files are readable by others (defaultMode)")
+        need(pspec.get("securityContext", {}).get("fsGroup") == APP_USER,
+             f"Deployment {name}: no fsGroup {APP_USER}: the group-readable secret files are unreadable")
+        # Only its own Secrets: its role's files, and a service its own database.
+        own = {secret_name, f"{name}-database"}
+        refs = {v[1] for v in env.values() if isinstance(v, tuple) and v[0] == "Secret"}
+        refs |= {v["secret"]["secretName"] for v in pspec.get("volumes") or [] if "secret" in v}
+        refs |= {ef["secretRef"]["name"] for ef in c.get("envFrom") or [] if "secretRef" in ef}
+        need(refs <= own, f"Deployment {name}: uses the Secrets {sorted(refs - own)} of others")
         if name in SERVICES:
             component = "service"
-            need(env.get("DATABASE_URL") == ("Secret", "astral-secrets", f"{name.upper()}_DATABASE_URL"),
-                 f"Deployment {name}: DATABASE_URL is not astral-secrets' {name.upper()}_DATABASE_URL")
+            need(env.get("DATABASE_URL") == ("Secret", f"{name}-database", "DATABASE_URL"),
+                 f"Deployment {name}: DATABASE_URL is not the Secret {name}-database's DATABASE_URL")
             url = env_value(name, "DATABASE_URL") or ""
-            need(re.fullmatch(rf"postgres://[^@/]+@[^/]+:5432/astral_{name}(\?.*)?", url),
-                 f"Deployment {name}: DATABASE_URL does not point at astral_{name}: {url}")
+            need(re.fullmatch(rf"postgres://astral_{name}:[^@/]+@[^/]+:5432/astral_{name}(\?.*)?", url),
+                 f"Deployment {name}: DATABASE_URL is not role astral_{name} on database astral_{name}: {url}")
             deps = NEEDS[name]
+            # Mutual TLS on the gRPC port: the kubelet's native gRPC probes cannot speak it;
+            # the image's probe does, with the container's own certificate.
             for probe in ["readinessProbe", "livenessProbe", "startupProbe"]:
-                need((c.get(probe) or {}).get("grpc", {}).get("port") == port,
-                     f"Deployment {name}: {probe} is not a gRPC health check on :{port}")
+                need((c.get(probe) or {}).get("exec", {}).get("command") == [GRPC_HEALTH],
+                     f"Deployment {name}: {probe} is not {GRPC_HEALTH} (grpc.health.v1 over mutual TLS)")
+                need((c.get(probe) or {}).get("timeoutSeconds", 1) >= 4,
+                     f"Deployment {name}: {probe} times out before the probe's own 3 s")
         else:
             component = "gateway"
             deps = list(SERVICES)
             need("DATABASE_URL" not in env, "Deployment gateway: has a DATABASE_URL")
+            need(not [v for v in env.values() if "postgres://" in str(v)],
+                 "Deployment gateway: holds a database URL")
             need(env.get("ASTRAL_WEB_DIR") == "/app/web", "Deployment gateway: ASTRAL_WEB_DIR is not /app/web")
             for var in ["ASTRAL_SECURE_COOKIES", "ASTRAL_TRUST_FORWARDED_FOR", "ASTRAL_ALLOWED_ORIGINS"]:
                 need(var in env, f"Deployment gateway: {var} not set")
@@ -544,8 +779,8 @@ def check_k8s(overlay, docs, errors):
         need(pod_labels(d).get("app.kubernetes.io/component") == component,
              f"Deployment {name}: pods not labelled app.kubernetes.io/component={component}")
         for dep in deps:
-            need(env_value(name, f"ASTRAL_{dep.upper()}_URL") == f"http://{dep}:{SERVICES[dep]}",
-                 f"Deployment {name}: ASTRAL_{dep.upper()}_URL is not http://{dep}:{SERVICES[dep]}")
+            need(env_value(name, f"ASTRAL_{dep.upper()}_URL") == f"https://{dep}:{SERVICES[dep]}",
+                 f"Deployment {name}: ASTRAL_{dep.upper()}_URL is not https://{dep}:{SERVICES[dep]}")
 
     # --- Services ---------------------------------------------------------------------------
     services = {o["metadata"]["name"]: o for o in of_kind("Service")}
@@ -696,32 +931,58 @@ def check_k8s(overlay, docs, errors):
         need(set(statefulsets) == {"postgres", "nats"}, f"dev: StatefulSets are {sorted(statefulsets)}, expected nats, postgres")
         need(nats_url == "nats://nats:4222", f"dev: NATS_URL is {nats_url}")
         if "nats" in statefulsets:
-            c = pod_spec(statefulsets["nats"])["containers"][0]
-            cmd = " ".join(c.get("command", []) + c.get("args", []))
-            need(re.search(r"(^|\s)(-js|--jetstream)(\s|$)", cmd), "dev: nats: JetStream not enabled (-js)")
-            need(statefulsets["nats"]["spec"].get("volumeClaimTemplates"), "dev: nats: no volume for the JetStream store")
+            # The deployment's nats.conf, from its Secret, included by the pod's configuration,
+            # which puts the JetStream store on the volume; every interface; no --store_dir.
+            nats = statefulsets["nats"]
+            spec = pod_spec(nats)
+            c = spec["containers"][0]
+            args = c.get("command", []) + c.get("args", [])
+            need(re.search(r"(^|\s)(-js|--jetstream)(\s|$)", " ".join(args)), "dev: nats: JetStream not enabled (-js)")
+            need(nats["spec"].get("volumeClaimTemplates"), "dev: nats: no volume for the JetStream store")
+            need(flag(args, "-a", "--addr", "--net") == "0.0.0.0", "dev: nats: not on every interface (--addr 0.0.0.0)")
+            need(flag(args, "-sd", "--store_dir") is None,
+                 "dev: nats: --store_dir on the command line (nats-server refuses it beside nats.conf's)")
+            conf_path = flag(args, "-c", "--config") or "?"
+            conf = pod_file(spec, c, conf_path)
+            need(conf is not None, f"dev: nats: {conf_path} is in no mounted ConfigMap or Secret")
+            include = re.search(r'^\s*include\s+"?([^"\s]+)"?', conf or "", re.M)
+            need(include, f"dev: nats: {conf_path} does not include the deployment's nats.conf")
+            if include:
+                included = os.path.normpath(os.path.join(os.path.dirname(conf_path), include.group(1)))
+                want = open(os.path.join(secrets_dir, "nats.conf")).read()
+                need(pod_file(spec, c, included, kind="secret") == want,
+                     f"dev: nats: {included} is not secrets/nats.conf, from a Secret")
+            store = nats_store_dir((conf or "").split("include", 1)[-1])
+            data = [m for m in c.get("volumeMounts", []) if m["name"] == "data"]
+            need(data and store == data[0]["mountPath"],
+                 f"dev: nats: the JetStream store_dir ({store}) is not the volume's mount point")
         if "postgres" in statefulsets:
             pg = statefulsets["postgres"]
             spec = pod_spec(pg)
             c = spec["containers"][0]
             need(pg["spec"].get("volumeClaimTemplates"), "dev: postgres: no volume for its data")
-            mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
-            vols = {v["name"]: v for v in spec.get("volumes", [])}
-            init = vols.get(mounts.get("/docker-entrypoint-initdb.d"), {}).get("configMap", {}).get("name")
-            cm = get("ConfigMap", init) if init else None
-            need(cm, "dev: postgres: no ConfigMap mounted at /docker-entrypoint-initdb.d")
-            if cm:
-                want_sql = open(os.path.join(ROOT, "deploy/postgres/init.sql")).read()
-                need(list((cm.get("data") or {}).values()) == [want_sql],
-                     f"dev: ConfigMap {init} is not deploy/postgres/init.sql (copy it to deploy/k8s/dev/init.sql)")
-            password = None
+            # init.sh, the only file of /docker-entrypoint-initdb.d (an .sql there would run
+            # without the passwords), executable; init.sql where init.sh reads it.
+            initdb = pod_dir(spec, c, "/docker-entrypoint-initdb.d")
+            want_sh = open(os.path.join(ROOT, "deploy/postgres/init.sh")).read()
+            want_sql = open(os.path.join(ROOT, "deploy/postgres/init.sql")).read()
+            need(initdb and list(initdb.values()) == [want_sh] and list(initdb)[0].endswith(".sh"),
+                 "dev: postgres: /docker-entrypoint-initdb.d does not hold exactly deploy/postgres/init.sh "
+                 "(copy it to deploy/k8s/dev/init.sh)")
+            need(pod_file(spec, c, init_sql_path()) == want_sql,
+                 f"dev: postgres: {init_sql_path()} is not deploy/postgres/init.sql (copy it to deploy/k8s/dev/init.sql)")
+            pg_env = {}
             for e in c.get("env", []):
-                if e["name"] == "POSTGRES_PASSWORD":
-                    r = e["valueFrom"]["secretKeyRef"]
-                    password = secret_value(r["name"], r["key"])
-            for url in urls:
-                need(re.match(rf"postgres://postgres:{re.escape(password or '?')}@postgres:5432/", url),
-                     f"dev: {url} is not the in-cluster PostgreSQL with its password")
+                r = (e.get("valueFrom") or {}).get("secretKeyRef")
+                pg_env[e["name"]] = secret_value(r["name"], r["key"]) if r else e.get("value")
+            passwords = {n: pg_env.get(f"ASTRAL_{n.upper()}_DB_PASSWORD") for n in SERVICES}
+            need(all(passwords.values()) and len(set(passwords.values())) == len(SERVICES)
+                 and pg_env.get("POSTGRES_PASSWORD") not in passwords.values(),
+                 "dev: postgres: the services' passwords are missing, shared, or the superuser's")
+            for n in SERVICES:
+                url = env_value(n, "DATABASE_URL") or ""
+                want = f"postgres://astral_{n}:{passwords[n]}@postgres:5432/astral_{n}"
+                need(url == want, f"dev: {n}: DATABASE_URL is {url}, not {want} (the password init.sh gives)")
     if overlay == "prod":
         need(not statefulsets, f"prod: has StatefulSets {sorted(statefulsets)} (use managed PostgreSQL and NATS)")
         need(not of_kind("PersistentVolumeClaim"), "prod: has PersistentVolumeClaims")
@@ -734,18 +995,131 @@ def check_k8s(overlay, docs, errors):
             need("/" in image.split(":")[0], f"prod: Deployment {name}: image {image} names no registry")
 
 
+# ---------------------------------------------------------------------------------------
+# NATS: the real nats-server, run with the command line of Compose or of the dev overlay.
+
+def run_nats(nats_server, args, tmp, errors):
+    """Runs nats-server with `args` (a container's command line, its paths already made
+    local), on 127.0.0.2 instead of 0.0.0.0 and on free ports: the monitoring endpoint must
+    show the command line's address and port (not nats.conf's 127.0.0.1:4222) and a store
+    inside `tmp`, and a client without credentials must be refused. Returns /varz."""
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    def free_port():
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    host, port, monitor = "127.0.0.2", free_port(), free_port()
+    local = list(args[1:])
+    for names, value in [(("-a", "--addr", "--net"), host), (("-p", "--port"), str(port)),
+                         (("-m", "--http_port"), str(monitor))]:
+        i = next((i for i, a in enumerate(local) if a in names), None)
+        if i is None:
+            errors.append(f"nats: no {names[-1]} on the command line")
+            return None
+        local[i + 1] = value
+    log = open(os.path.join(tmp, f"nats-{port}.log"), "w")
+    proc = subprocess.Popen([nats_server, *local], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        varz = None
+        deadline = time.monotonic() + 10
+        while varz is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://{host}:{monitor}/varz", timeout=1) as r:
+                    varz = json.load(r)
+            except OSError:
+                time.sleep(0.1)
+        if varz is None:
+            errors.append(f"nats-server did not start: {open(log.name).read()[-600:]}")
+            return None
+        if (varz.get("host"), varz.get("port")) != (host, port):
+            errors.append(f"nats: listens on {varz.get('host')}:{varz.get('port')}, not the command line's")
+        if not varz.get("auth_required"):
+            errors.append("nats: no authentication required")
+        store = ((varz.get("jetstream") or {}).get("config") or {}).get("store_dir", "")
+        if not store.startswith(tmp):
+            errors.append(f"nats: JetStream not enabled, or its store is {store!r}")
+        # A client without credentials: INFO, then CONNECT without any, then refused.
+        with socket.create_connection((host, port), timeout=5) as sock:
+            sock.recv(4096)
+            sock.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\nPING\r\n')
+            answer = sock.recv(4096)
+        if b"Authorization Violation" not in answer:
+            errors.append(f"nats: a client without credentials was not refused: {answer[:80]!r}")
+        return varz
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+def check_nats_compose(cfg, nats_server, tmp, errors):
+    """Compose's NATS command line, with the generated nats.conf where it names it; the store
+    is the directory nats.conf names (the volume's mount point), inside the secrets dir."""
+    args = (cfg.get("services", {}).get("nats") or {}).get("command") or []
+    run_nats(nats_server, args, tmp, errors)
+
+
+def check_nats_k8s(docs, nats_server, tmp, errors):
+    """The dev overlay's NATS command line, its ConfigMap and Secret files written where the
+    pod mounts them (under `tmp`), the volume's mount point made a directory of `tmp`."""
+    objs = {(d.get("kind"), d.get("metadata", {}).get("name")): d for d in docs}
+    nats = objs.get(("StatefulSet", "nats"))
+    if nats is None:
+        errors.append("no StatefulSet nats")
+        return
+    spec = nats["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    root = os.path.join(tmp, "nats-pod")
+    vols = {v["name"]: v for v in spec.get("volumes") or []}
+
+    def local(path):
+        return root + path
+
+    for m in c.get("volumeMounts") or []:
+        os.makedirs(local(m["mountPath"]), exist_ok=True)
+        v = vols.get(m["name"], {})
+        src = v.get("configMap") or v.get("secret")
+        if src is None:
+            continue
+        o = objs.get(("ConfigMap", src.get("name"))) or objs.get(("Secret", src.get("secretName"))) or {}
+        for key, value in (o.get("data") or {}).items():
+            if "secret" in v:
+                value = base64.b64decode(value).decode()
+            # Absolute paths in the files (the store_dir) are the pod's: make them local.
+            for m2 in c.get("volumeMounts") or []:
+                value = value.replace(f'"{m2["mountPath"]}"', f'"{local(m2["mountPath"])}"')
+            with open(os.path.join(local(m["mountPath"]), key), "w") as f:
+                f.write(value)
+    args = c.get("command", []) + c.get("args", [])
+    args = [local(a) if a.startswith("/") and any(a.startswith(m["mountPath"]) for m in c.get("volumeMounts") or [])
+            else a for a in args]
+    run_nats(nats_server, args, tmp, errors)
+
+
 def main():
     errors = []
-    if sys.argv[1:] == ["compose"]:
-        check_compose(json.load(sys.stdin), errors)
-    elif sys.argv[1:] == ["dockerfiles"]:
+    args = sys.argv[1:]
+    if len(args) == 2 and args[0] == "compose":
+        check_compose(json.load(sys.stdin), args[1], errors)
+    elif args == ["dockerfiles"]:
         check_dockerfiles(errors)
-    elif sys.argv[1:] == ["caddy"]:
+    elif args == ["caddy"]:
         check_caddy(json.load(sys.stdin), errors)
-    elif len(sys.argv) == 3 and sys.argv[1] == "k8s" and sys.argv[2] in ("dev", "prod"):
+    elif len(args) == 3 and args[0] == "k8s" and args[1] in ("dev", "prod"):
         import yaml  # PyYAML: in the venv of scripts/check-deploy.sh
         docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
-        check_k8s(sys.argv[2], docs, errors)
+        check_k8s(args[1], docs, args[2], errors)
+    elif len(args) == 3 and args[0] == "nats-compose":
+        check_nats_compose(json.load(sys.stdin), args[1], args[2], errors)
+    elif len(args) == 3 and args[0] == "nats-k8s":
+        import yaml  # PyYAML: in the venv of scripts/check-deploy.sh
+        docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
+        check_nats_k8s(docs, args[1], args[2], errors)
     else:
         sys.exit(__doc__)
     for e in errors:
