@@ -1,27 +1,34 @@
 #!/usr/bin/env bash
 # Runs Astral distributed on this machine: astral-auth, astral-social, astral-messaging and
 # astral-gateway as four processes, against PostgreSQL (127.0.0.1:5432, user postgres, trust
-# auth) and NATS with JetStream (127.0.0.1:4222).
+# auth) and a NATS server of its own, secured as a deployment is: the secrets of
+# `astral-admin secrets init` (mutual TLS between the processes, a NATS user per role,
+# signed events, the auth service's key-encryption key).
 #
 #   scripts/run-distributed.sh            # build, start, wait until ready, run until Ctrl-C
 #   scripts/run-distributed.sh --no-build # use the binaries already in target/release
 #
 # What it does:
-#   1. makes sure PostgreSQL and NATS answer, starting the local ones if they do not
-#      (needs root for that; the servers are left running afterwards);
+#   1. makes sure PostgreSQL answers, starting the local one if it does not (needs root for
+#      that; the server is left running afterwards);
 #   2. creates the databases astral_auth, astral_social, astral_messaging if missing
 #      (deploy/postgres/init.sql);
-#   3. cargo build --release of the four binaries;
-#   4. starts them in dependency order (auth, social, messaging, gateway), each once the one
-#      before answers gRPC health, logs in $ASTRAL_LOG_DIR;
+#   3. cargo build --release of the four binaries and astral-admin;
+#   4. writes the deployment's secrets into $ASTRAL_SECRETS_DIR if it does not exist yet
+#      (`astral-admin secrets init`; kept for the next run), starts nats-server with its
+#      nats.conf, then the four processes in dependency order (auth, social, messaging,
+#      gateway), each with its role's env file and once the one before answers gRPC health
+#      (asked with the admin certificate); logs in $ASTRAL_LOG_DIR;
 #   5. waits for the gateway's /readyz, prints the URL, and runs until Ctrl-C or until one
-#      of the processes exits; on any exit it stops all four (SIGTERM, then SIGKILL).
+#      of the processes exits; on any exit it stops them all (SIGTERM, then SIGKILL).
 #
 # Settings (environment):
 #   ASTRAL_HTTP_PORT (8000), ASTRAL_AUTH_PORT (50051), ASTRAL_SOCIAL_PORT (50052),
 #   ASTRAL_MESSAGING_PORT (50053)       where the processes listen, on 127.0.0.1
 #   ASTRAL_PG_URL (postgres://postgres@127.0.0.1:5432)  server of the three databases
-#   NATS_URL (nats://127.0.0.1:4222)
+#   ASTRAL_NATS_PORT (4322)             where this deployment's own NATS listens, on 127.0.0.1
+#                                       (not 4222: a development NATS may be there already)
+#   ASTRAL_SECRETS_DIR (target/distributed-secrets)  the deployment's secrets, made once
 #   ASTRAL_LOG_DIR (target/distributed-logs)  one <process>.log each, replaced on each run
 #   ASTRAL_START_TIMEOUT (90)           seconds to wait for each process to be ready
 #   ASTRAL_NO_BUILD=1                   same as --no-build
@@ -46,13 +53,13 @@ SOCIAL_PORT=${ASTRAL_SOCIAL_PORT:-50052}
 MESSAGING_PORT=${ASTRAL_MESSAGING_PORT:-50053}
 PG_URL=${ASTRAL_PG_URL:-postgres://postgres@127.0.0.1:5432}
 PG_URL=${PG_URL%/}
-NATS_URL=${NATS_URL:-nats://127.0.0.1:4222}
+NATS_PORT=${ASTRAL_NATS_PORT:-4322}
+NATS_URL=nats://127.0.0.1:$NATS_PORT
+SECRETS_DIR=${ASTRAL_SECRETS_DIR:-$ROOT/target/distributed-secrets}
 LOG_DIR=${ASTRAL_LOG_DIR:-$ROOT/target/distributed-logs}
 TIMEOUT=${ASTRAL_START_TIMEOUT:-90}
 BIN_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/release
 export RUST_LOG=${RUST_LOG:-info}
-# Development run on one machine: no deployment secrets (plaintext gRPC, anonymous NATS).
-export ASTRAL_INSECURE_DEV=1
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'run-distributed: %s\n' "$*" >&2; exit 1; }
@@ -74,7 +81,7 @@ wait_for() { # wait_for SECONDS COMMAND...: true once COMMAND succeeds, false on
 }
 
 # ---------------------------------------------------------------------------------------
-# 1. PostgreSQL and NATS
+# 1. PostgreSQL
 
 pg_host=$(url_host "$PG_URL") pg_port=$(url_port "$PG_URL")
 if ! port_open "$pg_host" "$pg_port"; then
@@ -86,19 +93,6 @@ if ! port_open "$pg_host" "$pg_port"; then
   pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start ||
     die "could not start PostgreSQL (as root: pg_ctlcluster $pg_version main start)"
   wait_for 30 port_open "$pg_host" "$pg_port" || die "PostgreSQL did not come up"
-fi
-
-nats_host=$(url_host "$NATS_URL") nats_port=$(url_port "$NATS_URL")
-if ! port_open "$nats_host" "$nats_port"; then
-  [[ $nats_host == 127.0.0.1 || $nats_host == localhost ]] ||
-    die "NATS at $nats_host:$nats_port does not answer"
-  [[ -x /usr/sbin/nats-server ]] || die "NATS does not answer on $nats_host:$nats_port and /usr/sbin/nats-server is not installed"
-  say "starting NATS (JetStream) on 127.0.0.1:$nats_port"
-  mkdir -p /var/lib/nats-server
-  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
-    -a 127.0.0.1 -p "$nats_port" -js -sd /var/lib/nats-server -l /var/log/nats-server.log ||
-    die "could not start nats-server"
-  wait_for 30 port_open "$nats_host" "$nats_port" || die "NATS did not come up"
 fi
 
 # ---------------------------------------------------------------------------------------
@@ -115,16 +109,16 @@ BINARIES=(astral-auth astral-social astral-messaging astral-gateway)
 if [[ $no_build != 1 ]]; then
   say "cargo build --release"
   # --workspace: `--bin` alone only looks at the default member (the root `astral` package).
-  cargo build --release --workspace "${BINARIES[@]/#/--bin=}"
+  cargo build --release --workspace "${BINARIES[@]/#/--bin=}" --bin=astral-admin
 fi
-for bin in "${BINARIES[@]}"; do
+for bin in "${BINARIES[@]}" astral-admin; do
   [[ -x $BIN_DIR/$bin ]] || die "$BIN_DIR/$bin is missing (run without --no-build)"
 done
 
 # ---------------------------------------------------------------------------------------
 # 4. Processes
 
-for port in "$AUTH_PORT" "$SOCIAL_PORT" "$MESSAGING_PORT" "$HTTP_PORT"; do
+for port in "$AUTH_PORT" "$SOCIAL_PORT" "$MESSAGING_PORT" "$HTTP_PORT" "$NATS_PORT"; do
   ! port_open 127.0.0.1 "$port" || die "port $port is already taken (another Astral running?)"
 done
 mkdir -p "$LOG_DIR"
@@ -152,10 +146,14 @@ trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-start() { # start NAME ENV=VALUE...
-  local name=$1
-  shift
-  env "$@" "$BIN_DIR/$name" >"$LOG_DIR/$name.log" 2>&1 &
+# The KEY=VALUE lines of the role's env file (comments skipped).
+role_env() { grep -v '^#' "$SECRETS_DIR/$1.env"; }
+
+start() { # start NAME ROLE ENV=VALUE...
+  local name=$1 role=$2
+  shift 2
+  # shellcheck disable=SC2046 # one word per KEY=VALUE line: the env files hold no spaces
+  env $(role_env "$role") "$@" "$BIN_DIR/$name" >"$LOG_DIR/$name.log" 2>&1 &
   PIDS[$name]=$!
 }
 
@@ -166,9 +164,10 @@ alive_or_die() { # alive_or_die NAME: fail with the end of its log if the proces
   die "$1 exited during startup"
 }
 
-grpc_ready() { # grpc_ready NAME PORT
+grpc_ready() { # grpc_ready NAME PORT: asked with the admin certificate
   alive_or_die "$1"
-  sh deploy/docker/grpc-health.sh "127.0.0.1:$2" 2>/dev/null
+  # shellcheck disable=SC2046
+  env $(role_env admin) sh deploy/docker/grpc-health.sh "127.0.0.1:$2" 2>/dev/null
 }
 
 http_ready() {
@@ -176,27 +175,42 @@ http_ready() {
   curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$HTTP_PORT/readyz"
 }
 
-auth_url=http://127.0.0.1:$AUTH_PORT
-social_url=http://127.0.0.1:$SOCIAL_PORT
-messaging_url=http://127.0.0.1:$MESSAGING_PORT
+auth_url=https://127.0.0.1:$AUTH_PORT
+social_url=https://127.0.0.1:$SOCIAL_PORT
+messaging_url=https://127.0.0.1:$MESSAGING_PORT
+
+if [[ ! -e $SECRETS_DIR ]]; then
+  say "writing the deployment's secrets into $SECRETS_DIR"
+  "$BIN_DIR/astral-admin" secrets init "$SECRETS_DIR" --nats-port "$NATS_PORT" >/dev/null
+fi
+grep -q "^listen: 127.0.0.1:$NATS_PORT\$" "$SECRETS_DIR/nats.conf" ||
+  die "$SECRETS_DIR/nats.conf does not listen on port $NATS_PORT (made for another ASTRAL_NATS_PORT?)"
+
+say "starting nats-server on :$NATS_PORT ($SECRETS_DIR/nats.conf)"
+[[ -x /usr/sbin/nats-server ]] || command -v nats-server >/dev/null ||
+  die "nats-server is not installed (apt-get install nats-server)"
+nats_bin=$(command -v nats-server || echo /usr/sbin/nats-server)
+"$nats_bin" -c "$SECRETS_DIR/nats.conf" >"$LOG_DIR/nats-server.log" 2>&1 &
+PIDS[nats-server]=$!
+wait_for 30 port_open 127.0.0.1 "$NATS_PORT" || die "nats-server did not come up"
 
 say "starting astral-auth on :$AUTH_PORT"
-start astral-auth ASTRAL_LISTEN="127.0.0.1:$AUTH_PORT" DATABASE_URL="$PG_URL/astral_auth" \
+start astral-auth auth ASTRAL_LISTEN="127.0.0.1:$AUTH_PORT" DATABASE_URL="$PG_URL/astral_auth" \
   NATS_URL="$NATS_URL"
 wait_for "$TIMEOUT" grpc_ready astral-auth "$AUTH_PORT" || die "astral-auth not ready after ${TIMEOUT}s"
 
 say "starting astral-social on :$SOCIAL_PORT"
-start astral-social ASTRAL_LISTEN="127.0.0.1:$SOCIAL_PORT" DATABASE_URL="$PG_URL/astral_social" \
+start astral-social social ASTRAL_LISTEN="127.0.0.1:$SOCIAL_PORT" DATABASE_URL="$PG_URL/astral_social" \
   NATS_URL="$NATS_URL" ASTRAL_AUTH_URL="$auth_url"
 wait_for "$TIMEOUT" grpc_ready astral-social "$SOCIAL_PORT" || die "astral-social not ready after ${TIMEOUT}s"
 
 say "starting astral-messaging on :$MESSAGING_PORT"
-start astral-messaging ASTRAL_LISTEN="127.0.0.1:$MESSAGING_PORT" DATABASE_URL="$PG_URL/astral_messaging" \
+start astral-messaging messaging ASTRAL_LISTEN="127.0.0.1:$MESSAGING_PORT" DATABASE_URL="$PG_URL/astral_messaging" \
   NATS_URL="$NATS_URL" ASTRAL_AUTH_URL="$auth_url" ASTRAL_SOCIAL_URL="$social_url"
 wait_for "$TIMEOUT" grpc_ready astral-messaging "$MESSAGING_PORT" || die "astral-messaging not ready after ${TIMEOUT}s"
 
 say "starting astral-gateway on :$HTTP_PORT"
-start astral-gateway ASTRAL_LISTEN="127.0.0.1:$HTTP_PORT" NATS_URL="$NATS_URL" \
+start astral-gateway gateway ASTRAL_LISTEN="127.0.0.1:$HTTP_PORT" NATS_URL="$NATS_URL" \
   ASTRAL_AUTH_URL="$auth_url" ASTRAL_SOCIAL_URL="$social_url" ASTRAL_MESSAGING_URL="$messaging_url" \
   ASTRAL_WEB_DIR="$ROOT/web"
 wait_for "$TIMEOUT" http_ready || die "astral-gateway not ready after ${TIMEOUT}s"

@@ -77,21 +77,20 @@ enum SecretsCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if let Command::Secrets { command } = args.command {
-        return secrets(command);
-    }
     // The all-in-one's sockets live in its private data directory: reaching them is the proof.
     let local = [&args.auth_url, &args.messaging_url]
         .iter()
         .all(|url| url.starts_with("unix://"));
-    let plane = if local {
-        Plane::trusted()
-    } else {
-        Plane::from_args(&args.plane)?
+    let plane = || {
+        if local {
+            Ok(Plane::trusted())
+        } else {
+            Plane::from_args(&args.plane)
+        }
     };
     match args.command {
         Command::Users { after, limit } => {
-            let mut auth = AuthServiceClient::new(plane.channel(&args.auth_url, Role::Auth)?);
+            let mut auth = AuthServiceClient::new(plane()?.channel(&args.auth_url, Role::Auth)?);
             let users = auth
                 .list_users(ListUsersRequest { after, limit })
                 .await?
@@ -102,8 +101,9 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Chat { chat_id } => {
-            let mut messaging =
-                MessagingServiceClient::new(plane.channel(&args.messaging_url, Role::Messaging)?);
+            let mut messaging = MessagingServiceClient::new(
+                plane()?.channel(&args.messaging_url, Role::Messaging)?,
+            );
             let chat = messaging
                 .inspect_chat(InspectChatRequest { chat_id })
                 .await?
@@ -129,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::EndSessions { user_id } => {
-            let mut auth = AuthServiceClient::new(plane.channel(&args.auth_url, Role::Auth)?);
+            let mut auth = AuthServiceClient::new(plane()?.channel(&args.auth_url, Role::Auth)?);
             let ended = auth
                 .end_user_sessions(EndUserSessionsRequest { user_id })
                 .await?
@@ -137,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
                 .ended_session_ids;
             println!("ended {} session(s)", ended.len());
         }
-        Command::Secrets { .. } => unreachable!("handled above"),
+        Command::Secrets { command } => secrets(command)?,
     }
     Ok(())
 }

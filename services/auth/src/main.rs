@@ -58,5 +58,7 @@ async fn main() -> anyhow::Result<()> {
         astral_common::shutdown_signal(),
     )
     .await?;
-    bus.flush().await
+    bus.flush_before_exit(std::time::Duration::from_secs(5))
+        .await;
+    Ok(())
 }

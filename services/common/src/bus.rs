@@ -220,6 +220,18 @@ impl EventBus {
         }
     }
 
+    /// At shutdown: waits for the events still queued to leave, at most `limit` — NATS may
+    /// be stopping too, and then they are lost as a crash would lose them (clients catch up
+    /// with `after=`).
+    pub async fn flush_before_exit(&self, limit: std::time::Duration) {
+        if tokio::time::timeout(limit, self.flush()).await.is_err() {
+            tracing::warn!(
+                ?limit,
+                "NATS did not take the last events in time; stopping anyway"
+            );
+        }
+    }
+
     /// Waits until everything published so far has left this process.
     pub async fn flush(&self) -> anyhow::Result<()> {
         match self {

@@ -65,5 +65,7 @@ async fn main() -> anyhow::Result<()> {
         shutdown,
     )
     .await?;
-    bus.flush().await
+    bus.flush_before_exit(std::time::Duration::from_secs(5))
+        .await;
+    Ok(())
 }
