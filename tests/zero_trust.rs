@@ -18,10 +18,42 @@ use serde_json::json;
 use support::{System, User};
 
 in_both_modes!(
+    a_websocket_renews_its_token_within_its_session_only,
     a_call_for_a_user_without_their_token_is_unauthenticated,
     a_users_token_reaches_only_their_own_chats_and_sessions,
     a_forged_or_ended_token_is_refused_by_the_services_themselves,
 );
+
+/// A connection passes its user's token on to the services (for `subscribe`, `typing`); the
+/// client hands it each refreshed token with another `identify` — of the same session only.
+async fn a_websocket_renews_its_token_within_its_session_only(system: &System) {
+    let (mut alice, bob, chat_id) =
+        support::user::friends_with_a_chat(&system.base, &system.base).await;
+    alice.connect().await;
+    let (status, refreshed) = alice
+        .post(
+            "/api/auth/refresh",
+            json!({ "refresh_token": alice.refresh_token }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    let fresh = refreshed["token"].as_str().unwrap().to_owned();
+    for (token, refused) in [
+        (bob.token.clone(), true),
+        (alice.login_again().await.token, true),
+        ("not.a.token".to_owned(), true),
+        (fresh, false),
+    ] {
+        alice
+            .send(json!({ "op": "identify", "d": { "token": token } }))
+            .await;
+        if refused {
+            assert_eq!(alice.expect_op("error").await["op"], "error");
+        }
+    }
+    // Still alice's connection, and it works with the fresh token.
+    alice.subscribe(&chat_id).await;
+}
 
 /// The first version took the acting user from the request body: now a call that acts for a
 /// user needs that user's token, whoever the caller is.

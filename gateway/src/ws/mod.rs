@@ -469,8 +469,8 @@ impl Connection {
         }
     }
 
-    /// A second `identify`: the same user's fresh access token (the last one is about to
-    /// expire) replaces the one this connection passes on to the services.
+    /// A second `identify`: a fresh access token of the same session (refreshed before the
+    /// last one expired) replaces the one this connection passes on to the services.
     async fn renew(&mut self, identity: &mut Identity, frame: &Frame) -> Step<()> {
         let Some(token) = frame.d.get("token").and_then(Value::as_str) else {
             return self
@@ -478,13 +478,16 @@ impl Connection {
                 .await;
         };
         match session::authenticate(&self.state, token).await {
-            Ok(claims) if claims.sub == identity.user.id => {
+            Ok(claims) if claims.sub == identity.user.id && claims.sid == identity.session_id => {
                 identity.token = token.to_owned();
                 Ok(())
             }
             Ok(_) => {
-                self.send_error("invalid_argument", "already identified as another user")
-                    .await
+                self.send_error(
+                    "invalid_argument",
+                    "already identified: a new token must be of the same session",
+                )
+                .await
             }
             Err(error) => self.send_error(error.code, &error.message).await,
         }

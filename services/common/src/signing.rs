@@ -264,6 +264,25 @@ mod tests {
     }
 
     #[test]
+    fn during_a_rotation_both_keys_of_a_role_verify() {
+        let (old, new) = (key(), key());
+        let text = format!(
+            "auth {}\nauth {}\n",
+            BASE64.encode(old.verifying_key().as_bytes()),
+            BASE64.encode(new.verifying_key().as_bytes())
+        );
+        let trust = EventTrust::parse(&text).unwrap();
+        let payload = session_ended();
+        for key in [old, new] {
+            let signature = EventSigner::new(key).sign("sessions.revoked", &payload);
+            assert_eq!(
+                trust.verify("sessions.revoked", &payload, Some(&signature)),
+                Ok(Role::Auth)
+            );
+        }
+    }
+
+    #[test]
     fn the_keys_file_names_a_role_per_key() {
         let key = key();
         let text = format!(
