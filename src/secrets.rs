@@ -55,6 +55,15 @@ pub fn init(dir: &Path, options: &InitOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Renews every role's key and certificate in `dir` (made by [`init`]) from its CA, leaving
+/// everything else as it is. Processes pick theirs up when restarted, one at a time.
+pub fn renew_certificates(dir: &Path) -> anyhow::Result<()> {
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("{} is not a secrets directory", dir.display()))?;
+    tls::renew(&Layout::new(dir)).context("renew the role certificates")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +218,31 @@ mod tests {
             env.push(("ASTRAL_KEY_ENCRYPTION_KEY", "auth.kek".to_owned()));
         }
         env
+    }
+
+    #[test]
+    fn renewed_certificates_are_new_and_chain_to_the_same_ca() {
+        let (_temp, dir) = initialised();
+        let before = read(&dir, "gateway.pem");
+        let ca_before = read(&dir, "ca.pem");
+        renew_certificates(&dir).unwrap();
+        assert_ne!(read(&dir, "gateway.pem"), before);
+        assert_eq!(read(&dir, "ca.pem"), ca_before);
+        let ca = pem(&dir, "ca.pem");
+        let ca = ca.parse_x509().unwrap();
+        for role in ROLES {
+            let role_pem = pem(&dir, &format!("{role}.pem"));
+            let certificate = role_pem.parse_x509().unwrap();
+            certificate.verify_signature(Some(ca.public_key())).unwrap();
+            assert_eq!(mode(&dir.join(format!("{role}.key"))), 0o600);
+        }
+        assert_eq!(
+            names_in(&dir)
+                .iter()
+                .filter(|name| name.ends_with(".new"))
+                .count(),
+            0
+        );
     }
 
     #[test]

@@ -588,3 +588,66 @@ async fn a_process_without_its_secrets_refuses_to_start_and_names_the_setting() 
     let stderr = run(env).await;
     assert!(stderr.contains("ASTRAL_EVENT_SIGNING_KEY"), "{stderr}");
 }
+
+/// `secrets renew-certs` keeps the CA: a process restarted with its renewed certificate and
+/// one still running with the old one accept each other (a rolling renewal).
+#[tokio::test]
+async fn renewed_and_old_certificates_accept_each_other() {
+    use astral_common::guard::{Guard, Refused, Transport, VerifyToken};
+    use astral_common::plane::{Plane, PlaneArgs};
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    struct NoUsers;
+    impl VerifyToken for NoUsers {
+        fn verify<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> futures::future::BoxFuture<'a, Result<astral_common::tokens::Claims, Refused>>
+        {
+            Box::pin(async { Err(Refused::Unauthenticated("none".into())) })
+        }
+    }
+    let temp = astral_common::testing::TempDir::new();
+    let dir = temp.0.join("secrets");
+    astral::secrets::init(&dir, &astral::secrets::InitOptions::default()).unwrap();
+    let old = temp.0.join("old");
+    std::fs::create_dir(&old).unwrap();
+    for file in [
+        "ca.pem",
+        "gateway.pem",
+        "gateway.key",
+        "auth.pem",
+        "auth.key",
+    ] {
+        std::fs::copy(dir.join(file), old.join(file)).unwrap();
+    }
+    astral::secrets::renew_certificates(&dir).unwrap();
+    let plane = |dir: &std::path::Path, role: &str| {
+        let mut args = PlaneArgs::default();
+        args.tls.ca = Some(dir.join("ca.pem"));
+        args.tls.cert = Some(dir.join(format!("{role}.pem")));
+        args.tls.key = Some(dir.join(format!("{role}.key")));
+        Plane::from_args(&args).unwrap()
+    };
+    for (server, client) in [(&dir, &old), (&old, &dir), (&dir, &dir)] {
+        let server_plane = plane(server, "auth");
+        let guard = Guard::new(&[], std::sync::Arc::new(NoUsers), Transport::MutualTls);
+        let router = astral_common::grpc::server_with_health::<
+            tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
+        >(&server_plane, guard)
+        .await
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(astral_common::grpc::serve(router, listener, async {
+            let _ = stopped.await;
+        }));
+        let channel = plane(client, "gateway").channel(&url, Role::Auth).unwrap();
+        let answer = HealthClient::new(channel)
+            .check(HealthCheckRequest::default())
+            .await;
+        assert!(answer.is_ok(), "{answer:?}");
+        stop.send(()).unwrap();
+        serving.await.unwrap().unwrap();
+    }
+}

@@ -72,6 +72,9 @@ enum SecretsCommand {
         #[arg(long, default_value_t = DEFAULT_NATS_PORT)]
         nats_port: u16,
     },
+    /// Gives every role in DIR a new key and certificate from DIR's CA; restart the
+    /// processes one by one to take them up (old and new certificates trust each other).
+    RenewCerts { dir: PathBuf },
 }
 
 #[tokio::main]
@@ -147,6 +150,10 @@ fn secrets(command: SecretsCommand) -> anyhow::Result<()> {
         SecretsCommand::Init { dir, nats_port } => {
             astral::secrets::init(&dir, &InitOptions { nats_port })?;
             println!("wrote a deployment's secrets into {}", dir.display());
+        }
+        SecretsCommand::RenewCerts { dir } => {
+            astral::secrets::renew_certificates(&dir)?;
+            println!("renewed every role's certificate in {}", dir.display());
         }
     }
     Ok(())

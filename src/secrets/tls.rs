@@ -31,6 +31,33 @@ pub(super) fn write(layout: &Layout) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Gives every role a new key and certificate from the deployment's CA (`ca.key`), in
+/// place: old and new certificates come from one CA, so processes can be restarted one by
+/// one with theirs and still talk to the others.
+pub(super) fn renew(layout: &Layout) -> anyhow::Result<()> {
+    let read = |path: std::path::PathBuf| {
+        std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))
+    };
+    let ca_key = KeyPair::from_pem(&read(layout.ca_key())?).context("ca.key is not a key")?;
+    let ca = Issuer::from_ca_cert_pem(&read(layout.ca_cert())?, ca_key)
+        .context("ca.pem is not a CA certificate")?;
+    for role in Role::ALL {
+        let (certificate, key) = role_certificate(role, &ca)
+            .with_context(|| format!("make the {} certificate", role.as_str()))?;
+        replace_private(&layout.key(role), &key.serialize_pem())?;
+        replace_private(&layout.cert(role), &certificate.pem())?;
+    }
+    Ok(())
+}
+
+/// Replaces a file's contents at once (a new private file renamed over it).
+fn replace_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    let new = path.with_extension("new");
+    let _ = std::fs::remove_file(&new);
+    write_private(&new, contents)?;
+    std::fs::rename(&new, path).with_context(|| format!("replace {}", path.display()))
+}
+
 /// A self-signed CA (ECDSA P-256) that signs end-entity certificates only.
 fn ca() -> anyhow::Result<CertifiedIssuer<'static, KeyPair>> {
     let mut params = CertificateParams::default();
