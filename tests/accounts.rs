@@ -25,8 +25,61 @@ in_both_modes!(
     the_account_lists_sessions_and_ends_one,
     failed_logins_are_throttled_per_username_and_per_address,
     cookie_sessions_need_an_allowed_origin,
+    signing_in_takes_json_from_an_allowed_origin_only,
     rotating_the_signing_key_logs_nobody_out,
 );
+
+/// Login CSRF: a page of another site can post a form or `text/plain` to the login route
+/// without the browser asking first; such a post is refused (415), and so is JSON whose
+/// `Origin` is another site's (403).
+async fn signing_in_takes_json_from_an_allowed_origin_only(system: &System) {
+    let alice = User::register(&system.base, "alice").await;
+    let credentials = json!({ "username": alice.name, "password": support::user::PASSWORD });
+    let http = reqwest::Client::new();
+    let send = async |path: &str, content_type: &str, origin: Option<&str>, body: &Value| {
+        let mut request = http
+            .post(format!("{}{path}", system.base))
+            .header("content-type", content_type)
+            .body(body.to_string());
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (
+            status,
+            response.json::<Value>().await.unwrap_or(Value::Null),
+        )
+    };
+    let refresh = json!({ "refresh_token": alice.refresh_token });
+    for (path, body) in [
+        ("/api/auth/login", &credentials),
+        ("/api/auth/register", &credentials),
+        ("/api/auth/refresh", &refresh),
+    ] {
+        for content_type in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+        ] {
+            let (status, answer) = send(path, content_type, None, body).await;
+            assert_error(status, &answer, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            assert_eq!(answer["error"]["code"], "unsupported_media_type", "{path}");
+        }
+        let (status, answer) =
+            send(path, "application/json", Some("http://evil.example"), body).await;
+        assert_error(status, &answer, StatusCode::FORBIDDEN);
+    }
+    let own = system.base.clone();
+    let (status, answer) = send(
+        "/api/auth/login",
+        "application/json; charset=utf-8",
+        Some(&own),
+        &credentials,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
 
 /// POSTs JSON without a token.
 async fn post(system: &System, path: &str, body: Value) -> (StatusCode, Value) {

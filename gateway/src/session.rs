@@ -128,6 +128,40 @@ pub fn origin_allowed(headers: &HeaderMap, state: &AppState, required: bool) -> 
     !host.is_empty() && origin_host == host
 }
 
+/// The body of register, login and refresh: JSON only, so that a form or a `text/plain`
+/// post from another site (which a browser sends without asking) is refused before anything
+/// is read, and from an allowed origin whenever the browser says where it comes from. This
+/// closes login CSRF: another site cannot sign a visitor into its own account.
+pub struct SignIn<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Arc<AppState>> for SignIn<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as Content-Type: application/json",
+            ));
+        }
+        if !origin_allowed(request.headers(), state, false) {
+            return Err(ApiError::forbidden("cross-site request refused"));
+        }
+        let crate::json::Body(body) = crate::json::Body::from_request(request, state).await?;
+        Ok(Self(body))
+    }
+}
+
 /// The `Set-Cookie` value that opens a browser session with `token`.
 pub fn session_cookie(token: &str, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };

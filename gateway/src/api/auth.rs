@@ -2,7 +2,7 @@
 
 use crate::error::ApiResult;
 use crate::json::{self, Body};
-use crate::session::{Caller, cleared_cookie, client_addr, session_cookie};
+use crate::session::{Caller, SignIn, cleared_cookie, client_addr, session_cookie};
 use crate::state::AppState;
 use astral_proto::auth as pb;
 use axum::extract::{ConnectInfo, Path, State};
@@ -51,7 +51,7 @@ fn signed_in(state: &AppState, status: StatusCode, auth: pb::AuthResponse) -> Re
 pub async fn register(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Body(body): Body<Credentials>,
+    SignIn(body): SignIn<Credentials>,
 ) -> ApiResult<Response> {
     let request = pb::RegisterRequest {
         username: body.username,
@@ -66,7 +66,7 @@ pub async fn login(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
-    Body(body): Body<Credentials>,
+    SignIn(body): SignIn<Credentials>,
 ) -> ApiResult<Response> {
     let request = pb::LoginRequest {
         username: body.username,
@@ -80,7 +80,7 @@ pub async fn login(
 
 pub async fn refresh(
     State(state): State<Arc<AppState>>,
-    Body(body): Body<RefreshBody>,
+    SignIn(body): SignIn<RefreshBody>,
 ) -> ApiResult<Response> {
     let auth = state
         .auth

@@ -36,8 +36,13 @@ pub fn build() -> Value {
                 "404": error("not found (also what you may not know exists)"),
                 "409": error("conflict"),
                 "429": error("rate limited; see Retry-After"),
+                "503": error("a service is unavailable; see Retry-After"),
             },
         });
+        // Signing in (register, login, refresh) takes JSON only: login CSRF.
+        if endpoint.body.is_some() && !endpoint.authenticated {
+            operation["responses"]["415"] = error("the body is not Content-Type: application/json");
+        }
         if let Some(body) = endpoint.body {
             operation["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": reference(body) } } });
         }
