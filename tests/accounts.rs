@@ -745,12 +745,27 @@ async fn cookie_sessions_need_an_allowed_origin(system: &System) {
     )
     .await;
     assert_eq!(refused.err(), Some(StatusCode::FORBIDDEN));
+    let mut socket = open_ws(
+        system,
+        &[("origin", own_origin.clone()), ("cookie", cookie.clone())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(socket.next_frame().await["op"], "hello");
+    let ready = socket.expect_op("ready").await;
+    assert_eq!(ready["d"]["user"]["id"], user_id);
+
+    // An explicit identify wins over the cookie (set, say, by another site's login CSRF).
     let mut socket = open_ws(system, &[("origin", own_origin), ("cookie", cookie)])
         .await
         .unwrap();
     assert_eq!(socket.next_frame().await["op"], "hello");
+    socket
+        .send(json!({ "op": "identify", "d": { "token": socket.token } }))
+        .await;
     let ready = socket.expect_op("ready").await;
-    assert_eq!(ready["d"]["user"]["id"], user_id);
+    assert_eq!(ready["d"]["user"]["id"], socket.id.as_str());
+    assert_ne!(socket.id, user_id);
 }
 
 async fn rotating_the_signing_key_logs_nobody_out(system: &System) {

@@ -107,6 +107,10 @@ impl Identity {
     }
 }
 
+/// How long a connection opened with the session cookie waits for an explicit `identify`
+/// before it uses the cookie.
+const COOKIE_GRACE: Duration = Duration::from_millis(1500);
+
 /// The most WebSocket connections one user may hold on one gateway.
 pub const MAX_CONNECTIONS_PER_USER: usize = 20;
 
@@ -257,26 +261,31 @@ impl Connection {
         }
     }
 
-    /// Waits for a valid identify (or uses the session cookie) and answers `ready`.
+    /// Waits for a valid identify and answers `ready`. A connection opened with the session
+    /// cookie uses the cookie's token unless an `identify` comes within [`COOKIE_GRACE`]: an
+    /// explicit token wins over a cookie (which another site may have set by a login CSRF).
     async fn identify(&mut self, cookie: Option<String>) -> Step<Identity> {
-        let mut token = cookie;
         let deadline = Instant::now() + self.timeout();
+        let mut cookie = cookie.map(|token| (token, Instant::now() + COOKIE_GRACE));
         loop {
-            if let Some(candidate) = token.take() {
-                match session::authenticate(&self.state, &candidate).await {
-                    Ok(claims) => return self.ready(claims, candidate).await,
-                    Err(error) => {
-                        self.send_error("unauthenticated", &error.message).await?;
-                        return Err(Closing::Close(CLOSE_UNAUTHENTICATED, "unauthenticated"));
+            let frame = match &cookie {
+                Some((_, grace)) => {
+                    match tokio::time::timeout_at(*grace, self.next_frame(deadline)).await {
+                        Ok(frame) => frame?,
+                        Err(_) => match cookie.take() {
+                            Some((token, _)) => return self.accept(token).await,
+                            None => continue,
+                        },
                     }
                 }
-            }
-            let Some(frame) = self.next_frame(deadline).await? else {
+                None => self.next_frame(deadline).await?,
+            };
+            let Some(frame) = frame else {
                 continue;
             };
             match frame.op.as_str() {
                 "identify" => match frame.d.get("token").and_then(Value::as_str) {
-                    Some(candidate) => token = Some(candidate.to_owned()),
+                    Some(candidate) => return self.accept(candidate.to_owned()).await,
                     None => {
                         self.send_error("invalid_argument", "identify needs d.token")
                             .await?
@@ -284,6 +293,17 @@ impl Connection {
                 },
                 "heartbeat" => self.send(json!({ "op": "heartbeat_ack" })).await?,
                 _ => self.send_error("unauthenticated", "identify first").await?,
+            }
+        }
+    }
+
+    /// Identifies the connection with `token`, or closes it with 4001.
+    async fn accept(&mut self, token: String) -> Step<Identity> {
+        match session::authenticate(&self.state, &token).await {
+            Ok(claims) => self.ready(claims, token).await,
+            Err(error) => {
+                self.send_error("unauthenticated", &error.message).await?;
+                Err(Closing::Close(CLOSE_UNAUTHENTICATED, "unauthenticated"))
             }
         }
     }
