@@ -28,6 +28,8 @@ pub struct Options {
     pub nats_url: Option<String>,
     /// How often WebSocket clients must send a heartbeat.
     pub heartbeat_ms: u64,
+    /// Registration throttle and session lifetimes.
+    pub auth: astral_auth::Settings,
 }
 
 /// A running all-in-one system.
@@ -71,9 +73,9 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
     let plane = Plane::trusted();
 
     let mut tasks = JoinSet::new();
-    let (db, b, s) = (database("auth"), bus.clone(), shutdown());
+    let (db, b, s, settings) = (database("auth"), bus.clone(), shutdown(), options.auth);
     tasks.spawn(async move {
-        astral_auth::serve(&db, Some(kek), &Plane::trusted(), b, auth_listener, s)
+        astral_auth::serve(&db, Some(kek), settings, &Plane::trusted(), b, auth_listener, s)
             .await
             .context("auth service")
     });

@@ -23,6 +23,8 @@ struct Args {
     #[arg(long, env = "ASTRAL_HEARTBEAT_MS", default_value_t = 30_000)]
     heartbeat_ms: u64,
     #[command(flatten)]
+    auth: astral_auth::AuthArgs,
+    #[command(flatten)]
     telemetry: TelemetryArgs,
 }
 
@@ -36,6 +38,7 @@ async fn main() -> anyhow::Result<()> {
         web_dir: args.web_dir,
         nats_url: args.nats_url,
         heartbeat_ms: args.heartbeat_ms,
+        auth: args.auth.settings(),
     };
     let running = astral::start(options, listener).await?;
     tracing::info!("Astral is running: open http://{}", running.addr);

@@ -24,6 +24,8 @@ in_both_modes!(
     logging_out_everywhere_and_changing_the_password_end_other_sessions,
     the_account_lists_sessions_and_ends_one,
     failed_logins_are_throttled_per_username_and_per_address,
+    registrations_are_throttled_per_address,
+    sessions_expire_after_30_days_unused_or_a_year_in_all,
     cookie_sessions_need_an_allowed_origin,
     signing_in_takes_json_from_an_allowed_origin_only,
     rotating_the_signing_key_logs_nobody_out,
@@ -187,6 +189,73 @@ async fn registration_enforces_the_username_and_password_rules(system: &System) 
         StatusCode::CREATED,
         "128 bytes is the ceiling, not past it"
     );
+}
+
+/// A session left unused for 30 days, or one a year old however used, no longer refreshes
+/// (its clock turned back in the auth database, as an operator's insider view would see it).
+async fn sessions_expire_after_30_days_unused_or_a_year_in_all(system: &System) {
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    let alice = User::register(&system.base, "alice").await;
+    let idle = alice.login_again().await;
+    let old = alice.login_again().await;
+    let pool = astral_common::db::connect(&system.auth_database_url)
+        .await
+        .unwrap();
+    let now = astral_common::time::now_ms();
+    let age = async |column: Column, session: &User, days: i64| {
+        let (session_id,): (i64,) =
+            sqlx::query_as("SELECT id FROM sessions WHERE refresh_hash = $1")
+                .bind(refresh_hash(&session.refresh_token))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        let sql = match column {
+            Column::LastUsed => "UPDATE sessions SET last_used_at_ms = $1 WHERE id = $2",
+            Column::Created => "UPDATE sessions SET created_at_ms = $1 WHERE id = $2",
+        };
+        sqlx::query(sql)
+            .bind(now - days * DAY_MS)
+            .bind(session_id)
+            .execute(&pool)
+            .await
+            .unwrap();
+    };
+    age(Column::LastUsed, &alice, 29).await;
+    age(Column::LastUsed, &idle, 31).await;
+    age(Column::Created, &old, 366).await;
+    pool.close().await;
+    let refresh = async |session: &User| {
+        post(
+            system,
+            "/api/auth/refresh",
+            json!({ "refresh_token": session.refresh_token }),
+        )
+        .await
+    };
+    let (status, _) = refresh(&alice).await;
+    assert_eq!(status, StatusCode::OK, "29 days unused is still fresh");
+    for expired in [&idle, &old] {
+        let (status, body) = refresh(expired).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED);
+    }
+    let (status, sessions) = alice.get("/api/users/me/sessions").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        sessions["sessions"].as_array().unwrap().len(),
+        1,
+        "expired sessions are not listed: {sessions}"
+    );
+}
+
+enum Column {
+    LastUsed,
+    Created,
+}
+
+/// What the auth service stores in place of a refresh token.
+fn refresh_hash(token: &str) -> String {
+    use sha2::Digest as _;
+    B64URL.encode(sha2::Sha256::digest(token.as_bytes()))
 }
 
 /// The auth service's current signing key, read from its database as an insider could who
@@ -596,64 +665,160 @@ async fn the_account_lists_sessions_and_ends_one(system: &System) {
     );
 }
 
-async fn failed_logins_are_throttled_per_username_and_per_address(system: &System) {
-    let alice = User::register(&system.base, "alice").await;
-    let wrong = json!({ "username": alice.name, "password": "wrong password" });
-    for attempt in 1..=5 {
-        let (status, _) = post(system, "/api/auth/login", wrong.clone()).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
-    }
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/auth/login", system.base))
-        .json(&wrong)
+/// An HTTP client whose connections come from `ip` (any of 127.0.0.0/8 reaches the gateway).
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// POST `body` to `path` from `client`: the status and the Retry-After, if any.
+async fn post_from(
+    client: &reqwest::Client,
+    system: &System,
+    path: &str,
+    body: &Value,
+) -> (StatusCode, Option<u64>) {
+    let response = client
+        .post(format!("{}{path}", system.base))
+        .json(body)
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: u64 = response.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "rate_limited");
-    // Even the right password waits: that is what stops guessing.
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|value| value.to_str().unwrap().parse().unwrap());
+    let status = response.status();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    }
+    (status, retry_after)
+}
+
+/// 100 guesses at once at one account get at most 5 password checks (the rest 429, the
+/// right password among them or not); its owner, from another address, still logs in.
+async fn failed_logins_are_throttled_per_username_and_per_address(system: &System) {
+    let alice = User::register(&system.base, "alice").await;
+    let wrong = json!({ "username": alice.name, "password": "wrong password" });
     let right = json!({ "username": alice.name, "password": alice.password });
-    assert_eq!(
-        post(system, "/api/auth/login", right).await.0,
-        StatusCode::TOO_MANY_REQUESTS
+    let attacker = client_from("127.0.0.3");
+    let guesses: Vec<_> = (0..100)
+        .map(|n| {
+            let (attacker, body) = (
+                attacker.clone(),
+                if n == 50 { right.clone() } else { wrong.clone() },
+            );
+            async move { post_from(&attacker, system, "/api/auth/login", &body).await }
+        })
+        .collect();
+    let answers = futures::future::join_all(guesses).await;
+    let checked = answers
+        .iter()
+        .filter(|(status, _)| *status != StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(
+        (1..=5).contains(&checked),
+        "{checked} passwords checked: {answers:?}"
     );
+    for (status, retry_after) in &answers {
+        if *status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(
+                retry_after.is_some_and(|s| (1..=60).contains(&s)),
+                "{retry_after:?}"
+            );
+        } else {
+            assert!(
+                [StatusCode::OK, StatusCode::UNAUTHORIZED].contains(status),
+                "{status}"
+            );
+        }
+    }
+    // The owner, elsewhere, is not locked out by someone else's guesses.
+    let owner = client_from("127.0.0.4");
+    assert_eq!(
+        post_from(&owner, system, "/api/auth/login", &right).await.0,
+        StatusCode::OK
+    );
+    // The guessing address waits, even with the right password.
+    let (status, retry_after) = post_from(&attacker, system, "/api/auth/login", &right).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after.is_some_and(|s| (50..=60).contains(&s)), "{retry_after:?}");
 
     // One address trying many usernames (unknown ones too) is throttled as well.
+    let sprayer = client_from("127.0.0.5");
     let mut statuses = Vec::new();
-    for _ in 0..16 {
+    for _ in 0..21 {
         let guess = json!({ "username": support::user::unique_name("nobody"), "password": "wrong password" });
-        statuses.push(post(system, "/api/auth/login", guess).await.0);
+        statuses.push(post_from(&sprayer, system, "/api/auth/login", &guess).await.0);
     }
     assert!(
-        statuses[..15]
+        statuses[..20]
             .iter()
             .all(|s| *s == StatusCode::UNAUTHORIZED),
         "{statuses:?}"
     );
     assert_eq!(
-        statuses[15],
+        statuses[20],
         StatusCode::TOO_MANY_REQUESTS,
         "the 21st failure from one address"
     );
     let bob = User::register(&system.base, "bob").await;
-    let (status, _) = post(
-        system,
-        "/api/auth/login",
-        json!({ "username": bob.name, "password": bob.password }),
-    )
-    .await;
+    let bob_right = json!({ "username": bob.name, "password": bob.password });
     assert_eq!(
-        status,
+        post_from(&sprayer, system, "/api/auth/login", &bob_right).await.0,
         StatusCode::TOO_MANY_REQUESTS,
         "the address waits, whoever it logs in as"
     );
+    assert_eq!(
+        post_from(&owner, system, "/api/auth/login", &bob_right).await.0,
+        StatusCode::OK,
+        "other addresses do not"
+    );
+}
+
+/// An address creates 30 accounts an hour; the 31st waits (and a taken name is refused
+/// without counting).
+async fn registrations_are_throttled_per_address(system: &System) {
+    let client = client_from("127.0.0.6");
+    let account = |name: String| json!({ "username": name, "password": support::user::PASSWORD });
+    let taken = User::register(&system.base, "taken").await;
+    for _ in 0..3 {
+        let (status, _) =
+            post_from(&client, system, "/api/auth/register", &account(taken.name.clone())).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+    }
+    let registrations: Vec<_> = (0..31)
+        .map(|_| {
+            let (client, body) = (client.clone(), account(support::user::unique_name("reg")));
+            async move { post_from(&client, system, "/api/auth/register", &body).await }
+        })
+        .collect();
+    let answers = futures::future::join_all(registrations).await;
+    let created = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 30, "{answers:?}");
+    let refused = answers
+        .iter()
+        .find(|(status, _)| *status == StatusCode::TOO_MANY_REQUESTS)
+        .unwrap();
+    assert!(
+        refused.1.is_some_and(|s| (3000..=3600).contains(&s)),
+        "{refused:?}"
+    );
+    let elsewhere = client_from("127.0.0.7");
+    let (status, _) = post_from(
+        &elsewhere,
+        system,
+        "/api/auth/register",
+        &account(support::user::unique_name("reg")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "another address is not held back");
 }
 
 /// Opens a WebSocket with these extra headers; the HTTP status if the upgrade is refused.

@@ -31,6 +31,7 @@ pub async fn start_services(
         astral_auth::serve(
             &db,
             Some(Kek::random()),
+            astral_auth::Settings::default(),
             &Plane::trusted(),
             b,
             auth,

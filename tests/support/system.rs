@@ -81,6 +81,7 @@ impl System {
             web_dir: None,
             nats_url: None,
             heartbeat_ms,
+            auth: astral_auth::Settings::default(),
         };
         let running = astral::start(options, listener).await.unwrap();
         let base = format!("http://{}", running.addr);

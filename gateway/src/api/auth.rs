@@ -50,6 +50,7 @@ fn signed_in(state: &AppState, status: StatusCode, auth: pb::AuthResponse) -> Re
 
 pub async fn register(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     SignIn(body): SignIn<Credentials>,
 ) -> ApiResult<Response> {
@@ -57,6 +58,7 @@ pub async fn register(
         username: body.username,
         password: body.password,
         user_agent: user_agent(&headers),
+        client_addr: client_addr(&headers, peer, state.config.trust_forwarded_for),
     };
     let auth = state.auth.clone().register(request).await?.into_inner();
     Ok(signed_in(&state, StatusCode::CREATED, auth))

@@ -6,8 +6,8 @@
 
 #![allow(clippy::unwrap_used)] // a benchmark fails loudly
 
-use astral_auth::password::{hash_password, verify_password};
-use astral_auth::{AuthService, store::Store};
+use astral_auth::password::Hasher;
+use astral_auth::{AuthService, Settings, store::Store};
 use astral_common::testing::TestDatabase;
 use std::time::{Duration, Instant};
 
@@ -15,33 +15,44 @@ const RUNS: usize = 30;
 
 #[tokio::main]
 async fn main() {
-    let hash = hash_password("correct horse".into()).await.unwrap();
+    let hasher = Hasher::per_core();
+    let hash = hasher.hash("correct horse".into()).await.unwrap();
     println!(
         "parameters: {}",
         hash.split('$').take(4).collect::<Vec<_>>().join("$")
     );
     report(
         "hash a password",
-        time(|| hash_password("correct horse".into())).await,
+        time(|| hasher.hash("correct horse".into())).await,
     );
     report(
         "verify a password",
-        time(|| verify_password("correct horse".into(), hash.clone())).await,
+        time(|| hasher.verify("correct horse".into(), hash.clone())).await,
     );
 
     let database = TestDatabase::sqlite();
     let pool = astral_common::db::connect(&database.url).await.unwrap();
     astral_auth::MIGRATOR.run(&pool).await.unwrap();
     let kek = Some(astral_auth::Kek::random());
-    let auth = AuthService::start(Store::new(pool), astral_common::EventBus::local(), kek)
-        .await
-        .unwrap();
+    let auth = AuthService::start(
+        Store::new(pool),
+        astral_common::EventBus::local(),
+        kek,
+        Settings::default(),
+    )
+    .await
+    .unwrap();
     // Fresh usernames and addresses each run, so that throttling never answers first.
     let mut wrong_password = Vec::new();
     let mut unknown_user = Vec::new();
     for run in 0..RUNS {
         let known = format!("known_{run}");
-        auth.register(&known, "correct horse".into(), "bench")
+        auth.register(
+            &known,
+            "correct horse".into(),
+            "bench",
+            &format!("10.0.2.{run}"),
+        )
             .await
             .unwrap();
         let start = Instant::now();

@@ -120,7 +120,7 @@ impl pb::auth_service_server::AuthService for Api {
         let r = request.into_inner();
         Ok(Response::new(
             self.0
-                .register(&r.username, r.password, &r.user_agent)
+                .register(&r.username, r.password, &r.user_agent, &r.client_addr)
                 .await?
                 .into(),
         ))

@@ -19,7 +19,33 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use kek::Kek;
-pub use service::AuthService;
+pub use service::{AuthService, Settings};
+
+/// The auth service's own settings, as flags and environment variables (the all-in-one
+/// takes them too).
+#[derive(clap::Args, Debug, Clone)]
+pub struct AuthArgs {
+    /// Accounts one client address may create per hour.
+    #[arg(long, env = "ASTRAL_REGISTRATIONS_PER_HOUR", default_value_t = throttle::REGISTRATIONS_PER_HOUR)]
+    pub registrations_per_hour: i64,
+    /// A session not refreshed for this many days ends (its refresh token stops working).
+    #[arg(long, env = "ASTRAL_SESSION_IDLE_DAYS", default_value_t = 30)]
+    pub session_idle_days: i64,
+    /// A session ends this many days after its login, however much it is used.
+    #[arg(long, env = "ASTRAL_SESSION_MAX_DAYS", default_value_t = 365)]
+    pub session_max_days: i64,
+}
+
+impl AuthArgs {
+    pub fn settings(&self) -> Settings {
+        const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+        Settings {
+            registrations_per_hour: self.registrations_per_hour.max(1),
+            session_idle_ms: self.session_idle_days.max(1) * DAY_MS,
+            session_lifetime_ms: self.session_max_days.max(1) * DAY_MS,
+        }
+    }
+}
 
 /// The migrations of the auth database.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -29,6 +55,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub async fn serve(
     database_url: &str,
     kek: Option<Kek>,
+    settings: Settings,
     plane: &Plane,
     bus: EventBus,
     listener: impl Into<Listener>,
@@ -37,7 +64,7 @@ pub async fn serve(
     let listener = listener.into();
     let pool = db::connect(database_url).await?;
     MIGRATOR.run(&pool).await?;
-    let service = AuthService::start(store::Store::new(pool.clone()), bus, kek).await?;
+    let service = AuthService::start(store::Store::new(pool.clone()), bus, kek, settings).await?;
     tracing::info!(addr = %listener.describe(), "auth service listening");
     let guard = Guard::new(
         grpc::POLICY,

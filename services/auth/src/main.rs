@@ -29,6 +29,8 @@ struct Args {
     #[arg(long, env = "ASTRAL_METRICS_LISTEN", default_value = "127.0.0.1:9101")]
     metrics_listen: String,
     #[command(flatten)]
+    auth: astral_auth::AuthArgs,
+    #[command(flatten)]
     plane: PlaneArgs,
     #[command(flatten)]
     bus: BusArgs,
@@ -52,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
     astral_auth::serve(
         &args.database_url,
         kek,
+        args.auth.settings(),
         &plane,
         bus.clone(),
         listener,

@@ -4,9 +4,9 @@ use crate::domain::{MAX_PASSWORD_BYTES, NewPassword, Username};
 use crate::events::Events;
 use crate::kek::Kek;
 use crate::keys::SigningKeys;
-use crate::password::{hash_password, verify_password};
-use crate::store::{NewSession, Refreshed, SessionInfo, Store, User};
-use crate::throttle;
+use crate::password::Hasher;
+use crate::store::{Fresh, NewSession, Pruning, Refreshed, Reservation, SessionInfo, Store, User};
+use crate::throttle::{self, Limit};
 use crate::vault::KeyVault;
 use anyhow::Context as _;
 use astral_common::tokens::{Claims, TokenError};
@@ -28,8 +28,36 @@ pub struct Authenticated {
     pub user: User,
 }
 
+/// What an operator may tune.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Accounts one client address may create per hour.
+    pub registrations_per_hour: i64,
+    /// A session not refreshed for this long ends.
+    pub session_idle_ms: i64,
+    /// A session ends this long after its login, however used.
+    pub session_lifetime_ms: i64,
+}
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            registrations_per_hour: throttle::REGISTRATIONS_PER_HOUR,
+            session_idle_ms: 30 * DAY_MS,
+            session_lifetime_ms: 365 * DAY_MS,
+        }
+    }
+}
+
+/// How often expired rows are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
+
 pub struct AuthService {
     store: Store,
+    settings: Settings,
+    hasher: Hasher,
     events: Events,
     /// The signing keys' table, sealed with the key-encryption key.
     vault: KeyVault,
@@ -45,11 +73,19 @@ const WRONG_CREDENTIALS: &str = "wrong username or password";
 impl AuthService {
     /// Loads the signing keys (sealing legacy clear seeds with `kek`, creating the first key on
     /// a new database) and starts serving. Refuses to start when `kek` does not open them.
-    pub async fn start(store: Store, bus: EventBus, kek: Option<Kek>) -> anyhow::Result<Arc<Self>> {
+    pub async fn start(
+        store: Store,
+        bus: EventBus,
+        kek: Option<Kek>,
+        settings: Settings,
+    ) -> anyhow::Result<Arc<Self>> {
         let (vault, keys) = KeyVault::open(store.clone(), kek).await?;
-        let decoy_hash = hash_password("decoy password".into()).await?;
+        let hasher = Hasher::per_core();
+        let decoy_hash = hasher.hash("decoy password".into()).await?;
         let service = Arc::new(Self {
             store,
+            settings,
+            hasher,
             events: Events::new(bus),
             vault,
             keys: RwLock::new(Arc::new(keys)),
@@ -65,7 +101,61 @@ impl AuthService {
                 }
             }
         });
+        let weak = Arc::downgrade(&service);
+        tokio::spawn(async move {
+            loop {
+                let Some(service) = weak.upgrade() else { break };
+                match service.prune().await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::info!(deleted, "pruned expired rows"),
+                    Err(error) => tracing::warn!(%error, "cannot prune expired rows"),
+                }
+                drop(service);
+                tokio::time::sleep(PRUNE_EVERY).await;
+            }
+        });
         Ok(service)
+    }
+
+    /// Deletes the rows no rule needs any more: old attempts, sessions that expired or were
+    /// revoked a day ago (past every access token's life), spent refresh tokens older than a
+    /// session may sit unused.
+    async fn prune(&self) -> Result<u64> {
+        let now = time::now_ms();
+        let fresh = self.fresh(now);
+        self.store
+            .prune(&Pruning {
+                attempts_before_ms: now - DAY_MS,
+                sessions: Fresh {
+                    used_after_ms: fresh.used_after_ms - DAY_MS,
+                    created_after_ms: fresh.created_after_ms - DAY_MS,
+                },
+                revoked_before_ms: now - DAY_MS,
+                spent_before_ms: now - self.settings.session_idle_ms,
+            })
+            .await
+    }
+
+    /// Which sessions may still be refreshed at `now_ms`.
+    fn fresh(&self, now_ms: i64) -> Fresh {
+        Fresh {
+            used_after_ms: now_ms - self.settings.session_idle_ms,
+            created_after_ms: now_ms - self.settings.session_lifetime_ms,
+        }
+    }
+
+    /// Reserves an attempt under each key or refuses with how long to wait.
+    async fn reserve(&self, keys: &[(String, Limit)], what: &str) -> Result<Vec<i64>> {
+        match self.store.reserve_attempt(keys, time::now_ms()).await? {
+            Reservation::Granted(attempts) => Ok(attempts),
+            Reservation::Refused { wait_ms } => {
+                let retry_after_s = throttle::seconds(wait_ms);
+                Err(Error::RateLimited {
+                    message: format!("too many {what}: try again in {retry_after_s} s"),
+                    retry_after_s,
+                })
+            }
+        }
     }
 
     async fn reload_keys(&self) -> anyhow::Result<Arc<SigningKeys>> {
@@ -84,20 +174,36 @@ impl AuthService {
             .clone()
     }
 
-    #[instrument(skip_all, fields(username = %username), err(level = "info"))]
+    /// Creates an account. A taken username is refused before any hashing; each client
+    /// address may create a few accounts an hour.
+    #[instrument(skip_all, fields(username = ?username), err(level = "info"))]
     pub async fn register(
         &self,
         username: &str,
         password: String,
         user_agent: &str,
+        client_addr: &str,
     ) -> Result<Authenticated> {
         let username = Username::parse(username)?;
         let password = NewPassword::parse(password)?;
+        if self.store.user_by_username(username.as_str()).await?.is_some() {
+            return Err(Error::conflict("that username is taken"));
+        }
+        let limit = throttle::registrations(self.settings.registrations_per_hour);
+        let attempts = self
+            .reserve(&[(format!("register:{client_addr}"), limit)], "accounts")
+            .await?;
         let user = User {
             id: ids::new_id(),
             username: username.as_str().to_owned(),
         };
-        let password_hash = hash_password(password.as_str().to_owned()).await?;
+        let password_hash = match self.hasher.hash(password.as_str().to_owned()).await {
+            Ok(hash) => hash,
+            Err(error) => {
+                self.store.release_attempts(&attempts).await?;
+                return Err(error);
+            }
+        };
         let (refresh_token, refresh_hash) = new_refresh_token();
         let session = NewSession {
             id: ids::new_id(),
@@ -112,9 +218,11 @@ impl AuthService {
         self.authenticated(user, session.id, refresh_token)
     }
 
-    /// Opens a session. Failed logins are throttled per username and per client address;
-    /// an unknown username costs a password check like a wrong password does.
-    #[instrument(skip_all, fields(username = %username), err(level = "info"))]
+    /// Opens a session. Each attempt is reserved under its (username, client address) and
+    /// its address before the password is checked, so parallel guesses are counted like
+    /// sequential ones; a right password gives its reservation back. An unknown username
+    /// costs a password check like a wrong password does.
+    #[instrument(skip_all, fields(username = ?username), err(level = "info"))]
     pub async fn login(
         &self,
         username: &str,
@@ -122,9 +230,19 @@ impl AuthService {
         user_agent: &str,
         client_addr: &str,
     ) -> Result<Authenticated> {
-        let name_key = format!("user:{}", username.trim().to_ascii_lowercase());
-        let throttle_keys = [name_key.clone(), format!("addr:{client_addr}")];
-        self.check_throttle(&throttle_keys).await?;
+        let name_key = format!(
+            "login:{}@{client_addr}",
+            username.trim().to_ascii_lowercase()
+        );
+        let attempts = self
+            .reserve(
+                &[
+                    (name_key.clone(), throttle::PER_NAME_AND_ADDRESS),
+                    (format!("login-address:{client_addr}"), throttle::PER_ADDRESS),
+                ],
+                "failed logins",
+            )
+            .await?;
         let credentials = match Username::parse(username) {
             Ok(username) if password.len() <= MAX_PASSWORD_BYTES => {
                 self.store.credentials(username.as_str()).await?
@@ -139,21 +257,18 @@ impl AuthService {
         let hash = credentials
             .as_ref()
             .map_or(self.decoy_hash.clone(), |c| c.password_hash.clone());
-        let matches = verify_password(password, hash).await?;
+        let matches = match self.hasher.verify(password, hash).await {
+            Ok(matches) => matches,
+            Err(error) => {
+                self.store.release_attempts(&attempts).await?;
+                return Err(error);
+            }
+        };
         let Some(credentials) = credentials.filter(|_| matches) else {
-            let now = time::now_ms();
-            self.store
-                .record_failure(
-                    &throttle_keys,
-                    now,
-                    now - throttle::PER_USERNAME
-                        .window_ms
-                        .max(throttle::PER_ADDRESS.window_ms),
-                )
-                .await?;
             return Err(Error::unauthenticated(WRONG_CREDENTIALS));
         };
-        self.store.clear_failures(&name_key).await?;
+        self.store.release_attempts(&attempts).await?;
+        self.store.forgive(&name_key).await?;
         let (refresh_token, refresh_hash) = new_refresh_token();
         let session_id = ids::new_id();
         let session = NewSession {
@@ -167,37 +282,20 @@ impl AuthService {
         self.authenticated(credentials.user, session_id, refresh_token)
     }
 
-    async fn check_throttle(&self, keys: &[String; 2]) -> Result<()> {
-        let now = time::now_ms();
-        for (key, limit) in keys
-            .iter()
-            .zip([throttle::PER_USERNAME, throttle::PER_ADDRESS])
-        {
-            let (count, oldest) = self
-                .store
-                .recent_failures(key, now - limit.window_ms)
-                .await?;
-            if let Some(retry_after_s) = throttle::retry_after_s(limit, count, oldest, now) {
-                return Err(Error::RateLimited {
-                    message: format!("too many failed logins: try again in {retry_after_s} s"),
-                    retry_after_s,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Exchanges a refresh token for a new pair. A token presented twice was stolen or
+    /// Exchanges a refresh token for a new pair, while its session is fresh (refreshed within
+    /// the idle time, younger than its lifetime). A token presented twice was stolen or
     /// copied: the whole session is revoked, for the thief and the owner alike.
     #[instrument(skip_all, err(level = "info"))]
     pub async fn refresh(&self, refresh_token: &str) -> Result<Authenticated> {
         let (new_token, new_hash) = new_refresh_token();
+        let now = time::now_ms();
         let refreshed = self
             .store
             .rotate_refresh(
                 &hash_refresh_token(refresh_token),
                 &new_hash,
-                time::now_ms(),
+                now,
+                self.fresh(now),
             )
             .await?;
         match refreshed {
@@ -276,10 +374,10 @@ impl AuthService {
         } else {
             String::new()
         };
-        if !verify_password(current, hash).await? {
+        if !self.hasher.verify(current, hash).await? {
             return Err(Error::forbidden("the current password is wrong"));
         }
-        let new_hash = hash_password(new.as_str().to_owned()).await?;
+        let new_hash = self.hasher.hash(new.as_str().to_owned()).await?;
         self.store.set_password_hash(user_id, &new_hash).await?;
         let now = time::now_ms();
         let ended = self
@@ -293,7 +391,9 @@ impl AuthService {
     }
 
     pub async fn sessions(&self, user_id: i64) -> Result<Vec<SessionInfo>> {
-        self.store.live_sessions(user_id).await
+        self.store
+            .live_sessions(user_id, self.fresh(time::now_ms()))
+            .await
     }
 
     pub async fn revoked_since(&self, since_ms: i64) -> Result<Vec<(i64, i64, i64)>> {

@@ -1,7 +1,8 @@
 //! The auth database: SQL only, written once for PostgreSQL and SQLite.
 
+use crate::throttle::{self, Limit};
 use astral_common::db::{Pool, is_unique_violation};
-use astral_common::{Error, Result};
+use astral_common::{Error, Result, ids};
 
 /// A user as other services see them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,15 +145,19 @@ impl Store {
         old_hash: &str,
         new_hash: &str,
         now_ms: i64,
+        fresh: Fresh,
     ) -> Result<Refreshed> {
         let mut tx = self.pool.begin().await?;
         let rotated: Option<(i64, i64)> = sqlx::query_as(
             "UPDATE sessions SET refresh_hash = $1, last_used_at_ms = $2 \
-             WHERE refresh_hash = $3 AND revoked_at_ms IS NULL RETURNING id, user_id",
+             WHERE refresh_hash = $3 AND revoked_at_ms IS NULL \
+             AND last_used_at_ms > $4 AND created_at_ms > $5 RETURNING id, user_id",
         )
         .bind(new_hash)
         .bind(now_ms)
         .bind(old_hash)
+        .bind(fresh.used_after_ms)
+        .bind(fresh.created_after_ms)
         .fetch_optional(&mut *tx)
         .await?;
         if let Some((session_id, user_id)) = rotated {
@@ -241,14 +246,17 @@ impl Store {
         Ok(found.is_some())
     }
 
-    /// A user's live sessions, most recently used first.
+    /// A user's live sessions (not ended, still fresh), most recently used first.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "live_sessions"))]
-    pub async fn live_sessions(&self, user_id: i64) -> Result<Vec<SessionInfo>> {
+    pub async fn live_sessions(&self, user_id: i64, fresh: Fresh) -> Result<Vec<SessionInfo>> {
         let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(
             "SELECT id, user_agent, created_at_ms, last_used_at_ms FROM sessions \
-             WHERE user_id = $1 AND revoked_at_ms IS NULL ORDER BY last_used_at_ms DESC, id DESC",
+             WHERE user_id = $1 AND revoked_at_ms IS NULL AND last_used_at_ms > $2 \
+             AND created_at_ms > $3 ORDER BY last_used_at_ms DESC, id DESC",
         )
         .bind(user_id)
+        .bind(fresh.used_after_ms)
+        .bind(fresh.created_after_ms)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -295,51 +303,151 @@ impl Store {
         Ok(())
     }
 
-    /// How many failures `key` had after `since_ms`, and when the oldest of them was.
-    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "recent_failures"))]
-    pub async fn recent_failures(&self, key: &str, since_ms: i64) -> Result<(i64, Option<i64>)> {
-        Ok(sqlx::query_as(
-            "SELECT COUNT(*), MIN(at_ms) FROM login_failures WHERE key = $1 AND at_ms > $2",
-        )
-        .bind(key)
-        .bind(since_ms)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    /// Records a failed login under each key, forgetting failures older than `forget_before_ms`.
-    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "record_failure"))]
-    pub async fn record_failure(
+    /// Reserves one attempt under each key, before the work it guards, or says how many
+    /// milliseconds to wait. Each key's row is locked first (in key order, so that two
+    /// reservations never wait on each other): parallel attempts are counted like sequential
+    /// ones, on every replica. A key that spends its budget is blocked, longer each time.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "reserve_attempt"))]
+    pub async fn reserve_attempt(
         &self,
-        keys: &[String],
+        keys: &[(String, Limit)],
         now_ms: i64,
-        forget_before_ms: i64,
-    ) -> Result<()> {
+    ) -> Result<Reservation> {
+        let mut keys = keys.to_vec();
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
         let mut tx = self.pool.begin().await?;
-        for key in keys {
-            sqlx::query("DELETE FROM login_failures WHERE key = $1 AND at_ms < $2")
+        for (key, limit) in &keys {
+            let (lockouts, blocked_until_ms): (i64, i64) = sqlx::query_as(
+                "INSERT INTO throttle_keys (key, lockouts, blocked_until_ms, touched_at_ms) \
+                 VALUES ($1, 0, 0, $2) ON CONFLICT (key) DO UPDATE SET touched_at_ms = $2 \
+                 RETURNING lockouts, blocked_until_ms",
+            )
+            .bind(key)
+            .bind(now_ms)
+            .fetch_one(&mut *tx)
+            .await?;
+            if blocked_until_ms > now_ms {
+                tx.commit().await?;
+                return Ok(Reservation::Refused {
+                    wait_ms: blocked_until_ms - now_ms,
+                });
+            }
+            let (count, oldest_ms): (i64, Option<i64>) = sqlx::query_as(
+                "SELECT COUNT(*), MIN(at_ms) FROM throttle_attempts WHERE key = $1 AND at_ms > $2",
+            )
+            .bind(key)
+            .bind(now_ms - limit.window_ms)
+            .fetch_one(&mut *tx)
+            .await?;
+            if count < limit.attempts {
+                continue;
+            }
+            let wait_ms = if limit.longest_block_ms <= limit.window_ms {
+                oldest_ms.unwrap_or(now_ms) + limit.window_ms - now_ms
+            } else {
+                let forgotten = blocked_until_ms + throttle::FORGET_LOCKOUTS_AFTER_MS < now_ms;
+                let lockouts = if forgotten { 1 } else { lockouts + 1 };
+                let wait_ms = throttle::block_ms(*limit, lockouts);
+                sqlx::query(
+                    "UPDATE throttle_keys SET lockouts = $2, blocked_until_ms = $3 WHERE key = $1",
+                )
                 .bind(key)
-                .bind(forget_before_ms)
+                .bind(lockouts)
+                .bind(now_ms + wait_ms)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("INSERT INTO login_failures (key, at_ms) VALUES ($1, $2)")
+                wait_ms
+            };
+            tx.commit().await?;
+            return Ok(Reservation::Refused { wait_ms });
+        }
+        let mut attempts = Vec::with_capacity(keys.len());
+        for (key, _) in &keys {
+            let id = ids::new_id();
+            sqlx::query("INSERT INTO throttle_attempts (id, key, at_ms) VALUES ($1, $2, $3)")
+                .bind(id)
                 .bind(key)
                 .bind(now_ms)
                 .execute(&mut *tx)
                 .await?;
+            attempts.push(id);
         }
+        tx.commit().await?;
+        Ok(Reservation::Granted(attempts))
+    }
+
+    /// Gives back reserved attempts (the login succeeded; the registration did not happen).
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "release_attempts"))]
+    pub async fn release_attempts(&self, attempts: &[i64]) -> Result<()> {
+        for id in attempts {
+            sqlx::query("DELETE FROM throttle_attempts WHERE id = $1")
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets `key`'s attempts and back-off (its owner just proved who they are).
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "forgive"))]
+    pub async fn forgive(&self, key: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM throttle_attempts WHERE key = $1")
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE throttle_keys SET lockouts = 0, blocked_until_ms = 0 WHERE key = $1")
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Forgets the failures of `key` (after a successful login).
-    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "clear_failures"))]
-    pub async fn clear_failures(&self, key: &str) -> Result<()> {
-        sqlx::query("DELETE FROM login_failures WHERE key = $1")
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// Deletes what no rule needs any more: attempts and keys long out of their windows,
+    /// sessions expired, or revoked before `revoked_before_ms` (with their spent tokens),
+    /// spent tokens older than `spent_before_ms`. Returns how many rows went.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "prune"))]
+    pub async fn prune(&self, cutoffs: &Pruning) -> Result<u64> {
+        let mut deleted = 0;
+        let statements: [(&str, &[i64]); 4] = [
+            (
+                "DELETE FROM throttle_attempts WHERE at_ms < $1",
+                &[cutoffs.attempts_before_ms],
+            ),
+            (
+                "DELETE FROM throttle_keys WHERE touched_at_ms < $1 AND blocked_until_ms < $1",
+                &[cutoffs.attempts_before_ms],
+            ),
+            (
+                "DELETE FROM spent_refresh_tokens WHERE spent_at_ms < $1 OR session_id IN \
+                 (SELECT id FROM sessions WHERE revoked_at_ms < $2 OR last_used_at_ms < $3 \
+                 OR created_at_ms < $4)",
+                &[
+                    cutoffs.spent_before_ms,
+                    cutoffs.revoked_before_ms,
+                    cutoffs.sessions.used_after_ms,
+                    cutoffs.sessions.created_after_ms,
+                ],
+            ),
+            (
+                "DELETE FROM sessions WHERE revoked_at_ms < $1 OR last_used_at_ms < $2 \
+                 OR created_at_ms < $3",
+                &[
+                    cutoffs.revoked_before_ms,
+                    cutoffs.sessions.used_after_ms,
+                    cutoffs.sessions.created_after_ms,
+                ],
+            ),
+        ];
+        for (sql, binds) in statements {
+            let mut query = sqlx::query(sql);
+            for bind in binds {
+                query = query.bind(*bind);
+            }
+            deleted += query.execute(&self.pool).await?.rows_affected();
+        }
+        Ok(deleted)
     }
 
     /// Stored signing keys `(kid, seed, created_at_ms)`, newest first.
@@ -400,6 +508,31 @@ pub struct SessionInfo {
     pub user_agent: String,
     pub created_at_ms: i64,
     pub last_used_at_ms: i64,
+}
+
+/// The outcome of [`Store::reserve_attempt`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reservation {
+    /// The attempts reserved, one per key, to release if the attempt did not count.
+    Granted(Vec<i64>),
+    Refused { wait_ms: i64 },
+}
+
+/// Which sessions may still be refreshed: used after one moment and created after another.
+#[derive(Debug, Clone, Copy)]
+pub struct Fresh {
+    pub used_after_ms: i64,
+    pub created_after_ms: i64,
+}
+
+/// What [`Store::prune`] deletes.
+#[derive(Debug, Clone, Copy)]
+pub struct Pruning {
+    pub attempts_before_ms: i64,
+    /// Sessions no longer this fresh are deleted.
+    pub sessions: Fresh,
+    pub revoked_before_ms: i64,
+    pub spent_before_ms: i64,
 }
 
 /// A session about to be stored.

@@ -1,33 +1,63 @@
-//! Login throttling: how many failed logins a username, or a client address, may have in a
-//! minute before it must wait.
+//! Throttles on the doors anyone can knock on: how many logins a username may try from one
+//! address, how many an address may try across usernames, how many accounts an address may
+//! create. Attempts are reserved in the auth database before the password work (see
+//! `Store::reserve_attempt`), so they hold under concurrency and across replicas.
 
-/// A budget of failures in a sliding window.
-#[derive(Debug, Clone, Copy)]
+/// A budget of attempts in a sliding window; spent, the key waits, longer each time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
-    pub failures: i64,
+    pub attempts: i64,
     pub window_ms: i64,
+    /// The longest wait the back-off reaches (the window itself: no back-off).
+    pub longest_block_ms: i64,
 }
 
-/// Failures one username may have per minute: guessing one person's password is slow.
-pub const PER_USERNAME: Limit = Limit {
-    failures: 5,
-    window_ms: 60_000,
-};
-/// Failures one client address may have per minute, across usernames (looser: several
-/// people may share an address).
-pub const PER_ADDRESS: Limit = Limit {
-    failures: 20,
-    window_ms: 60_000,
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 60 * MINUTE_MS;
+
+/// Failed logins for one username from one address: guessing a password is slow, and the
+/// owner elsewhere is never locked out by it.
+pub const PER_NAME_AND_ADDRESS: Limit = Limit {
+    attempts: 5,
+    window_ms: MINUTE_MS,
+    longest_block_ms: HOUR_MS,
 };
 
-/// Seconds to wait, if `count` failures (the oldest at `oldest_ms`) used up the budget.
-pub fn retry_after_s(limit: Limit, count: i64, oldest_ms: Option<i64>, now_ms: i64) -> Option<u64> {
-    if count < limit.failures {
-        return None;
+/// Failed logins from one address across usernames (looser: several people may share an
+/// address behind a NAT).
+pub const PER_ADDRESS: Limit = Limit {
+    attempts: 20,
+    window_ms: MINUTE_MS,
+    longest_block_ms: HOUR_MS,
+};
+
+/// Accounts one address may create per hour, by default (`ASTRAL_REGISTRATIONS_PER_HOUR`).
+pub const REGISTRATIONS_PER_HOUR: i64 = 30;
+
+pub fn registrations(per_hour: i64) -> Limit {
+    Limit {
+        attempts: per_hour.max(1),
+        window_ms: HOUR_MS,
+        longest_block_ms: HOUR_MS,
     }
-    let frees_at = oldest_ms.unwrap_or(now_ms) + limit.window_ms;
-    let wait_ms = (frees_at - now_ms).max(1000);
-    Some(u64::try_from((wait_ms + 999) / 1000).unwrap_or(1))
+}
+
+/// A key's back-off is forgotten after this long without a lockout.
+pub const FORGET_LOCKOUTS_AFTER_MS: i64 = 24 * HOUR_MS;
+
+/// How long a key that just spent its budget for the `lockouts`-th time in a row waits:
+/// the window, doubled each time, up to the limit's longest block.
+pub fn block_ms(limit: Limit, lockouts: i64) -> i64 {
+    let doublings = u32::try_from((lockouts - 1).clamp(0, 20)).unwrap_or(20);
+    limit
+        .window_ms
+        .saturating_mul(1 << doublings)
+        .min(limit.longest_block_ms.max(limit.window_ms))
+}
+
+/// Whole seconds to wait for `ms` milliseconds, at least one.
+pub fn seconds(ms: i64) -> u64 {
+    u64::try_from((ms.max(1) + 999) / 1000).unwrap_or(1)
 }
 
 #[cfg(test)]
@@ -35,19 +65,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_budget_allows_failures_up_to_the_limit() {
-        assert_eq!(retry_after_s(PER_USERNAME, 4, Some(0), 1000), None);
+    fn the_wait_doubles_with_each_lockout_up_to_the_longest_block() {
+        let waits: Vec<i64> = (1..=8)
+            .map(|n| block_ms(PER_NAME_AND_ADDRESS, n) / 1000)
+            .collect();
+        assert_eq!(waits, [60, 120, 240, 480, 960, 1920, 3600, 3600]);
     }
 
     #[test]
-    fn past_the_limit_the_wait_is_until_the_oldest_failure_leaves_the_window() {
-        assert_eq!(
-            retry_after_s(PER_USERNAME, 5, Some(10_000), 40_000),
-            Some(30)
-        );
-        assert_eq!(
-            retry_after_s(PER_USERNAME, 5, Some(10_000), 69_900),
-            Some(1)
-        );
+    fn registrations_do_not_back_off_past_their_window() {
+        assert_eq!(block_ms(registrations(30), 5), HOUR_MS);
+    }
+
+    #[test]
+    fn waits_are_whole_seconds_rounded_up() {
+        assert_eq!(seconds(1), 1);
+        assert_eq!(seconds(59_001), 60);
+        assert_eq!(seconds(-5), 1);
     }
 }

@@ -2,7 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
-use astral_auth::store::{NewSession, Refreshed, Store, User};
+use astral_auth::store::{Fresh, NewSession, Pruning, Refreshed, Reservation, Store, User};
+use astral_auth::throttle::{self, Limit};
 use astral_common::testing::TestDatabase;
 use astral_common::{Error, db};
 
@@ -15,6 +16,12 @@ async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
     }
     stores
 }
+
+/// Every session is fresh enough.
+const ANY_AGE: Fresh = Fresh {
+    used_after_ms: i64::MIN,
+    created_after_ms: i64::MIN,
+};
 
 fn session(id: i64, user_id: i64, refresh_hash: &str) -> NewSession<'_> {
     NewSession {
@@ -92,7 +99,7 @@ async fn a_refresh_token_works_once_and_its_reuse_revokes_the_session() {
             .insert_user_with_session(&bob, "hash", &session(200, 20, "first"))
             .await
             .unwrap();
-        let rotated = store.rotate_refresh("first", "second", 5).await.unwrap();
+        let rotated = store.rotate_refresh("first", "second", 5, ANY_AGE).await.unwrap();
         assert_eq!(
             rotated,
             Refreshed::Rotated {
@@ -101,7 +108,7 @@ async fn a_refresh_token_works_once_and_its_reuse_revokes_the_session() {
             },
             "{backend}"
         );
-        let reused = store.rotate_refresh("first", "third", 6).await.unwrap();
+        let reused = store.rotate_refresh("first", "third", 6, ANY_AGE).await.unwrap();
         assert_eq!(
             reused,
             Refreshed::Reused {
@@ -111,11 +118,11 @@ async fn a_refresh_token_works_once_and_its_reuse_revokes_the_session() {
             "{backend}"
         );
         assert_eq!(
-            store.rotate_refresh("second", "fourth", 7).await.unwrap(),
+            store.rotate_refresh("second", "fourth", 7, ANY_AGE).await.unwrap(),
             Refreshed::Unknown,
             "{backend}: the whole session ended"
         );
-        let again = store.rotate_refresh("first", "fifth", 8).await.unwrap();
+        let again = store.rotate_refresh("first", "fifth", 8, ANY_AGE).await.unwrap();
         assert_eq!(
             again,
             Refreshed::Reused {
@@ -125,7 +132,7 @@ async fn a_refresh_token_works_once_and_its_reuse_revokes_the_session() {
             "{backend}"
         );
         assert_eq!(
-            store.rotate_refresh("never-issued", "x", 9).await.unwrap(),
+            store.rotate_refresh("never-issued", "x", 9, ANY_AGE).await.unwrap(),
             Refreshed::Unknown,
             "{backend}"
         );
@@ -150,7 +157,7 @@ async fn sessions_end_one_at_a_time_or_all_but_one() {
             .unwrap();
         store.insert_session(&session(301, 30, "b")).await.unwrap();
         store.insert_session(&session(302, 30, "c")).await.unwrap();
-        assert_eq!(store.live_sessions(30).await.unwrap().len(), 3, "{backend}");
+        assert_eq!(store.live_sessions(30, ANY_AGE).await.unwrap().len(), 3, "{backend}");
         assert!(store.revoke_session(30, 300, 5).await.unwrap(), "{backend}");
         assert!(
             !store.revoke_session(30, 300, 6).await.unwrap(),
@@ -167,7 +174,7 @@ async fn sessions_end_one_at_a_time_or_all_but_one() {
         assert!(!store.session_is_live(30, 301).await.unwrap(), "{backend}");
         assert_eq!(
             store
-                .live_sessions(30)
+                .live_sessions(30, ANY_AGE)
                 .await
                 .unwrap()
                 .iter()
@@ -179,39 +186,158 @@ async fn sessions_end_one_at_a_time_or_all_but_one() {
     }
 }
 
+const FIVE_A_MINUTE: Limit = throttle::PER_NAME_AND_ADDRESS;
+
+fn granted(reservation: &Reservation) -> bool {
+    matches!(reservation, Reservation::Granted(_))
+}
+
 #[tokio::test]
-async fn failed_logins_are_counted_per_key_within_the_window() {
+async fn parallel_attempts_get_no_more_than_the_budget() {
     for (backend, store, _db) in stores().await {
-        let keys = ["user:dan".to_owned(), "addr:1.2.3.4".to_owned()];
-        for at in [100, 200, 300] {
-            store.record_failure(&keys, at, 0).await.unwrap();
+        let keys = [
+            ("login:dan@1.2.3.4".to_owned(), FIVE_A_MINUTE),
+            ("login-address:1.2.3.4".to_owned(), throttle::PER_ADDRESS),
+        ];
+        let attempts: Vec<_> = (0..100)
+            .map(|_| {
+                let (store, keys) = (store.clone(), keys.clone());
+                tokio::spawn(async move { store.reserve_attempt(&keys, 1_000).await.unwrap() })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for attempt in attempts {
+            outcomes.push(attempt.await.unwrap());
         }
         assert_eq!(
-            store.recent_failures("user:dan", 150).await.unwrap(),
-            (2, Some(200)),
+            outcomes.iter().filter(|r| granted(r)).count(),
+            5,
             "{backend}"
         );
-        assert_eq!(
-            store.recent_failures("addr:1.2.3.4", 0).await.unwrap(),
-            (3, Some(100)),
-            "{backend}"
+        assert!(
+            outcomes.contains(&Reservation::Refused { wait_ms: 60_000 }),
+            "{backend}: the sixth blocks the key for a minute"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_spent_budget_blocks_longer_each_time_and_a_success_forgives() {
+    for (backend, store, _db) in stores().await {
+        let key = [("login:eve@5.6.7.8".to_owned(), FIVE_A_MINUTE)];
+        let mut now = 0;
+        for lockout in [60_000, 120_000, 240_000] {
+            for _ in 0..5 {
+                now += 10;
+                assert!(granted(&store.reserve_attempt(&key, now).await.unwrap()));
+            }
+            assert_eq!(
+                store.reserve_attempt(&key, now).await.unwrap(),
+                Reservation::Refused { wait_ms: lockout },
+                "{backend}"
+            );
+            assert_eq!(
+                store.reserve_attempt(&key, now + 1_000).await.unwrap(),
+                Reservation::Refused {
+                    wait_ms: lockout - 1_000
+                },
+                "{backend}: blocked until then"
+            );
+            now += lockout;
+        }
+        let Reservation::Granted(attempt) = store.reserve_attempt(&key, now).await.unwrap() else {
+            panic!("{backend}: the block is over");
+        };
+        store.release_attempts(&attempt).await.unwrap();
+        store.forgive(&key[0].0).await.unwrap();
+        for _ in 0..5 {
+            assert!(granted(&store.reserve_attempt(&key, now).await.unwrap()));
+        }
         assert_eq!(
-            store.recent_failures("user:eve", 0).await.unwrap(),
-            (0, None),
-            "{backend}"
+            store.reserve_attempt(&key, now).await.unwrap(),
+            Reservation::Refused { wait_ms: 60_000 },
+            "{backend}: forgiven, the back-off starts again"
         );
-        store.clear_failures("user:dan").await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn released_attempts_do_not_count_and_registrations_wait_for_the_oldest() {
+    for (backend, store, _db) in stores().await {
+        let key = [("register:9.9.9.9".to_owned(), throttle::registrations(2))];
+        let Reservation::Granted(first) = store.reserve_attempt(&key, 100).await.unwrap() else {
+            panic!("{backend}");
+        };
+        store.release_attempts(&first).await.unwrap();
+        assert!(granted(&store.reserve_attempt(&key, 200).await.unwrap()));
+        assert!(granted(&store.reserve_attempt(&key, 300).await.unwrap()));
         assert_eq!(
-            store.recent_failures("user:dan", 0).await.unwrap().0,
-            0,
-            "{backend}"
+            store.reserve_attempt(&key, 1_300).await.unwrap(),
+            Reservation::Refused {
+                wait_ms: 3_600_000 - 1_100
+            },
+            "{backend}: until the oldest leaves the hour"
         );
-        store.record_failure(&keys, 400, 250).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn expired_sessions_are_not_refreshed_and_old_rows_are_pruned() {
+    for (backend, store, _db) in stores().await {
+        let fay = User {
+            id: 40,
+            username: "fay".into(),
+        };
+        store
+            .insert_user_with_session(&fay, "hash", &session(400, 40, "idle"))
+            .await
+            .unwrap();
+        let idle_since_1 = Fresh {
+            used_after_ms: 1,
+            created_after_ms: 0,
+        };
         assert_eq!(
-            store.recent_failures("addr:1.2.3.4", 0).await.unwrap(),
-            (2, Some(300)),
-            "{backend}: old ones forgotten"
+            store.rotate_refresh("idle", "x", 50, idle_since_1).await.unwrap(),
+            Refreshed::Unknown,
+            "{backend}: unused too long"
+        );
+        let too_old = Fresh {
+            used_after_ms: 0,
+            created_after_ms: 1,
+        };
+        assert_eq!(
+            store.rotate_refresh("idle", "x", 50, too_old).await.unwrap(),
+            Refreshed::Unknown,
+            "{backend}: past its lifetime"
+        );
+        assert!(store.live_sessions(40, too_old).await.unwrap().is_empty());
+        store.insert_session(&session(401, 40, "live")).await.unwrap();
+        store.rotate_refresh("live", "live-2", 60, ANY_AGE).await.unwrap();
+        store
+            .reserve_attempt(&[("login:fay@1.1.1.1".into(), FIVE_A_MINUTE)], 10)
+            .await
+            .unwrap();
+        let pruned = store
+            .prune(&Pruning {
+                attempts_before_ms: 20,
+                sessions: Fresh {
+                    used_after_ms: 2,
+                    created_after_ms: 0,
+                },
+                revoked_before_ms: 0,
+                spent_before_ms: 0,
+            })
+            .await
+            .unwrap();
+        // The attempt, its key, the idle session; the live one and its spent token stay.
+        assert_eq!(pruned, 3, "{backend}");
+        assert_eq!(
+            store.rotate_refresh("live", "live-3", 70, ANY_AGE).await.unwrap(),
+            Refreshed::Reused {
+                session_id: 401,
+                newly_revoked_user: Some(40)
+            },
+            "{backend}: the spent token is still remembered"
         );
     }
 }
