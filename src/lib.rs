@@ -75,9 +75,17 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
     let mut tasks = JoinSet::new();
     let (db, b, s, settings) = (database("auth"), bus.clone(), shutdown(), options.auth);
     tasks.spawn(async move {
-        astral_auth::serve(&db, Some(kek), settings, &Plane::trusted(), b, auth_listener, s)
-            .await
-            .context("auth service")
+        astral_auth::serve(
+            &db,
+            Some(kek),
+            settings,
+            &Plane::trusted(),
+            b,
+            auth_listener,
+            s,
+        )
+        .await
+        .context("auth service")
     });
     let (db, a, b, s) = (
         database("social"),

@@ -709,7 +709,11 @@ async fn failed_logins_are_throttled_per_username_and_per_address(system: &Syste
         .map(|n| {
             let (attacker, body) = (
                 attacker.clone(),
-                if n == 50 { right.clone() } else { wrong.clone() },
+                if n == 50 {
+                    right.clone()
+                } else {
+                    wrong.clone()
+                },
             );
             async move { post_from(&attacker, system, "/api/auth/login", &body).await }
         })
@@ -745,14 +749,21 @@ async fn failed_logins_are_throttled_per_username_and_per_address(system: &Syste
     // The guessing address waits, even with the right password.
     let (status, retry_after) = post_from(&attacker, system, "/api/auth/login", &right).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(retry_after.is_some_and(|s| (50..=60).contains(&s)), "{retry_after:?}");
+    assert!(
+        retry_after.is_some_and(|s| (50..=60).contains(&s)),
+        "{retry_after:?}"
+    );
 
     // One address trying many usernames (unknown ones too) is throttled as well.
     let sprayer = client_from("127.0.0.5");
     let mut statuses = Vec::new();
     for _ in 0..21 {
         let guess = json!({ "username": support::user::unique_name("nobody"), "password": "wrong password" });
-        statuses.push(post_from(&sprayer, system, "/api/auth/login", &guess).await.0);
+        statuses.push(
+            post_from(&sprayer, system, "/api/auth/login", &guess)
+                .await
+                .0,
+        );
     }
     assert!(
         statuses[..20]
@@ -768,12 +779,16 @@ async fn failed_logins_are_throttled_per_username_and_per_address(system: &Syste
     let bob = User::register(&system.base, "bob").await;
     let bob_right = json!({ "username": bob.name, "password": bob.password });
     assert_eq!(
-        post_from(&sprayer, system, "/api/auth/login", &bob_right).await.0,
+        post_from(&sprayer, system, "/api/auth/login", &bob_right)
+            .await
+            .0,
         StatusCode::TOO_MANY_REQUESTS,
         "the address waits, whoever it logs in as"
     );
     assert_eq!(
-        post_from(&owner, system, "/api/auth/login", &bob_right).await.0,
+        post_from(&owner, system, "/api/auth/login", &bob_right)
+            .await
+            .0,
         StatusCode::OK,
         "other addresses do not"
     );
@@ -786,8 +801,13 @@ async fn registrations_are_throttled_per_address(system: &System) {
     let account = |name: String| json!({ "username": name, "password": support::user::PASSWORD });
     let taken = User::register(&system.base, "taken").await;
     for _ in 0..3 {
-        let (status, _) =
-            post_from(&client, system, "/api/auth/register", &account(taken.name.clone())).await;
+        let (status, _) = post_from(
+            &client,
+            system,
+            "/api/auth/register",
+            &account(taken.name.clone()),
+        )
+        .await;
         assert_eq!(status, StatusCode::CONFLICT);
     }
     let registrations: Vec<_> = (0..31)
@@ -818,7 +838,11 @@ async fn registrations_are_throttled_per_address(system: &System) {
         &account(support::user::unique_name("reg")),
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "another address is not held back");
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "another address is not held back"
+    );
 }
 
 /// Opens a WebSocket with these extra headers; the HTTP status if the upgrade is refused.

@@ -630,7 +630,12 @@ async fn renewed_and_old_certificates_accept_each_other() {
     };
     for (server, client) in [(&dir, &old), (&old, &dir), (&dir, &dir)] {
         let server_plane = plane(server, "auth");
-        let guard = Guard::new(&[], std::sync::Arc::new(NoUsers), Transport::MutualTls);
+        let guard = Guard::new(
+            &[],
+            std::sync::Arc::new(NoUsers),
+            Transport::MutualTls,
+            std::sync::Arc::new(astral_common::ratelimit::InMemory::default()),
+        );
         let router = astral_common::grpc::server_with_health::<
             tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
         >(&server_plane, guard)

@@ -1,8 +1,7 @@
-//! Rate limits: a token bucket; a connection's frame budget built on it (refuse, then close
-//! one that keeps pushing); and per-user budgets for the HTTP API.
+//! A WebSocket connection's frame budget: a token bucket (refuse, then close a connection
+//! that keeps pushing). Per-user budgets of the API's calls are counted by the services that
+//! own them (`astral_common::ratelimit`).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -44,12 +43,6 @@ impl TokenBucket {
                 .min(self.burst);
         }
         self.last = Some(now);
-    }
-
-    /// Whether the bucket would be full now (nothing to remember about its user).
-    fn is_full(&mut self, now: Instant) -> bool {
-        self.refill(now);
-        self.tokens >= self.burst
     }
 }
 
@@ -95,40 +88,6 @@ impl FrameRate {
     }
 }
 
-/// One bucket per user, for one kind of request. Kept per gateway: a user spread over
-/// several gateways gets several budgets, which still bounds abuse without shared state.
-pub struct PerUser {
-    burst: f64,
-    per_second: f64,
-    buckets: Mutex<HashMap<String, TokenBucket>>,
-}
-
-impl PerUser {
-    pub fn new(burst: f64, per_second: f64) -> Self {
-        Self {
-            burst,
-            per_second,
-            buckets: Mutex::default(),
-        }
-    }
-
-    /// Admits one request of `user`, or says how long to wait.
-    pub fn take(&self, user: &str) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() > 100_000 {
-            buckets.retain(|_, bucket| !bucket.is_full(now));
-        }
-        buckets
-            .entry(user.to_owned())
-            .or_insert_with(|| TokenBucket::new(self.burst, self.per_second))
-            .take(now)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,13 +113,5 @@ mod tests {
         let wait = bucket.take(start).unwrap_err();
         assert!(wait <= Duration::from_millis(100), "{wait:?}");
         assert!(bucket.take(start + Duration::from_millis(100)).is_ok());
-    }
-
-    #[test]
-    fn each_user_has_their_own_budget() {
-        let limits = PerUser::new(1.0, 0.5);
-        assert!(limits.take("a").is_ok());
-        assert!(limits.take("a").is_err());
-        assert!(limits.take("b").is_ok());
     }
 }

@@ -25,8 +25,6 @@ pub struct AppState {
     pub draining: tokio::sync::watch::Sender<bool>,
     /// Live WebSocket connections per user, to cap them.
     pub connections: crate::ws::ConnectionCounts,
-    /// Messages a user may send through this gateway: 100 at once, 20 a second after that.
-    pub send_limits: crate::limits::PerUser,
 }
 
 impl AppState {
@@ -42,7 +40,6 @@ impl AppState {
             hub: crate::hub::Hub::new(bus.clone()),
             draining: tokio::sync::watch::Sender::new(false),
             connections: crate::ws::ConnectionCounts::default(),
-            send_limits: crate::limits::PerUser::new(100.0, 20.0),
             config,
             bus,
         }))

@@ -53,8 +53,8 @@ async fn main() {
             "bench",
             &format!("10.0.2.{run}"),
         )
-            .await
-            .unwrap();
+        .await
+        .unwrap();
         let start = Instant::now();
         auth.login(
             &known,

@@ -4,6 +4,7 @@ use crate::service::{AuthService, Authenticated};
 use crate::store::User;
 use astral_common::error::parse_id;
 use astral_common::guard::{Access, Policy, Refused, Role, VerifyToken, actor};
+use astral_common::ratelimit::Rate;
 use astral_common::tokens::Claims;
 use astral_proto::auth as pb;
 use futures::future::BoxFuture;
@@ -33,9 +34,18 @@ pub const POLICY: Policy = &[
         "/astral.auth.v1.AuthService/Refresh",
         Access::roles(&[Role::Gateway]),
     ),
-    ("/astral.auth.v1.AuthService/Logout", Access::USER),
-    ("/astral.auth.v1.AuthService/LogoutAll", Access::USER),
-    ("/astral.auth.v1.AuthService/ChangePassword", Access::USER),
+    (
+        "/astral.auth.v1.AuthService/Logout",
+        Access::user_at(Rate::per_minute(30)),
+    ),
+    (
+        "/astral.auth.v1.AuthService/LogoutAll",
+        Access::user_at(Rate::per_minute(10)),
+    ),
+    (
+        "/astral.auth.v1.AuthService/ChangePassword",
+        Access::user_at(Rate::per_seconds(5, 600)),
+    ),
     ("/astral.auth.v1.AuthService/ListSessions", Access::USER),
     (
         "/astral.auth.v1.AuthService/ListRevokedSessions",

@@ -76,8 +76,8 @@ impl Hasher {
     /// Whether `password` is the one `hash` (a PHC string) was made from.
     pub async fn verify(&self, password: String, hash: String) -> Result<bool> {
         self.run(move |memory| {
-            let stored =
-                PasswordHash::new(&hash).map_err(|error| anyhow::anyhow!("stored hash: {error}"))?;
+            let stored = PasswordHash::new(&hash)
+                .map_err(|error| anyhow::anyhow!("stored hash: {error}"))?;
             let expected = stored.hash.context("the stored hash has no output")?;
             let algorithm = Algorithm::try_from(stored.algorithm)
                 .map_err(|error| anyhow::anyhow!("stored hash: {error}"))?;
@@ -205,7 +205,10 @@ mod tests {
     async fn hashes_are_standard_phc_strings_both_ways() {
         let hasher = Hasher::new(1);
         let ours = hasher.hash("correct horse".into()).await.unwrap();
-        assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
         let parsed = PasswordHash::new(&ours).unwrap();
         assert!(
             Argon2::default()
@@ -217,8 +220,18 @@ mod tests {
             .hash_password(b"battery staple", &salt)
             .unwrap()
             .to_string();
-        assert!(hasher.verify("battery staple".into(), theirs.clone()).await.unwrap());
-        assert!(!hasher.verify("battery stapler".into(), theirs).await.unwrap());
+        assert!(
+            hasher
+                .verify("battery staple".into(), theirs.clone())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify("battery stapler".into(), theirs)
+                .await
+                .unwrap()
+        );
         assert!(!hasher.verify("correct horsE".into(), ours).await.unwrap());
     }
 
@@ -250,6 +263,10 @@ mod tests {
             }
         }
         assert!(refused >= QUEUE_PER_SLOT, "{refused} refused");
-        assert_eq!(hasher.memory.lock().unwrap().len(), 1, "one slot, one memory");
+        assert_eq!(
+            hasher.memory.lock().unwrap().len(),
+            1,
+            "one slot, one memory"
+        );
     }
 }

@@ -186,7 +186,12 @@ impl AuthService {
     ) -> Result<Authenticated> {
         let username = Username::parse(username)?;
         let password = NewPassword::parse(password)?;
-        if self.store.user_by_username(username.as_str()).await?.is_some() {
+        if self
+            .store
+            .user_by_username(username.as_str())
+            .await?
+            .is_some()
+        {
             return Err(Error::conflict("that username is taken"));
         }
         let limit = throttle::registrations(self.settings.registrations_per_hour);
@@ -238,7 +243,10 @@ impl AuthService {
             .reserve(
                 &[
                     (name_key.clone(), throttle::PER_NAME_AND_ADDRESS),
-                    (format!("login-address:{client_addr}"), throttle::PER_ADDRESS),
+                    (
+                        format!("login-address:{client_addr}"),
+                        throttle::PER_ADDRESS,
+                    ),
                 ],
                 "failed logins",
             )

@@ -515,7 +515,9 @@ pub struct SessionInfo {
 pub enum Reservation {
     /// The attempts reserved, one per key, to release if the attempt did not count.
     Granted(Vec<i64>),
-    Refused { wait_ms: i64 },
+    Refused {
+        wait_ms: i64,
+    },
 }
 
 /// Which sessions may still be refreshed: used after one moment and created after another.

@@ -22,9 +22,14 @@ async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
 }
 
 async fn start(store: &Store, kek: &Kek) -> Arc<AuthService> {
-    AuthService::start(store.clone(), EventBus::local(), Some(kek.clone()), Settings::default())
-        .await
-        .unwrap()
+    AuthService::start(
+        store.clone(),
+        EventBus::local(),
+        Some(kek.clone()),
+        Settings::default(),
+    )
+    .await
+    .unwrap()
 }
 
 /// Checks that every stored seed is sealed and that its clear form appears nowhere in the
@@ -59,7 +64,10 @@ async fn with_a_kek_no_seed_is_stored_in_clear_and_tokens_sign_verify_and_rotate
 
         let (rotated, _) = auth.rotate_signing_key().await.unwrap();
         assert_eq!(assert_all_sealed(backend, &store, &kek).await.len(), 2);
-        let bob = auth.register("bob", "password2".into(), "t", "127.0.0.1").await.unwrap();
+        let bob = auth
+            .register("bob", "password2".into(), "t", "127.0.0.1")
+            .await
+            .unwrap();
         assert_eq!(kid_of(&bob.access_token), rotated, "{backend}");
         let published: Vec<String> = auth
             .public_keys()
@@ -119,10 +127,15 @@ async fn a_legacy_clear_seed_is_sealed_in_place_at_start() {
 async fn a_wrong_kek_or_none_refuses_to_start_with_a_clear_message() {
     for (backend, store, _db) in stores().await {
         start(&store, &Kek::random()).await;
-        let wrong = AuthService::start(store.clone(), EventBus::local(), Some(Kek::random()), Settings::default())
-            .await
-            .err()
-            .unwrap();
+        let wrong = AuthService::start(
+            store.clone(),
+            EventBus::local(),
+            Some(Kek::random()),
+            Settings::default(),
+        )
+        .await
+        .err()
+        .unwrap();
         assert_eq!(wrong.to_string(), WRONG_KEK, "{backend}: {wrong:#}");
         assert!(WRONG_KEK.contains("wrong ASTRAL_KEY_ENCRYPTION_KEY?"));
         let none = AuthService::start(store.clone(), EventBus::local(), None, Settings::default())

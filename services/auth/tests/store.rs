@@ -99,7 +99,10 @@ async fn a_refresh_token_works_once_and_its_reuse_revokes_the_session() {
             .insert_user_with_session(&bob, "hash", &session(200, 20, "first"))
             .await
             .unwrap();
-        let rotated = store.rotate_refresh("first", "second", 5, ANY_AGE).await.unwrap();
+        let rotated = store
+            .rotate_refresh("first", "second", 5, ANY_AGE)
+            .await
+            .unwrap();
         assert_eq!(
             rotated,
             Refreshed::Rotated {
@@ -108,7 +111,10 @@ async fn a_refresh_token_works_once_and_its_reuse_revokes_the_session() {
             },
             "{backend}"
         );
-        let reused = store.rotate_refresh("first", "third", 6, ANY_AGE).await.unwrap();
+        let reused = store
+            .rotate_refresh("first", "third", 6, ANY_AGE)
+            .await
+            .unwrap();
         assert_eq!(
             reused,
             Refreshed::Reused {
@@ -118,11 +124,17 @@ async fn a_refresh_token_works_once_and_its_reuse_revokes_the_session() {
             "{backend}"
         );
         assert_eq!(
-            store.rotate_refresh("second", "fourth", 7, ANY_AGE).await.unwrap(),
+            store
+                .rotate_refresh("second", "fourth", 7, ANY_AGE)
+                .await
+                .unwrap(),
             Refreshed::Unknown,
             "{backend}: the whole session ended"
         );
-        let again = store.rotate_refresh("first", "fifth", 8, ANY_AGE).await.unwrap();
+        let again = store
+            .rotate_refresh("first", "fifth", 8, ANY_AGE)
+            .await
+            .unwrap();
         assert_eq!(
             again,
             Refreshed::Reused {
@@ -132,7 +144,10 @@ async fn a_refresh_token_works_once_and_its_reuse_revokes_the_session() {
             "{backend}"
         );
         assert_eq!(
-            store.rotate_refresh("never-issued", "x", 9, ANY_AGE).await.unwrap(),
+            store
+                .rotate_refresh("never-issued", "x", 9, ANY_AGE)
+                .await
+                .unwrap(),
             Refreshed::Unknown,
             "{backend}"
         );
@@ -157,7 +172,11 @@ async fn sessions_end_one_at_a_time_or_all_but_one() {
             .unwrap();
         store.insert_session(&session(301, 30, "b")).await.unwrap();
         store.insert_session(&session(302, 30, "c")).await.unwrap();
-        assert_eq!(store.live_sessions(30, ANY_AGE).await.unwrap().len(), 3, "{backend}");
+        assert_eq!(
+            store.live_sessions(30, ANY_AGE).await.unwrap().len(),
+            3,
+            "{backend}"
+        );
         assert!(store.revoke_session(30, 300, 5).await.unwrap(), "{backend}");
         assert!(
             !store.revoke_session(30, 300, 6).await.unwrap(),
@@ -297,7 +316,10 @@ async fn expired_sessions_are_not_refreshed_and_old_rows_are_pruned() {
             created_after_ms: 0,
         };
         assert_eq!(
-            store.rotate_refresh("idle", "x", 50, idle_since_1).await.unwrap(),
+            store
+                .rotate_refresh("idle", "x", 50, idle_since_1)
+                .await
+                .unwrap(),
             Refreshed::Unknown,
             "{backend}: unused too long"
         );
@@ -306,13 +328,22 @@ async fn expired_sessions_are_not_refreshed_and_old_rows_are_pruned() {
             created_after_ms: 1,
         };
         assert_eq!(
-            store.rotate_refresh("idle", "x", 50, too_old).await.unwrap(),
+            store
+                .rotate_refresh("idle", "x", 50, too_old)
+                .await
+                .unwrap(),
             Refreshed::Unknown,
             "{backend}: past its lifetime"
         );
         assert!(store.live_sessions(40, too_old).await.unwrap().is_empty());
-        store.insert_session(&session(401, 40, "live")).await.unwrap();
-        store.rotate_refresh("live", "live-2", 60, ANY_AGE).await.unwrap();
+        store
+            .insert_session(&session(401, 40, "live"))
+            .await
+            .unwrap();
+        store
+            .rotate_refresh("live", "live-2", 60, ANY_AGE)
+            .await
+            .unwrap();
         store
             .reserve_attempt(&[("login:fay@1.1.1.1".into(), FIVE_A_MINUTE)], 10)
             .await
@@ -332,7 +363,10 @@ async fn expired_sessions_are_not_refreshed_and_old_rows_are_pruned() {
         // The attempt, its key, the idle session; the live one and its spent token stay.
         assert_eq!(pruned, 3, "{backend}");
         assert_eq!(
-            store.rotate_refresh("live", "live-3", 70, ANY_AGE).await.unwrap(),
+            store
+                .rotate_refresh("live", "live-3", 70, ANY_AGE)
+                .await
+                .unwrap(),
             Refreshed::Reused {
                 session_id: 401,
                 newly_revoked_user: Some(40)

@@ -427,6 +427,7 @@ mod tests {
             &[],
             std::sync::Arc::new(NoUsers),
             crate::guard::Transport::Trusted,
+            std::sync::Arc::new(crate::ratelimit::InMemory::default()),
         );
         let router = server_with_health::<
             tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,

@@ -3,6 +3,7 @@
 //! token in the `authorization` metadata, and both are checked against the service's table of
 //! methods. A handler then takes the acting user from [`actor`], never from the request body.
 
+use crate::ratelimit::{Limited, Limiter, Rate};
 use crate::tokens::Claims;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -66,6 +67,8 @@ pub struct Access {
     pub roles: &'static [Role],
     /// Whether the call acts for a user and so needs that user's access token.
     pub user: bool,
+    /// How often one user may make the call (state-changing calls have a budget).
+    pub rate: Option<Rate>,
 }
 
 impl Access {
@@ -73,11 +76,24 @@ impl Access {
     pub const USER: Self = Self {
         roles: &[Role::Gateway],
         user: true,
+        rate: None,
     };
+
+    /// A state-changing call made for a user, at most `rate` per user.
+    pub const fn user_at(rate: Rate) -> Self {
+        Self {
+            rate: Some(rate),
+            ..Self::USER
+        }
+    }
 
     /// A call no user makes, open to these roles only.
     pub const fn roles(roles: &'static [Role]) -> Self {
-        Self { roles, user: false }
+        Self {
+            roles,
+            user: false,
+            rate: None,
+        }
     }
 }
 
@@ -137,20 +153,28 @@ pub fn for_user<T>(message: T, token: &str) -> tonic::Request<T> {
     request
 }
 
-/// The guard of one service: its policy, how it verifies tokens and what its transport proves.
+/// The guard of one service: its policy, how it verifies tokens, what its transport proves
+/// and where users' budgets are counted.
 #[derive(Clone)]
 pub struct Guard {
     policy: Policy,
     tokens: Arc<dyn VerifyToken>,
     transport: Transport,
+    limiter: Arc<dyn Limiter>,
 }
 
 impl Guard {
-    pub fn new(policy: Policy, tokens: Arc<dyn VerifyToken>, transport: Transport) -> Self {
+    pub fn new(
+        policy: Policy,
+        tokens: Arc<dyn VerifyToken>,
+        transport: Transport,
+        limiter: Arc<dyn Limiter>,
+    ) -> Self {
         Self {
             policy,
             tokens,
             transport,
+            limiter,
         }
     }
 
@@ -218,6 +242,26 @@ impl Guard {
             refuse(path, role, "token claims are not ids");
             return Err(tonic::Status::unauthenticated("the token is malformed"));
         };
+        if let Some(rate) = access.rate {
+            let action = path.rsplit('/').next().unwrap_or(path);
+            match self.limiter.take(user_id, action, rate).await {
+                Ok(()) => {}
+                Err(Limited::Wait(wait)) => {
+                    metrics::counter!("astral_rate_limited_total", "method" => action.to_owned())
+                        .increment(1);
+                    let seconds = wait.as_millis().div_ceil(1000).max(1);
+                    let seconds = u64::try_from(seconds).unwrap_or(u64::MAX);
+                    let mut status = tonic::Status::resource_exhausted(format!(
+                        "too many requests: try again in {seconds} s"
+                    ));
+                    status
+                        .metadata_mut()
+                        .insert(crate::error::RETRY_AFTER, seconds.into());
+                    return Err(status);
+                }
+                Err(Limited::Unavailable(why)) => return Err(tonic::Status::unavailable(why)),
+            }
+        }
         Ok(Some(Actor {
             user_id,
             session_id,
@@ -353,7 +397,12 @@ mod tests {
     ];
 
     fn guard() -> Guard {
-        Guard::new(POLICY, Arc::new(Tokens), Transport::Trusted)
+        Guard::new(
+            POLICY,
+            Arc::new(Tokens),
+            Transport::Trusted,
+            Arc::new(crate::ratelimit::InMemory::default()),
+        )
     }
 
     #[tokio::test]
@@ -395,7 +444,12 @@ mod tests {
 
     #[tokio::test]
     async fn under_mutual_tls_a_call_without_a_role_certificate_is_denied() {
-        let guard = Guard::new(POLICY, Arc::new(Tokens), Transport::MutualTls);
+        let guard = Guard::new(
+            POLICY,
+            Arc::new(Tokens),
+            Transport::MutualTls,
+            Arc::new(crate::ratelimit::InMemory::default()),
+        );
         let status = guard.admit("/s.S/Rotate", None, None).await.unwrap_err();
         assert_eq!(status.code(), tonic::Code::PermissionDenied);
         let status = guard

@@ -12,6 +12,7 @@ pub mod guard;
 pub mod ids;
 pub mod metrics;
 pub mod plane;
+pub mod ratelimit;
 pub mod shutdown;
 pub mod signing;
 pub mod telemetry;

@@ -5,16 +5,61 @@ use astral_common::Error;
 /// The longest message, in characters, after trimming.
 pub const MAX_MESSAGE_CHARS: usize = 4000;
 
-/// Message text: 1–4,000 characters after trimming, no control characters but newlines and tabs.
+/// Explicit direction controls (embeddings, overrides, isolates): they reorder the text
+/// around them, and so disguise it (`invoice\u{202E}fdp.exe` reads as `invoiceexe.pdf`).
+fn is_direction_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that draw nothing: spaces, zero-width and joining marks, fillers, variation
+/// selectors and tags. Text made only of them looks empty.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
+/// Refuses text that would show something other than it says: direction controls, or
+/// nothing visible at all (then it is "empty").
+fn shown_as_written(text: &str, what: &str) -> Result<(), Error> {
+    if text.chars().all(is_invisible) {
+        return Err(Error::invalid(format!("{what} cannot be empty")));
+    }
+    if text.chars().any(is_direction_control) {
+        return Err(Error::invalid(format!(
+            "{what} cannot contain direction overrides"
+        )));
+    }
+    Ok(())
+}
+
+/// Message text: 1–4,000 characters after trimming, something visible, no control characters
+/// but newlines and tabs, no direction overrides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageContent(String);
 
 impl MessageContent {
     pub fn parse(input: &str) -> Result<Self, Error> {
         let text = input.trim();
-        if text.is_empty() {
-            return Err(Error::invalid("a message cannot be empty"));
-        }
+        shown_as_written(text, "a message")?;
         if text.chars().count() > MAX_MESSAGE_CHARS {
             return Err(Error::invalid("a message has at most 4000 characters"));
         }
@@ -47,7 +92,8 @@ pub fn parse_nonce(input: &str) -> Result<Option<String>, Error> {
     Ok(Some(input.to_owned()))
 }
 
-/// A group chat's name: 1–100 characters after trimming, no control characters.
+/// A group chat's name: 1–100 characters after trimming, something visible, no control
+/// characters, no direction overrides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatName(String);
 
@@ -57,6 +103,7 @@ impl ChatName {
         if name.is_empty() || name.chars().count() > 100 {
             return Err(Error::invalid("a chat name has 1 to 100 characters"));
         }
+        shown_as_written(name, "a chat name")?;
         if name.chars().any(char::is_control) {
             return Err(Error::invalid(
                 "a chat name cannot contain control characters",
@@ -82,7 +129,8 @@ impl Emoji {
             && input.chars().count() <= 8
             && !input
                 .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c.is_ascii_alphanumeric());
+                .any(|c| c.is_whitespace() || c.is_control() || c.is_ascii_alphanumeric())
+            && shown_as_written(input, "a reaction").is_ok();
         if !valid {
             return Err(Error::invalid("a reaction is one emoji"));
         }
@@ -119,6 +167,28 @@ pub fn mentioned_usernames(content: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_must_show_what_it_says() {
+        for invisible in [
+            "\u{200B}",
+            "\u{200B}\u{200D}\u{2060}",
+            "\u{3164}",
+            "\u{2800} \u{FEFF}",
+        ] {
+            assert!(MessageContent::parse(invisible).is_err(), "{invisible:?}");
+            assert!(ChatName::parse(invisible).is_err(), "{invisible:?}");
+            assert!(Emoji::parse(invisible).is_err(), "{invisible:?}");
+        }
+        for overridden in ["invoice\u{202E}fdp.exe", "a\u{2066}b\u{2069}", "x\u{202B}y"] {
+            assert!(MessageContent::parse(overridden).is_err(), "{overridden:?}");
+            assert!(ChatName::parse(overridden).is_err(), "{overridden:?}");
+        }
+        // Joiners inside visible text are fine: emoji sequences and scripts need them.
+        assert!(Emoji::parse("👩\u{200D}💻").is_ok());
+        assert!(MessageContent::parse("שלום \u{200F}world").is_ok());
+        assert!(ChatName::parse("Team 🚀").is_ok());
+    }
 
     #[test]
     fn content_is_trimmed_and_bounded() {

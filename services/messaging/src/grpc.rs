@@ -4,6 +4,7 @@ use crate::service::{ChatView, MessagingService};
 use crate::store::{Message, Preview};
 use astral_common::error::parse_id;
 use astral_common::guard::{Access, Policy, Role, actor};
+use astral_common::ratelimit::Rate;
 use astral_proto::auth::User as PbUser;
 use astral_proto::messaging as pb;
 use std::sync::Arc;
@@ -21,29 +22,32 @@ pub struct Api(Arc<MessagingService>);
 pub const POLICY: Policy = &[
     (
         "/astral.messaging.v1.MessagingService/OpenDirectChat",
-        Access::USER,
+        Access::user_at(Rate::per_minute(30)),
     ),
     (
         "/astral.messaging.v1.MessagingService/CreateGroupChat",
-        Access::USER,
+        Access::user_at(Rate::per_minute(10)),
     ),
     (
         "/astral.messaging.v1.MessagingService/RenameChat",
-        Access::USER,
+        Access::user_at(Rate::per_minute(20)),
     ),
     (
         "/astral.messaging.v1.MessagingService/AddMember",
-        Access::USER,
+        Access::user_at(Rate::per_minute(60)),
     ),
     (
         "/astral.messaging.v1.MessagingService/RemoveMember",
-        Access::USER,
+        Access::user_at(Rate::per_minute(60)),
     ),
     (
         "/astral.messaging.v1.MessagingService/ToggleReaction",
-        Access::USER,
+        Access::user_at(Rate::per_minute(60)),
     ),
-    ("/astral.messaging.v1.MessagingService/Typing", Access::USER),
+    (
+        "/astral.messaging.v1.MessagingService/Typing",
+        Access::user_at(Rate::per_minute(30)),
+    ),
     (
         "/astral.messaging.v1.MessagingService/ListChats",
         Access::USER,
@@ -54,15 +58,15 @@ pub const POLICY: Policy = &[
     ),
     (
         "/astral.messaging.v1.MessagingService/SendMessage",
-        Access::USER,
+        Access::user_at(Rate::per_seconds(100, 5)),
     ),
     (
         "/astral.messaging.v1.MessagingService/EditMessage",
-        Access::USER,
+        Access::user_at(Rate::per_minute(60)),
     ),
     (
         "/astral.messaging.v1.MessagingService/DeleteMessage",
-        Access::USER,
+        Access::user_at(Rate::per_minute(60)),
     ),
     (
         "/astral.messaging.v1.MessagingService/ListMessages",
@@ -70,7 +74,7 @@ pub const POLICY: Policy = &[
     ),
     (
         "/astral.messaging.v1.MessagingService/MarkRead",
-        Access::USER,
+        Access::user_at(Rate::per_minute(300)),
     ),
     (
         "/astral.messaging.v1.MessagingService/InspectChat",

@@ -5,7 +5,9 @@ use crate::events::Events;
 use crate::friendships::Friendships;
 use crate::member_lists::MemberLists;
 use crate::sends::{Send, Sends};
-use crate::store::{AddOutcome, Change, Chat, Inserted, Left, Members, Message, Page, Store, User};
+use crate::store::{
+    AddOutcome, Change, Changed, Chat, Inserted, Left, Members, Message, Page, Store, User,
+};
 use crate::typing::TypingLimiter;
 use anyhow::Context as _;
 use astral_common::grpc::Channel;
@@ -42,6 +44,20 @@ pub const MAX_GROUP_MEMBERS: i64 = 100;
 
 fn chat_not_found() -> Error {
     Error::not_found("no such chat")
+}
+
+/// Different reactions one user may leave on one message.
+const MAX_REACTIONS_PER_USER: i64 = 20;
+
+/// The message a change left, or why there is none.
+fn changed(outcome: Changed) -> Result<Message> {
+    match outcome {
+        Changed::Message(message) => Ok(message),
+        Changed::Gone => Err(message_not_found()),
+        Changed::ReactionsFull => Err(Error::conflict(format!(
+            "you already have {MAX_REACTIONS_PER_USER} different reactions on this message"
+        ))),
+    }
 }
 
 pub(crate) fn read_only() -> Error {
@@ -381,7 +397,7 @@ impl MessagingService {
             .store
             .change_message(chat_id, message_id, change, time::now_ms())
             .await?;
-        let edited = edited.ok_or_else(message_not_found)?;
+        let edited = changed(edited)?;
         self.events.message_updated(&edited).await;
         Ok(edited)
     }
@@ -403,12 +419,13 @@ impl MessagingService {
             .store
             .change_message(chat_id, message_id, Change::Delete, time::now_ms())
             .await?;
-        let deleted = deleted.ok_or_else(message_not_found)?;
+        let deleted = changed(deleted)?;
         self.events.message_deleted(&deleted).await;
         Ok(deleted)
     }
 
-    /// Adds the actor's reaction with `emoji` to a message, or takes it back.
+    /// Adds the actor's reaction with `emoji` to a message (while they have fewer than 20
+    /// different ones on it), or takes it back.
     #[instrument(skip_all, fields(%actor, %chat_id, %message_id), err(level = "info"))]
     pub async fn toggle_reaction(
         &self,
@@ -422,12 +439,13 @@ impl MessagingService {
         let change = Change::ToggleReaction {
             user_id: actor,
             emoji: emoji.as_str(),
+            at_most: MAX_REACTIONS_PER_USER,
         };
         let reacted = self
             .store
             .change_message(chat_id, message_id, change, time::now_ms())
             .await?;
-        let reacted = reacted.ok_or_else(message_not_found)?;
+        let reacted = changed(reacted)?;
         self.events.message_updated(&reacted).await;
         Ok(reacted)
     }
@@ -474,12 +492,9 @@ impl MessagingService {
     }
 
     /// The actor is typing: `typing.started` for the chat's subscribers, rate-limited.
+    /// Refused where sending is (a read-only direct chat).
     pub async fn typing(&self, actor: i64, chat_id: &str) -> Result<()> {
-        let (_, members) = self
-            .store
-            .membership(chat_id, actor)
-            .await?
-            .ok_or_else(chat_not_found)?;
+        let members = self.writable(actor, chat_id).await?;
         if self.typing.allow(actor, chat_id)
             && let Some(user) = members.iter().find(|m| m.id == actor)
         {

@@ -114,8 +114,23 @@ pub enum Change<'a> {
     },
     /// A tombstone: content, mentions and reactions erased.
     Delete,
-    /// The user's reaction with this emoji, added or removed.
-    ToggleReaction { user_id: i64, emoji: &'a str },
+    /// The user's reaction with this emoji, added or removed; added only while the user has
+    /// fewer than `at_most` different reactions on the message.
+    ToggleReaction {
+        user_id: i64,
+        emoji: &'a str,
+        at_most: i64,
+    },
+}
+
+/// What [`Store::change_message`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Changed {
+    Message(Message),
+    /// The message is gone or deleted: nothing changed, no number taken.
+    Gone,
+    /// The user already has `at_most` reactions on it: nothing changed.
+    ReactionsFull,
 }
 
 /// What a member leaving (or being removed from) a group did.
@@ -695,8 +710,8 @@ impl Store {
         Ok(found)
     }
 
-    /// Applies a change to a live message under the chat's next number; `None` (and nothing
-    /// changed, no number taken) if the message is gone or deleted.
+    /// Applies a change to a live message under the chat's next number (whose row lock makes
+    /// changes to one chat take turns).
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "change_message"))]
     pub async fn change_message(
         &self,
@@ -704,7 +719,7 @@ impl Store {
         message_id: i64,
         change: Change<'_>,
         now_ms: i64,
-    ) -> Result<Option<Message>> {
+    ) -> Result<Changed> {
         let mut tx = self.pool.begin().await?;
         let version = next_seq(&mut tx, chat_id, None).await?;
         let bumped = sqlx::query("UPDATE messages SET version = $1 WHERE chat_id = $2 AND id = $3 AND deleted_at_ms IS NULL")
@@ -714,7 +729,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if bumped.rows_affected() != 1 {
-            return Ok(None);
+            return Ok(Changed::Gone);
         }
         match change {
             Change::Edit { content, mentions } => {
@@ -737,7 +752,11 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            Change::ToggleReaction { user_id, emoji } => {
+            Change::ToggleReaction {
+                user_id,
+                emoji,
+                at_most,
+            } => {
                 let removed = sqlx::query(
                     "DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3",
                 )
@@ -747,6 +766,16 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 if removed.rows_affected() == 0 {
+                    let (reactions,): (i64,) = sqlx::query_as(
+                        "SELECT COUNT(*) FROM reactions WHERE message_id = $1 AND user_id = $2",
+                    )
+                    .bind(message_id)
+                    .bind(user_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if reactions >= at_most {
+                        return Ok(Changed::ReactionsFull);
+                    }
                     sqlx::query("INSERT INTO reactions (message_id, user_id, emoji, created_at_ms) VALUES ($1, $2, $3, $4)")
                         .bind(message_id)
                         .bind(user_id)
@@ -759,7 +788,7 @@ impl Store {
         }
         let changed = message_in(&mut tx, chat_id, message_id).await?;
         tx.commit().await?;
-        Ok(changed)
+        Ok(changed.map_or(Changed::Gone, Changed::Message))
     }
 
     /// A page of history, always returned in ascending order (`seq`, or `version` for `After`).

@@ -5,8 +5,16 @@
 use astral_common::db;
 use astral_common::testing::TestDatabase;
 use astral_messaging::store::{
-    AddOutcome, Change, Inserted, Left, Message, NewMessage, Page, Reaction, Store, User,
+    AddOutcome, Change, Changed, Inserted, Left, Message, NewMessage, Page, Reaction, Store, User,
 };
+
+/// The message a change left (the test fails if there is none).
+fn changed(outcome: Changed) -> Message {
+    match outcome {
+        Changed::Message(message) => message,
+        other => panic!("no message changed: {other:?}"),
+    }
+}
 
 const CHAT: &str = "1_2";
 
@@ -112,21 +120,23 @@ async fn every_change_takes_the_next_number_and_after_returns_them_all() {
             );
             assert_eq!((message.seq, message.version), (id, id), "{backend}");
         }
-        let edited = store
-            .change_message(CHAT, 2, edit("edited"), 50)
-            .await
-            .unwrap()
-            .unwrap();
+        let edited = changed(
+            store
+                .change_message(CHAT, 2, edit("edited"), 50)
+                .await
+                .unwrap(),
+        );
         assert_eq!(
             (edited.seq, edited.version, edited.edited_at_ms),
             (2, 4, Some(50)),
             "{backend}"
         );
-        let deleted = store
-            .change_message(CHAT, 1, Change::Delete, 60)
-            .await
-            .unwrap()
-            .unwrap();
+        let deleted = changed(
+            store
+                .change_message(CHAT, 1, Change::Delete, 60)
+                .await
+                .unwrap(),
+        );
         assert_eq!(
             (deleted.version, deleted.deleted, deleted.content.as_str()),
             (5, true, ""),
@@ -134,7 +144,7 @@ async fn every_change_takes_the_next_number_and_after_returns_them_all() {
         );
         assert_eq!(
             store.change_message(CHAT, 1, edit("x"), 70).await.unwrap(),
-            None,
+            Changed::Gone,
             "{backend}: a tombstone"
         );
         assert_eq!(
@@ -279,21 +289,14 @@ async fn replies_reactions_and_mentions_are_stored_and_versioned() {
         let toggle = |user_id| Change::ToggleReaction {
             user_id,
             emoji: "👍",
+            at_most: 20,
         };
-        let liked = store
-            .change_message(CHAT, 1, toggle(2), 20)
-            .await
-            .unwrap()
-            .unwrap();
+        let liked = changed(store.change_message(CHAT, 1, toggle(2), 20).await.unwrap());
         assert_eq!(
             liked.version, 3,
             "{backend}: a reaction takes the next number"
         );
-        let liked = store
-            .change_message(CHAT, 1, toggle(1), 21)
-            .await
-            .unwrap()
-            .unwrap();
+        let liked = changed(store.change_message(CHAT, 1, toggle(1), 21).await.unwrap());
         assert_eq!(
             liked.reactions,
             vec![Reaction {
@@ -302,11 +305,7 @@ async fn replies_reactions_and_mentions_are_stored_and_versioned() {
             }],
             "{backend}"
         );
-        let unliked = store
-            .change_message(CHAT, 1, toggle(2), 22)
-            .await
-            .unwrap()
-            .unwrap();
+        let unliked = changed(store.change_message(CHAT, 1, toggle(2), 22).await.unwrap());
         assert_eq!(
             unliked.reactions,
             vec![Reaction {
@@ -321,11 +320,12 @@ async fn replies_reactions_and_mentions_are_stored_and_versioned() {
             "{backend}: pages carry reactions"
         );
 
-        store
-            .change_message(CHAT, 1, Change::Delete, 23)
-            .await
-            .unwrap()
-            .unwrap();
+        changed(
+            store
+                .change_message(CHAT, 1, Change::Delete, 23)
+                .await
+                .unwrap(),
+        );
         let page = store.messages(CHAT, Page::Latest, 10).await.unwrap();
         assert!(
             page[0].reactions.is_empty() && page[0].content.is_empty(),

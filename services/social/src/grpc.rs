@@ -4,6 +4,7 @@ use crate::service::SocialService;
 use crate::store::{FriendRequest, User};
 use astral_common::error::parse_id;
 use astral_common::guard::{Access, Policy, Role, actor};
+use astral_common::ratelimit::Rate;
 use astral_proto::auth::User as PbUser;
 use astral_proto::social as pb;
 use std::sync::Arc;
@@ -22,24 +23,33 @@ pub struct Api(Arc<SocialService>);
 pub const POLICY: Policy = &[
     (
         "/astral.social.v1.SocialService/SendFriendRequest",
-        Access::USER,
+        Access::user_at(Rate::per_minute(20)),
     ),
     (
         "/astral.social.v1.SocialService/AcceptFriendRequest",
-        Access::USER,
+        Access::user_at(Rate::per_minute(60)),
     ),
     (
         "/astral.social.v1.SocialService/DeclineFriendRequest",
-        Access::USER,
+        Access::user_at(Rate::per_minute(60)),
     ),
     (
         "/astral.social.v1.SocialService/CancelFriendRequest",
-        Access::USER,
+        Access::user_at(Rate::per_minute(60)),
     ),
-    ("/astral.social.v1.SocialService/RemoveFriend", Access::USER),
+    (
+        "/astral.social.v1.SocialService/RemoveFriend",
+        Access::user_at(Rate::per_minute(30)),
+    ),
     ("/astral.social.v1.SocialService/ListFriends", Access::USER),
-    ("/astral.social.v1.SocialService/BlockUser", Access::USER),
-    ("/astral.social.v1.SocialService/UnblockUser", Access::USER),
+    (
+        "/astral.social.v1.SocialService/BlockUser",
+        Access::user_at(Rate::per_minute(30)),
+    ),
+    (
+        "/astral.social.v1.SocialService/UnblockUser",
+        Access::user_at(Rate::per_minute(30)),
+    ),
     ("/astral.social.v1.SocialService/ListBlocks", Access::USER),
     (
         "/astral.social.v1.SocialService/AreFriends",

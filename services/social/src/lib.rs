@@ -36,7 +36,8 @@ pub async fn serve(
     let tokens = Authenticator::start(auth.clone(), bus.clone());
     let service = SocialService::new(store::Store::new(pool.clone()), auth, bus);
     tracing::info!(addr = %listener.describe(), "social service listening");
-    let guard = Guard::new(grpc::POLICY, tokens, plane.transport());
+    let limiter = astral_common::ratelimit::for_database(&pool, database_url);
+    let guard = Guard::new(grpc::POLICY, tokens, plane.transport(), limiter);
     let router = astral_common::grpc::server_with_health::<grpc::Server>(plane, guard)
         .await?
         .add_service(grpc::server(service));

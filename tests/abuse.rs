@@ -1,0 +1,282 @@
+//! Abuse resistance (issue 13) through the public API, in both run modes: every
+//! state-changing route has a per-user budget (429 with Retry-After past it), held across
+//! gateways and replicas; a user has at most 20 reactions on a message; typing is refused
+//! where sending is; text that disguises itself is refused.
+
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
+
+mod support;
+
+use futures::StreamExt as _;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::Instant;
+use support::system::Distributed;
+use support::{System, User};
+
+in_both_modes!(
+    every_state_changing_route_has_a_per_user_budget,
+    a_user_has_at_most_twenty_reactions_on_a_message,
+    typing_is_refused_where_sending_is,
+    text_that_disguises_itself_is_refused,
+);
+
+/// One flood: `count` requests at once (20 in flight) of `method path` with a body; checks
+/// that `budget` pass (plus what refilled while the flood ran, at one per `refill_ms`) and
+/// the rest get 429 with a Retry-After.
+async fn flood(
+    user: &User,
+    bases: &[String],
+    method: Method,
+    path: &str,
+    body: impl Fn(usize) -> Option<Value>,
+    budget: usize,
+    refill_ms: u128,
+) {
+    let count = budget + 20;
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let answers: Vec<(StatusCode, Option<String>)> = futures::stream::iter(0..count)
+        .map(|n| {
+            let base = &bases[n % bases.len()];
+            let mut request = http
+                .request(method.clone(), format!("{base}/api{path}"))
+                .bearer_auth(&user.token);
+            if let Some(body) = body(n) {
+                request = request.json(&body);
+            }
+            async move {
+                let response = request.send().await.unwrap();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                (response.status(), retry_after)
+            }
+        })
+        .buffer_unordered(20)
+        .collect()
+        .await;
+    let refilled = usize::try_from(started.elapsed().as_millis() / refill_ms).unwrap() + 1;
+    let passed = answers
+        .iter()
+        .filter(|(status, _)| *status != StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(
+        (budget..=budget + refilled).contains(&passed),
+        "{method} {path}: {passed} of {count} passed, budget {budget} (+{refilled}): {answers:?}"
+    );
+    for (status, retry_after) in &answers {
+        assert_ne!(
+            *status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{method} {path}"
+        );
+        if *status == StatusCode::TOO_MANY_REQUESTS {
+            let seconds: u64 = retry_after.as_deref().unwrap().parse().unwrap();
+            assert!(seconds >= 1, "{method} {path}: Retry-After {seconds}");
+        }
+    }
+}
+
+async fn every_state_changing_route_has_a_per_user_budget(system: &System) {
+    let bases = std::slice::from_ref(&system.base);
+    let (alice, bob, chat) = support::user::friends_with_a_chat(&system.base, &system.base).await;
+    let (_, message) = alice
+        .post(
+            &format!("/api/chats/{chat}/messages"),
+            json!({ "content": "hello" }),
+        )
+        .await;
+    let message = message["id"].as_str().unwrap().to_owned();
+    let messages = format!("/chats/{chat}/messages/{message}");
+    let edit = |n: usize| Some(json!({ "content": format!("edit {n}") }));
+    flood(&alice, bases, Method::PATCH, &messages, edit, 60, 1000).await;
+    let reaction = |n: usize| Some(json!({ "emoji": if n % 2 == 0 { "👍" } else { "❤️" } }));
+    flood(
+        &bob,
+        bases,
+        Method::POST,
+        &format!("{messages}/reactions"),
+        reaction,
+        60,
+        1000,
+    )
+    .await;
+    let read = |_| Some(json!({ "seq": 1 }));
+    flood(
+        &bob,
+        bases,
+        Method::POST,
+        &format!("/chats/{chat}/read"),
+        read,
+        300,
+        200,
+    )
+    .await;
+    let group = |n: usize| Some(json!({ "name": format!("group {n}"), "member_ids": [] }));
+    flood(&alice, bases, Method::POST, "/chats", group, 10, 6000).await;
+    let carol = User::register(&system.base, "carol").await;
+    let request = |_| Some(json!({ "username": carol.name }));
+    flood(
+        &bob,
+        bases,
+        Method::POST,
+        "/friends/requests",
+        request,
+        20,
+        3000,
+    )
+    .await;
+    let block = |_| Some(json!({ "user_id": carol.id }));
+    flood(&alice, bases, Method::POST, "/blocks", block, 30, 2000).await;
+    let password = |_| {
+        Some(json!({ "current_password": "a wrong guess", "new_password": "another password" }))
+    };
+    flood(
+        &carol,
+        bases,
+        Method::POST,
+        "/users/me/password",
+        password,
+        5,
+        120_000,
+    )
+    .await;
+    // Budgets are per user: bob's floods left alice's reactions alone.
+    let (status, _) = alice
+        .post(
+            &format!("/api{messages}/reactions"),
+            json!({ "emoji": "🎉" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// Spread over two gateways and two messaging replicas, a user's edits still share one budget.
+#[tokio::test]
+async fn budgets_hold_across_gateways_and_replicas() {
+    let Some(system) = System::distributed_with(Distributed {
+        gateways: 2,
+        messaging_replicas: 2,
+        ..Distributed::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let (alice, _bob, chat) = support::user::friends_with_a_chat(&system.base, &system.base).await;
+    let (_, message) = alice
+        .post(
+            &format!("/api/chats/{chat}/messages"),
+            json!({ "content": "hello" }),
+        )
+        .await;
+    let path = format!("/chats/{chat}/messages/{}", message["id"].as_str().unwrap());
+    let edit = |n: usize| Some(json!({ "content": format!("edit {n}") }));
+    flood(&alice, &system.bases, Method::PATCH, &path, edit, 60, 1000).await;
+    system.stop().await;
+}
+
+async fn a_user_has_at_most_twenty_reactions_on_a_message(system: &System) {
+    let (alice, bob, chat) = support::user::friends_with_a_chat(&system.base, &system.base).await;
+    let (_, message) = alice
+        .post(
+            &format!("/api/chats/{chat}/messages"),
+            json!({ "content": "react to me" }),
+        )
+        .await;
+    let path = format!(
+        "/api/chats/{chat}/messages/{}/reactions",
+        message["id"].as_str().unwrap()
+    );
+    let emoji: Vec<String> = ('😀'..='😙').map(String::from).collect();
+    assert!(emoji.len() > 21);
+    for (n, e) in emoji.iter().take(20).enumerate() {
+        let (status, body) = bob.post(&path, json!({ "emoji": e })).await;
+        assert_eq!(status, StatusCode::OK, "reaction {n}: {body}");
+    }
+    let (status, body) = bob.post(&path, json!({ "emoji": emoji[20] })).await;
+    support::assert_error(status, &body, StatusCode::CONFLICT);
+    // Taking one back makes room; someone else's reactions are their own.
+    let (status, _) = bob.post(&path, json!({ "emoji": emoji[0] })).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, reacted) = bob.post(&path, json!({ "emoji": emoji[20] })).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = alice.post(&path, json!({ "emoji": emoji[21] })).await;
+    assert_eq!(status, StatusCode::OK);
+    let bobs = reacted["reactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["user_ids"].as_array().unwrap().contains(&json!(bob.id)))
+        .count();
+    assert_eq!(bobs, 20);
+}
+
+/// Once they are no longer friends, a direct chat is read-only: typing into it is refused
+/// like a send, and the other side sees nothing.
+async fn typing_is_refused_where_sending_is(system: &System) {
+    let (mut alice, mut bob, chat) =
+        support::user::friends_with_a_chat(&system.base, &system.base).await;
+    alice.connect().await;
+    bob.connect().await;
+    bob.subscribe(&chat).await;
+    alice
+        .send(json!({ "op": "typing", "d": { "chat_id": chat } }))
+        .await;
+    assert_eq!(
+        bob.expect_event("typing.started").await["user"]["id"],
+        alice.id.as_str()
+    );
+    let (status, _) = bob
+        .call(Method::DELETE, &format!("/api/friends/{}", alice.id), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = alice
+        .post(
+            &format!("/api/chats/{chat}/messages"),
+            json!({ "content": "still there?" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    alice
+        .send(json!({ "op": "typing", "d": { "chat_id": chat } }))
+        .await;
+    let refused = alice.expect_op_allowing_errors("error").await;
+    assert_eq!(refused["d"]["code"], "forbidden", "{refused}");
+    // Bob's next frame is his own marker's answer, not alice typing.
+    bob.send(json!({ "op": "unsubscribe", "d": { "chat_id": chat } }))
+        .await;
+    loop {
+        let frame = bob.next_frame().await;
+        assert_ne!(frame["t"], "typing.started", "{frame}");
+        if frame["op"] == "unsubscribed" {
+            break;
+        }
+    }
+}
+
+async fn text_that_disguises_itself_is_refused(system: &System) {
+    let (alice, _bob, chat) = support::user::friends_with_a_chat(&system.base, &system.base).await;
+    let messages = format!("/api/chats/{chat}/messages");
+    for content in [
+        "invoice\u{202E}fdp.exe",
+        "\u{200B}\u{200D}",
+        "\u{3164}",
+        " \u{2800} ",
+    ] {
+        let (status, body) = alice.post(&messages, json!({ "content": content })).await;
+        support::assert_error(status, &body, StatusCode::BAD_REQUEST);
+    }
+    for name in ["\u{202E}puorg", "\u{200B}"] {
+        let (status, body) = alice
+            .post("/api/chats", json!({ "name": name, "member_ids": [] }))
+            .await;
+        support::assert_error(status, &body, StatusCode::BAD_REQUEST);
+    }
+    let (status, _) = alice
+        .post(&messages, json!({ "content": "שלום, world 👩\u{200D}💻" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
