@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 /// Calls that may wait for a free slot, per slot: beyond them a call is refused at once.
-const QUEUE_PER_SLOT: usize = 32;
+const QUEUE_PER_SLOT: usize = 100;
 /// The longest a call waits for a slot before it is refused.
 const LONGEST_WAIT: Duration = Duration::from_secs(5);
 
