@@ -63,6 +63,7 @@ async fn coordinator(args: &[String]) {
                 username: format!("conn_{n}"),
                 password: "correct horse".into(),
                 user_agent: "bench".into(),
+                client_addr: "127.0.0.1".into(),
             };
             let answer = auth.register(request).await.unwrap().into_inner();
             (answer.user.unwrap().id, answer.access_token)

@@ -56,6 +56,7 @@ async fn main() {
                 username: name,
                 password: "correct horse".into(),
                 user_agent: "bench".into(),
+                client_addr: "127.0.0.1".into(),
             };
             let mut auth = auth.clone();
             async move { auth.register(request).await.unwrap().into_inner() }

@@ -31,7 +31,11 @@ pub async fn start_services(
         astral_auth::serve(
             &db,
             Some(Kek::random()),
-            astral_auth::Settings::default(),
+            // A benchmark registers its thousands of users from one address.
+            astral_auth::Settings {
+                registrations_per_hour: 1_000_000,
+                ..astral_auth::Settings::default()
+            },
             &Plane::trusted(),
             b,
             auth,
