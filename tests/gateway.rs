@@ -571,21 +571,44 @@ async fn a_client_that_stops_reading_is_disconnected_and_others_carry_on() {
         SendMessageRequest, messaging_service_client::MessagingServiceClient,
     };
     let system = System::all_in_one().await;
-    let (alice, bob, chat_id) =
-        support::user::friends_with_a_chat(&system.base, &system.base).await;
+    // Eight senders in one group (each within their own send budget), bob listening.
+    let alice = User::register(&system.base, "alice").await;
+    let bob = User::register(&system.base, "bob").await;
+    let mut senders = vec![];
+    for _ in 0..7 {
+        let sender = User::register(&system.base, "sender").await;
+        alice.befriend(&sender).await;
+        senders.push(sender);
+    }
+    alice.befriend(&bob).await;
+    let members: Vec<&str> = senders
+        .iter()
+        .chain([&bob])
+        .map(|user| user.id.as_str())
+        .collect();
+    let (status, chat) = alice
+        .post(
+            "/api/chats",
+            json!({ "name": "firehose", "member_ids": members }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{chat}");
+    let chat_id = chat["id"].as_str().unwrap().to_owned();
+    senders.push(alice);
     let mut stalled = bob.on(&system.base);
     stalled.connect().await;
     stalled.subscribe(&chat_id).await;
     let mut reading = bob.on(&system.base);
     reading.connect().await;
 
-    // Big messages, straight to the messaging service (no HTTP rate limit), while the stalled
-    // client reads nothing: socket buffers fill, then its queue, and the gateway lets it go.
+    // Big messages, straight to the messaging service, while the stalled client reads
+    // nothing: socket buffers fill, then its queue, and the gateway lets it go.
     let mut messaging = MessagingServiceClient::new(system.channel(Role::Gateway, "messaging"));
     // 4,000 characters of four bytes each: about 16 KiB per event.
     let content = "😀".repeat(4000);
     const SENT: usize = 800;
-    for _ in 0..SENT / 50 {
+    for batch in 0..SENT / 50 {
+        let sender = &senders[batch % senders.len()];
         for _ in 0..50 {
             let request = SendMessageRequest {
                 chat_id: chat_id.clone(),
@@ -593,7 +616,7 @@ async fn a_client_that_stops_reading_is_disconnected_and_others_carry_on() {
                 ..Default::default()
             };
             messaging
-                .send_message(for_user(request, &alice.token))
+                .send_message(for_user(request, &sender.token))
                 .await
                 .unwrap();
         }

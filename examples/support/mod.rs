@@ -33,7 +33,7 @@ pub async fn start_services(
             Some(Kek::random()),
             // A benchmark registers its thousands of users from one address.
             astral_auth::Settings {
-                registrations_per_hour: 1_000_000,
+                registrations_per_10_min: 1_000_000,
                 ..astral_auth::Settings::default()
             },
             &Plane::trusted(),

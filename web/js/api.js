@@ -76,28 +76,33 @@ export function createApi({ onAuthLost, base = '' }) {
   }
 
   /**
-   * Exchanges the refresh token for new tokens, once at a time.
+   * Exchanges the refresh cookie for new tokens, once at a time across this browser's tabs:
+   * the tabs share the cookie, and a refresh token presented twice ends the whole session.
    * @returns {Promise<boolean>} false if the session is over
    */
   function refresh() {
     if (refreshing) return refreshing;
-    refreshing = (async () => {
+    const before = loadSession()?.token ?? null;
+    const exchange = async () => {
       const s = loadSession();
       if (!s) return false;
+      // Another tab refreshed while this one waited for the lock: its tokens are ours too.
+      if (s.token !== before) return true;
       try {
-        saveSession(parseAuth(await send('POST', '/api/auth/refresh', { refresh_token: s.refresh_token })));
+        saveSession(parseAuth(await send('POST', '/api/auth/refresh', {})));
         return true;
       } catch (e) {
-        // Another tab may have refreshed first, which retires the token we sent.
-        const now = loadSession();
-        if (now && now.refresh_token !== s.refresh_token) return true;
         if (e instanceof ApiError && !e.transient) return false;
         throw e;
       }
-    })().finally(() => {
+    };
+    const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined;
+    const exchanged = locks ? locks.request('astral.refresh', exchange).then((ok) => ok) : exchange();
+    const done = exchanged.finally(() => {
       refreshing = null;
     });
-    return refreshing;
+    refreshing = done;
+    return done;
   }
 
   /** An authenticated request; on a 401 it refreshes once and tries again. @param {string} method @param {string} path @param {unknown} [body] */
@@ -132,11 +137,11 @@ export function createApi({ onAuthLost, base = '' }) {
   return {
     /** @param {string} username @param {string} password */
     async register(username, password) {
-      return saveSession(parseAuth(await send('POST', '/api/auth/register', { username, password })));
+      return saveSession(parseAuth(await send('POST', '/api/auth/register', { username, password, refresh_cookie: true })));
     },
     /** @param {string} username @param {string} password */
     async login(username, password) {
-      return saveSession(parseAuth(await send('POST', '/api/auth/login', { username, password })));
+      return saveSession(parseAuth(await send('POST', '/api/auth/login', { username, password, refresh_cookie: true })));
     },
     async logout() {
       await request('POST', '/api/auth/logout');

@@ -150,7 +150,7 @@ export function parseMessage(raw) {
 /** @param {unknown} raw @returns {AuthResponse} */
 export function parseAuth(raw) {
   const o = obj(raw);
-  return { token: String(o.token ?? ''), refresh_token: String(o.refresh_token ?? ''), user: parseUser(o.user) };
+  return { token: String(o.token ?? ''), user: parseUser(o.user) };
 }
 
 /**

@@ -1,5 +1,6 @@
-// tokens.js — keeps the login (access and refresh tokens, the user) in localStorage,
-// and tells when another tab changed it.
+// tokens.js — keeps the login (the short-lived access token and the user) in localStorage,
+// and tells when another tab changed it. The refresh token never reaches script: the server
+// keeps it in an HttpOnly cookie (login and register ask for that).
 
 /** @typedef {import('./types.js').Session} Session */
 /** @typedef {import('./types.js').AuthResponse} AuthResponse */
@@ -12,7 +13,7 @@ export function loadSession() {
     const raw = localStorage.getItem(KEY);
     if (!raw) return null;
     const s = JSON.parse(raw);
-    if (typeof s?.token !== 'string' || typeof s?.refresh_token !== 'string' || typeof s?.user?.id !== 'string') {
+    if (typeof s?.token !== 'string' || typeof s?.user?.id !== 'string') {
       return null;
     }
     return s;
@@ -24,7 +25,7 @@ export function loadSession() {
 /** @param {AuthResponse} auth @returns {Session} */
 export function saveSession(auth) {
   /** @type {Session} */
-  const s = { token: auth.token, refresh_token: auth.refresh_token, user: auth.user, obtained_at: Date.now() };
+  const s = { token: auth.token, user: auth.user, obtained_at: Date.now() };
   try {
     localStorage.setItem(KEY, JSON.stringify(s));
   } catch {

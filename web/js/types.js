@@ -50,7 +50,7 @@
  * }} Message
  */
 
-/** @typedef {{ token: string, refresh_token: string, user: User }} AuthResponse */
+/** @typedef {{ token: string, user: User }} AuthResponse */
 
 /** A saved login: what register/login/refresh returned, and when. */
 /** @typedef {AuthResponse & { obtained_at: number }} Session */

@@ -2,7 +2,7 @@
 
 use crate::error::ApiResult;
 use crate::json::{self, Body};
-use crate::session::{Caller, SignIn, cleared_cookie, client_addr, session_cookie};
+use crate::session::{Caller, SignIn, cleared_cookie, client_addr, cookie_named, session_cookie};
 use crate::state::AppState;
 use astral_proto::auth as pb;
 use axum::extract::{ConnectInfo, Path, State};
@@ -16,6 +16,9 @@ use std::sync::Arc;
 pub struct Credentials {
     username: String,
     password: String,
+    /// Keep the refresh token in an HttpOnly cookie instead of the body (the web client).
+    #[serde(default)]
+    refresh_cookie: bool,
 }
 
 #[derive(Deserialize)]
@@ -26,8 +29,31 @@ pub struct PasswordChange {
 
 #[derive(Deserialize)]
 pub struct RefreshBody {
-    refresh_token: String,
+    /// Absent: the one in the refresh cookie, and the new one goes there too.
+    #[serde(default)]
+    refresh_token: Option<String>,
 }
+
+/// The cookie that holds a browser's refresh token: sent only to the session routes, never
+/// to another site, never readable by scripts.
+const REFRESH_COOKIE: &str = "astral_refresh";
+
+/// Where the new refresh token goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    Body,
+    Cookie,
+}
+
+fn refresh_cookie(token: &str, max_age_s: u64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{REFRESH_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/api/auth; Max-Age={max_age_s}{secure}"
+    )
+}
+
+/// How long a browser keeps the refresh cookie: the longest a session lives unused.
+const REFRESH_COOKIE_MAX_AGE_S: u64 = 30 * 24 * 60 * 60;
 
 fn user_agent(headers: &HeaderMap) -> String {
     let agent = headers
@@ -37,15 +63,53 @@ fn user_agent(headers: &HeaderMap) -> String {
     agent.chars().take(200).collect()
 }
 
-/// The session answer: tokens and user in the body, the session cookie alongside.
-fn signed_in(state: &AppState, status: StatusCode, auth: pb::AuthResponse) -> Response {
-    let cookie = session_cookie(&auth.access_token, state.config.secure_cookies);
+/// The session answer: tokens and user in the body, the session cookie alongside; the refresh
+/// token in the body or, for a browser that asked, in its own cookie only.
+fn signed_in(state: &AppState, status: StatusCode, auth: pb::AuthResponse, keep: Keep) -> Response {
+    let secure = state.config.secure_cookies;
+    let mut headers = HeaderMap::new();
+    let mut set_cookie = |value: String| {
+        if let Ok(value) = value.parse() {
+            headers.append(header::SET_COOKIE, value);
+        }
+    };
+    set_cookie(session_cookie(&auth.access_token, secure));
+    let refresh_token = match keep {
+        Keep::Body => Value::String(auth.refresh_token),
+        Keep::Cookie => {
+            set_cookie(refresh_cookie(
+                &auth.refresh_token,
+                REFRESH_COOKIE_MAX_AGE_S,
+                secure,
+            ));
+            Value::Null
+        }
+    };
     let body = json!({
         "token": auth.access_token,
-        "refresh_token": auth.refresh_token,
+        "refresh_token": refresh_token,
         "user": auth.user.as_ref().map_or(Value::Null, json::user),
     });
-    (status, [(header::SET_COOKIE, cookie)], axum::Json(body)).into_response()
+    (status, headers, axum::Json(body)).into_response()
+}
+
+fn keep(refresh_cookie: bool) -> Keep {
+    if refresh_cookie {
+        Keep::Cookie
+    } else {
+        Keep::Body
+    }
+}
+
+/// The `Set-Cookie` headers that end a browser session: both cookies cleared.
+fn signed_out(secure: bool) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for cookie in [cleared_cookie(secure), refresh_cookie("", 0, secure)] {
+        if let Ok(value) = cookie.parse() {
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+    headers
 }
 
 pub async fn register(
@@ -54,6 +118,7 @@ pub async fn register(
     headers: HeaderMap,
     SignIn(body): SignIn<Credentials>,
 ) -> ApiResult<Response> {
+    let keep = keep(body.refresh_cookie);
     let request = pb::RegisterRequest {
         username: body.username,
         password: body.password,
@@ -61,7 +126,7 @@ pub async fn register(
         client_addr: client_addr(&headers, peer, state.config.trust_forwarded_for),
     };
     let auth = state.auth.clone().register(request).await?.into_inner();
-    Ok(signed_in(&state, StatusCode::CREATED, auth))
+    Ok(signed_in(&state, StatusCode::CREATED, auth, keep))
 }
 
 pub async fn login(
@@ -70,6 +135,7 @@ pub async fn login(
     headers: HeaderMap,
     SignIn(body): SignIn<Credentials>,
 ) -> ApiResult<Response> {
+    let keep = keep(body.refresh_cookie);
     let request = pb::LoginRequest {
         username: body.username,
         password: body.password,
@@ -77,22 +143,30 @@ pub async fn login(
         client_addr: client_addr(&headers, peer, state.config.trust_forwarded_for),
     };
     let auth = state.auth.clone().login(request).await?.into_inner();
-    Ok(signed_in(&state, StatusCode::OK, auth))
+    Ok(signed_in(&state, StatusCode::OK, auth, keep))
 }
 
+/// Exchanges the refresh token in the body, or else the one in the refresh cookie (whose
+/// successor then goes back into the cookie).
 pub async fn refresh(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     SignIn(body): SignIn<RefreshBody>,
 ) -> ApiResult<Response> {
+    let (refresh_token, keep) = match body.refresh_token {
+        Some(token) => (token, Keep::Body),
+        None => (
+            cookie_named(&headers, REFRESH_COOKIE).unwrap_or_default(),
+            Keep::Cookie,
+        ),
+    };
     let auth = state
         .auth
         .clone()
-        .refresh(pb::RefreshRequest {
-            refresh_token: body.refresh_token,
-        })
+        .refresh(pb::RefreshRequest { refresh_token })
         .await?
         .into_inner();
-    Ok(signed_in(&state, StatusCode::OK, auth))
+    Ok(signed_in(&state, StatusCode::OK, auth, keep))
 }
 
 pub async fn logout(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Response> {
@@ -108,10 +182,7 @@ pub async fn logout(State(state): State<Arc<AppState>>, caller: Caller) -> ApiRe
     state.tokens.revoke_now(ended.ended_session_ids);
     Ok((
         StatusCode::NO_CONTENT,
-        [(
-            header::SET_COOKIE,
-            cleared_cookie(state.config.secure_cookies),
-        )],
+        signed_out(state.config.secure_cookies),
     )
         .into_response())
 }
@@ -142,8 +213,11 @@ pub async fn logout_everywhere(
         .await?
         .into_inner();
     state.tokens.revoke_now(ended.ended_session_ids);
-    let cookie = cleared_cookie(state.config.secure_cookies);
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+    Ok((
+        StatusCode::NO_CONTENT,
+        signed_out(state.config.secure_cookies),
+    )
+        .into_response())
 }
 
 /// Changes the password; every other session of the caller ends.

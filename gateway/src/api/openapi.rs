@@ -125,18 +125,31 @@ fn schemas() -> Value {
     add(
         "Credentials",
         object(
-            json!({ "username": string(), "password": string() }),
+            json!({
+                "username": string(),
+                "password": string(),
+                "refresh_cookie": {
+                    "type": "boolean",
+                    "description": "Keep the refresh token in the HttpOnly astral_refresh cookie (Path=/api/auth) instead of the body"
+                }
+            }),
             &["username", "password"],
         ),
     );
     add(
         "RefreshToken",
-        object(json!({ "refresh_token": string() }), &["refresh_token"]),
+        object(
+            json!({ "refresh_token": {
+                "type": "string",
+                "description": "Absent: the astral_refresh cookie's, whose successor goes back there"
+            } }),
+            &[],
+        ),
     );
     add(
         "SignedIn",
         object(
-            json!({ "token": string(), "refresh_token": string(), "user": reference("User") }),
+            json!({ "token": string(), "refresh_token": nullable_string(), "user": reference("User") }),
             &["token", "refresh_token", "user"],
         ),
     );

@@ -45,7 +45,7 @@ async fn main() {
             "DATABASE_URL",
             format!("sqlite://{}", dir.0.join("auth.db").display()),
         )
-        .env("ASTRAL_REGISTRATIONS_PER_HOUR", "1000000")
+        .env("ASTRAL_REGISTRATIONS_PER_10_MIN", "1000000")
         .env("RUST_LOG", "warn")
         .spawn()
         .unwrap_or_else(|error| panic!("start {}: {error}", binary.display()));

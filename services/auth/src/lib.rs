@@ -25,9 +25,9 @@ pub use service::{AuthService, Settings};
 /// takes them too).
 #[derive(clap::Args, Debug, Clone)]
 pub struct AuthArgs {
-    /// Accounts one client address may create per hour.
-    #[arg(long, env = "ASTRAL_REGISTRATIONS_PER_HOUR", default_value_t = throttle::REGISTRATIONS_PER_HOUR)]
-    pub registrations_per_hour: i64,
+    /// Accounts one client address may create in any ten minutes.
+    #[arg(long, env = "ASTRAL_REGISTRATIONS_PER_10_MIN", default_value_t = throttle::REGISTRATIONS_PER_10_MIN)]
+    pub registrations_per_10_min: i64,
     /// A session not refreshed for this many days ends (its refresh token stops working).
     #[arg(long, env = "ASTRAL_SESSION_IDLE_DAYS", default_value_t = 30)]
     pub session_idle_days: i64,
@@ -40,7 +40,7 @@ impl AuthArgs {
     pub fn settings(&self) -> Settings {
         const DAY_MS: i64 = 24 * 60 * 60 * 1000;
         Settings {
-            registrations_per_hour: self.registrations_per_hour.max(1),
+            registrations_per_10_min: self.registrations_per_10_min.max(1),
             session_idle_ms: self.session_idle_days.max(1) * DAY_MS,
             session_lifetime_ms: self.session_max_days.max(1) * DAY_MS,
         }

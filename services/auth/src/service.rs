@@ -31,8 +31,8 @@ pub struct Authenticated {
 /// What an operator may tune.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
-    /// Accounts one client address may create per hour.
-    pub registrations_per_hour: i64,
+    /// Accounts one client address may create in any ten minutes.
+    pub registrations_per_10_min: i64,
     /// A session not refreshed for this long ends.
     pub session_idle_ms: i64,
     /// A session ends this long after its login, however used.
@@ -44,7 +44,7 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            registrations_per_hour: throttle::REGISTRATIONS_PER_HOUR,
+            registrations_per_10_min: throttle::REGISTRATIONS_PER_10_MIN,
             session_idle_ms: 30 * DAY_MS,
             session_lifetime_ms: 365 * DAY_MS,
         }
@@ -194,7 +194,7 @@ impl AuthService {
         {
             return Err(Error::conflict("that username is taken"));
         }
-        let limit = throttle::registrations(self.settings.registrations_per_hour);
+        let limit = throttle::registrations(self.settings.registrations_per_10_min);
         let attempts = self
             .reserve(&[(format!("register:{client_addr}"), limit)], "accounts")
             .await?;

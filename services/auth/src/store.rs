@@ -317,10 +317,13 @@ impl Store {
         keys.sort_by(|a, b| a.0.cmp(&b.0));
         let mut tx = self.pool.begin().await?;
         for (key, limit) in &keys {
-            let (lockouts, blocked_until_ms): (i64, i64) = sqlx::query_as(
+            // The key's clock never goes back: an attempt that waited for the lock behind a
+            // later one is judged at that later time.
+            let (lockouts, blocked_until_ms, now_ms): (i64, i64, i64) = sqlx::query_as(
                 "INSERT INTO throttle_keys (key, lockouts, blocked_until_ms, touched_at_ms) \
-                 VALUES ($1, 0, 0, $2) ON CONFLICT (key) DO UPDATE SET touched_at_ms = $2 \
-                 RETURNING lockouts, blocked_until_ms",
+                 VALUES ($1, 0, 0, $2) ON CONFLICT (key) DO UPDATE SET touched_at_ms = \
+                 CASE WHEN throttle_keys.touched_at_ms > $2 THEN throttle_keys.touched_at_ms ELSE $2 END \
+                 RETURNING lockouts, blocked_until_ms, touched_at_ms",
             )
             .bind(key)
             .bind(now_ms)

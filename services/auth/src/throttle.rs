@@ -31,14 +31,16 @@ pub const PER_ADDRESS: Limit = Limit {
     longest_block_ms: HOUR_MS,
 };
 
-/// Accounts one address may create per hour, by default (`ASTRAL_REGISTRATIONS_PER_HOUR`).
-pub const REGISTRATIONS_PER_HOUR: i64 = 30;
+/// Accounts one address may create in ten minutes, by default
+/// (`ASTRAL_REGISTRATIONS_PER_10_MIN`): a class or an office behind one NAT can sign up at
+/// once; a script creating accounts by the thousand cannot.
+pub const REGISTRATIONS_PER_10_MIN: i64 = 100;
 
-pub fn registrations(per_hour: i64) -> Limit {
+pub fn registrations(per_10_min: i64) -> Limit {
     Limit {
-        attempts: per_hour.max(1),
-        window_ms: HOUR_MS,
-        longest_block_ms: HOUR_MS,
+        attempts: per_10_min.max(1),
+        window_ms: 10 * MINUTE_MS,
+        longest_block_ms: 10 * MINUTE_MS,
     }
 }
 
@@ -74,7 +76,7 @@ mod tests {
 
     #[test]
     fn registrations_do_not_back_off_past_their_window() {
-        assert_eq!(block_ms(registrations(30), 5), HOUR_MS);
+        assert_eq!(block_ms(registrations(30), 5), 10 * MINUTE_MS);
     }
 
     #[test]

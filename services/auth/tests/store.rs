@@ -293,9 +293,9 @@ async fn released_attempts_do_not_count_and_registrations_wait_for_the_oldest() 
         assert_eq!(
             store.reserve_attempt(&key, 1_300).await.unwrap(),
             Reservation::Refused {
-                wait_ms: 3_600_000 - 1_100
+                wait_ms: 600_000 - 1_100
             },
-            "{backend}: until the oldest leaves the hour"
+            "{backend}: until the oldest leaves the window"
         );
     }
 }
