@@ -92,7 +92,8 @@ async fn every_state_changing_route_has_a_per_user_budget(system: &System) {
     let messages = format!("/chats/{chat}/messages/{message}");
     let edit = |n: usize| Some(json!({ "content": format!("edit {n}") }));
     flood(&alice, bases, Method::PATCH, &messages, edit, 60, 1000).await;
-    let reaction = |n: usize| Some(json!({ "emoji": if n % 2 == 0 { "👍" } else { "❤️" } }));
+    let reaction =
+        |n: usize| Some(json!({ "emoji": if n.is_multiple_of(2) { "👍" } else { "❤️" } }));
     flood(
         &bob,
         bases,

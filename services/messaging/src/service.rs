@@ -52,7 +52,7 @@ const MAX_REACTIONS_PER_USER: i64 = 20;
 /// The message a change left, or why there is none.
 fn changed(outcome: Changed) -> Result<Message> {
     match outcome {
-        Changed::Message(message) => Ok(message),
+        Changed::Message(message) => Ok(*message),
         Changed::Gone => Err(message_not_found()),
         Changed::ReactionsFull => Err(Error::conflict(format!(
             "you already have {MAX_REACTIONS_PER_USER} different reactions on this message"

@@ -126,7 +126,7 @@ pub enum Change<'a> {
 /// What [`Store::change_message`] did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Changed {
-    Message(Message),
+    Message(Box<Message>),
     /// The message is gone or deleted: nothing changed, no number taken.
     Gone,
     /// The user already has `at_most` reactions on it: nothing changed.
@@ -788,7 +788,7 @@ impl Store {
         }
         let changed = message_in(&mut tx, chat_id, message_id).await?;
         tx.commit().await?;
-        Ok(changed.map_or(Changed::Gone, Changed::Message))
+        Ok(changed.map_or(Changed::Gone, |message| Changed::Message(Box::new(message))))
     }
 
     /// A page of history, always returned in ascending order (`seq`, or `version` for `After`).

@@ -11,7 +11,7 @@ use astral_messaging::store::{
 /// The message a change left (the test fails if there is none).
 fn changed(outcome: Changed) -> Message {
     match outcome {
-        Changed::Message(message) => message,
+        Changed::Message(message) => *message,
         other => panic!("no message changed: {other:?}"),
     }
 }
