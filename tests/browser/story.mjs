@@ -281,6 +281,23 @@ async function main() {
       await register(bob, bobName);
     });
 
+    await step('the refresh token stays in an HttpOnly cookie; a stale access token is renewed with it', async () => {
+      const seen = await alice.page.evaluate(() => ({ stored: localStorage.getItem('astral.session') ?? '', cookies: document.cookie }));
+      if (seen.stored.includes('refresh')) throw new Error(`a refresh token in localStorage: ${seen.stored}`);
+      if (/astral_(refresh|session)/.test(seen.cookies)) throw new Error(`a session cookie readable by script: ${seen.cookies}`);
+      await alice.page.evaluate(() => {
+        const s = JSON.parse(localStorage.getItem('astral.session') ?? '{}');
+        localStorage.setItem('astral.session', JSON.stringify({ ...s, token: 'stale' }));
+      });
+      await alice.page.reload();
+      await visible(alice.page.getByLabel('Add friend'), 'alice still signed in after the reload');
+      await alice.page.waitForFunction(
+        () => String(JSON.parse(localStorage.getItem('astral.session') ?? '{}').token).split('.').length === 3,
+        null,
+        { timeout: 10_000 },
+      );
+    });
+
     await step('alice sends bob a friend request by username', async () => {
       await alice.page.getByLabel('Add friend').fill(bobName);
       await alice.page.getByRole('button', { name: 'Send friend request' }).click();
