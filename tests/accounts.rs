@@ -1143,6 +1143,49 @@ async fn no_secret_appears_in_the_logs() {
     system.stop().await;
 }
 
+/// Text a client chooses (here a username) is escaped in the text logs: a newline
+/// cannot forge a log line, an escape code cannot reach the operator's terminal.
+#[tokio::test]
+async fn user_text_is_escaped_in_the_logs() {
+    let Some(system) = System::distributed_with(Distributed {
+        rust_log: "debug",
+        ..Distributed::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let forged = "FORGED LINE admin logged in";
+    let hostile = format!("evil\n{forged}\u{1b}[2J\u{1b}[31m");
+    let http = reqwest::Client::new();
+    for path in ["/api/auth/login", "/api/auth/register"] {
+        let response = http
+            .post(format!("{}{path}", system.base))
+            .json(&json!({ "username": hostile, "password": "whatever pass" }))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_client_error(), "{path}");
+    }
+    let alice = User::register(&system.base, "alice").await;
+    let _ = alice.login_again().await;
+    let logs = system.logs();
+    assert!(
+        logs.iter().any(|(_, text)| text.contains("FORGED LINE")),
+        "the attempt was logged (escaped), so the check below means something"
+    );
+    for (name, text) in &logs {
+        for line in text.lines() {
+            assert!(
+                !line.trim_start().starts_with(forged),
+                "{name}: a forged line: {line}"
+            );
+        }
+        assert!(!text.contains('\u{1b}'), "{name}: a raw escape code");
+    }
+    system.stop().await;
+}
+
 #[tokio::test]
 async fn an_unknown_username_and_a_wrong_password_get_the_same_answer() {
     let system = System::all_in_one().await;
