@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+pub use session::ProxyHops;
 pub use state::AppState;
 
 /// The longest a draining gateway waits for its WebSockets to close.
@@ -37,13 +38,14 @@ pub struct Config {
     /// Origins (e.g. `https://chat.example.com`) allowed to use cookie sessions and open
     /// WebSockets, besides the gateway's own.
     pub allowed_origins: Vec<String>,
-    /// Mark the session cookie `Secure` (set when the gateway is served over HTTPS).
+    /// Mark the session cookie `Secure` (set when the gateway is served over HTTPS, which
+    /// also makes `https` the scheme of its own origin).
     pub secure_cookies: bool,
     /// How often clients must send a heartbeat.
     pub heartbeat_ms: u64,
-    /// Take the client's address from `X-Forwarded-For` (set when a trusted reverse proxy
-    /// is in front); otherwise it is the connection's peer address.
-    pub trust_forwarded_for: bool,
+    /// The trusted proxies in front, which say who the client is in `X-Forwarded-For`
+    /// (`ASTRAL_TRUSTED_PROXY_HOPS`; none by default: the client is the peer address).
+    pub trust_forwarded_for: ProxyHops,
     /// Serve Prometheus `/metrics` on the gateway's own port (off when the operator gives
     /// metrics a listener of their own).
     pub metrics_on_main_port: bool,
@@ -60,7 +62,7 @@ impl Config {
             allowed_origins: Vec::new(),
             secure_cookies: false,
             heartbeat_ms: 30_000,
-            trust_forwarded_for: false,
+            trust_forwarded_for: ProxyHops::default(),
             metrics_on_main_port: true,
         }
     }

@@ -43,8 +43,12 @@ struct Args {
     /// Mark the session cookie Secure (the gateway is served over HTTPS).
     #[arg(long, env = "ASTRAL_SECURE_COOKIES")]
     secure_cookies: bool,
-    /// Take the client address from X-Forwarded-For (a trusted reverse proxy is in front).
-    #[arg(long, env = "ASTRAL_TRUST_FORWARDED_FOR")]
+    /// How many proxies in front of the gateway append to X-Forwarded-For; the client is
+    /// that many entries from the right (0: clients connect directly).
+    #[arg(long, env = "ASTRAL_TRUSTED_PROXY_HOPS", default_value_t = 0)]
+    trusted_proxy_hops: usize,
+    /// Deprecated: one trusted proxy (ASTRAL_TRUSTED_PROXY_HOPS=1).
+    #[arg(long, env = "ASTRAL_TRUST_FORWARDED_FOR", hide = true)]
     trust_forwarded_for: bool,
     /// How often WebSocket clients must send a heartbeat (milliseconds).
     #[arg(long, env = "ASTRAL_HEARTBEAT_MS", default_value_t = 30_000)]
@@ -70,7 +74,8 @@ async fn main() -> anyhow::Result<()> {
     config.web_dir = args.web_dir;
     config.allowed_origins = args.allowed_origins;
     config.secure_cookies = args.secure_cookies;
-    config.trust_forwarded_for = args.trust_forwarded_for;
+    let legacy = usize::from(args.trust_forwarded_for);
+    config.trust_forwarded_for = astral_gateway::ProxyHops(args.trusted_proxy_hops.max(legacy));
     config.heartbeat_ms = args.heartbeat_ms.max(1000);
     if let Some(addr) = &args.metrics_listen {
         astral_common::metrics::spawn_listener(addr).await?;
