@@ -11,6 +11,7 @@ mod json;
 mod limits;
 mod observe;
 mod session;
+mod settings;
 mod state;
 mod web;
 mod ws;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub use session::ProxyHops;
+pub use settings::Settings;
 pub use state::AppState;
 
 /// The longest a draining gateway waits for its WebSockets to close.
@@ -46,9 +48,6 @@ pub struct Config {
     /// The trusted proxies in front, which say who the client is in `X-Forwarded-For`
     /// (`ASTRAL_TRUSTED_PROXY_HOPS`; none by default: the client is the peer address).
     pub trust_forwarded_for: ProxyHops,
-    /// Serve Prometheus `/metrics` on the gateway's own port (off when the operator gives
-    /// metrics a listener of their own).
-    pub metrics_on_main_port: bool,
 }
 
 impl Config {
@@ -58,29 +57,34 @@ impl Config {
             auth_url,
             social_url,
             messaging_url,
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for Config {
+    /// A gateway in front of services on their default local ports.
+    fn default() -> Self {
+        Self {
+            auth_url: "http://127.0.0.1:50051".into(),
+            social_url: "http://127.0.0.1:50052".into(),
+            messaging_url: "http://127.0.0.1:50053".into(),
             web_dir: None,
             allowed_origins: Vec::new(),
             secure_cookies: false,
             heartbeat_ms: 30_000,
             trust_forwarded_for: ProxyHops::default(),
-            metrics_on_main_port: true,
         }
     }
 }
 
 /// The gateway's routes.
 pub fn router(state: Arc<AppState>) -> Router {
-    let router = Router::new()
+    Router::new()
         .nest("/api", api::router())
         .route("/ws", axum::routing::get(ws::upgrade))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .route("/readyz", axum::routing::get(api::ready));
-    let router = if state.config.metrics_on_main_port {
-        router.route("/metrics", axum::routing::get(astral_common::metrics::page))
-    } else {
-        router
-    };
-    router
+        .route("/readyz", axum::routing::get(api::ready))
         .route_layer(axum::middleware::from_fn(observe::requests))
         .fallback(web::static_file)
         .layer(axum::middleware::from_fn(web::security_headers))
