@@ -10,6 +10,7 @@ mod hub;
 mod json;
 mod limits;
 mod observe;
+mod server;
 mod session;
 mod settings;
 mod state;
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+pub use server::ConnectionLimits;
 pub use session::ProxyHops;
 pub use settings::Settings;
 pub use state::AppState;
@@ -48,6 +50,8 @@ pub struct Config {
     /// The trusted proxies in front, which say who the client is in `X-Forwarded-For`
     /// (`ASTRAL_TRUSTED_PROXY_HOPS`; none by default: the client is the peer address).
     pub trust_forwarded_for: ProxyHops,
+    /// Caps on connections, and their timeouts.
+    pub limits: ConnectionLimits,
 }
 
 impl Config {
@@ -74,6 +78,7 @@ impl Default for Config {
             secure_cookies: false,
             heartbeat_ms: 30_000,
             trust_forwarded_for: ProxyHops::default(),
+            limits: ConnectionLimits::default(),
         }
     }
 }
@@ -104,7 +109,7 @@ pub async fn serve(
     let draining = state.clone();
     let drain = async move {
         shutdown.await;
-        // Stop accepting; tell every client to reconnect elsewhere; give them a moment.
+        // Tell every client to reconnect elsewhere; give them a moment, then stop accepting.
         tracing::info!("draining: asking clients to reconnect");
         draining.draining.send_replace(true);
         let deadline = tokio::time::Instant::now() + DRAIN_TIME;
@@ -112,16 +117,9 @@ pub async fn serve(
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     };
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    // Events go out at once: with Nagle's algorithm on, a frame written right after another
-    // waits for the client's delayed acknowledgement (tens of milliseconds).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::warn!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(drain)
-        .await?;
+    let limits = state.config.limits.clone();
+    // Behind trusted proxies every connection comes from a proxy: no cap per peer address.
+    let per_address = state.config.trust_forwarded_for.0 == 0;
+    server::serve(listener, router(state), &limits, per_address, drain).await;
     Ok(())
 }

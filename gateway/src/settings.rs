@@ -1,8 +1,9 @@
 //! The gateway's settings facing clients, as flags and environment variables: the same for
 //! `astral-gateway` and the all-in-one `astral`, which serves the same gateway.
 
-use crate::{Config, ProxyHops};
+use crate::{Config, ConnectionLimits, ProxyHops};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Settings {
@@ -27,6 +28,35 @@ pub struct Settings {
     /// How often WebSocket clients must send a heartbeat (milliseconds).
     #[arg(long, env = "ASTRAL_HEARTBEAT_MS", default_value_t = 30_000)]
     pub heartbeat_ms: u64,
+    /// Open connections the gateway holds at most (WebSockets included).
+    #[arg(long, env = "ASTRAL_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Open connections from one client address at most (without trusted proxies).
+    #[arg(
+        long,
+        env = "ASTRAL_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
+    pub max_connections_per_address: usize,
+    /// WebSockets not identified yet from one client address at most.
+    #[arg(
+        long,
+        env = "ASTRAL_MAX_UNIDENTIFIED_PER_ADDRESS",
+        default_value_t = 16
+    )]
+    pub max_unidentified_per_address: usize,
+    /// Time for a request's complete headers (milliseconds).
+    #[arg(long, env = "ASTRAL_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// Time for a request's body after its headers (milliseconds).
+    #[arg(long, env = "ASTRAL_BODY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub body_timeout_ms: u64,
+    /// Time a keep-alive connection may stay idle between requests (milliseconds).
+    #[arg(long, env = "ASTRAL_IDLE_TIMEOUT_MS", default_value_t = 75_000)]
+    pub idle_timeout_ms: u64,
+    /// Time for a WebSocket to identify (milliseconds).
+    #[arg(long, env = "ASTRAL_IDENTIFY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub identify_timeout_ms: u64,
 }
 
 impl Settings {
@@ -38,6 +68,15 @@ impl Settings {
         config.heartbeat_ms = self.heartbeat_ms.max(1000);
         let legacy = usize::from(self.trust_forwarded_for);
         config.trust_forwarded_for = ProxyHops(self.trusted_proxy_hops.max(legacy));
+        config.limits = ConnectionLimits {
+            max_connections: self.max_connections,
+            max_per_address: self.max_connections_per_address,
+            max_unidentified_per_address: self.max_unidentified_per_address,
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            body_timeout: Duration::from_millis(self.body_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            identify_timeout: Duration::from_millis(self.identify_timeout_ms),
+        };
     }
 }
 
@@ -62,6 +101,7 @@ mod tests {
     #[test]
     fn the_flags_default_to_the_config_defaults() {
         let (flags, defaults) = (config(&[]), Config::default());
+        assert_eq!(flags.limits, defaults.limits);
         assert_eq!(flags.trust_forwarded_for, defaults.trust_forwarded_for);
         assert_eq!(flags.heartbeat_ms, defaults.heartbeat_ms);
     }
