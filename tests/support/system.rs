@@ -28,7 +28,7 @@ pub struct System {
     /// The auth service's database (where the signing keys are).
     pub auth_database_url: String,
     /// Each process's Prometheus `/metrics` URL, by process name (each on a listener of its
-    /// own, never a gateway's port).
+    /// own, never a gateway's port; none for an all-in-one started without metrics).
     pub metrics: Vec<(String, String)>,
     /// The port of the test's own NATS server, if it has one.
     private_nats: Option<u16>,
@@ -81,19 +81,35 @@ impl System {
         .await
     }
 
-    /// The same, its gateway configured as `gateway` (service endpoints aside), and its
-    /// metrics on a listener of their own.
+    /// The same, its gateway configured as `gateway` (service endpoints aside).
     pub async fn all_in_one_with(gateway: astral_gateway::Config) -> Self {
+        Self::start_all_in_one(gateway, None).await
+    }
+
+    /// The same, with Prometheus `/metrics` on a listener of its own (as
+    /// `ASTRAL_METRICS_LISTEN` gives it; without, the all-in-one serves none).
+    pub async fn all_in_one_with_metrics(gateway: astral_gateway::Config) -> Self {
+        Self::start_all_in_one(gateway, Some("127.0.0.1:0".to_owned())).await
+    }
+
+    async fn start_all_in_one(
+        gateway: astral_gateway::Config,
+        metrics_listen: Option<String>,
+    ) -> Self {
         let dir = TempDir::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let options = astral::Options {
             data_dir: dir.0.clone(),
             nats_url: None,
-            metrics_listen: Some("127.0.0.1:0".to_owned()),
+            metrics_listen,
             gateway,
         };
         let running = astral::start(options, listener).await.unwrap();
-        let metrics_addr = running.metrics_addr.unwrap();
+        let metrics = running
+            .metrics_addr
+            .map(|addr| ("astral".to_owned(), format!("http://{addr}/metrics")))
+            .into_iter()
+            .collect();
         let base = format!("http://{}", running.addr);
         let system = Self {
             bases: vec![base.clone()],
@@ -105,10 +121,7 @@ impl System {
                 ("messaging", running.messaging_url.clone()),
             ],
             auth_database_url: format!("sqlite://{}", dir.0.join("auth.db").display()),
-            metrics: vec![(
-                "astral".to_owned(),
-                format!("http://{metrics_addr}/metrics"),
-            )],
+            metrics,
             private_nats: None,
             secrets: None,
             running: Running::InProcess(Some(running), dir),
