@@ -3,6 +3,8 @@
   python deploy/checks.py compose SECRETS < rendered.json   # `docker-compose --profile
                               # observability --profile tools config --format json`, rendered
                               # with ASTRAL_SECRETS_DIR=SECRETS (from `astral-admin secrets init`)
+  python deploy/checks.py compose-loopback < rendered.json   # ports published on 127.0.0.1
+                              # only, but the proxy's
   python deploy/checks.py dockerfiles                # the two Dockerfiles stay in step
   python deploy/checks.py caddy < adapted.json       # `caddy adapt` of deploy/proxy/Caddyfile
   python deploy/checks.py k8s dev|prod SECRETS < rendered.yaml   # `kubectl kustomize X`, X a
@@ -39,6 +41,9 @@ NEEDS = {"auth": [], "social": ["auth"], "messaging": ["auth", "social"]}
 METRICS_PORT = 9090
 METRICS_LISTEN = f"0.0.0.0:{METRICS_PORT}"
 LOG_FORMATS = {"text", "json"}
+# How long a gateway keeps an idle keep-alive connection (ASTRAL_IDLE_TIMEOUT_MS' default):
+# a proxy in front must drop its idle connections to the gateways sooner.
+GATEWAY_IDLE_TIMEOUT_S = 75
 # The processes export traces over OTLP/gRPC only.
 OTLP_GRPC_PORT = 4317
 # Every process that has a role (`astral-admin secrets init`): its env file and its files.
@@ -268,6 +273,10 @@ def check_compose(cfg, secrets_dir, errors):
         need(gw.get("depends_on", {}).get(dep, {}).get("condition") == "service_healthy",
              f"gateway: does not wait for {dep}")
     need("/readyz" in " ".join(gw["healthcheck"]["test"]), "gateway: healthcheck is not /readyz")
+    # One proxy in front (Caddy): the client is the last X-Forwarded-For entry.
+    need(str(env.get("ASTRAL_TRUSTED_PROXY_HOPS")) == "1",
+         "gateway: ASTRAL_TRUSTED_PROXY_HOPS is not 1 (Caddy in front)")
+    need("ASTRAL_TRUST_FORWARDED_FOR" not in env, "gateway: sets the old ASTRAL_TRUST_FORWARDED_FOR")
 
     proxy = services["proxy"]
     need(any(p.get("target") == 8000 and str(p.get("published")) == "8000"
@@ -275,10 +284,11 @@ def check_compose(cfg, secrets_dir, errors):
     need(proxy.get("depends_on", {}).get("gateway", {}).get("condition") == "service_healthy",
          "proxy: does not wait for the gateways")
     need(not set(proxy.get("networks", {})) & {"backend"}, "proxy: must not be on the backend network")
-    # Only the proxy leads in (and the observability UIs): no Astral port, metrics included,
-    # is published on the host.
+    # Only the proxy leads in (and the observability UIs, on loopback): no Astral port,
+    # metrics included, is published on the host.
     for name in ["postgres", "nats", *SERVICES, "gateway", "admin"]:
         need(not services[name].get("ports"), f"{name}: publishes a port on the host")
+    check_compose_loopback(cfg, errors)
 
     # --- optional profiles ----------------------------------------------------------------
     for name, profile in [("otel-collector", "observability"), ("jaeger", "observability"),
@@ -332,6 +342,18 @@ def check_compose(cfg, secrets_dir, errors):
     traces = (((cfg.get("service") or {}).get("pipelines") or {}).get("traces")) or {}
     need("otlp" in (traces.get("receivers") or []) and traces.get("exporters"),
          "otel/collector.yaml: the traces pipeline does not take OTLP in and export it")
+
+
+def check_compose_loopback(cfg, errors):
+    """Every port published on the host but the proxy's (the way in) is bound to 127.0.0.1:
+    Jaeger's and Prometheus' UIs, and anything added later, show data and take no login."""
+    for name, svc in (cfg.get("services") or {}).items():
+        if name == "proxy":
+            continue
+        for p in svc.get("ports") or []:
+            if p.get("host_ip") != "127.0.0.1":
+                errors.append(f"{name}: publishes {p.get('published')}:{p.get('target')} on "
+                              f"{p.get('host_ip') or 'every interface'}, not 127.0.0.1")
 
 
 def stage_text(path, start, end):
@@ -425,6 +447,16 @@ def check_caddy(cfg, errors):
         for path in ["/metrics", "/metrics/*"]:
             if path not in blocked:
                 errors.append(f"Caddyfile: server {sname} does not answer 404 to {path} before proxying")
+        # Idle upstream connections are dropped before the gateway's idle timeout drops them.
+        for r in routes:
+            for h in handlers(r):
+                if h.get("handler") != "reverse_proxy":
+                    continue
+                idle = ((h.get("transport") or {}).get("keep_alive") or {}).get("idle_timeout")
+                if not idle or idle >= GATEWAY_IDLE_TIMEOUT_S * 10**9:
+                    errors.append(f"Caddyfile: server {sname} keeps idle upstream connections "
+                                  f"{'2 minutes (the default)' if not idle else f'{idle / 1e9:g} s'}: "
+                                  f"not below the gateways' {GATEWAY_IDLE_TIMEOUT_S} s idle timeout")
 
 
 # ---------------------------------------------------------------------------------------
@@ -769,10 +801,12 @@ def check_k8s(overlay, docs, secrets_dir, errors):
             need(not [v for v in env.values() if "postgres://" in str(v)],
                  "Deployment gateway: holds a database URL")
             need(env.get("ASTRAL_WEB_DIR") == "/app/web", "Deployment gateway: ASTRAL_WEB_DIR is not /app/web")
-            for var in ["ASTRAL_SECURE_COOKIES", "ASTRAL_TRUST_FORWARDED_FOR", "ASTRAL_ALLOWED_ORIGINS"]:
+            for var in ["ASTRAL_SECURE_COOKIES", "ASTRAL_TRUSTED_PROXY_HOPS", "ASTRAL_ALLOWED_ORIGINS"]:
                 need(var in env, f"Deployment gateway: {var} not set")
-            need(env_value(name, "ASTRAL_TRUST_FORWARDED_FOR") == "true",
-                 "Deployment gateway: ASTRAL_TRUST_FORWARDED_FOR is not true behind the ingress")
+            need(env_value(name, "ASTRAL_TRUSTED_PROXY_HOPS") == "1",
+                 "Deployment gateway: ASTRAL_TRUSTED_PROXY_HOPS is not 1 behind the ingress")
+            need("ASTRAL_TRUST_FORWARDED_FOR" not in env,
+                 "Deployment gateway: sets the old ASTRAL_TRUST_FORWARDED_FOR")
             for probe, path in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")]:
                 need((c.get(probe) or {}).get("httpGet", {}).get("path") == path,
                      f"Deployment gateway: {probe} is not GET {path}")
@@ -1106,6 +1140,8 @@ def main():
     args = sys.argv[1:]
     if len(args) == 2 and args[0] == "compose":
         check_compose(json.load(sys.stdin), args[1], errors)
+    elif args == ["compose-loopback"]:
+        check_compose_loopback(json.load(sys.stdin), errors)
     elif args == ["dockerfiles"]:
         check_dockerfiles(errors)
     elif args == ["caddy"]:

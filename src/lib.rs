@@ -17,17 +17,19 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// Where the all-in-one keeps its data and finds its web files.
+/// Where the all-in-one keeps its data, and how its gateway meets clients.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Holds `auth.db`, `social.db`, `messaging.db` and `auth.kek`; created if missing.
     pub data_dir: PathBuf,
-    /// Serve the web client from this folder instead of the built-in copy.
-    pub web_dir: Option<PathBuf>,
     /// Publish events on NATS instead of the in-process bus.
     pub nats_url: Option<String>,
-    /// How often WebSocket clients must send a heartbeat.
-    pub heartbeat_ms: u64,
+    /// Serve Prometheus `/metrics` on this address (none when unset: never on the gateway's
+    /// port).
+    pub metrics_listen: Option<String>,
+    /// The gateway's settings (web files, origins, cookies, proxies, limits); its service
+    /// endpoints are replaced by the all-in-one's own sockets.
+    pub gateway: astral_gateway::Config,
     /// Registration throttle and session lifetimes.
     pub auth: astral_auth::Settings,
 }
@@ -36,6 +38,8 @@ pub struct Options {
 pub struct Running {
     /// Where the gateway listens.
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
     /// The services' gRPC endpoints (`unix://` sockets in the data directory), for tools
     /// and tests.
     pub auth_url: String,
@@ -61,6 +65,22 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
             let _ = stopped.wait_for(|stop| *stop).await;
         }
     };
+    let mut tasks = JoinSet::new();
+    let metrics_addr = match &options.metrics_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics listener on {addr}"))?;
+            let (metrics_addr, s) = (listener.local_addr()?, shutdown());
+            tasks.spawn(async move {
+                astral_common::metrics::serve(listener, s)
+                    .await
+                    .context("metrics listener")
+            });
+            Some(metrics_addr)
+        }
+        None => None,
+    };
     let database = |name: &str| {
         format!(
             "sqlite://{}",
@@ -72,7 +92,6 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
     let (messaging_listener, messaging_url) = socket(&options.data_dir, "messaging")?;
     let plane = Plane::trusted();
 
-    let mut tasks = JoinSet::new();
     let (db, b, s, settings) = (database("auth"), bus.clone(), shutdown(), options.auth);
     tasks.spawn(async move {
         astral_auth::serve(
@@ -110,10 +129,12 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
             .await
             .context("messaging service")
     });
-    let mut config =
-        astral_gateway::Config::new(auth_url.clone(), social_url.clone(), messaging_url.clone());
-    config.web_dir = options.web_dir;
-    config.heartbeat_ms = options.heartbeat_ms;
+    let config = astral_gateway::Config {
+        auth_url: auth_url.clone(),
+        social_url: social_url.clone(),
+        messaging_url: messaging_url.clone(),
+        ..options.gateway
+    };
     let addr = listener.local_addr()?;
     let s = shutdown();
     tasks.spawn(async move {
@@ -123,6 +144,7 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
     });
     Ok(Running {
         addr,
+        metrics_addr,
         auth_url,
         social_url,
         messaging_url,

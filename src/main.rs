@@ -13,15 +13,14 @@ struct Args {
     /// Where the SQLite files live (created if missing).
     #[arg(long, env = "ASTRAL_DATA_DIR", default_value = "./data")]
     data_dir: std::path::PathBuf,
-    /// Serve the web client from this folder (default: the copy built into the binary).
-    #[arg(long, env = "ASTRAL_WEB_DIR")]
-    web_dir: Option<std::path::PathBuf>,
     /// Use NATS instead of the in-process bus.
     #[arg(long, env = "NATS_URL")]
     nats_url: Option<String>,
-    /// How often WebSocket clients must send a heartbeat (milliseconds).
-    #[arg(long, env = "ASTRAL_HEARTBEAT_MS", default_value_t = 30_000)]
-    heartbeat_ms: u64,
+    /// Serve Prometheus `/metrics` on this address (none when unset).
+    #[arg(long, env = "ASTRAL_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
+    #[command(flatten)]
+    gateway: astral_gateway::Settings,
     #[command(flatten)]
     auth: astral_auth::AuthArgs,
     #[command(flatten)]
@@ -33,11 +32,13 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let _telemetry = astral_common::telemetry::init("astral", &args.telemetry)?;
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    let mut gateway = astral_gateway::Config::default();
+    args.gateway.apply(&mut gateway);
     let options = astral::Options {
         data_dir: args.data_dir,
-        web_dir: args.web_dir,
         nats_url: args.nats_url,
-        heartbeat_ms: args.heartbeat_ms,
+        metrics_listen: args.metrics_listen,
+        gateway,
         auth: args.auth.settings(),
     };
     let running = astral::start(options, listener).await?;

@@ -227,10 +227,14 @@ async fn every_process_serves_prometheus_metrics() {
 }
 
 #[tokio::test]
-async fn the_all_in_one_serves_metrics_on_its_port() {
-    let system = System::all_in_one().await;
+async fn the_all_in_one_serves_metrics_on_its_metrics_listener_only() {
+    let system = System::all_in_one_with_metrics(astral_gateway::Config::default()).await;
     let (alice, _bob, chat_id) = friends_with_a_chat(&system.base, &system.base).await;
     send(&alice, &chat_id, "counted").await;
+    let public = reqwest::get(format!("{}/metrics", system.base))
+        .await
+        .unwrap();
+    assert_ne!(public.status(), StatusCode::OK, "not on the gateway's port");
     let page = system.metrics_of("astral").await;
     assert!(
         sample(&page, "astral_messages_sent_total").is_some_and(|n| n >= 1.0),

@@ -38,6 +38,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 429 with `Retry-After` (whole seconds, at least one).
+    pub fn rate_limited(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        let retry_after_s = Some((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1));
+        Self {
+            retry_after_s,
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+        }
+    }
+
     /// 503: a dependency is not ready or not answering; try again in a second.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self {

@@ -10,7 +10,9 @@ mod hub;
 mod json;
 mod limits;
 mod observe;
+mod server;
 mod session;
+mod settings;
 mod state;
 mod web;
 mod ws;
@@ -21,6 +23,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+pub use server::ConnectionLimits;
+pub use session::ProxyHops;
+pub use settings::Settings;
 pub use state::AppState;
 
 /// The longest a draining gateway waits for its WebSockets to close.
@@ -37,16 +42,16 @@ pub struct Config {
     /// Origins (e.g. `https://chat.example.com`) allowed to use cookie sessions and open
     /// WebSockets, besides the gateway's own.
     pub allowed_origins: Vec<String>,
-    /// Mark the session cookie `Secure` (set when the gateway is served over HTTPS).
+    /// Mark the session cookie `Secure` (set when the gateway is served over HTTPS, which
+    /// also makes `https` the scheme of its own origin).
     pub secure_cookies: bool,
     /// How often clients must send a heartbeat.
     pub heartbeat_ms: u64,
-    /// Take the client's address from `X-Forwarded-For` (set when a trusted reverse proxy
-    /// is in front); otherwise it is the connection's peer address.
-    pub trust_forwarded_for: bool,
-    /// Serve Prometheus `/metrics` on the gateway's own port (off when the operator gives
-    /// metrics a listener of their own).
-    pub metrics_on_main_port: bool,
+    /// The trusted proxies in front, which say who the client is in `X-Forwarded-For`
+    /// (`ASTRAL_TRUSTED_PROXY_HOPS`; none by default: the client is the peer address).
+    pub trusted_proxy_hops: ProxyHops,
+    /// Caps on connections, and their timeouts.
+    pub limits: ConnectionLimits,
 }
 
 impl Config {
@@ -56,29 +61,35 @@ impl Config {
             auth_url,
             social_url,
             messaging_url,
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for Config {
+    /// A gateway in front of services on their default local ports.
+    fn default() -> Self {
+        Self {
+            auth_url: "http://127.0.0.1:50051".into(),
+            social_url: "http://127.0.0.1:50052".into(),
+            messaging_url: "http://127.0.0.1:50053".into(),
             web_dir: None,
             allowed_origins: Vec::new(),
             secure_cookies: false,
             heartbeat_ms: 30_000,
-            trust_forwarded_for: false,
-            metrics_on_main_port: true,
+            trusted_proxy_hops: ProxyHops::default(),
+            limits: ConnectionLimits::default(),
         }
     }
 }
 
 /// The gateway's routes.
 pub fn router(state: Arc<AppState>) -> Router {
-    let router = Router::new()
+    Router::new()
         .nest("/api", api::router())
         .route("/ws", axum::routing::get(ws::upgrade))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .route("/readyz", axum::routing::get(api::ready));
-    let router = if state.config.metrics_on_main_port {
-        router.route("/metrics", axum::routing::get(astral_common::metrics::page))
-    } else {
-        router
-    };
-    router
+        .route("/readyz", axum::routing::get(api::ready))
         .route_layer(axum::middleware::from_fn(observe::requests))
         .fallback(web::static_file)
         .layer(axum::middleware::from_fn(web::security_headers))
@@ -98,7 +109,7 @@ pub async fn serve(
     let draining = state.clone();
     let drain = async move {
         shutdown.await;
-        // Stop accepting; tell every client to reconnect elsewhere; give them a moment.
+        // Tell every client to reconnect elsewhere; give them a moment, then stop accepting.
         tracing::info!("draining: asking clients to reconnect");
         draining.draining.send_replace(true);
         let deadline = tokio::time::Instant::now() + DRAIN_TIME;
@@ -106,16 +117,9 @@ pub async fn serve(
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     };
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    // Events go out at once: with Nagle's algorithm on, a frame written right after another
-    // waits for the client's delayed acknowledgement (tens of milliseconds).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::warn!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(drain)
-        .await?;
+    let limits = state.config.limits.clone();
+    // Behind trusted proxies every connection comes from a proxy: no cap per peer address.
+    let per_address = state.config.trusted_proxy_hops.0 == 0;
+    server::serve(listener, router(state), &limits, per_address, drain).await;
     Ok(())
 }

@@ -34,24 +34,12 @@ struct Args {
         default_value = "http://127.0.0.1:50053"
     )]
     messaging_url: String,
-    /// Serve the web client from this folder (default: the copy built into the binary).
-    #[arg(long, env = "ASTRAL_WEB_DIR")]
-    web_dir: Option<std::path::PathBuf>,
-    /// Other origins allowed to use cookie sessions and WebSockets (comma-separated).
-    #[arg(long, env = "ASTRAL_ALLOWED_ORIGINS", value_delimiter = ',')]
-    allowed_origins: Vec<String>,
-    /// Mark the session cookie Secure (the gateway is served over HTTPS).
-    #[arg(long, env = "ASTRAL_SECURE_COOKIES")]
-    secure_cookies: bool,
-    /// Take the client address from X-Forwarded-For (a trusted reverse proxy is in front).
-    #[arg(long, env = "ASTRAL_TRUST_FORWARDED_FOR")]
-    trust_forwarded_for: bool,
-    /// How often WebSocket clients must send a heartbeat (milliseconds).
-    #[arg(long, env = "ASTRAL_HEARTBEAT_MS", default_value_t = 30_000)]
-    heartbeat_ms: u64,
-    /// Serve Prometheus `/metrics` on this address instead of the gateway's own port.
+    /// Serve Prometheus `/metrics` on this address (none when unset: never on the
+    /// gateway's own port).
     #[arg(long, env = "ASTRAL_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    #[command(flatten)]
+    settings: astral_gateway::Settings,
     #[command(flatten)]
     plane: PlaneArgs,
     #[command(flatten)]
@@ -67,14 +55,9 @@ async fn main() -> anyhow::Result<()> {
     let plane = Plane::from_args(&args.plane)?;
     let mut config =
         astral_gateway::Config::new(args.auth_url, args.social_url, args.messaging_url);
-    config.web_dir = args.web_dir;
-    config.allowed_origins = args.allowed_origins;
-    config.secure_cookies = args.secure_cookies;
-    config.trust_forwarded_for = args.trust_forwarded_for;
-    config.heartbeat_ms = args.heartbeat_ms.max(1000);
+    args.settings.apply(&mut config);
     if let Some(addr) = &args.metrics_listen {
         astral_common::metrics::spawn_listener(addr).await?;
-        config.metrics_on_main_port = false;
     }
     let nats = NatsOptions::load(&args.bus, Role::Gateway, args.plane.insecure_dev)?;
     let bus = astral_common::EventBus::nats_with(&args.bus.nats_url, nats).await?;

@@ -27,8 +27,8 @@ pub struct System {
     pub services: Vec<(&'static str, String)>,
     /// The auth service's database (where the signing keys are).
     pub auth_database_url: String,
-    /// Each process's Prometheus `/metrics` URL, by process name (in all-in-one mode, the
-    /// gateway's own).
+    /// Each process's Prometheus `/metrics` URL, by process name (each on a listener of its
+    /// own, never a gateway's port; none for an all-in-one started without metrics).
     pub metrics: Vec<(String, String)>,
     /// The port of the test's own NATS server, if it has one.
     private_nats: Option<u16>,
@@ -74,16 +74,43 @@ impl System {
 
     /// The same, asking WebSocket clients for a heartbeat every `heartbeat_ms`.
     pub async fn all_in_one_with_heartbeat(heartbeat_ms: u64) -> Self {
+        Self::all_in_one_with(astral_gateway::Config {
+            heartbeat_ms,
+            ..astral_gateway::Config::default()
+        })
+        .await
+    }
+
+    /// The same, its gateway configured as `gateway` (service endpoints aside).
+    pub async fn all_in_one_with(gateway: astral_gateway::Config) -> Self {
+        Self::start_all_in_one(gateway, None).await
+    }
+
+    /// The same, with Prometheus `/metrics` on a listener of its own (as
+    /// `ASTRAL_METRICS_LISTEN` gives it; without, the all-in-one serves none).
+    pub async fn all_in_one_with_metrics(gateway: astral_gateway::Config) -> Self {
+        Self::start_all_in_one(gateway, Some("127.0.0.1:0".to_owned())).await
+    }
+
+    async fn start_all_in_one(
+        gateway: astral_gateway::Config,
+        metrics_listen: Option<String>,
+    ) -> Self {
         let dir = TempDir::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let options = astral::Options {
             data_dir: dir.0.clone(),
-            web_dir: None,
             nats_url: None,
-            heartbeat_ms,
+            metrics_listen,
+            gateway,
             auth: astral_auth::Settings::default(),
         };
         let running = astral::start(options, listener).await.unwrap();
+        let metrics = running
+            .metrics_addr
+            .map(|addr| ("astral".to_owned(), format!("http://{addr}/metrics")))
+            .into_iter()
+            .collect();
         let base = format!("http://{}", running.addr);
         let system = Self {
             bases: vec![base.clone()],
@@ -95,10 +122,7 @@ impl System {
                 ("messaging", running.messaging_url.clone()),
             ],
             auth_database_url: format!("sqlite://{}", dir.0.join("auth.db").display()),
-            metrics: vec![(
-                "astral".to_owned(),
-                format!("http://{}/metrics", running.addr),
-            )],
+            metrics,
             private_nats: None,
             secrets: None,
             running: Running::InProcess(Some(running), dir),

@@ -123,7 +123,7 @@ pub async fn register(
         username: body.username,
         password: body.password,
         user_agent: user_agent(&headers),
-        client_addr: client_addr(&headers, peer, state.config.trust_forwarded_for),
+        client_addr: client_addr(&headers, peer, state.config.trusted_proxy_hops),
     };
     let auth = state.auth.clone().register(request).await?.into_inner();
     Ok(signed_in(&state, StatusCode::CREATED, auth, keep))
@@ -140,7 +140,7 @@ pub async fn login(
         username: body.username,
         password: body.password,
         user_agent: user_agent(&headers),
-        client_addr: client_addr(&headers, peer, state.config.trust_forwarded_for),
+        client_addr: client_addr(&headers, peer, state.config.trusted_proxy_hops),
     };
     let auth = state.auth.clone().login(request).await?.into_inner();
     Ok(signed_in(&state, StatusCode::OK, auth, keep))

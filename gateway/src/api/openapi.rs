@@ -44,6 +44,8 @@ pub fn build() -> Value {
             operation["responses"]["415"] = error("the body is not Content-Type: application/json");
         }
         if let Some(body) = endpoint.body {
+            operation["responses"]["408"] =
+                error("the body did not arrive within 30 s; the connection is closed");
             operation["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": reference(body) } } });
         }
         if endpoint.authenticated {

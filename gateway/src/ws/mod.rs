@@ -7,21 +7,25 @@ use crate::json;
 use crate::limits::{Admit, FrameRate};
 use crate::session::{self, origin_allowed};
 use crate::state::AppState;
+use counts::{ConnectionSlot, MAX_CONNECTIONS_PER_USER, UnidentifiedSlot};
 use seen::Seen;
 
+mod counts;
 mod seen;
+pub use counts::ConnectionCounts;
+
 use astral_common::guard::for_user;
 use astral_common::tokens::Claims;
 use astral_proto::events::{Event, event::Kind};
 use astral_proto::{auth, messaging, social, subjects};
-use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use prost::Message as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -35,6 +39,7 @@ const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 /// Close codes of the protocol.
 const CLOSE_UNAUTHENTICATED: u16 = 4001;
 const CLOSE_HEARTBEAT_TIMEOUT: u16 = 4000;
+const CLOSE_IDENTIFY_TIMEOUT: u16 = 4003;
 const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_GOING_AWAY: u16 = 1012;
 const CLOSE_TOO_SLOW: u16 = 4008;
@@ -43,12 +48,31 @@ const CLOSE_TOO_MANY_CONNECTIONS: u16 = 4030;
 
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     if !origin_allowed(&headers, &state, false) {
         return ApiError::forbidden("cross-site WebSocket refused").into_response();
     }
+    // A connection that has not identified costs the gateway without proving anything: each
+    // address may hold a few, and each only for the identify timeout.
+    let limits = &state.config.limits;
+    let address = session::client_addr(&headers, peer, state.config.trusted_proxy_hops);
+    let address = match address.parse() {
+        Ok(ip) => crate::server::address_group(ip).to_string(),
+        Err(_) => address,
+    };
+    let Some(unidentified) = state
+        .connections
+        .admit_unidentified(&address, limits.max_unidentified_per_address)
+    else {
+        let message = format!(
+            "at most {} connections per address waiting to identify",
+            limits.max_unidentified_per_address
+        );
+        return ApiError::rate_limited(message, limits.identify_timeout).into_response();
+    };
     let cookie = session::cookie(&headers);
     upgrade
         // tungstenite's defaults (128 KiB each way) would cost every idle connection ~256 KiB.
@@ -62,7 +86,7 @@ pub async fn upgrade(
                 socket,
                 seen: Seen::default(),
             };
-            if let Err(error) = connection.run(cookie).await {
+            if let Err(error) = connection.run(cookie, unidentified).await {
                 tracing::debug!(error = format!("{error:#}"), "websocket closed");
             }
         })
@@ -84,6 +108,14 @@ enum Closing {
 }
 
 type Step<T> = Result<T, Closing>;
+
+fn heartbeat_timeout() -> Closing {
+    Closing::Close(CLOSE_HEARTBEAT_TIMEOUT, "heartbeat timeout")
+}
+
+fn identify_timeout() -> Closing {
+    Closing::Close(CLOSE_IDENTIFY_TIMEOUT, "identify timeout")
+}
 
 struct Connection {
     state: Arc<AppState>,
@@ -111,74 +143,21 @@ impl Identity {
 /// before it uses the cookie.
 const COOKIE_GRACE: Duration = Duration::from_millis(1500);
 
-/// The most WebSocket connections one user may hold on one gateway.
-pub const MAX_CONNECTIONS_PER_USER: usize = 20;
-
-/// Live connections per user on this gateway.
-#[derive(Default, Clone)]
-pub struct ConnectionCounts(Arc<std::sync::Mutex<HashMap<String, usize>>>);
-
-impl ConnectionCounts {
-    /// A slot for one more connection of `user`, unless they have the most allowed.
-    fn admit(&self, user: &str) -> Option<ConnectionSlot> {
-        let mut counts = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let count = counts.entry(user.to_owned()).or_default();
-        if *count >= MAX_CONNECTIONS_PER_USER {
-            return None;
-        }
-        *count += 1;
-        metrics::gauge!("astral_ws_connections").increment(1.0);
-        Some(ConnectionSlot {
-            counts: self.clone(),
-            user: user.to_owned(),
-        })
-    }
-
-    /// Identified connections on this gateway.
-    pub fn total(&self) -> usize {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .values()
-            .sum()
-    }
-}
-
-/// One counted connection; uncounted when dropped.
-struct ConnectionSlot {
-    counts: ConnectionCounts,
-    user: String,
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        metrics::gauge!("astral_ws_connections").decrement(1.0);
-        let mut counts = self
-            .counts
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(count) = counts.get_mut(&self.user) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.user);
-            }
-        }
-    }
-}
-
 impl Connection {
-    async fn run(&mut self, cookie: Option<String>) -> anyhow::Result<()> {
+    async fn run(
+        &mut self,
+        cookie: Option<String>,
+        unidentified: UnidentifiedSlot,
+    ) -> anyhow::Result<()> {
         let heartbeat_ms = self.state.config.heartbeat_ms;
         let outcome = async {
             self.send(json!({ "op": "hello", "d": { "heartbeat_ms": heartbeat_ms } }))
                 .await?;
             // Boxed: the identify and ready steps hold big gRPC futures that an idle
             // connection's task should not carry for the rest of its life.
-            let identity = Box::pin(self.identify(cookie)).await?;
+            let identity = Box::pin(self.identify(cookie)).await;
+            drop(unidentified);
+            let identity = identity?;
             self.serve(identity).await
         }
         .await;
@@ -224,9 +203,10 @@ impl Connection {
     }
 
     /// The next client frame, parsed; `None` after answering a malformed one with an error.
-    async fn next_frame(&mut self, deadline: Instant) -> Step<Option<Frame>> {
+    /// Past `deadline`, the connection closes with `timed_out`.
+    async fn next_frame(&mut self, deadline: Instant, timed_out: Closing) -> Step<Option<Frame>> {
         let message = match tokio::time::timeout_at(deadline, self.socket.recv()).await {
-            Err(_) => return Err(Closing::Close(CLOSE_HEARTBEAT_TIMEOUT, "heartbeat timeout")),
+            Err(_) => return Err(timed_out),
             Ok(None) => return Err(Closing::Gone),
             Ok(Some(Err(error))) => {
                 return Err(
@@ -264,21 +244,22 @@ impl Connection {
     /// Waits for a valid identify and answers `ready`. A connection opened with the session
     /// cookie uses the cookie's token unless an `identify` comes within [`COOKIE_GRACE`]: an
     /// explicit token wins over a cookie (which another site may have set by a login CSRF).
+    /// Without either within the identify timeout (heartbeats do not extend it), the
+    /// connection closes with 4003.
     async fn identify(&mut self, cookie: Option<String>) -> Step<Identity> {
-        let deadline = Instant::now() + self.timeout();
+        let deadline = Instant::now() + self.state.config.limits.identify_timeout;
         let mut cookie = cookie.map(|token| (token, Instant::now() + COOKIE_GRACE));
         loop {
+            let next = self.next_frame(deadline, identify_timeout());
             let frame = match &cookie {
-                Some((_, grace)) => {
-                    match tokio::time::timeout_at(*grace, self.next_frame(deadline)).await {
-                        Ok(frame) => frame?,
-                        Err(_) => match cookie.take() {
-                            Some((token, _)) => return self.accept(token).await,
-                            None => continue,
-                        },
-                    }
-                }
-                None => self.next_frame(deadline).await?,
+                Some((_, grace)) => match tokio::time::timeout_at(*grace, next).await {
+                    Ok(frame) => frame?,
+                    Err(_) => match cookie.take() {
+                        Some((token, _)) => return self.accept(token).await,
+                        None => continue,
+                    },
+                },
+                None => next.await?,
             };
             let Some(frame) = frame else {
                 continue;
@@ -385,7 +366,7 @@ impl Connection {
         let mut deadline = Instant::now() + self.timeout();
         loop {
             tokio::select! {
-                frame = self.next_frame(deadline) => {
+                frame = self.next_frame(deadline, heartbeat_timeout()) => {
                     let Some(frame) = frame? else { continue };
                     deadline = Instant::now() + self.timeout();
                     match rate.admit(Instant::now()) {

@@ -1,8 +1,10 @@
 //! Access tokens checked where they arrive (the gateway, social, messaging) without asking
-//! the auth service each time: its public keys are fetched at start, every few minutes and at
-//! once when a token names an unknown key (a rotation), and the sessions it revoked are
-//! loaded at start (and after every bus reconnection), then followed on `sessions.revoked`.
+//! the auth service each time: its public keys are fetched at start, every few minutes and
+//! when a token names an unknown key (a rotation; rationed, see [`key_fetches`]), and the
+//! sessions it revoked are loaded at start (and after every bus reconnection), then followed
+//! on `sessions.revoked`.
 
+mod key_fetches;
 mod revocations;
 
 use crate::grpc::Channel;
@@ -13,6 +15,7 @@ use astral_proto::auth::{GetPublicKeysRequest, ListRevokedSessionsRequest};
 use astral_proto::events::{Event, event::Kind};
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
+use key_fetches::{Asked, KeyFetches};
 use prost::Message as _;
 use revocations::{REMEMBER_MS, Revocations};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,18 +24,19 @@ use std::time::Duration;
 
 const REFRESH_EVERY: Duration = Duration::from_secs(300);
 const RETRY_AFTER: Duration = Duration::from_millis(500);
-/// The least time between two key fetches asked for by unknown key ids.
-const MIN_GAP: Duration = Duration::from_secs(1);
-/// How long a token naming an unknown key waits for the keys to be fetched again.
-const UNKNOWN_KEY_WAIT: Duration = Duration::from_secs(3);
+/// The longest a token naming an unknown key waits for a key fetch under way. The auth
+/// service answers in milliseconds, so a rotated key is learned well within it; a forged key
+/// id is answered 401 after at most this long (at once when the keys were fetched less than
+/// [`key_fetches::GAP`] ago).
+const UNKNOWN_KEY_WAIT: Duration = Duration::from_secs(2);
 
 /// Verifies access tokens against the auth service's keys and revocations.
 pub struct Authenticator {
     verifier: TokenVerifier,
     /// Set once the public keys have been fetched.
     keys_loaded: AtomicBool,
-    /// Wakes the key refresher when a token names a key this process does not know.
-    refresh_keys: tokio::sync::Notify,
+    /// Key fetches asked for by tokens naming a key this process does not know.
+    key_fetches: Arc<KeyFetches>,
     revocations: Revocations,
     /// Set once the revoked sessions have been loaded.
     revocations_loaded: AtomicBool,
@@ -42,20 +46,28 @@ impl Authenticator {
     /// Starts fetching keys and following revocations; both stop when the last handle is
     /// dropped.
     pub fn start(auth: AuthServiceClient<Channel>, bus: crate::EventBus) -> Arc<Self> {
-        let authenticator = Arc::new(Self {
-            verifier: TokenVerifier::default(),
-            keys_loaded: AtomicBool::new(false),
-            refresh_keys: tokio::sync::Notify::new(),
-            revocations: Revocations::default(),
-            revocations_loaded: AtomicBool::new(false),
-        });
-        tokio::spawn(refresh_keys(Arc::downgrade(&authenticator), auth.clone()));
+        let authenticator = Arc::new(Self::new());
+        tokio::spawn(refresh_keys(
+            Arc::downgrade(&authenticator),
+            authenticator.key_fetches.clone(),
+            auth.clone(),
+        ));
         tokio::spawn(follow_revocations(
             Arc::downgrade(&authenticator),
             auth,
             bus,
         ));
         authenticator
+    }
+
+    fn new() -> Self {
+        Self {
+            verifier: TokenVerifier::default(),
+            keys_loaded: AtomicBool::new(false),
+            key_fetches: Arc::default(),
+            revocations: Revocations::default(),
+            revocations_loaded: AtomicBool::new(false),
+        }
     }
 
     /// Whether keys and revocations are both loaded (before that, tokens are not judged).
@@ -80,19 +92,17 @@ impl Authenticator {
         Ok(claims)
     }
 
-    /// Verifies a token, fetching the keys once more if it names an unknown key.
+    /// Verifies a token. One naming an unknown key waits (briefly) for a key fetch, unless
+    /// the keys were fetched a moment ago.
     async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         match self.verifier.verify(token) {
-            Err(TokenError::UnknownKey) => {
-                self.refresh_keys.notify_one();
-                // A rotated key reaches this process within moments; one short wait covers it.
-                let kid = TokenVerifier::key_id(token)?;
-                let deadline = tokio::time::Instant::now() + UNKNOWN_KEY_WAIT;
-                while !self.verifier.knows(&kid) && tokio::time::Instant::now() < deadline {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+            Err(TokenError::UnknownKey) => match self.key_fetches.ask() {
+                Asked::TooSoon => Err(TokenError::UnknownKey),
+                Asked::Wait(mut finished) => {
+                    let _ = tokio::time::timeout(UNKNOWN_KEY_WAIT, finished.changed()).await;
+                    self.verifier.verify(token)
                 }
-                self.verifier.verify(token)
-            }
+            },
             other => other,
         }
     }
@@ -118,29 +128,60 @@ impl VerifyToken for Authenticator {
     }
 }
 
-async fn refresh_keys(authenticator: Weak<Authenticator>, mut auth: AuthServiceClient<Channel>) {
+/// The auth service's public keys: (key id, raw Ed25519 public key).
+type PublicKeys = Vec<(String, Vec<u8>)>;
+
+/// Where the keys come from: the auth service (a stand-in in tests).
+trait KeySource: Send + 'static {
+    fn fetch(&mut self) -> BoxFuture<'_, Result<PublicKeys, tonic::Status>>;
+}
+
+impl KeySource for AuthServiceClient<Channel> {
+    fn fetch(&mut self) -> BoxFuture<'_, Result<PublicKeys, tonic::Status>> {
+        Box::pin(async move {
+            let keys = self
+                .get_public_keys(GetPublicKeysRequest {})
+                .await?
+                .into_inner()
+                .keys;
+            Ok(keys
+                .into_iter()
+                .filter(|k| k.algorithm == "EdDSA")
+                .map(|k| (k.kid, k.public_key))
+                .collect())
+        })
+    }
+}
+
+/// Fetches the keys at start (again every [`RETRY_AFTER`] until it works), then whenever
+/// one is due (periodically, or asked for by an unknown key id), until the authenticator is
+/// dropped.
+async fn refresh_keys(
+    authenticator: Weak<Authenticator>,
+    fetches: Arc<KeyFetches>,
+    mut source: impl KeySource,
+) {
     loop {
-        let fetched = auth.get_public_keys(GetPublicKeysRequest {}).await;
+        let fetched = source.fetch().await;
+        metrics::counter!("astral_token_key_fetches_total").increment(1);
         let Some(this) = authenticator.upgrade() else {
             return;
         };
         match fetched {
-            Ok(response) => {
-                let keys = response.into_inner().keys;
-                let keys = keys
-                    .into_iter()
-                    .filter(|k| k.algorithm == "EdDSA")
-                    .map(|k| (k.kid, k.public_key));
+            Ok(keys) => {
                 this.verifier.set_keys(keys);
                 this.keys_loaded.store(true, Ordering::Release);
-                tokio::time::sleep(MIN_GAP).await;
-                let _ = tokio::time::timeout(REFRESH_EVERY, this.refresh_keys.notified()).await;
             }
             Err(status) => {
-                tracing::warn!(%status, "cannot fetch token keys from the auth service; retrying");
-                tokio::time::sleep(RETRY_AFTER).await;
+                tracing::warn!(%status, "cannot fetch token keys from the auth service");
             }
         }
+        let loaded = this.keys_loaded.load(Ordering::Acquire);
+        drop(this);
+        fetches.finished();
+        fetches
+            .due(if loaded { REFRESH_EVERY } else { RETRY_AFTER })
+            .await;
     }
 }
 
@@ -202,5 +243,165 @@ async fn follow_revocations(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+    use tokio::time::Instant;
+
+    /// A stand-in auth service: counts the fetches, answers the keys it is given, after
+    /// `delay` from the second fetch on.
+    #[derive(Clone, Default)]
+    struct Keys {
+        fetches: Arc<AtomicUsize>,
+        keys: Arc<Mutex<PublicKeys>>,
+        delay: Arc<Mutex<Duration>>,
+    }
+
+    impl KeySource for Keys {
+        fn fetch(&mut self) -> BoxFuture<'_, Result<PublicKeys, tonic::Status>> {
+            let count = self.fetches.fetch_add(1, Ordering::SeqCst);
+            let delay = *self.delay.lock().unwrap();
+            let keys = self.keys.lock().unwrap().clone();
+            Box::pin(async move {
+                if count > 0 {
+                    tokio::time::sleep(delay).await;
+                }
+                Ok(keys)
+            })
+        }
+    }
+
+    impl Keys {
+        fn fetched(&self) -> usize {
+            self.fetches.load(Ordering::SeqCst)
+        }
+    }
+
+    /// A token signed by the key made from `seed`, naming `kid`, and that key's public half.
+    fn token(kid: &str, seed: u8) -> (String, (String, Vec<u8>)) {
+        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+        let key = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+        let der = key.to_pkcs8_der().unwrap();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(kid.to_owned());
+        let now = crate::time::now_ms() / 1000;
+        let claims = Claims {
+            sub: "1".into(),
+            sid: "2".into(),
+            iat: now,
+            exp: now + 900,
+        };
+        let encoding = jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes());
+        let token = jsonwebtoken::encode(&header, &claims, &encoding).unwrap();
+        let public = (kid.to_owned(), key.verifying_key().to_bytes().to_vec());
+        (token, public)
+    }
+
+    /// An authenticator on `source`, once it has its first keys.
+    async fn started(source: &Keys) -> Arc<Authenticator> {
+        let authenticator = Arc::new(Authenticator::new());
+        tokio::spawn(refresh_keys(
+            Arc::downgrade(&authenticator),
+            authenticator.key_fetches.clone(),
+            source.clone(),
+        ));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !authenticator.keys_loaded.load(Ordering::Acquire) {
+            assert!(Instant::now() < deadline, "keys never loaded");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        authenticator
+    }
+
+    /// Verifies `token` `n` times at once; the answers and how long the slowest took.
+    async fn at_once(
+        authenticator: &Authenticator,
+        token: &str,
+        n: usize,
+    ) -> (Vec<Result<Claims, TokenError>>, Duration) {
+        let started = Instant::now();
+        let answers = futures::future::join_all((0..n).map(|_| authenticator.verify(token))).await;
+        (answers, started.elapsed())
+    }
+
+    #[tokio::test]
+    async fn fifty_tokens_with_a_forged_key_id_cost_one_key_fetch_and_are_answered_at_once() {
+        let (_, genuine) = token("k1", 1);
+        let source = Keys::default();
+        *source.keys.lock().unwrap() = vec![genuine];
+        let authenticator = started(&source).await;
+        let (forged, _) = token("forged", 2);
+
+        let (answers, took) = at_once(&authenticator, &forged, 50).await;
+        assert!(answers.iter().all(|a| *a == Err(TokenError::UnknownKey)));
+        assert_eq!(
+            source.fetched(),
+            2,
+            "the start, and one fetch shared by all 50"
+        );
+        assert!(took < Duration::from_millis(500), "{took:?}");
+
+        // Within the gap: answered without any fetch or wait.
+        let (answers, took) = at_once(&authenticator, &forged, 50).await;
+        assert!(answers.iter().all(|a| *a == Err(TokenError::UnknownKey)));
+        assert_eq!(source.fetched(), 2);
+        assert!(took < Duration::from_millis(50), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_slow_auth_service_holds_a_forged_key_id_at_most_the_short_bound() {
+        let source = Keys::default();
+        let authenticator = started(&source).await;
+        *source.delay.lock().unwrap() = Duration::from_secs(30);
+        let (forged, _) = token("forged", 2);
+
+        let (answers, took) = at_once(&authenticator, &forged, 50).await;
+        assert!(answers.iter().all(|a| *a == Err(TokenError::UnknownKey)));
+        assert_eq!(
+            source.fetched(),
+            2,
+            "one fetch, still running, shared by all"
+        );
+        assert!(took >= UNKNOWN_KEY_WAIT && took < UNKNOWN_KEY_WAIT + Duration::from_millis(500));
+        // A fetch still running is joined, never repeated.
+        let (_, took) = at_once(&authenticator, &forged, 50).await;
+        assert_eq!(source.fetched(), 2);
+        assert!(took < UNKNOWN_KEY_WAIT + Duration::from_millis(500));
+    }
+
+    #[tokio::test]
+    async fn a_rotated_key_is_learned_at_once_and_after_the_gap_when_forgeries_came_first() {
+        let (old_token, old) = token("k1", 1);
+        let (new_token, new) = token("k2", 3);
+        let (newest_token, newest) = token("k3", 4);
+        let source = Keys::default();
+        *source.keys.lock().unwrap() = vec![old.clone()];
+        let authenticator = started(&source).await;
+        assert!(authenticator.verify(&old_token).await.is_ok());
+
+        // A rotation: the first token signed by the new key waits for one fetch.
+        *source.keys.lock().unwrap() = vec![old.clone(), new.clone()];
+        assert_eq!(authenticator.verify(&new_token).await.unwrap().sub, "1");
+        assert_eq!(source.fetched(), 2);
+
+        // Another rotation right after: refused for now (the keys were just fetched), then
+        // learned by the one fetch made when the gap ends.
+        *source.keys.lock().unwrap() = vec![old, new, newest];
+        assert_eq!(
+            authenticator.verify(&newest_token).await,
+            Err(TokenError::UnknownKey)
+        );
+        let deadline = Instant::now() + key_fetches::GAP + Duration::from_secs(2);
+        while authenticator.verify(&newest_token).await.is_err() {
+            assert!(Instant::now() < deadline, "the new key was never learned");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(source.fetched(), 3);
     }
 }

@@ -1,8 +1,8 @@
 //! Prometheus metrics: the process-wide recorder and the `/metrics` page.
 //!
-//! Every process records through the `metrics` macros; names are `astral_*`. The gateway
-//! serves the page on its own port (or a separate one), each service on a small HTTP
-//! listener of its own (`ASTRAL_METRICS_LISTEN`).
+//! Every process records through the `metrics` macros; names are `astral_*`. Each process
+//! serves the page on a small HTTP listener of its own (`ASTRAL_METRICS_LISTEN`), never on a
+//! gateway's public port.
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::{Mutex, OnceLock};
