@@ -70,7 +70,7 @@ pub async fn serve(
         grpc::POLICY,
         Arc::new(grpc::Tokens(service.clone())),
         plane.transport(),
-        astral_common::ratelimit::for_database(&pool, database_url),
+        astral_common::ratelimit::for_database(database_url).await?,
     );
     let router = astral_common::grpc::server_with_health::<grpc::Server>(plane, guard)
         .await?

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<u64> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().unwrap())
+        .collect();
     let seconds = args.first().copied().unwrap_or(5);
     let users = args.get(1).copied().unwrap_or(500);
     let in_flight = args.get(2).copied().unwrap_or(64);
@@ -26,7 +29,7 @@ async fn main() {
     .execute(&pool)
     .await
     .unwrap();
-    let limiter = ratelimit::for_database(&pool, &database.url);
+    let limiter = ratelimit::for_database(&database.url).await.unwrap();
     // Generous enough that nothing is refused: the cost of counting, not of refusing.
     let rate = Rate::per_seconds(1_000_000, 1);
     let stop = Arc::new(AtomicBool::new(false));
@@ -58,9 +61,7 @@ async fn main() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
-    let at = |q: f64| {
-        latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0
-    };
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0;
     println!(
         "{} takes in {elapsed:.1} s: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms ({users} users, {in_flight} in flight)",
         latencies.len(),

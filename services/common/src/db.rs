@@ -45,6 +45,27 @@ pub async fn connect(url: &str) -> anyhow::Result<Pool> {
     Ok(pool)
 }
 
+/// A small PostgreSQL pool whose commits do not wait for the disk (`synchronous_commit =
+/// off`): for counters that a crash may set back a moment without harm (rate limits), so
+/// that a write per call costs no flush per call. Durable writes use [`connect`].
+pub async fn connect_unflushed(url: &str) -> anyhow::Result<Pool> {
+    sqlx::any::install_default_drivers();
+    AnyPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(10))
+        .max_connections(8)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                sqlx::raw_sql("SET synchronous_commit = off")
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .with_context(|| format!("connect to {}", redact(url)))
+}
+
 /// The database's name in `url`: `astral_messaging` in `postgres://h/astral_messaging`,
 /// `messaging` in `sqlite://data/messaging.db`.
 fn database_name(url: &str) -> &str {

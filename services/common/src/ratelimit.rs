@@ -75,11 +75,14 @@ pub trait Limiter: Send + Sync + 'static {
 /// The limiter a service on this database uses: in memory on SQLite (one process), in the
 /// database on PostgreSQL (shared by replicas). The table is `rate_limits` in each service's
 /// migrations.
-pub fn for_database(pool: &Pool, url: &str) -> Arc<dyn Limiter> {
+pub async fn for_database(url: &str) -> anyhow::Result<Arc<dyn Limiter>> {
     if crate::db::is_sqlite(url) {
-        Arc::new(InMemory::default())
+        Ok(Arc::new(InMemory::default()))
     } else {
-        let limiter = Arc::new(InDatabase { pool: pool.clone() });
+        // Its own pool, whose commits do not wait for the disk: a crash may forget the last
+        // moment's counts, which only gives a few users a few calls back.
+        let pool = crate::db::connect_unflushed(url).await?;
+        let limiter = Arc::new(InDatabase { pool });
         let weak = Arc::downgrade(&limiter);
         tokio::spawn(async move {
             loop {
@@ -90,7 +93,7 @@ pub fn for_database(pool: &Pool, url: &str) -> Arc<dyn Limiter> {
                 }
             }
         });
-        limiter
+        Ok(limiter)
     }
 }
 

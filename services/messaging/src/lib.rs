@@ -42,7 +42,7 @@ pub async fn serve(
     let tokens = Authenticator::start(auth.clone(), bus.clone());
     let service = MessagingService::new(store::Store::new(pool.clone()), auth, social, bus);
     tracing::info!(addr = %listener.describe(), "messaging service listening");
-    let limiter = astral_common::ratelimit::for_database(&pool, database_url);
+    let limiter = astral_common::ratelimit::for_database(database_url).await?;
     let guard = Guard::new(grpc::POLICY, tokens, plane.transport(), limiter);
     let router = astral_common::grpc::server_with_health::<grpc::Server>(plane, guard)
         .await?
