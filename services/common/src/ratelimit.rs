@@ -82,7 +82,7 @@ pub async fn for_database(url: &str) -> anyhow::Result<Arc<dyn Limiter>> {
         // Its own pool, whose commits do not wait for the disk: a crash may forget the last
         // moment's counts, which only gives a few users a few calls back.
         let pool = crate::db::connect_unflushed(url).await?;
-        let limiter = Arc::new(InDatabase { pool });
+        let limiter = Arc::new(InDatabase::new(pool));
         let weak = Arc::downgrade(&limiter);
         tokio::spawn(async move {
             loop {
@@ -136,31 +136,103 @@ impl Limiter for InMemory {
     }
 }
 
-/// Budgets shared by every replica on one PostgreSQL database.
+/// Budgets shared by every replica on one PostgreSQL database. A replica takes a slice of a
+/// user's budget at once (a lease: a tenth of a budget of 50 or more, else one call) and
+/// spends it locally for up to a second, so that a busy user costs one write per slice, not
+/// per call; what was leased is already counted, so the replicas together never exceed the
+/// budget (a lease left unspent only gives a user fewer calls, never more).
 pub struct InDatabase {
     pool: Pool,
+    leases: Mutex<HashMap<(i64, String), Lease>>,
+}
+
+/// Calls of one user's budget this replica may still make without asking the database.
+struct Lease {
+    calls: i64,
+    until: std::time::Instant,
+}
+
+/// How long a leased slice may be spent.
+const LEASE_TIME: Duration = Duration::from_secs(1);
+
+/// How many calls to lease at once for a budget of this rate.
+fn lease_size(rate: Rate) -> i64 {
+    let requests = i64::from(rate.requests);
+    if requests >= 50 { requests / 10 } else { 1 }
 }
 
 impl InDatabase {
+    fn new(pool: Pool) -> Self {
+        Self {
+            pool,
+            leases: Mutex::default(),
+        }
+    }
+
+    /// Spends one call of a lease this replica holds, if it holds one.
+    fn spend_lease(&self, key: &(i64, String)) -> bool {
+        let now = std::time::Instant::now();
+        let mut leases = self
+            .leases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if leases.len() > 100_000 {
+            leases.retain(|_, lease| lease.until > now);
+        }
+        match leases.get_mut(key) {
+            Some(lease) if lease.calls > 0 && lease.until > now => {
+                lease.calls -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
     async fn take(&self, user_id: i64, action: &str, rate: Rate) -> sqlx::Result<Result<(), i64>> {
+        let key = (user_id, action.to_owned());
+        if self.spend_lease(&key) {
+            return Ok(Ok(()));
+        }
         let now = crate::time::now_ms();
         let interval = rate.interval_ms();
-        // One statement: the row's lock makes concurrent calls of one user take turns.
-        let admitted: Option<(i64,)> = sqlx::query_as(
-            "INSERT INTO rate_limits (user_id, action, tat_ms) VALUES ($1, $2, $3 + $4) \
+        // One statement takes up to a lease's worth of the budget, as much as is left; the
+        // row's lock makes concurrent takes of one user (on any replica) take turns.
+        let leased: Option<(i64,)> = sqlx::query_as(
+            "INSERT INTO rate_limits (user_id, action, tat_ms, leased) \
+             VALUES ($1, $2, $3 + $4 * LEAST($5, $6 / $4), LEAST($5, $6 / $4)) \
              ON CONFLICT (user_id, action) DO UPDATE \
-             SET tat_ms = CASE WHEN rate_limits.tat_ms > $3 THEN rate_limits.tat_ms ELSE $3 END + $4 \
-             WHERE CASE WHEN rate_limits.tat_ms > $3 THEN rate_limits.tat_ms ELSE $3 END + $4 - $3 <= $5 \
-             RETURNING tat_ms",
+             SET tat_ms = GREATEST(rate_limits.tat_ms, $3) \
+                 + $4 * LEAST($5, ($3 + $6 - GREATEST(rate_limits.tat_ms, $3)) / $4), \
+             leased = LEAST($5, ($3 + $6 - GREATEST(rate_limits.tat_ms, $3)) / $4) \
+             WHERE GREATEST(rate_limits.tat_ms, $3) + $4 <= $3 + $6 \
+             RETURNING leased",
         )
         .bind(user_id)
         .bind(action)
         .bind(now)
         .bind(interval)
+        .bind(lease_size(rate))
         .bind(rate.period_ms)
         .fetch_optional(&self.pool)
         .await?;
-        if admitted.is_some() {
+        if let Some((leased,)) = leased {
+            if leased > 1 {
+                let until = std::time::Instant::now() + LEASE_TIME;
+                let mut leases = self
+                    .leases
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let lease = leases.entry(key).or_insert(Lease { calls: 0, until });
+                if lease.until <= std::time::Instant::now() {
+                    lease.calls = 0;
+                }
+                lease.calls += leased - 1;
+                lease.until = until;
+            }
+            return Ok(Ok(()));
+        }
+        // A call of this user running alongside may have just leased what is left.
+        if self.spend_lease(&key) {
             return Ok(Ok(()));
         }
         let (tat,): (i64,) =
