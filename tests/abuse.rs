@@ -21,6 +21,15 @@ in_both_modes!(
     text_that_disguises_itself_is_refused,
 );
 
+/// A route's budget as a flood sees it.
+struct Budget {
+    requests: usize,
+    /// One request comes back every so many milliseconds.
+    refill_ms: u128,
+    /// What leases a replica took but was not asked to spend (a flood may fall this short).
+    unspent: usize,
+}
+
 /// One flood: `budget + 20` requests at once (20 in flight) of `method path` with a body;
 /// checks that `budget` pass (plus what refilled while the flood ran, at one per
 /// `refill_ms`; minus `unspent`, what leases a replica took but was not asked to spend) and
@@ -31,10 +40,13 @@ async fn flood(
     method: Method,
     path: &str,
     body: impl Fn(usize) -> Option<Value>,
-    budget: usize,
-    refill_ms: u128,
-    unspent: usize,
+    budget: Budget,
 ) {
+    let Budget {
+        requests: budget,
+        refill_ms,
+        unspent,
+    } = budget;
     let count = budget + 20;
     let http = reqwest::Client::new();
     let started = Instant::now();
@@ -109,9 +121,11 @@ async fn every_state_changing_route_has_a_per_user_budget(system: &System) {
         Method::PATCH,
         &messages,
         edit,
-        60,
-        1000,
-        unspent(system, 60),
+        Budget {
+            requests: 60,
+            refill_ms: 1000,
+            unspent: unspent(system, 60),
+        },
     )
     .await;
     let reaction =
@@ -122,9 +136,11 @@ async fn every_state_changing_route_has_a_per_user_budget(system: &System) {
         Method::POST,
         &format!("{messages}/reactions"),
         reaction,
-        60,
-        1000,
-        unspent(system, 60),
+        Budget {
+            requests: 60,
+            refill_ms: 1000,
+            unspent: unspent(system, 60),
+        },
     )
     .await;
     let read = |_| Some(json!({ "seq": 1 }));
@@ -134,9 +150,11 @@ async fn every_state_changing_route_has_a_per_user_budget(system: &System) {
         Method::POST,
         &format!("/chats/{chat}/read"),
         read,
-        300,
-        200,
-        unspent(system, 300),
+        Budget {
+            requests: 300,
+            refill_ms: 200,
+            unspent: unspent(system, 300),
+        },
     )
     .await;
     let group = |n: usize| Some(json!({ "name": format!("group {n}"), "member_ids": [] }));
@@ -146,9 +164,11 @@ async fn every_state_changing_route_has_a_per_user_budget(system: &System) {
         Method::POST,
         "/chats",
         group,
-        10,
-        6000,
-        unspent(system, 10),
+        Budget {
+            requests: 10,
+            refill_ms: 6000,
+            unspent: unspent(system, 10),
+        },
     )
     .await;
     let carol = User::register(&system.base, "carol").await;
@@ -159,9 +179,11 @@ async fn every_state_changing_route_has_a_per_user_budget(system: &System) {
         Method::POST,
         "/friends/requests",
         request,
-        20,
-        3000,
-        unspent(system, 20),
+        Budget {
+            requests: 20,
+            refill_ms: 3000,
+            unspent: unspent(system, 20),
+        },
     )
     .await;
     let block = |_| Some(json!({ "user_id": carol.id }));
@@ -171,9 +193,11 @@ async fn every_state_changing_route_has_a_per_user_budget(system: &System) {
         Method::POST,
         "/blocks",
         block,
-        30,
-        2000,
-        unspent(system, 30),
+        Budget {
+            requests: 30,
+            refill_ms: 2000,
+            unspent: unspent(system, 30),
+        },
     )
     .await;
     let password = |_| {
@@ -185,9 +209,11 @@ async fn every_state_changing_route_has_a_per_user_budget(system: &System) {
         Method::POST,
         "/users/me/password",
         password,
-        5,
-        120_000,
-        unspent(system, 5),
+        Budget {
+            requests: 5,
+            refill_ms: 120_000,
+            unspent: unspent(system, 5),
+        },
     )
     .await;
     // Typing, over the WebSocket: 30 a minute, then an error frame each.
@@ -252,9 +278,11 @@ async fn budgets_hold_across_gateways_and_replicas() {
         Method::PATCH,
         &path,
         edit,
-        60,
-        1000,
-        2 * 60 / 10,
+        Budget {
+            requests: 60,
+            refill_ms: 1000,
+            unspent: 2 * 60 / 10,
+        },
     )
     .await;
     system.stop().await;

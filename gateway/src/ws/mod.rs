@@ -133,6 +133,14 @@ struct Identity {
     _slot: ConnectionSlot,
 }
 
+/// An identified connection, already subscribed to its user's events (queued since before
+/// `ready`).
+struct Identified {
+    identity: Identity,
+    subscriptions: Subscriptions,
+    queue: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+}
+
 impl Identity {
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         astral_common::guard::for_user(message, &self.token)
@@ -246,7 +254,7 @@ impl Connection {
     /// explicit token wins over a cookie (which another site may have set by a login CSRF).
     /// Without either within the identify timeout (heartbeats do not extend it), the
     /// connection closes with 4003.
-    async fn identify(&mut self, cookie: Option<String>) -> Step<Identity> {
+    async fn identify(&mut self, cookie: Option<String>) -> Step<Identified> {
         let deadline = Instant::now() + self.state.config.limits.identify_timeout;
         let mut cookie = cookie.map(|token| (token, Instant::now() + COOKIE_GRACE));
         loop {
@@ -279,7 +287,7 @@ impl Connection {
     }
 
     /// Identifies the connection with `token`, or closes it with 4001.
-    async fn accept(&mut self, token: String) -> Step<Identity> {
+    async fn accept(&mut self, token: String) -> Step<Identified> {
         match session::authenticate(&self.state, &token).await {
             Ok(claims) => self.ready(claims, token).await,
             Err(error) => {
@@ -289,7 +297,10 @@ impl Connection {
         }
     }
 
-    async fn ready(&mut self, claims: Claims, token: String) -> Step<Identity> {
+    /// Subscribes to the user's events, then loads and sends `ready`: an event published
+    /// while `ready` is being put together waits in the connection's queue and follows it
+    /// (it may repeat what `ready` already shows; clients apply events idempotently).
+    async fn ready(&mut self, claims: Claims, token: String) -> Step<Identified> {
         let (user_id, session_id) = (claims.sub, claims.sid);
         let Some(slot) = self.state.connections.admit(&user_id) else {
             let message = format!("at most {MAX_CONNECTIONS_PER_USER} connections per user");
@@ -299,6 +310,11 @@ impl Connection {
                 "too many connections",
             ));
         };
+        let (mut subscriptions, queue) = self.state.hub.listener();
+        if let Err(error) = subscriptions.join(subjects::user(&user_id)).await {
+            tracing::error!(error = format!("{error:#}"), "cannot subscribe");
+            return Err(Closing::Close(1011, "event bus unavailable"));
+        }
         let state = self.state.clone();
         let loaded = async {
             let user = state
@@ -342,26 +358,31 @@ impl Connection {
             "outgoing": friends.outgoing.iter().map(json::friend_request).collect::<Vec<_>>(),
         }}))
         .await?;
-        Ok(Identity {
+        let identity = Identity {
             user,
             session_id,
             token,
             _slot: slot,
+        };
+        Ok(Identified {
+            identity,
+            subscriptions,
+            queue,
         })
     }
 
     /// The identified session: client frames, bus events, the heartbeat deadline, a queue
     /// that overflowed, and the gateway draining.
-    async fn serve(&mut self, mut identity: Identity) -> Step<()> {
-        let (mut subscriptions, mut queue) = self.state.hub.listener();
+    async fn serve(&mut self, identified: Identified) -> Step<()> {
+        let Identified {
+            mut identity,
+            mut subscriptions,
+            mut queue,
+        } = identified;
         let overflowed = subscriptions.overflowed();
         let mut draining = self.state.draining.subscribe();
         let mut bus_connections = self.state.bus.connections();
         bus_connections.mark_unchanged();
-        if let Err(error) = subscriptions.join(subjects::user(&identity.user.id)).await {
-            tracing::error!(error = format!("{error:#}"), "cannot subscribe");
-            return Err(Closing::Close(1011, "event bus unavailable"));
-        }
         let mut rate = FrameRate::default();
         let mut deadline = Instant::now() + self.timeout();
         loop {
