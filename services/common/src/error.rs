@@ -48,8 +48,34 @@ impl Error {
 }
 
 impl From<sqlx::Error> for Error {
+    /// A database that cannot answer now (restarting, unreachable, every connection busy,
+    /// a transaction that lost a race) is `Unavailable`: try again. Anything else is a bug.
     fn from(error: sqlx::Error) -> Self {
+        if is_transient(&error) {
+            tracing::warn!(%error, "the database did not answer");
+            return Self::Unavailable("the database is unavailable, try again".into());
+        }
         Self::Internal(anyhow::Error::new(error).context("database"))
+    }
+}
+
+/// Whether trying again later may succeed.
+fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL: SQLSTATE 08 connection exceptions; 57P01–57P03 the server shutting
+        // down or starting; 40001 and 40P01 a serialization failure or deadlock; 53300 too
+        // many connections. SQLite (numeric codes): busy or locked, extended codes included.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || ["57P01", "57P02", "57P03", "40001", "40P01", "53300"].contains(&code.as_ref())
+                || code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+        }),
+        _ => false,
     }
 }
 
@@ -99,4 +125,28 @@ impl Error {
 /// Parses an id received over gRPC; `what` names it in the error.
 pub fn parse_id(text: &str, what: &str) -> Result<i64> {
     crate::ids::parse_id(text).ok_or_else(|| Error::invalid(format!("{what} is not a valid id")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_that_cannot_answer_now_is_unavailable_not_a_bug() {
+        for transient in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        ] {
+            assert!(matches!(Error::from(transient), Error::Unavailable(_)));
+        }
+        assert!(matches!(
+            Error::from(sqlx::Error::RowNotFound),
+            Error::Internal(_)
+        ));
+        assert_eq!(
+            tonic::Status::from(Error::from(sqlx::Error::PoolTimedOut)).code(),
+            tonic::Code::Unavailable
+        );
+    }
 }
