@@ -390,3 +390,44 @@ async fn text_that_disguises_itself_is_refused(system: &System) {
         .await;
     assert_eq!(status, StatusCode::CREATED);
 }
+
+/// Two replicas counting one user's budget in one database: calls spread over both all pass
+/// while the budget lasts, and together they never pass more than it (leases are counted
+/// when taken, and a replica asks for one slice at a time, so none is stranded by a crowd).
+#[tokio::test]
+async fn replicas_share_a_budget_without_exceeding_or_stranding_it() {
+    use astral_common::ratelimit::{self, Limited, Rate};
+    let database = astral_common::testing::TestDatabase::postgres()
+        .await
+        .unwrap();
+    let pool = astral_common::db::connect(&database.url).await.unwrap();
+    astral_messaging::MIGRATOR.run(&pool).await.unwrap();
+    let replicas = [
+        ratelimit::for_database(&database.url).await.unwrap(),
+        ratelimit::for_database(&database.url).await.unwrap(),
+    ];
+    let send = Rate::per_seconds(100, 5);
+    let burst = async |calls: usize| {
+        let takes = (0..calls).map(|n| replicas[n % 2].take(7, "SendMessage", send));
+        futures::future::join_all(takes).await
+    };
+    let started = Instant::now();
+    let first = burst(80).await;
+    assert!(
+        first.iter().all(Result::is_ok),
+        "within the budget: {first:?}"
+    );
+    let second = burst(120).await;
+    let refilled = usize::try_from(started.elapsed().as_millis() / 50).unwrap() + 1;
+    let passed = 80 + second.iter().filter(|r| r.is_ok()).count();
+    assert!(
+        (100 - 2 * 9..=100 + refilled).contains(&passed),
+        "{passed} passed of a budget of 100 (+{refilled} refilled)"
+    );
+    assert!(
+        second
+            .iter()
+            .all(|r| matches!(r, Ok(()) | Err(Limited::Wait(_)))),
+        "{second:?}"
+    );
+}

@@ -140,16 +140,63 @@ impl Limiter for InMemory {
 /// user's budget at once (a lease: a tenth of a budget of 50 or more, else one call) and
 /// spends it locally for up to a second, so that a busy user costs one write per slice, not
 /// per call; what was leased is already counted, so the replicas together never exceed the
-/// budget (a lease left unspent only gives a user fewer calls, never more).
+/// budget (a lease left unspent only gives a user fewer calls, never more). A replica asks
+/// for one slice of a user's budget at a time: concurrent calls wait for it and share it,
+/// rather than each leasing a slice the others then leave unspent.
 pub struct InDatabase {
     pool: Pool,
-    leases: Mutex<HashMap<(i64, String), Lease>>,
+    keys: Mutex<HashMap<(i64, String), Arc<KeyLease>>>,
+}
+
+/// One user's budget for one call, as this replica holds it.
+#[derive(Default)]
+struct KeyLease {
+    /// Held while asking the database for a slice.
+    asking: tokio::sync::Mutex<()>,
+    lease: Mutex<Lease>,
 }
 
 /// Calls of one user's budget this replica may still make without asking the database.
 struct Lease {
     calls: i64,
     until: std::time::Instant,
+}
+
+impl Default for Lease {
+    fn default() -> Self {
+        Self {
+            calls: 0,
+            until: std::time::Instant::now(),
+        }
+    }
+}
+
+impl KeyLease {
+    /// Spends one call of the lease, if one is left and still good.
+    fn spend(&self) -> bool {
+        let mut lease = self
+            .lease
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if lease.calls > 0 && lease.until > std::time::Instant::now() {
+            lease.calls -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Keeps `calls` more to spend within the lease time.
+    fn keep(&self, calls: i64) {
+        let mut lease = self
+            .lease
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *lease = Lease {
+            calls,
+            until: std::time::Instant::now() + LEASE_TIME,
+        };
+    }
 }
 
 /// How long a leased slice may be spent.
@@ -165,32 +212,41 @@ impl InDatabase {
     fn new(pool: Pool) -> Self {
         Self {
             pool,
-            leases: Mutex::default(),
+            keys: Mutex::default(),
         }
     }
 
-    /// Spends one call of a lease this replica holds, if it holds one.
-    fn spend_lease(&self, key: &(i64, String)) -> bool {
-        let now = std::time::Instant::now();
-        let mut leases = self
-            .leases
+    /// This replica's lease of one user's budget for one call.
+    fn key(&self, user_id: i64, action: &str) -> Arc<KeyLease> {
+        let mut keys = self
+            .keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if leases.len() > 100_000 {
-            leases.retain(|_, lease| lease.until > now);
+        if keys.len() > 100_000 {
+            let now = std::time::Instant::now();
+            keys.retain(|_, key| {
+                Arc::strong_count(key) > 1
+                    || key
+                        .lease
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .until
+                        > now
+            });
         }
-        match leases.get_mut(key) {
-            Some(lease) if lease.calls > 0 && lease.until > now => {
-                lease.calls -= 1;
-                true
-            }
-            _ => false,
-        }
+        keys.entry((user_id, action.to_owned()))
+            .or_default()
+            .clone()
     }
 
     async fn take(&self, user_id: i64, action: &str, rate: Rate) -> sqlx::Result<Result<(), i64>> {
-        let key = (user_id, action.to_owned());
-        if self.spend_lease(&key) {
+        let key = self.key(user_id, action);
+        if key.spend() {
+            return Ok(Ok(()));
+        }
+        let _asking = key.asking.lock().await;
+        // Whoever asked before us may have brought back enough for us too.
+        if key.spend() {
             return Ok(Ok(()));
         }
         let now = crate::time::now_ms();
@@ -216,23 +272,7 @@ impl InDatabase {
         .fetch_optional(&self.pool)
         .await?;
         if let Some((leased,)) = leased {
-            if leased > 1 {
-                let until = std::time::Instant::now() + LEASE_TIME;
-                let mut leases = self
-                    .leases
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let lease = leases.entry(key).or_insert(Lease { calls: 0, until });
-                if lease.until <= std::time::Instant::now() {
-                    lease.calls = 0;
-                }
-                lease.calls += leased - 1;
-                lease.until = until;
-            }
-            return Ok(Ok(()));
-        }
-        // A call of this user running alongside may have just leased what is left.
-        if self.spend_lease(&key) {
+            key.keep(leased - 1);
             return Ok(Ok(()));
         }
         let (tat,): (i64,) =
