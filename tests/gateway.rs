@@ -741,3 +741,33 @@ async fn an_event_published_while_ready_loads_follows_it() {
     assert_eq!(updated["name"], "renamed meanwhile", "{updated}");
     system.stop().await;
 }
+
+/// The auth service stopped: users whose tokens are still good reconnect (the token names
+/// them, so `ready` does not ask auth) and keep sending (tokens verify locally).
+#[tokio::test]
+async fn with_auth_stopped_identified_users_reconnect_and_send() {
+    let Some(mut system) = System::distributed().await else {
+        return;
+    };
+    let (alice, mut bob, chat_id) =
+        support::user::friends_with_a_chat(&system.base, &system.base).await;
+    system
+        .signal("astral-auth", "STOP", std::time::Duration::ZERO)
+        .await;
+    let ready = bob.connect().await;
+    assert_eq!(ready["user"]["username"], bob.name.as_str());
+    bob.subscribe(&chat_id).await;
+    let (status, sent) = alice
+        .post(
+            &format!("/api/chats/{chat_id}/messages"),
+            json!({ "content": "auth is down, chat is not" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    let created = bob.expect_event("message.created").await;
+    assert_eq!(created["content"], "auth is down, chat is not");
+    system
+        .signal("astral-auth", "CONT", std::time::Duration::ZERO)
+        .await;
+    system.stop().await;
+}

@@ -301,7 +301,7 @@ impl Connection {
     /// while `ready` is being put together waits in the connection's queue and follows it
     /// (it may repeat what `ready` already shows; clients apply events idempotently).
     async fn ready(&mut self, claims: Claims, token: String) -> Step<Identified> {
-        let (user_id, session_id) = (claims.sub, claims.sid);
+        let (user_id, session_id, name) = (claims.sub, claims.sid, claims.name);
         let Some(slot) = self.state.connections.admit(&user_id) else {
             let message = format!("at most {MAX_CONNECTIONS_PER_USER} connections per user");
             self.send_error("too_many_connections", &message).await?;
@@ -317,14 +317,23 @@ impl Connection {
         }
         let state = self.state.clone();
         let loaded = async {
-            let user = state
-                .auth
-                .clone()
-                .get_user(auth::GetUserRequest {
+            // The token names the user: `ready` does not need the auth service (older
+            // tokens without the name ask it).
+            let user = if name.is_empty() {
+                state
+                    .auth
+                    .clone()
+                    .get_user(auth::GetUserRequest {
+                        id: user_id.clone(),
+                    })
+                    .await?
+                    .into_inner()
+            } else {
+                auth::User {
                     id: user_id.clone(),
-                })
-                .await?
-                .into_inner();
+                    username: name,
+                }
+            };
             let (mut messaging_client, mut social_client) =
                 (state.messaging.clone(), state.social.clone());
             let chats =

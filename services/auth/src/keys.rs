@@ -1,5 +1,6 @@
 //! Token-signing keys (Ed25519) and the access tokens they sign.
 
+use crate::store::User;
 use anyhow::Context as _;
 use astral_common::tokens::{Claims, TokenVerifier};
 use base64::Engine as _;
@@ -51,12 +52,13 @@ impl SigningKeys {
     }
 
     /// Signs an access token for `user_id` in session `session_id`, valid from `now_s`.
-    pub fn sign(&self, user_id: i64, session_id: i64, now_s: i64) -> anyhow::Result<(String, i64)> {
+    pub fn sign(&self, user: &User, session_id: i64, now_s: i64) -> anyhow::Result<(String, i64)> {
         let claims = Claims {
-            sub: user_id.to_string(),
+            sub: user.id.to_string(),
             sid: session_id.to_string(),
             iat: now_s,
             exp: now_s + ACCESS_TOKEN_SECONDS,
+            name: user.username.clone(),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.signing_kid.clone());
@@ -112,18 +114,32 @@ mod tests {
         astral_common::time::now_ms() / 1000
     }
 
+    fn seven() -> User {
+        User {
+            id: 7,
+            username: "seven".into(),
+        }
+    }
+
     #[test]
     fn a_signed_token_verifies_and_carries_user_and_session() {
         let (keys, verifier) = keys();
-        let (token, _) = keys.sign(7, 9, now()).unwrap();
+        let (token, _) = keys.sign(&seven(), 9, now()).unwrap();
         let claims = verifier.verify(&token).unwrap();
-        assert_eq!((claims.sub.as_str(), claims.sid.as_str()), ("7", "9"));
+        assert_eq!(
+            (
+                claims.sub.as_str(),
+                claims.sid.as_str(),
+                claims.name.as_str()
+            ),
+            ("7", "9", "seven")
+        );
     }
 
     #[test]
     fn a_tampered_payload_is_refused() {
         let (keys, verifier) = keys();
-        let (token, _) = keys.sign(7, 9, now()).unwrap();
+        let (token, _) = keys.sign(&seven(), 9, now()).unwrap();
         let parts: Vec<&str> = token.split('.').collect();
         let payload = String::from_utf8(B64URL.decode(parts[1]).unwrap())
             .unwrap()
@@ -153,7 +169,9 @@ mod tests {
     #[test]
     fn an_expired_token_is_refused() {
         let (keys, verifier) = keys();
-        let (token, _) = keys.sign(7, 9, now() - 2 * ACCESS_TOKEN_SECONDS).unwrap();
+        let (token, _) = keys
+            .sign(&seven(), 9, now() - 2 * ACCESS_TOKEN_SECONDS)
+            .unwrap();
         assert_eq!(verifier.verify(&token), Err(TokenError::Expired));
     }
 
@@ -185,7 +203,7 @@ mod tests {
     fn a_token_from_an_unknown_key_is_refused() {
         let (_, verifier) = keys();
         let other = SigningKeys::from_stored(&[stored("k2", 0)], now() * 1000).unwrap();
-        let (token, _) = other.sign(7, 9, now()).unwrap();
+        let (token, _) = other.sign(&seven(), 9, now()).unwrap();
         assert_eq!(verifier.verify(&token), Err(TokenError::UnknownKey));
     }
 }

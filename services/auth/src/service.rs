@@ -466,8 +466,7 @@ impl AuthService {
         refresh_token: String,
     ) -> Result<Authenticated> {
         let (access_token, expires_at_s) =
-            self.keys()
-                .sign(user.id, session_id, time::now_ms() / 1000)?;
+            self.keys().sign(&user, session_id, time::now_ms() / 1000)?;
         Ok(Authenticated {
             access_token,
             access_token_expires_at_ms: expires_at_s * 1000,

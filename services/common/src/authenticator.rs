@@ -296,6 +296,7 @@ mod tests {
             sid: "2".into(),
             iat: now,
             exp: now + 900,
+            name: String::new(),
         };
         let encoding = jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes());
         let token = jsonwebtoken::encode(&header, &claims, &encoding).unwrap();

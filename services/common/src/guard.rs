@@ -384,6 +384,7 @@ mod tests {
                         sid: "9".into(),
                         iat: 0,
                         exp: 0,
+                        name: String::new(),
                     }),
                     _ => Err(Refused::Unauthenticated("bad token".into())),
                 }

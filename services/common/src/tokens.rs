@@ -16,6 +16,10 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at, Unix seconds.
     pub exp: i64,
+    /// The username (names never change), so that a gateway can greet the user without
+    /// asking the auth service; empty in tokens from before it was added.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
 }
 
 /// Why a token was refused.
