@@ -122,6 +122,7 @@ impl EventBus {
         let client = connect
             .name("astral")
             .retry_on_initial_connect()
+            .reconnect_delay_callback(reconnect_delay)
             .event_callback(move |event| {
                 let connected = connected.clone();
                 async move {
@@ -332,8 +333,33 @@ impl LocalBus {
     }
 }
 
+/// How long to wait before the `attempt`-th try to reach NATS again: at once, then 100 ms
+/// more each time up to half a second, plus up to 250 ms of jitter (so that every process
+/// of a deployment does not knock at the same instant). Live delivery is back within about
+/// a second of NATS returning, where the client's default back-off grew to 4 s.
+fn reconnect_delay(attempt: usize) -> std::time::Duration {
+    use std::time::Duration;
+    if attempt <= 1 {
+        return Duration::ZERO;
+    }
+    let steps = u64::try_from(attempt - 1).unwrap_or(u64::MAX);
+    let base = Duration::from_millis(steps.saturating_mul(100).min(500));
+    base + Duration::from_millis(rand::random::<u64>() % 250)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reconnecting_waits_at_most_three_quarters_of_a_second() {
+        use std::time::Duration;
+        assert_eq!(super::reconnect_delay(1), Duration::ZERO);
+        for attempt in 2..1000 {
+            let delay = super::reconnect_delay(attempt);
+            assert!(delay >= Duration::from_millis(100), "{attempt}: {delay:?}");
+            assert!(delay < Duration::from_millis(750), "{attempt}: {delay:?}");
+        }
+    }
+
     use super::*;
     use std::time::Duration;
 
