@@ -276,7 +276,7 @@ impl AuthService {
             return Err(Error::unauthenticated(WRONG_CREDENTIALS));
         };
         self.store.release_attempts(&attempts).await?;
-        self.store.forgive(&name_key).await?;
+        self.store.reset_backoff(&name_key).await?;
         let (refresh_token, refresh_hash) = new_refresh_token();
         let session_id = ids::new_id();
         let session = NewSession {

@@ -391,19 +391,15 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets `key`'s attempts and back-off (its owner just proved who they are).
-    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "forgive"))]
-    pub async fn forgive(&self, key: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM throttle_attempts WHERE key = $1")
+    /// Restarts `key`'s back-off (its owner just proved who they are). The attempts in its
+    /// window still count, and a block under way stays: forgetting them would let the guesses
+    /// that raced a right password through.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "reset_backoff"))]
+    pub async fn reset_backoff(&self, key: &str) -> Result<()> {
+        sqlx::query("UPDATE throttle_keys SET lockouts = 0 WHERE key = $1")
             .bind(key)
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await?;
-        sqlx::query("UPDATE throttle_keys SET lockouts = 0, blocked_until_ms = 0 WHERE key = $1")
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
         Ok(())
     }
 

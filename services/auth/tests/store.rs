@@ -241,7 +241,7 @@ async fn parallel_attempts_get_no_more_than_the_budget() {
 }
 
 #[tokio::test]
-async fn a_spent_budget_blocks_longer_each_time_and_a_success_forgives() {
+async fn a_spent_budget_blocks_longer_each_time_and_a_success_restarts_the_back_off() {
     for (backend, store, _db) in stores().await {
         let key = [("login:eve@5.6.7.8".to_owned(), FIVE_A_MINUTE)];
         let mut now = 0;
@@ -268,14 +268,38 @@ async fn a_spent_budget_blocks_longer_each_time_and_a_success_forgives() {
             panic!("{backend}: the block is over");
         };
         store.release_attempts(&attempt).await.unwrap();
-        store.forgive(&key[0].0).await.unwrap();
+        store.reset_backoff(&key[0].0).await.unwrap();
         for _ in 0..5 {
             assert!(granted(&store.reserve_attempt(&key, now).await.unwrap()));
         }
         assert_eq!(
             store.reserve_attempt(&key, now).await.unwrap(),
             Reservation::Refused { wait_ms: 60_000 },
-            "{backend}: forgiven, the back-off starts again"
+            "{backend}: the back-off starts again"
+        );
+    }
+}
+
+/// A right password racing wrong ones gives back only its own attempt: the wrong ones that
+/// were reserved alongside still count, so the budget does not reopen under the guesser.
+#[tokio::test]
+async fn a_success_does_not_reopen_the_budget() {
+    for (backend, store, _db) in stores().await {
+        let key = [("login:gus@5.6.7.9".to_owned(), FIVE_A_MINUTE)];
+        let mut reserved = Vec::new();
+        for _ in 0..5 {
+            let Reservation::Granted(attempt) = store.reserve_attempt(&key, 100).await.unwrap()
+            else {
+                panic!("{backend}");
+            };
+            reserved.push(attempt);
+        }
+        store.release_attempts(&reserved[2]).await.unwrap();
+        store.reset_backoff(&key[0].0).await.unwrap();
+        assert!(granted(&store.reserve_attempt(&key, 200).await.unwrap()));
+        assert!(
+            !granted(&store.reserve_attempt(&key, 300).await.unwrap()),
+            "{backend}: four wrong guesses and the one given back: the budget is spent"
         );
     }
 }
