@@ -67,17 +67,11 @@ fn user_agent(headers: &HeaderMap) -> String {
 /// token in the body or, for a browser that asked, in its own cookie only.
 fn signed_in(state: &AppState, status: StatusCode, auth: pb::AuthResponse, keep: Keep) -> Response {
     let secure = state.config.secure_cookies;
-    let mut headers = HeaderMap::new();
-    let mut set_cookie = |value: String| {
-        if let Ok(value) = value.parse() {
-            headers.append(header::SET_COOKIE, value);
-        }
-    };
-    set_cookie(session_cookie(&auth.access_token, secure));
+    let mut cookies = vec![session_cookie(&auth.access_token, secure)];
     let refresh_token = match keep {
         Keep::Body => Value::String(auth.refresh_token),
         Keep::Cookie => {
-            set_cookie(refresh_cookie(
+            cookies.push(refresh_cookie(
                 &auth.refresh_token,
                 REFRESH_COOKIE_MAX_AGE_S,
                 secure,
@@ -90,7 +84,18 @@ fn signed_in(state: &AppState, status: StatusCode, auth: pb::AuthResponse, keep:
         "refresh_token": refresh_token,
         "user": auth.user.as_ref().map_or(Value::Null, json::user),
     });
-    (status, headers, axum::Json(body)).into_response()
+    (status, set_cookies(cookies), axum::Json(body)).into_response()
+}
+
+/// A `Set-Cookie` header for each cookie.
+fn set_cookies(cookies: impl IntoIterator<Item = String>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for cookie in cookies {
+        if let Ok(value) = cookie.parse() {
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+    headers
 }
 
 fn keep(refresh_cookie: bool) -> Keep {
@@ -103,13 +108,7 @@ fn keep(refresh_cookie: bool) -> Keep {
 
 /// The `Set-Cookie` headers that end a browser session: both cookies cleared.
 fn signed_out(secure: bool) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    for cookie in [cleared_cookie(secure), refresh_cookie("", 0, secure)] {
-        if let Ok(value) = cookie.parse() {
-            headers.append(header::SET_COOKIE, value);
-        }
-    }
-    headers
+    set_cookies([cleared_cookie(secure), refresh_cookie("", 0, secure)])
 }
 
 pub async fn register(

@@ -38,11 +38,10 @@ pub struct AuthArgs {
 
 impl AuthArgs {
     pub fn settings(&self) -> Settings {
-        const DAY_MS: i64 = 24 * 60 * 60 * 1000;
         Settings {
             registrations_per_10_min: self.registrations_per_10_min.max(1),
-            session_idle_ms: self.session_idle_days.max(1) * DAY_MS,
-            session_lifetime_ms: self.session_max_days.max(1) * DAY_MS,
+            session_idle_ms: self.session_idle_days.max(1) * service::DAY_MS,
+            session_lifetime_ms: self.session_max_days.max(1) * service::DAY_MS,
         }
     }
 }

@@ -39,7 +39,7 @@ pub struct Settings {
     pub session_lifetime_ms: i64,
 }
 
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+pub(crate) const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 impl Default for Settings {
     fn default() -> Self {

@@ -121,13 +121,11 @@ impl Limiter for InMemory {
             // A budget whose arrival time has passed is full: nothing to remember.
             arrivals.retain(|_, tat| *tat > now);
         }
-        let tat = arrivals
-            .get(&(user_id, action.to_owned()))
-            .copied()
-            .unwrap_or(now);
-        let admitted = match rate.admit(tat, now) {
+        // A budget not seen before is full: its arrival time is now.
+        let tat = arrivals.entry((user_id, action.to_owned())).or_insert(now);
+        let admitted = match rate.admit(*tat, now) {
             Ok(next) => {
-                arrivals.insert((user_id, action.to_owned()), next);
+                *tat = next;
                 Ok(())
             }
             Err(wait_ms) => Err(wait(wait_ms)),
