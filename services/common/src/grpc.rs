@@ -203,6 +203,8 @@ const RESOLVE_EVERY: Duration = Duration::from_secs(2);
 const REPROBE_AFTER: Duration = Duration::from_millis(50);
 /// How long a probe waits for a connection.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// How soon a round follows one in which a named endpoint did not answer.
+const PROBE_MISSING_EVERY: Duration = Duration::from_millis(250);
 
 /// Keeps the balanced channel's endpoints equal to what the targets resolve to (every few
 /// seconds, and at once when a call could not reach its endpoint); ends when the channel is
@@ -239,6 +241,9 @@ async fn follow(
                 reachable.insert(*address);
             }
         }
+        // A named endpoint that did not answer (a replica still starting, or gone) is asked
+        // again soon, so that it joins the balancer as soon as it listens.
+        let missing = reachable.len() < found.len();
         if !reachable.is_empty() {
             found = reachable;
         }
@@ -266,7 +271,12 @@ async fn follow(
         tokio::time::sleep(REPROBE_AFTER).await;
         // A replica that went away (a deploy, a crash) fails the calls sent its way until it
         // leaves the balancer: the first such failure starts the next round.
-        let _ = tokio::time::timeout(RESOLVE_EVERY, unreachable.notified()).await;
+        let next_round = if missing {
+            PROBE_MISSING_EVERY
+        } else {
+            RESOLVE_EVERY
+        };
+        let _ = tokio::time::timeout(next_round, unreachable.notified()).await;
         if changes.is_closed() {
             return;
         }
