@@ -11,6 +11,7 @@ pub mod grpc;
 pub mod guard;
 pub mod ids;
 pub mod metrics;
+pub mod outbox;
 pub mod plane;
 pub mod ratelimit;
 pub mod shutdown;

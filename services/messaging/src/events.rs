@@ -1,42 +1,85 @@
-//! The messaging service's events, published after the change commits.
+//! The messaging service's events. Those of a change are built here and written to the
+//! outbox in the change's transaction (`store.rs`), which publishes them after the commit;
+//! `typing.started`, which nothing keeps, is published here at once.
 
 use crate::service::ChatView;
 use crate::store::{Chat, Message, User};
 use astral_common::EventBus;
+use astral_common::outbox::Outgoing;
 use astral_proto::events::{ChatDeleted, ChatEvent, MessageEvent, TypingStarted, event::Kind};
 use astral_proto::subjects;
 
-pub struct Events {
+/// `chat.created` on each new member's `user.<id>`. Chat events carry `unread` 0: each
+/// member keeps their own count.
+pub fn chat_created(chat: &Chat, members: &[i64]) -> Outgoing {
+    chat_event(chat, members, Kind::ChatCreated)
+}
+
+/// `chat.updated` (renamed, members changed, new owner) on each member's `user.<id>`.
+pub fn chat_updated(chat: &Chat, members: &[i64]) -> Outgoing {
+    chat_event(chat, members, Kind::ChatUpdated)
+}
+
+/// `chat.deleted` on the `user.<id>` of each who lost the chat (left, removed, or the chat
+/// is gone).
+pub fn chat_deleted(chat_id: &str, users: &[i64]) -> Outgoing {
+    let kind = Kind::ChatDeleted(ChatDeleted {
+        chat_id: chat_id.to_owned(),
+    });
+    Outgoing::new(user_subjects(users), kind)
+}
+
+fn chat_event(chat: &Chat, members: &[i64], kind: fn(ChatEvent) -> Kind) -> Outgoing {
+    let mut chat = chat.clone();
+    chat.unread = 0;
+    let view = ChatView {
+        chat,
+        read_only: false,
+    };
+    let event = kind(ChatEvent {
+        chat: Some(crate::grpc::chat_to_pb(&view)),
+    });
+    Outgoing::new(user_subjects(members), event)
+}
+
+/// `message.created` on `chat.<id>` and on every member's `user.<id>` (the "new message"
+/// notification), as one event: a connection receiving both delivers it once.
+pub fn message_created(message: &Message, members: &[i64]) -> Outgoing {
+    let kind = Kind::MessageCreated(message_event(message));
+    let subjects = std::iter::once(subjects::chat(&message.chat_id))
+        .chain(
+            members
+                .iter()
+                .map(|member| subjects::user(&member.to_string())),
+        )
+        .collect();
+    Outgoing::new(subjects, kind)
+}
+
+/// `message.updated` on `chat.<id>`.
+pub fn message_updated(message: &Message) -> Outgoing {
+    let kind = Kind::MessageUpdated(message_event(message));
+    Outgoing::new(vec![subjects::chat(&message.chat_id)], kind)
+}
+
+/// `message.deleted` on `chat.<id>`.
+pub fn message_deleted(message: &Message) -> Outgoing {
+    let kind = Kind::MessageDeleted(message_event(message));
+    Outgoing::new(vec![subjects::chat(&message.chat_id)], kind)
+}
+
+/// Publishes the events that are not kept: someone typing is news for a few seconds only.
+pub struct Typing {
     bus: EventBus,
 }
 
-impl Events {
+impl Typing {
     pub fn new(bus: EventBus) -> Self {
         Self { bus }
     }
 
-    /// `chat.created` on each new member's `user.<id>`. Chat events carry `unread` 0: each
-    /// member keeps their own count.
-    pub async fn chat_created(&self, chat: &Chat, members: &[i64]) {
-        self.chat_event(chat, members, Kind::ChatCreated).await;
-    }
-
-    /// `chat.updated` (renamed, members changed, new owner) on each member's `user.<id>`.
-    pub async fn chat_updated(&self, chat: &Chat, members: &[i64]) {
-        self.chat_event(chat, members, Kind::ChatUpdated).await;
-    }
-
-    /// `chat.deleted` on the `user.<id>` of each who lost the chat (left, removed, or the
-    /// chat is gone).
-    pub async fn chat_deleted(&self, chat_id: &str, users: &[i64]) {
-        let kind = Kind::ChatDeleted(ChatDeleted {
-            chat_id: chat_id.to_owned(),
-        });
-        astral_common::events::publish(&self.bus, user_subjects(users), kind).await;
-    }
-
-    /// `typing.started` on `chat.<id>`.
-    pub async fn typing_started(&self, chat_id: &str, user: &User) {
+    /// `typing.started` on `chat.<id>`; given up after a moment if the bus does not take it.
+    pub async fn started(&self, chat_id: &str, user: &User) {
         let user = astral_proto::auth::User {
             id: user.id.to_string(),
             username: user.username.clone(),
@@ -45,50 +88,19 @@ impl Events {
             chat_id: chat_id.to_owned(),
             user: Some(user),
         });
-        astral_common::events::publish(&self.bus, vec![subjects::chat(chat_id)], kind).await;
-    }
-
-    async fn chat_event(&self, chat: &Chat, members: &[i64], kind: fn(ChatEvent) -> Kind) {
-        let mut chat = chat.clone();
-        chat.unread = 0;
-        let view = ChatView {
-            chat,
-            read_only: false,
-        };
-        let event = kind(ChatEvent {
-            chat: Some(crate::grpc::chat_to_pb(&view)),
-        });
-        astral_common::events::publish(&self.bus, user_subjects(members), event).await;
-    }
-
-    /// `message.created` on `chat.<id>` and on every member's `user.<id>` (the "new message"
-    /// notification), as one event: a connection receiving both delivers it once.
-    pub async fn message_created(&self, message: &Message, members: &[i64]) {
-        let kind = Kind::MessageCreated(message_event(message));
-        let subjects = std::iter::once(subjects::chat(&message.chat_id))
-            .chain(
-                members
-                    .iter()
-                    .map(|member| subjects::user(&member.to_string())),
-            )
-            .collect();
-        astral_common::events::publish(&self.bus, subjects, kind).await;
-    }
-
-    /// `message.updated` on `chat.<id>`.
-    pub async fn message_updated(&self, message: &Message) {
-        let kind = Kind::MessageUpdated(message_event(message));
-        astral_common::events::publish(&self.bus, vec![subjects::chat(&message.chat_id)], kind)
-            .await;
-    }
-
-    /// `message.deleted` on `chat.<id>`.
-    pub async fn message_deleted(&self, message: &Message) {
-        let kind = Kind::MessageDeleted(message_event(message));
-        astral_common::events::publish(&self.bus, vec![subjects::chat(&message.chat_id)], kind)
-            .await;
+        let publish =
+            astral_common::events::publish(&self.bus, vec![subjects::chat(chat_id)], kind);
+        if tokio::time::timeout(TYPING_PUBLISH_WAIT, publish)
+            .await
+            .is_err()
+        {
+            tracing::debug!("typing event dropped: the bus is not taking events");
+        }
     }
 }
+
+/// How long a typing call waits for the bus.
+const TYPING_PUBLISH_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 fn message_event(message: &Message) -> MessageEvent {
     MessageEvent {

@@ -1,7 +1,7 @@
 //! Astral's messaging service: chats, members and messages.
 
 pub mod domain;
-mod events;
+pub mod events;
 mod friendships;
 mod grpc;
 mod member_lists;
@@ -40,7 +40,8 @@ pub async fn serve(
     let auth = AuthServiceClient::new(plane.channel(auth_url, Role::Auth)?);
     let social = SocialServiceClient::new(plane.channel(social_url, Role::Social)?);
     let tokens = Authenticator::start(auth.clone(), bus.clone());
-    let service = MessagingService::new(store::Store::new(pool.clone()), auth, social, bus);
+    let outbox = astral_common::outbox::Outbox::start(pool.clone(), bus.clone());
+    let service = MessagingService::new(store::Store::new(pool.clone(), outbox), auth, social, bus);
     tracing::info!(addr = %listener.describe(), "messaging service listening");
     let limiter = astral_common::ratelimit::for_database(database_url).await?;
     let guard = Guard::new(grpc::POLICY, tokens, plane.transport(), limiter);

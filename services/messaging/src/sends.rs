@@ -6,7 +6,7 @@
 //! a send that finds a worker free goes at once, alone.
 
 use crate::friendships::Friendships;
-use crate::store::{Inserted, NewMessage, Store};
+use crate::store::{Inserted, NewMessage, Preview, Store};
 use astral_common::batch::Coalescer;
 use astral_common::{Error, Result};
 
@@ -25,10 +25,13 @@ pub struct Send {
     pub author_id: i64,
     pub content: String,
     pub nonce: Option<String>,
-    pub reply_to: Option<i64>,
+    pub reply_to: Option<Preview>,
     pub mentions: Vec<i64>,
     pub now_ms: i64,
     pub friends: Option<(i64, i64)>,
+    /// The chat's members as the sender read them, and its `members_version` then.
+    pub recipients: Vec<i64>,
+    pub recipients_version: i64,
 }
 
 impl Send {
@@ -39,9 +42,11 @@ impl Send {
             author_id: self.author_id,
             content: &self.content,
             nonce: self.nonce.as_deref(),
-            reply_to: self.reply_to,
+            reply_to: self.reply_to.as_ref(),
             mentions: &self.mentions,
             now_ms: self.now_ms,
+            recipients: &self.recipients,
+            recipients_version: self.recipients_version,
         }
     }
 }
@@ -55,8 +60,8 @@ impl Sends {
         }))
     }
 
-    /// Stores one message (with whichever others are waiting): refused as read-only if its
-    /// direct chat's two members are no longer friends.
+    /// Stores one message and its event (with whichever others are waiting): refused as
+    /// read-only if its direct chat's two members are no longer friends.
     pub async fn send(&self, send: Send) -> Result<Inserted> {
         self.0
             .call(send)
@@ -96,7 +101,10 @@ async fn send_all(
         .filter(|(_, refusal)| refusal.is_none())
         .map(|(send, _)| send.message())
         .collect();
-    let mut stored = store.insert_messages(&allowed).await.into_iter();
+    let mut stored = store
+        .insert_messages(&allowed, &crate::events::message_created)
+        .await
+        .into_iter();
     refusals
         .into_iter()
         .map(|refusal| match refusal {

@@ -1,12 +1,13 @@
 //! The messaging use cases: one function each, holding the rules and the authorization.
 
 use crate::domain::{ChatName, Emoji, MessageContent, mentioned_usernames, parse_nonce};
-use crate::events::Events;
+use crate::events::{self, Typing};
 use crate::friendships::Friendships;
 use crate::member_lists::MemberLists;
 use crate::sends::{Send, Sends};
 use crate::store::{
-    AddOutcome, Change, Changed, Chat, Inserted, Left, Members, Message, Page, Store, User,
+    AddOutcome, Change, Changed, Chat, Inserted, Left, Members, Message, NewChat, Page, Preview,
+    Store, User,
 };
 use crate::typing::TypingLimiter;
 use anyhow::Context as _;
@@ -30,7 +31,7 @@ pub struct MessagingService {
     auth: AuthServiceClient<Channel>,
     friendships: Friendships,
     sends: Sends,
-    events: Events,
+    typing_events: Typing,
     typing: TypingLimiter,
     member_lists: MemberLists,
 }
@@ -81,7 +82,7 @@ impl MessagingService {
             store,
             auth,
             friendships,
-            events: Events::new(bus),
+            typing_events: Typing::new(bus),
             typing: TypingLimiter::default(),
             member_lists: MemberLists::default(),
         })
@@ -108,25 +109,21 @@ impl MessagingService {
             return Err(Error::not_found("no such user"));
         }
         self.store.remember_users(&users).await?;
-        let created = self
-            .store
-            .create_chat(
-                &chat_id,
-                "direct",
-                "",
-                None,
-                &[actor, other],
-                time::now_ms(),
-            )
-            .await?;
+        let new = NewChat {
+            id: &chat_id,
+            kind: "direct",
+            name: "",
+            owner_id: None,
+            members: &[actor, other],
+            now_ms: time::now_ms(),
+        };
+        let event = events::chat_created(&new_chat(&new, &users), new.members);
+        self.store.create_chat(&new, vec![event]).await?;
         let chat = self
             .store
             .chat_for(&chat_id, actor)
             .await?
             .ok_or_else(chat_not_found)?;
-        if created {
-            self.events.chat_created(&chat, &[actor, other]).await;
-        }
         self.view(chat).await
     }
 
@@ -159,22 +156,21 @@ impl MessagingService {
         }
         self.store.remember_users(&users).await?;
         let chat_id = ids::new_id_string();
-        self.store
-            .create_chat(
-                &chat_id,
-                "group",
-                name.as_str(),
-                Some(actor),
-                &members,
-                time::now_ms(),
-            )
-            .await?;
+        let new = NewChat {
+            id: &chat_id,
+            kind: "group",
+            name: name.as_str(),
+            owner_id: Some(actor),
+            members: &members,
+            now_ms: time::now_ms(),
+        };
+        let event = events::chat_created(&new_chat(&new, &users), &members);
+        self.store.create_chat(&new, vec![event]).await?;
         let chat = self
             .store
             .chat_for(&chat_id, actor)
             .await?
             .ok_or_else(chat_not_found)?;
-        self.events.chat_created(&chat, &members).await;
         self.view(chat).await
     }
 
@@ -183,13 +179,16 @@ impl MessagingService {
     pub async fn rename_chat(&self, actor: i64, chat_id: &str, name: &str) -> Result<ChatView> {
         let name = ChatName::parse(name)?;
         self.owned_group(actor, chat_id).await?;
-        self.store.rename(chat_id, name.as_str()).await?;
+        self.store
+            .rename(chat_id, name.as_str(), |chat| {
+                vec![events::chat_updated(chat, &member_ids(chat))]
+            })
+            .await?;
         let chat = self
             .store
             .chat_for(chat_id, actor)
             .await?
             .ok_or_else(chat_not_found)?;
-        self.events.chat_updated(&chat, &member_ids(&chat)).await;
         self.view(chat).await
     }
 
@@ -202,9 +201,19 @@ impl MessagingService {
         }
         let users = self.users(&[user_id]).await?;
         self.store.remember_users(&users).await?;
+        let events = |chat: &Chat| {
+            let others: Vec<i64> = member_ids(chat)
+                .into_iter()
+                .filter(|id| *id != user_id)
+                .collect();
+            vec![
+                events::chat_created(chat, &[user_id]),
+                events::chat_updated(chat, &others),
+            ]
+        };
         match self
             .store
-            .add_member(chat_id, user_id, MAX_GROUP_MEMBERS, time::now_ms())
+            .add_member(chat_id, user_id, MAX_GROUP_MEMBERS, time::now_ms(), events)
             .await?
         {
             AddOutcome::Added => {}
@@ -216,12 +225,6 @@ impl MessagingService {
             .chat_for(chat_id, actor)
             .await?
             .ok_or_else(chat_not_found)?;
-        let others: Vec<i64> = member_ids(&chat)
-            .into_iter()
-            .filter(|id| *id != user_id)
-            .collect();
-        self.events.chat_created(&chat, &[user_id]).await;
-        self.events.chat_updated(&chat, &others).await;
         self.view(chat).await
     }
 
@@ -240,25 +243,17 @@ impl MessagingService {
         if user_id != actor && chat.owner_id != Some(actor) {
             return Err(Error::forbidden("only the owner removes other members"));
         }
-        match self.store.remove_member(chat_id, user_id).await? {
+        let events = |remaining: Option<&Chat>| {
+            let mut events = vec![events::chat_deleted(chat_id, &[user_id])];
+            if let Some(chat) = remaining {
+                events.push(events::chat_updated(chat, &member_ids(chat)));
+            }
+            events
+        };
+        match self.store.remove_member(chat_id, user_id, events).await? {
             Left::NotMember => Err(Error::not_found("not a member of this chat")),
-            Left::Deleted => {
-                self.events.chat_deleted(chat_id, &[user_id]).await;
-                Ok(false)
-            }
-            Left::Remains { .. } => {
-                self.events.chat_deleted(chat_id, &[user_id]).await;
-                let remaining: Vec<i64> = member_ids(&chat)
-                    .into_iter()
-                    .filter(|id| *id != user_id)
-                    .collect();
-                if let Some(viewer) = remaining.first()
-                    && let Some(after) = self.store.chat_for(chat_id, *viewer).await?
-                {
-                    self.events.chat_updated(&after, &remaining).await;
-                }
-                Ok(true)
-            }
+            Left::Deleted => Ok(false),
+            Left::Remains { .. } => Ok(true),
         }
     }
 
@@ -328,11 +323,13 @@ impl MessagingService {
             ("direct", _) => return Err(read_only()),
             _ => None,
         };
-        if let Some(reply_to) = reply_to
-            && self.store.message(chat_id, reply_to).await?.is_none()
-        {
-            return Err(Error::invalid("reply_to is not a message of this chat"));
-        }
+        let reply_to = match reply_to {
+            Some(id) => match self.store.message(chat_id, id).await? {
+                Some(answered) => Some(Preview::of(&answered)),
+                None => return Err(Error::invalid("reply_to is not a message of this chat")),
+            },
+            None => None,
+        };
         let send = Send {
             id: ids::new_id(),
             chat_id: chat_id.to_owned(),
@@ -343,7 +340,11 @@ impl MessagingService {
             reply_to,
             now_ms: time::now_ms(),
             friends,
+            recipients: members.users.iter().map(|user| user.id).collect(),
+            recipients_version: members.version,
         };
+        // The message's event was written with it: published after the commit, or, if this
+        // process dies first, by the outbox's sweeper. A retry publishes nothing more.
         let (message, members_version) = match self.sends.send(send).await? {
             Inserted::Stored {
                 message,
@@ -362,17 +363,10 @@ impl MessagingService {
             }
         };
         metrics::counter!("astral_messages_sent_total").increment(1);
-        // The members when the message was stored: the list read before, unless the members
-        // changed in between.
-        let recipients = if members_version == members.version {
-            members
-        } else {
-            self.reload_members(chat_id)
-                .await?
-                .ok_or_else(chat_not_found)?
-        };
-        let member_ids: Vec<i64> = recipients.users.iter().map(|m| m.id).collect();
-        self.events.message_created(&message, &member_ids).await;
+        if members_version != members.version {
+            // The members changed since the list was read: read it again for the next send.
+            self.reload_members(chat_id).await?;
+        }
         Ok(message)
     }
 
@@ -395,11 +389,15 @@ impl MessagingService {
         };
         let edited = self
             .store
-            .change_message(chat_id, message_id, change, time::now_ms())
+            .change_message(
+                chat_id,
+                message_id,
+                change,
+                time::now_ms(),
+                events::message_updated,
+            )
             .await?;
-        let edited = changed(edited)?;
-        self.events.message_updated(&edited).await;
-        Ok(edited)
+        changed(edited)
     }
 
     /// The author deletes their message: a tombstone remains, the content is erased.
@@ -417,11 +415,15 @@ impl MessagingService {
         self.own_live_message(actor, chat_id, message_id).await?;
         let deleted = self
             .store
-            .change_message(chat_id, message_id, Change::Delete, time::now_ms())
+            .change_message(
+                chat_id,
+                message_id,
+                Change::Delete,
+                time::now_ms(),
+                events::message_deleted,
+            )
             .await?;
-        let deleted = changed(deleted)?;
-        self.events.message_deleted(&deleted).await;
-        Ok(deleted)
+        changed(deleted)
     }
 
     /// Adds the actor's reaction with `emoji` to a message (while they have fewer than 20
@@ -443,11 +445,15 @@ impl MessagingService {
         };
         let reacted = self
             .store
-            .change_message(chat_id, message_id, change, time::now_ms())
+            .change_message(
+                chat_id,
+                message_id,
+                change,
+                time::now_ms(),
+                events::message_updated,
+            )
             .await?;
-        let reacted = changed(reacted)?;
-        self.events.message_updated(&reacted).await;
-        Ok(reacted)
+        changed(reacted)
     }
 
     /// A page of a chat's history.
@@ -498,7 +504,7 @@ impl MessagingService {
         if self.typing.allow(actor, chat_id)
             && let Some(user) = members.iter().find(|m| m.id == actor)
         {
-            self.events.typing_started(chat_id, user).await;
+            self.typing_events.started(chat_id, user).await;
         }
         Ok(())
     }
@@ -618,6 +624,25 @@ fn direct_pair(chat: &Chat) -> Option<(i64, i64)> {
     match (chat.kind.as_str(), chat.members.as_slice()) {
         ("direct", [a, b]) => Some((a.id, b.id)),
         _ => None,
+    }
+}
+
+/// A chat as its creation shows it: no message yet, its members in the order they join.
+fn new_chat(new: &NewChat<'_>, users: &[User]) -> Chat {
+    Chat {
+        id: new.id.to_owned(),
+        kind: new.kind.to_owned(),
+        name: new.name.to_owned(),
+        owner_id: new.owner_id,
+        members: new
+            .members
+            .iter()
+            .filter_map(|id| users.iter().find(|user| user.id == *id).cloned())
+            .collect(),
+        last_seq: 0,
+        unread: 0,
+        last_activity_ms: new.now_ms,
+        last_message: None,
     }
 }
 

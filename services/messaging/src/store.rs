@@ -4,6 +4,7 @@ mod batches;
 
 use astral_common::Result;
 use astral_common::db::{Pool, is_unique_violation};
+use astral_common::outbox::{self, Outbox, Outgoing};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -77,8 +78,28 @@ pub struct NewMessage<'a> {
     pub author_id: i64,
     pub content: &'a str,
     pub nonce: Option<&'a str>,
-    pub reply_to: Option<i64>,
+    /// The message it answers, as it looked when the send was checked.
+    pub reply_to: Option<&'a Preview>,
     pub mentions: &'a [i64],
+    pub now_ms: i64,
+    /// The chat's members as the sender read them, and the chat's `members_version` then:
+    /// who receives the message's event unless the members changed before it was stored.
+    pub recipients: &'a [i64],
+    pub recipients_version: i64,
+}
+
+/// Builds the event of a message just stored, for its recipients (inside the transaction).
+pub type MessageEvent<'b> = &'b (dyn Fn(&Message, &[i64]) -> Outgoing + Sync);
+
+/// A chat about to be created.
+#[derive(Clone, Copy)]
+pub struct NewChat<'a> {
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub owner_id: Option<i64>,
+    /// Its members, in the order they join (the owner first).
+    pub members: &'a [i64],
     pub now_ms: i64,
 }
 
@@ -242,21 +263,49 @@ fn mentions_text(mentions: &[i64]) -> String {
         .join(",")
 }
 
+impl Preview {
+    /// How a reply or the chat list shows `message`.
+    pub fn of(message: &Message) -> Self {
+        Self {
+            id: message.id,
+            author_id: message.author_id,
+            content: message.content.chars().take(100).collect(),
+            created_at_ms: message.created_at_ms,
+            deleted: message.deleted,
+        }
+    }
+}
+
+/// The database, and the relay that publishes the events its transactions write to the
+/// outbox (each change and its events commit together; `astral_common::outbox`).
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
     /// PostgreSQL (else SQLite): several new messages are stored in one statement.
     postgres: bool,
+    outbox: Outbox,
 }
 
 impl Store {
-    pub fn new(pool: Pool) -> Self {
+    pub fn new(pool: Pool, outbox: Outbox) -> Self {
         let postgres = pool
             .connect_options()
             .database_url
             .scheme()
             .starts_with("postgres");
-        Self { pool, postgres }
+        Self {
+            pool,
+            postgres,
+            outbox,
+        }
+    }
+
+    /// Writes a change's events in its transaction, commits, and hands them to the relay.
+    async fn commit(&self, mut tx: Tx, events: Vec<Outgoing>) -> Result<()> {
+        outbox::write(&mut tx, &events).await?;
+        tx.commit().await?;
+        self.outbox.committed(events);
+        Ok(())
     }
 
     /// Records users met through the auth service (usernames never change).
@@ -274,17 +323,18 @@ impl Store {
         Ok(())
     }
 
-    /// Creates a chat with its members unless it exists; true if this call created it.
+    /// Creates a chat with its members unless it exists, with `events` if it does not; true
+    /// if this call created it.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "create_chat"))]
-    pub async fn create_chat(
-        &self,
-        id: &str,
-        kind: &str,
-        name: &str,
-        owner_id: Option<i64>,
-        members: &[i64],
-        now_ms: i64,
-    ) -> Result<bool> {
+    pub async fn create_chat(&self, chat: &NewChat<'_>, events: Vec<Outgoing>) -> Result<bool> {
+        let NewChat {
+            id,
+            kind,
+            name,
+            owner_id,
+            members,
+            now_ms,
+        } = *chat;
         let mut tx = self.pool.begin().await?;
         let created = sqlx::query(
             "INSERT INTO chats (id, kind, name, owner_id, last_seq, last_activity_ms, created_at_ms) \
@@ -305,8 +355,10 @@ impl Store {
             for (order, member) in (0_i64..).zip(members) {
                 insert_member(&mut tx, id, *member, now_ms + order).await?;
             }
+            self.commit(tx, events).await?;
+        } else {
+            tx.commit().await?;
         }
-        tx.commit().await?;
         Ok(created)
     }
 
@@ -485,18 +537,26 @@ impl Store {
         Ok(())
     }
 
-    /// Renames a chat.
+    /// Renames a chat, with the `events` of the chat as renamed.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "rename"))]
-    pub async fn rename(&self, chat_id: &str, name: &str) -> Result<()> {
+    pub async fn rename(
+        &self,
+        chat_id: &str,
+        name: &str,
+        events: impl FnOnce(&Chat) -> Vec<Outgoing>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE chats SET name = $1 WHERE id = $2")
             .bind(name)
             .bind(chat_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        let events = chat_in(&mut tx, chat_id).await?.map(|chat| events(&chat));
+        self.commit(tx, events.unwrap_or_default()).await
     }
 
-    /// Adds a member unless they are one already or the chat has `max_members`.
+    /// Adds a member unless they are one already or the chat has `max_members`, with the
+    /// `events` of the chat as it becomes.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "add_member"))]
     pub async fn add_member(
         &self,
@@ -504,6 +564,7 @@ impl Store {
         user_id: i64,
         max_members: i64,
         now_ms: i64,
+        events: impl FnOnce(&Chat) -> Vec<Outgoing>,
     ) -> Result<AddOutcome> {
         let mut tx = self.pool.begin().await?;
         lock_chat_members(&mut tx, chat_id).await?;
@@ -519,14 +580,21 @@ impl Store {
             return Ok(AddOutcome::Full);
         }
         insert_member(&mut tx, chat_id, user_id, now_ms).await?;
-        tx.commit().await?;
+        let events = chat_in(&mut tx, chat_id).await?.map(|chat| events(&chat));
+        self.commit(tx, events.unwrap_or_default()).await?;
         Ok(AddOutcome::Added)
     }
 
     /// Removes a member of a group: ownership passes to the longest-standing member when the
-    /// owner goes, and the chat (with its messages) is deleted when the last one goes.
+    /// owner goes, and the chat (with its messages) is deleted when the last one goes. The
+    /// `events` are given the chat as it remains (`None` once deleted).
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "remove_member"))]
-    pub async fn remove_member(&self, chat_id: &str, user_id: i64) -> Result<Left> {
+    pub async fn remove_member(
+        &self,
+        chat_id: &str,
+        user_id: i64,
+        events: impl FnOnce(Option<&Chat>) -> Vec<Outgoing>,
+    ) -> Result<Left> {
         let mut tx = self.pool.begin().await?;
         lock_chat_members(&mut tx, chat_id).await?;
         let removed = sqlx::query("DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2")
@@ -566,7 +634,9 @@ impl Store {
                 }
             }
         };
-        tx.commit().await?;
+        let remaining = chat_in(&mut tx, chat_id).await?;
+        let events = events(remaining.as_ref());
+        self.commit(tx, events).await?;
         Ok(outcome)
     }
 
@@ -594,112 +664,88 @@ impl Store {
         Ok(Some(found))
     }
 
-    /// Stores one message under the chat's next number if its author is a member.
-    pub async fn insert_message(&self, new: &NewMessage<'_>) -> Result<Inserted> {
-        let mut outcomes = self.insert_messages(std::slice::from_ref(new)).await;
-        outcomes
-            .pop()
-            .unwrap_or_else(|| Err(anyhow::anyhow!("no outcome for a message").into()))
+    /// Stores one message under the chat's next number if its author is a member, with its
+    /// event.
+    pub async fn insert_message(
+        &self,
+        new: &NewMessage<'_>,
+        event: MessageEvent<'_>,
+    ) -> Result<Inserted> {
+        self.insert_alone(new, event).await
     }
 
-    /// Stores messages, each under its chat's next number if its author is a member: one
-    /// outcome per message, in order. On PostgreSQL several go in one statement (see
-    /// `store/batches.rs`); SQLite, which has one connection anyway, takes them one by one.
+    /// Stores messages, each under its chat's next number if its author is a member, with
+    /// its event: one outcome per message, in order. On PostgreSQL several go in one
+    /// statement and one transaction (see `store/batches.rs`); if that fails as a whole (a
+    /// retried nonce meeting its first copy, say), or on SQLite (one connection anyway), each
+    /// is stored in its own, so one send's error is never another's.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "insert_messages", count = batch.len()))]
-    pub async fn insert_messages(&self, batch: &[NewMessage<'_>]) -> Vec<Result<Inserted>> {
-        let raw = if self.postgres {
-            batches::insert(&self.pool, batch).await
-        } else {
-            let mut raw = Vec::with_capacity(batch.len());
-            for new in batch {
-                raw.push(self.insert_message_in_transaction(new).await);
+    pub async fn insert_messages(
+        &self,
+        batch: &[NewMessage<'_>],
+        event: MessageEvent<'_>,
+    ) -> Vec<Result<Inserted>> {
+        if self.postgres && batch.len() > 1 {
+            match self.insert_together(batch, event).await {
+                Ok(outcomes) => return outcomes,
+                Err(error) => {
+                    tracing::debug!(%error, size = batch.len(), "a batch failed; storing its messages one by one");
+                }
             }
-            raw
-        };
+        }
         let mut outcomes = Vec::with_capacity(batch.len());
-        for (new, raw) in batch.iter().zip(raw) {
-            outcomes.push(self.inserted(new, raw).await);
+        for new in batch {
+            outcomes.push(self.insert_alone(new, event).await);
         }
         outcomes
     }
 
-    /// What became of one message, from what its statement answered.
-    async fn inserted(&self, new: &NewMessage<'_>, raw: batches::Outcome) -> Result<Inserted> {
-        let (seq, members_version) = match raw {
+    async fn insert_together(
+        &self,
+        batch: &[NewMessage<'_>],
+        event: MessageEvent<'_>,
+    ) -> Result<Vec<Result<Inserted>>> {
+        let mut tx = self.pool.begin().await?;
+        let numbers = batches::insert_many(&mut tx, batch).await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut events = Vec::with_capacity(batch.len());
+        for (new, numbers) in batch.iter().zip(numbers) {
+            outcomes.push(Ok(match numbers {
+                None => Inserted::NotAMember,
+                Some(numbers) => {
+                    let (inserted, outgoing) = stored(&mut tx, new, numbers, event).await?;
+                    events.push(outgoing);
+                    inserted
+                }
+            }));
+        }
+        self.commit(tx, events).await?;
+        Ok(outcomes)
+    }
+
+    async fn insert_alone(
+        &self,
+        new: &NewMessage<'_>,
+        event: MessageEvent<'_>,
+    ) -> Result<Inserted> {
+        let mut tx = self.pool.begin().await?;
+        let numbers = if self.postgres {
+            batches::insert_one(&mut tx, new).await
+        } else {
+            insert_in(&mut tx, new).await
+        };
+        let numbers = match numbers {
             Err(error) if is_unique_violation(&error) && new.nonce.is_some() => {
                 return Ok(Inserted::NonceTaken);
             }
             other => match other? {
-                Some(stored) => stored,
+                Some(numbers) => numbers,
                 None => return Ok(Inserted::NotAMember),
             },
         };
-        let reply_to = match new.reply_to {
-            Some(id) => self.message(new.chat_id, id).await?.map(|m| Preview {
-                id: m.id,
-                author_id: m.author_id,
-                content: m.content.chars().take(100).collect(),
-                created_at_ms: m.created_at_ms,
-                deleted: m.deleted,
-            }),
-            None => None,
-        };
-        let message = Message {
-            id: new.id,
-            chat_id: new.chat_id.to_owned(),
-            seq,
-            version: seq,
-            author_id: new.author_id,
-            content: new.content.to_owned(),
-            nonce: new.nonce.map(str::to_owned),
-            created_at_ms: new.now_ms,
-            edited_at_ms: None,
-            deleted: false,
-            reply_to,
-            mentions: new.mentions.to_vec(),
-            reactions: Vec::new(),
-        };
-        Ok(Inserted::Stored {
-            message: Box::new(message),
-            members_version,
-        })
-    }
-
-    async fn insert_message_in_transaction(
-        &self,
-        new: &NewMessage<'_>,
-    ) -> std::result::Result<Option<(i64, i64)>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let next: Option<(i64, i64)> = sqlx::query_as(
-            "UPDATE chats SET last_seq = last_seq + 1, last_activity_ms = $1 \
-             WHERE id = $2 AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3) \
-             RETURNING last_seq, members_version",
-        )
-        .bind(new.now_ms)
-        .bind(new.chat_id)
-        .bind(new.author_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((seq, members_version)) = next else {
-            return Ok(None);
-        };
-        sqlx::query(
-            "INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions) \
-             VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(new.id)
-        .bind(new.chat_id)
-        .bind(seq)
-        .bind(new.author_id)
-        .bind(new.content)
-        .bind(new.nonce)
-        .bind(new.now_ms)
-        .bind(new.reply_to)
-        .bind(mentions_text(new.mentions))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some((seq, members_version)))
+        let (inserted, outgoing) = stored(&mut tx, new, numbers, event).await?;
+        self.commit(tx, vec![outgoing]).await?;
+        Ok(inserted)
     }
 
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "message"))]
@@ -711,7 +757,7 @@ impl Store {
     }
 
     /// Applies a change to a live message under the chat's next number (whose row lock makes
-    /// changes to one chat take turns).
+    /// changes to one chat take turns), with the `event` of the message as changed.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "change_message"))]
     pub async fn change_message(
         &self,
@@ -719,6 +765,7 @@ impl Store {
         message_id: i64,
         change: Change<'_>,
         now_ms: i64,
+        event: impl FnOnce(&Message) -> Outgoing,
     ) -> Result<Changed> {
         let mut tx = self.pool.begin().await?;
         let version = next_seq(&mut tx, chat_id, None).await?;
@@ -786,9 +833,12 @@ impl Store {
                 }
             }
         }
-        let changed = message_in(&mut tx, chat_id, message_id).await?;
-        tx.commit().await?;
-        Ok(changed.map_or(Changed::Gone, |message| Changed::Message(Box::new(message))))
+        let Some(changed) = message_in(&mut tx, chat_id, message_id).await? else {
+            return Ok(Changed::Gone);
+        };
+        let outgoing = event(&changed);
+        self.commit(tx, vec![outgoing]).await?;
+        Ok(Changed::Message(Box::new(changed)))
     }
 
     /// A page of history, always returned in ascending order (`seq`, or `version` for `After`).
@@ -872,33 +922,6 @@ async fn insert_member(tx: &mut Tx, chat_id: &str, user_id: i64, joined_at_ms: i
     Ok(())
 }
 
-/// Stores one message if its author is a member, on PostgreSQL in one statement (the
-/// membership check, the counter's update and the insert in one round trip, atomic by
-/// itself): `(seq, members_version)`, or `None` when the author is not a member.
-async fn insert_one(
-    pool: &Pool,
-    new: &NewMessage<'_>,
-) -> std::result::Result<Option<(i64, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "WITH next AS (UPDATE chats SET last_seq = last_seq + 1, last_activity_ms = $7 \
-         WHERE id = $2 AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3) \
-         RETURNING last_seq, members_version) \
-         INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions) \
-         SELECT $1, $2, last_seq, last_seq, $3, $4, $5, $7, $6, $8 FROM next \
-         RETURNING seq, (SELECT members_version FROM next)",
-    )
-    .bind(new.id)
-    .bind(new.chat_id)
-    .bind(new.author_id)
-    .bind(new.content)
-    .bind(new.nonce)
-    .bind(new.reply_to)
-    .bind(new.now_ms)
-    .bind(mentions_text(new.mentions))
-    .fetch_optional(pool)
-    .await
-}
-
 /// Takes the chat row's lock until the transaction ends (membership changes take turns) and
 /// counts the change in `members_version`, so senders holding the old list notice.
 async fn lock_chat_members(tx: &mut Tx, chat_id: &str) -> Result<()> {
@@ -941,4 +964,136 @@ async fn message_in(tx: &mut Tx, chat_id: &str, message_id: i64) -> Result<Optio
         add_reaction(&mut found.reactions, emoji, user_id);
     }
     Ok(Some(found))
+}
+
+/// A message just stored under `(seq, members_version)`, and its event for the chat's
+/// members then: the sender's list unless the members changed before the message was stored
+/// (then read again, under the same lock).
+async fn stored(
+    tx: &mut Tx,
+    new: &NewMessage<'_>,
+    (seq, members_version): (i64, i64),
+    event: MessageEvent<'_>,
+) -> Result<(Inserted, Outgoing)> {
+    let message = Message {
+        id: new.id,
+        chat_id: new.chat_id.to_owned(),
+        seq,
+        version: seq,
+        author_id: new.author_id,
+        content: new.content.to_owned(),
+        nonce: new.nonce.map(str::to_owned),
+        created_at_ms: new.now_ms,
+        edited_at_ms: None,
+        deleted: false,
+        reply_to: new.reply_to.cloned(),
+        mentions: new.mentions.to_vec(),
+        reactions: Vec::new(),
+    };
+    let outgoing = if members_version == new.recipients_version {
+        event(&message, new.recipients)
+    } else {
+        event(&message, &member_ids_in(tx, new.chat_id).await?)
+    };
+    let inserted = Inserted::Stored {
+        message: Box::new(message),
+        members_version,
+    };
+    Ok((inserted, outgoing))
+}
+
+/// Stores one message if its author is a member (SQLite): `(seq, members_version)`, or
+/// `None` when the author is not a member.
+async fn insert_in(
+    tx: &mut Tx,
+    new: &NewMessage<'_>,
+) -> std::result::Result<Option<(i64, i64)>, sqlx::Error> {
+    let next: Option<(i64, i64)> = sqlx::query_as(
+        "UPDATE chats SET last_seq = last_seq + 1, last_activity_ms = $1 \
+         WHERE id = $2 AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3) \
+         RETURNING last_seq, members_version",
+    )
+    .bind(new.now_ms)
+    .bind(new.chat_id)
+    .bind(new.author_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((seq, members_version)) = next else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions) \
+         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(new.id)
+    .bind(new.chat_id)
+    .bind(seq)
+    .bind(new.author_id)
+    .bind(new.content)
+    .bind(new.nonce)
+    .bind(new.now_ms)
+    .bind(new.reply_to.map(|reply| reply.id))
+    .bind(mentions_text(new.mentions))
+    .execute(&mut **tx)
+    .await?;
+    Ok(Some((seq, members_version)))
+}
+
+async fn member_ids_in(tx: &mut Tx, chat_id: &str) -> Result<Vec<i64>> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT user_id FROM chat_members WHERE chat_id = $1 ORDER BY joined_at_ms, user_id",
+    )
+    .bind(chat_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// A chat as its events show it (no viewer: `unread` 0), read inside a transaction.
+async fn chat_in(tx: &mut Tx, chat_id: &str) -> Result<Option<Chat>> {
+    let row: Option<(String, String, String, Option<i64>, i64, i64)> = sqlx::query_as(
+        "SELECT id, kind, name, owner_id, last_seq, last_activity_ms FROM chats WHERE id = $1",
+    )
+    .bind(chat_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((id, kind, name, owner_id, last_seq, last_activity_ms)) = row else {
+        return Ok(None);
+    };
+    let members: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT u.id, u.username FROM chat_members m JOIN users u ON u.id = m.user_id \
+         WHERE m.chat_id = $1 ORDER BY m.joined_at_ms, u.id",
+    )
+    .bind(chat_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let last: Option<(i64, i64, String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT id, author_id, SUBSTR(content, 1, 100), created_at_ms, deleted_at_ms FROM messages \
+         WHERE chat_id = $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(chat_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(Some(Chat {
+        id,
+        kind,
+        name,
+        owner_id,
+        members: members
+            .into_iter()
+            .map(|(id, username)| User { id, username })
+            .collect(),
+        last_seq,
+        unread: 0,
+        last_activity_ms,
+        last_message: last.map(
+            |(id, author_id, content, created_at_ms, deleted_at_ms)| Preview {
+                id,
+                author_id,
+                content,
+                created_at_ms,
+                deleted: deleted_at_ms.is_some(),
+            },
+        ),
+    }))
 }

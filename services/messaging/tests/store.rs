@@ -2,11 +2,38 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
-use astral_common::db;
+use astral_common::outbox::{Outbox, Outgoing};
 use astral_common::testing::TestDatabase;
+use astral_common::{EventBus, db};
+use astral_messaging::events;
 use astral_messaging::store::{
-    AddOutcome, Change, Changed, Inserted, Left, Message, NewMessage, Page, Reaction, Store, User,
+    AddOutcome, Change, Changed, Inserted, Left, Message, NewChat, NewMessage, Page, Preview,
+    Reaction, Store, User,
 };
+
+/// A new chat's description.
+fn new_chat<'a>(
+    id: &'a str,
+    kind: &'a str,
+    name: &'a str,
+    owner_id: Option<i64>,
+    members: &'a [i64],
+    now_ms: i64,
+) -> NewChat<'a> {
+    NewChat {
+        id,
+        kind,
+        name,
+        owner_id,
+        members,
+        now_ms,
+    }
+}
+
+/// No events for a membership change (the tests that want them say so).
+fn none<T: ?Sized>(_: &T) -> Vec<Outgoing> {
+    Vec::new()
+}
 
 /// The message a change left (the test fails if there is none).
 fn changed(outcome: Changed) -> Message {
@@ -26,7 +53,7 @@ async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
             .run(&pool)
             .await
             .expect("migrate");
-        let store = Store::new(pool);
+        let store = Store::new(pool.clone(), Outbox::start(pool, EventBus::local()));
         let users = [
             User {
                 id: 1,
@@ -44,7 +71,7 @@ async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
         store.remember_users(&users).await.unwrap();
         assert!(
             store
-                .create_chat(CHAT, "direct", "", None, &[1, 2], 1)
+                .create_chat(&new_chat(CHAT, "direct", "", None, &[1, 2], 1), Vec::new())
                 .await
                 .unwrap()
         );
@@ -75,6 +102,8 @@ fn new_message<'a>(
         reply_to: None,
         mentions: &[],
         now_ms: 10 + id,
+        recipients: &[1, 2],
+        recipients_version: 0,
     }
 }
 
@@ -83,7 +112,7 @@ async fn a_chat_is_created_once_and_seen_only_by_its_members() {
     for (backend, store, _db) in stores().await {
         assert!(
             !store
-                .create_chat(CHAT, "direct", "", None, &[1, 2], 2)
+                .create_chat(&new_chat(CHAT, "direct", "", None, &[1, 2], 2), Vec::new())
                 .await
                 .unwrap(),
             "{backend}"
@@ -114,7 +143,7 @@ async fn every_change_takes_the_next_number_and_after_returns_them_all() {
         for id in 1..=3 {
             let message = stored(
                 store
-                    .insert_message(&new_message(id, 1, "hello", None))
+                    .insert_message(&new_message(id, 1, "hello", None), &events::message_created)
                     .await
                     .unwrap(),
             );
@@ -122,7 +151,7 @@ async fn every_change_takes_the_next_number_and_after_returns_them_all() {
         }
         let edited = changed(
             store
-                .change_message(CHAT, 2, edit("edited"), 50)
+                .change_message(CHAT, 2, edit("edited"), 50, events::message_updated)
                 .await
                 .unwrap(),
         );
@@ -133,7 +162,7 @@ async fn every_change_takes_the_next_number_and_after_returns_them_all() {
         );
         let deleted = changed(
             store
-                .change_message(CHAT, 1, Change::Delete, 60)
+                .change_message(CHAT, 1, Change::Delete, 60, events::message_deleted)
                 .await
                 .unwrap(),
         );
@@ -143,7 +172,10 @@ async fn every_change_takes_the_next_number_and_after_returns_them_all() {
             "{backend}"
         );
         assert_eq!(
-            store.change_message(CHAT, 1, edit("x"), 70).await.unwrap(),
+            store
+                .change_message(CHAT, 1, edit("x"), 70, events::message_updated)
+                .await
+                .unwrap(),
             Changed::Gone,
             "{backend}: a tombstone"
         );
@@ -181,14 +213,20 @@ async fn a_repeated_nonce_stores_nothing_new() {
     for (backend, store, _db) in stores().await {
         let first = stored(
             store
-                .insert_message(&new_message(1, 1, "once", Some("n-1")))
+                .insert_message(
+                    &new_message(1, 1, "once", Some("n-1")),
+                    &events::message_created,
+                )
                 .await
                 .unwrap(),
         );
         assert!(
             matches!(
                 store
-                    .insert_message(&new_message(2, 1, "once", Some("n-1")))
+                    .insert_message(
+                        &new_message(2, 1, "once", Some("n-1")),
+                        &events::message_created
+                    )
                     .await
                     .unwrap(),
                 Inserted::NonceTaken
@@ -201,7 +239,10 @@ async fn a_repeated_nonce_stores_nothing_new() {
             "{backend}"
         );
         let other_author = store
-            .insert_message(&new_message(3, 2, "mine", Some("n-1")))
+            .insert_message(
+                &new_message(3, 2, "mine", Some("n-1")),
+                &events::message_created,
+            )
             .await
             .unwrap();
         assert!(
@@ -221,7 +262,7 @@ async fn unread_counts_others_messages_after_the_read_marker() {
     for (backend, store, _db) in stores().await {
         for id in 1..=3 {
             store
-                .insert_message(&new_message(id, 1, "hi", None))
+                .insert_message(&new_message(id, 1, "hi", None), &events::message_created)
                 .await
                 .unwrap();
         }
@@ -268,16 +309,25 @@ async fn replies_reactions_and_mentions_are_stored_and_versioned() {
     for (backend, store, _db) in stores().await {
         let original = stored(
             store
-                .insert_message(&new_message(1, 1, "the original", None))
+                .insert_message(
+                    &new_message(1, 1, "the original", None),
+                    &events::message_created,
+                )
                 .await
                 .unwrap(),
         );
+        let answered = Preview::of(&original);
         let reply = NewMessage {
-            reply_to: Some(original.id),
+            reply_to: Some(&answered),
             mentions: &[1],
             ..new_message(2, 2, "@ann yes", None)
         };
-        let reply = stored(store.insert_message(&reply).await.unwrap());
+        let reply = stored(
+            store
+                .insert_message(&reply, &events::message_created)
+                .await
+                .unwrap(),
+        );
         let preview = reply.reply_to.clone().unwrap();
         assert_eq!(
             (preview.id, preview.author_id, preview.content.as_str()),
@@ -291,12 +341,22 @@ async fn replies_reactions_and_mentions_are_stored_and_versioned() {
             emoji: "👍",
             at_most: 20,
         };
-        let liked = changed(store.change_message(CHAT, 1, toggle(2), 20).await.unwrap());
+        let liked = changed(
+            store
+                .change_message(CHAT, 1, toggle(2), 20, events::message_updated)
+                .await
+                .unwrap(),
+        );
         assert_eq!(
             liked.version, 3,
             "{backend}: a reaction takes the next number"
         );
-        let liked = changed(store.change_message(CHAT, 1, toggle(1), 21).await.unwrap());
+        let liked = changed(
+            store
+                .change_message(CHAT, 1, toggle(1), 21, events::message_updated)
+                .await
+                .unwrap(),
+        );
         assert_eq!(
             liked.reactions,
             vec![Reaction {
@@ -305,7 +365,12 @@ async fn replies_reactions_and_mentions_are_stored_and_versioned() {
             }],
             "{backend}"
         );
-        let unliked = changed(store.change_message(CHAT, 1, toggle(2), 22).await.unwrap());
+        let unliked = changed(
+            store
+                .change_message(CHAT, 1, toggle(2), 22, events::message_updated)
+                .await
+                .unwrap(),
+        );
         assert_eq!(
             unliked.reactions,
             vec![Reaction {
@@ -322,7 +387,7 @@ async fn replies_reactions_and_mentions_are_stored_and_versioned() {
 
         changed(
             store
-                .change_message(CHAT, 1, Change::Delete, 23)
+                .change_message(CHAT, 1, Change::Delete, 23, events::message_deleted)
                 .await
                 .unwrap(),
         );
@@ -355,7 +420,10 @@ async fn replies_reactions_and_mentions_are_stored_and_versioned() {
 async fn only_a_member_can_store_a_message_and_each_member_change_is_counted() {
     for (backend, store, _db) in stores().await {
         store
-            .create_chat("g1", "group", "Trip", Some(1), &[1, 2], 100)
+            .create_chat(
+                &new_chat("g1", "group", "Trip", Some(1), &[1, 2], 100),
+                Vec::new(),
+            )
             .await
             .unwrap();
         let members = store.members_of("g1").await.unwrap().unwrap();
@@ -371,35 +439,47 @@ async fn only_a_member_can_store_a_message_and_each_member_change_is_counted() {
         };
         let Inserted::Stored {
             members_version, ..
-        } = store.insert_message(&send(1, 1)).await.unwrap()
+        } = store
+            .insert_message(&send(1, 1), &events::message_created)
+            .await
+            .unwrap()
         else {
             panic!("{backend}: a member's message is stored");
         };
         assert_eq!(members_version, members.version, "{backend}");
 
-        store.add_member("g1", 3, 100, 200).await.unwrap();
-        store.add_member("g1", 3, 100, 201).await.unwrap(); // already a member: no change
+        store.add_member("g1", 3, 100, 200, none).await.unwrap();
+        store.add_member("g1", 3, 100, 201, none).await.unwrap(); // already a member: no change
         let added = store.members_of("g1").await.unwrap().unwrap();
         assert_eq!(added.version, members.version + 1, "{backend}");
         let Inserted::Stored {
             members_version, ..
-        } = store.insert_message(&send(2, 3)).await.unwrap()
+        } = store
+            .insert_message(&send(2, 3), &events::message_created)
+            .await
+            .unwrap()
         else {
             panic!("{backend}: the new member's message is stored");
         };
         assert_eq!(members_version, added.version, "{backend}");
 
-        store.remove_member("g1", 3).await.unwrap();
+        store.remove_member("g1", 3, |_| Vec::new()).await.unwrap();
         assert!(
             matches!(
-                store.insert_message(&send(3, 3)).await.unwrap(),
+                store
+                    .insert_message(&send(3, 3), &events::message_created)
+                    .await
+                    .unwrap(),
                 Inserted::NotAMember
             ),
             "{backend}: a former member's message is refused"
         );
         assert!(
             matches!(
-                store.insert_message(&send(4, 9)).await.unwrap(),
+                store
+                    .insert_message(&send(4, 9), &events::message_created)
+                    .await
+                    .unwrap(),
                 Inserted::NotAMember
             ),
             "{backend}: so is a stranger's"
@@ -407,10 +487,13 @@ async fn only_a_member_can_store_a_message_and_each_member_change_is_counted() {
         assert!(
             matches!(
                 store
-                    .insert_message(&NewMessage {
-                        chat_id: "nope",
-                        ..new_message(5, 1, "hi", None)
-                    })
+                    .insert_message(
+                        &NewMessage {
+                            chat_id: "nope",
+                            ..new_message(5, 1, "hi", None)
+                        },
+                        &events::message_created
+                    )
                     .await
                     .unwrap(),
                 Inserted::NotAMember
@@ -435,35 +518,41 @@ async fn group_members_come_and_go_and_the_last_one_out_deletes_the_chat() {
     for (backend, store, _db) in stores().await {
         assert!(
             store
-                .create_chat("g1", "group", "Trip", Some(1), &[1, 2], 100)
+                .create_chat(
+                    &new_chat("g1", "group", "Trip", Some(1), &[1, 2], 100),
+                    Vec::new()
+                )
                 .await
                 .unwrap()
         );
         assert_eq!(
-            store.add_member("g1", 3, 3, 200).await.unwrap(),
+            store.add_member("g1", 3, 3, 200, none).await.unwrap(),
             AddOutcome::Added,
             "{backend}"
         );
         assert_eq!(
-            store.add_member("g1", 3, 3, 201).await.unwrap(),
+            store.add_member("g1", 3, 3, 201, none).await.unwrap(),
             AddOutcome::AlreadyMember,
             "{backend}"
         );
         assert_eq!(
-            store.add_member("g1", 4, 3, 202).await.unwrap(),
+            store.add_member("g1", 4, 3, 202, none).await.unwrap(),
             AddOutcome::Full,
             "{backend}"
         );
-        store.rename("g1", "Trip 2").await.unwrap();
+        store.rename("g1", "Trip 2", none).await.unwrap();
         store
-            .insert_message(&NewMessage {
-                chat_id: "g1",
-                ..new_message(1, 1, "hi", None)
-            })
+            .insert_message(
+                &NewMessage {
+                    chat_id: "g1",
+                    ..new_message(1, 1, "hi", None)
+                },
+                &events::message_created,
+            )
             .await
             .unwrap();
         assert_eq!(
-            store.remove_member("g1", 1).await.unwrap(),
+            store.remove_member("g1", 1, |_| Vec::new()).await.unwrap(),
             Left::Remains { new_owner: Some(2) },
             "{backend}: the longest-standing member inherits"
         );
@@ -479,17 +568,17 @@ async fn group_members_come_and_go_and_the_last_one_out_deletes_the_chat() {
             "{backend}: gone for the one who left"
         );
         assert_eq!(
-            store.remove_member("g1", 1).await.unwrap(),
+            store.remove_member("g1", 1, |_| Vec::new()).await.unwrap(),
             Left::NotMember,
             "{backend}"
         );
         assert_eq!(
-            store.remove_member("g1", 3).await.unwrap(),
+            store.remove_member("g1", 3, |_| Vec::new()).await.unwrap(),
             Left::Remains { new_owner: None },
             "{backend}"
         );
         assert_eq!(
-            store.remove_member("g1", 2).await.unwrap(),
+            store.remove_member("g1", 2, |_| Vec::new()).await.unwrap(),
             Left::Deleted,
             "{backend}"
         );
@@ -500,6 +589,65 @@ async fn group_members_come_and_go_and_the_last_one_out_deletes_the_chat() {
                 .unwrap()
                 .is_empty(),
             "{backend}: its messages are gone"
+        );
+    }
+}
+
+/// Waits for the next event on a subscription and names its kind's chat and, for a message,
+/// its id.
+async fn next_event(
+    subscription: &mut astral_common::bus::Subscription,
+) -> astral_proto::events::Event {
+    use futures::StreamExt as _;
+    use prost::Message as _;
+    let delivery = tokio::time::timeout(std::time::Duration::from_secs(10), subscription.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("the subscription goes on");
+    astral_proto::events::Event::decode(delivery.payload).unwrap()
+}
+
+#[tokio::test]
+async fn a_stored_message_is_announced_to_the_members_it_was_stored_among() {
+    for (backend, database) in TestDatabase::both().await {
+        let pool = db::connect(&database.url).await.unwrap();
+        astral_messaging::MIGRATOR.run(&pool).await.unwrap();
+        let bus = EventBus::local();
+        let store = Store::new(pool.clone(), Outbox::start(pool, bus.clone()));
+        let users: Vec<User> = (1..=3)
+            .map(|id| User {
+                id,
+                username: format!("u{id}"),
+            })
+            .collect();
+        store.remember_users(&users).await.unwrap();
+        let chat = new_chat("g", "group", "G", Some(1), &[1, 2], 1);
+        store.create_chat(&chat, Vec::new()).await.unwrap();
+        let read = store.members_of("g").await.unwrap().unwrap();
+        // Cat joins after the sender read the members, before the message is stored.
+        store.add_member("g", 3, 100, 2, none).await.unwrap();
+        let mut cat = bus.subscribe("user.3".into()).await.unwrap();
+        let recipients: Vec<i64> = read.users.iter().map(|user| user.id).collect();
+        let send = NewMessage {
+            chat_id: "g",
+            recipients: &recipients,
+            recipients_version: read.version,
+            ..new_message(1, 1, "welcome", None)
+        };
+        let message = stored(
+            store
+                .insert_message(&send, &events::message_created)
+                .await
+                .unwrap(),
+        );
+        let event = next_event(&mut cat).await;
+        let Some(astral_proto::events::event::Kind::MessageCreated(created)) = event.kind else {
+            panic!("{backend}: not a new message: {event:?}");
+        };
+        assert_eq!(
+            created.message.unwrap().id,
+            message.id.to_string(),
+            "{backend}: the member who joined first hears of it"
         );
     }
 }

@@ -1,45 +1,43 @@
-//! Many new messages stored in one PostgreSQL statement — one round trip and one commit
-//! instead of one each (the batches are gathered by the service, `sends.rs`).
-//!
-//! Each message keeps its own outcome: stored under its chat's next number, or refused
-//! because its author is not a member. If a batch fails as a whole (a retried nonce meeting
-//! its first copy, say), each of its sends is stored again on its own, so one send's error is
-//! never another's.
+//! New messages stored in one PostgreSQL statement each batch — the membership checks, the
+//! counters' updates and the inserts in one round trip (the batches are gathered by the
+//! service, `sends.rs`; the caller holds the transaction, which also writes the events).
 
-use super::{NewMessage, insert_one, mentions_text};
-use astral_common::db::Pool;
+use super::{NewMessage, Tx, mentions_text};
 use std::fmt::Write as _;
 
 /// `(seq, members_version)` of a stored message; `None` when its author is not a member.
-pub type Outcome = Result<Option<(i64, i64)>, sqlx::Error>;
+pub type Numbers = Option<(i64, i64)>;
 
-/// Stores the messages (one alone in the short statement, several in one statement), one
-/// outcome each, in order.
-pub async fn insert(pool: &Pool, messages: &[NewMessage<'_>]) -> Vec<Outcome> {
-    if let [message] = messages {
-        return vec![insert_one(pool, message).await];
-    }
-    match insert_many(pool, messages).await {
-        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-        Err(error) => {
-            tracing::debug!(%error, size = messages.len(), "a batch failed; storing its messages one by one");
-            let mut outcomes = Vec::with_capacity(messages.len());
-            for message in messages {
-                outcomes.push(insert_one(pool, message).await);
-            }
-            outcomes
-        }
-    }
+/// Stores one message if its author is a member, in one statement.
+pub async fn insert_one(tx: &mut Tx, new: &NewMessage<'_>) -> Result<Numbers, sqlx::Error> {
+    sqlx::query_as(
+        "WITH next AS (UPDATE chats SET last_seq = last_seq + 1, last_activity_ms = $7 \
+         WHERE id = $2 AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3) \
+         RETURNING last_seq, members_version) \
+         INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions) \
+         SELECT $1, $2, last_seq, last_seq, $3, $4, $5, $7, $6, $8 FROM next \
+         RETURNING seq, (SELECT members_version FROM next)",
+    )
+    .bind(new.id)
+    .bind(new.chat_id)
+    .bind(new.author_id)
+    .bind(new.content)
+    .bind(new.nonce)
+    .bind(new.reply_to.map(|reply| reply.id))
+    .bind(new.now_ms)
+    .bind(mentions_text(new.mentions))
+    .fetch_optional(&mut **tx)
+    .await
 }
 
 /// Stores every message whose author is a member of its chat, in one statement: chats are
 /// locked in id order (so two batches never wait for each other in a circle), each chat's
 /// counter moves once by its number of messages, and messages are numbered in the order
 /// they came. One outcome per message, in order.
-async fn insert_many(
-    pool: &Pool,
+pub async fn insert_many(
+    tx: &mut Tx,
     messages: &[NewMessage<'_>],
-) -> Result<Vec<Option<(i64, i64)>>, sqlx::Error> {
+) -> Result<Vec<Numbers>, sqlx::Error> {
     let mut sql = String::from(
         "WITH input (ord, id, chat_id, author_id, content, nonce, reply_to_id, created_at_ms, mentions) AS (VALUES ",
     );
@@ -83,11 +81,11 @@ async fn insert_many(
             .bind(message.author_id)
             .bind(message.content)
             .bind(message.nonce)
-            .bind(message.reply_to)
+            .bind(message.reply_to.map(|reply| reply.id))
             .bind(message.now_ms)
             .bind(mentions_text(message.mentions));
     }
-    let rows = query.fetch_all(pool).await?;
+    let rows = query.fetch_all(&mut **tx).await?;
     let mut outcomes = vec![None; messages.len()];
     for (ord, seq, members_version) in rows {
         if let Some(outcome) = usize::try_from(ord)
@@ -103,7 +101,10 @@ async fn insert_many(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Store, User};
+    use crate::store::{Inserted, NewChat, Store, User};
+    use astral_common::EventBus;
+    use astral_common::db::Pool;
+    use astral_common::outbox::Outbox;
     use astral_common::testing::{TestDatabase, unavailable};
 
     async fn store() -> Option<(Store, Pool, TestDatabase)> {
@@ -116,7 +117,7 @@ mod tests {
         };
         let pool = astral_common::db::connect(&database.url).await.unwrap();
         crate::MIGRATOR.run(&pool).await.unwrap();
-        let store = Store::new(pool.clone());
+        let store = Store::new(pool.clone(), Outbox::start(pool.clone(), EventBus::local()));
         let users: Vec<User> = (1..=3)
             .map(|id| User {
                 id,
@@ -124,14 +125,17 @@ mod tests {
             })
             .collect();
         store.remember_users(&users).await.unwrap();
-        store
-            .create_chat("1_2", "direct", "", None, &[1, 2], 1)
-            .await
-            .unwrap();
-        store
-            .create_chat("g", "group", "G", Some(1), &[1, 2, 3], 1)
-            .await
-            .unwrap();
+        for (id, kind, members) in [("1_2", "direct", &[1, 2][..]), ("g", "group", &[1, 2, 3])] {
+            let chat = NewChat {
+                id,
+                kind,
+                name: "",
+                owner_id: Some(1),
+                members,
+                now_ms: 1,
+            };
+            store.create_chat(&chat, Vec::new()).await.unwrap();
+        }
         Some((store, pool, database))
     }
 
@@ -145,6 +149,8 @@ mod tests {
             reply_to: None,
             mentions: &[],
             now_ms: 100 + id,
+            recipients: &[],
+            recipients_version: 0,
         }
     }
 
@@ -162,7 +168,9 @@ mod tests {
             message(6, "g", 1),
             message(7, "1_2", 1),
         ];
-        let outcomes = insert_many(&pool, &batch).await.unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        let outcomes = insert_many(&mut tx, &batch).await.unwrap();
+        tx.commit().await.unwrap();
         let seqs: Vec<Option<i64>> = outcomes.iter().map(|o| o.map(|(seq, _)| seq)).collect();
         assert_eq!(
             seqs,
@@ -185,30 +193,31 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_that_fails_is_stored_one_by_one() {
-        let Some((store, pool, _database)) = store().await else {
+        let Some((store, _pool, _database)) = store().await else {
             return;
         };
+        let event = &crate::events::message_created;
         let first = NewMessage {
             nonce: Some("n"),
             ..message(1, "g", 1)
         };
-        assert_eq!(
-            insert(&pool, std::slice::from_ref(&first)).await[0]
-                .as_ref()
-                .unwrap(),
-            &Some((1, 0))
-        );
+        assert!(matches!(
+            store
+                .insert_messages(std::slice::from_ref(&first), event)
+                .await[0],
+            Ok(Inserted::Stored { .. })
+        ));
         // A retry of the first among others: the statement fails on the nonce, and every
         // other message in it is still stored, each once.
         let mut batch = vec![NewMessage { id: 2, ..first }];
         batch.extend((3..40).map(|id| message(id, "g", 2)));
-        let outcomes = insert(&pool, &batch).await;
+        let outcomes = store.insert_messages(&batch, event).await;
+        assert!(matches!(outcomes[0], Ok(Inserted::NonceTaken)));
         assert!(
-            outcomes[0]
-                .as_ref()
-                .is_err_and(astral_common::db::is_unique_violation)
+            outcomes[1..]
+                .iter()
+                .all(|o| matches!(o, Ok(Inserted::Stored { .. })))
         );
-        assert!(outcomes[1..].iter().all(|o| matches!(o, Ok(Some(_)))));
         let chat = store.chat_for("g", 1).await.unwrap().unwrap();
         assert_eq!(chat.last_seq, 38, "1 + 37 stored, gapless");
     }

@@ -1,0 +1,375 @@
+//! The transactional outbox: every event is written to the service's `outbox` table in the
+//! transaction of the change that caused it, so a change never commits without its event.
+//!
+//! After the commit the use case hands the events to this process's relay, which publishes
+//! them at once and then forgets them (deletes their rows, once NATS has them). Whatever is
+//! left behind — the process died between commit and publish, NATS was down, the hand-off
+//! queue was full — is swept up by any replica: rows older than [`STALE_AFTER`] are claimed
+//! (for [`CLAIM_FOR`], so two replicas do not both take them), published and forgotten.
+//! Delivery is therefore at least once; each event keeps its envelope id, by which
+//! subscribers drop the copies. Writers never wait for the bus: a hand-off that finds the
+//! relay's queue full is left to the sweeper.
+
+use crate::EventBus;
+use crate::db::Pool;
+use astral_proto::events::{Event, event::Kind};
+use bytes::Bytes;
+use prost::Message as _;
+use std::fmt::Write as _;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tracing::Instrument as _;
+
+/// How old an unpublished row must be before the sweeper takes it (the relay normally has
+/// published and forgotten it within milliseconds).
+pub const STALE_AFTER: Duration = Duration::from_secs(2);
+/// How often each replica looks for rows left behind.
+const SWEEP_EVERY: Duration = Duration::from_millis(500);
+/// How long a sweeper's claim on rows lasts; past it another replica may take them.
+const CLAIM_FOR: Duration = Duration::from_secs(10);
+/// Rows claimed by one sweep.
+const SWEEP_BATCH: i64 = 500;
+/// Hand-offs waiting for the relay; past this, events wait for the sweeper instead.
+const HANDOFF_QUEUE: usize = 4096;
+/// Rows written or deleted by one statement.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// One event to publish: its envelope (already encoded) and the subjects it goes to.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    id: i64,
+    subjects: Vec<String>,
+    payload: Bytes,
+    /// The span of the change, so the published event continues its trace.
+    span: tracing::Span,
+}
+
+impl Outgoing {
+    /// The event `kind` for `subjects`, under a new envelope id.
+    pub fn new(subjects: Vec<String>, kind: Kind) -> Self {
+        let id = crate::ids::new_id();
+        let event = Event {
+            id: id.to_string(),
+            occurred_at_ms: crate::time::now_ms(),
+            kind: Some(kind),
+        };
+        Self {
+            id,
+            subjects,
+            payload: Bytes::from(event.encode_to_vec()),
+            span: tracing::Span::current(),
+        }
+    }
+}
+
+/// Writes `events` to the outbox inside the caller's transaction.
+pub async fn write(conn: &mut sqlx::AnyConnection, events: &[Outgoing]) -> crate::Result<()> {
+    let now = crate::time::now_ms();
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let mut sql =
+            String::from("INSERT INTO outbox (id, subjects, payload, created_at_ms) VALUES ");
+        for row in 0..chunk.len() {
+            let p = row * 4;
+            let _ = write!(
+                sql,
+                "{}(${}, ${}, ${}, ${})",
+                if row == 0 { "" } else { ", " },
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4
+            );
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for event in chunk {
+            query = query
+                .bind(event.id)
+                .bind(event.subjects.join(" "))
+                .bind(event.payload.to_vec())
+                .bind(now);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// This process's relay. Cheap to clone.
+#[derive(Clone)]
+pub struct Outbox {
+    handoff: mpsc::Sender<Vec<Outgoing>>,
+}
+
+impl Outbox {
+    /// Starts the relay and the sweeper of the outbox in `pool`, publishing on `bus`.
+    pub fn start(pool: Pool, bus: EventBus) -> Self {
+        let (handoff, committed) = mpsc::channel(HANDOFF_QUEUE);
+        let (published, to_forget) = mpsc::unbounded_channel();
+        let postgres = pool
+            .connect_options()
+            .database_url
+            .scheme()
+            .starts_with("postgres");
+        tokio::spawn(relay(committed, bus.clone(), published.clone()));
+        tokio::spawn(forget(to_forget, pool.clone(), bus.clone()));
+        tokio::spawn(sweep(pool, bus, published, postgres));
+        Self { handoff }
+    }
+
+    /// Hands events whose transaction has committed to the relay; never waits. If the relay
+    /// is behind (NATS down, say), they stay in the table for the sweeper.
+    pub fn committed(&self, events: Vec<Outgoing>) {
+        if events.is_empty() {
+            return;
+        }
+        if self.handoff.try_send(events).is_err() {
+            metrics::counter!("astral_outbox_handoffs_skipped_total").increment(1);
+        }
+    }
+}
+
+/// Publishes what was handed over, as it comes, then passes the ids on to be forgotten.
+async fn relay(
+    mut committed: mpsc::Receiver<Vec<Outgoing>>,
+    bus: EventBus,
+    published: mpsc::UnboundedSender<Vec<i64>>,
+) {
+    while let Some(events) = committed.recv().await {
+        let ids = publish_all(&bus, events).await;
+        if published.send(ids).is_err() {
+            return;
+        }
+    }
+}
+
+/// Publishes each event on each of its subjects; the ids of those fully published.
+async fn publish_all(bus: &EventBus, events: Vec<Outgoing>) -> Vec<i64> {
+    let mut ids = Vec::with_capacity(events.len());
+    for event in events {
+        let mut sent = true;
+        for subject in &event.subjects {
+            let publish = bus.publish(subject.clone(), event.payload.clone());
+            if let Err(error) = publish.instrument(event.span.clone()).await {
+                tracing::warn!(%subject, error = format!("{error:#}"), "event not published yet; the outbox keeps it");
+                sent = false;
+            }
+        }
+        if sent {
+            ids.push(event.id);
+        }
+    }
+    ids
+}
+
+/// Deletes the rows of published events, once NATS has confirmed it holds everything
+/// published before (a flush): a row is only forgotten when its event cannot be lost here.
+async fn forget(mut published: mpsc::UnboundedReceiver<Vec<i64>>, pool: Pool, bus: EventBus) {
+    let mut ids = Vec::new();
+    while let Some(first) = published.recv().await {
+        ids.extend(first);
+        while let Ok(more) = published.try_recv() {
+            ids.extend(more);
+        }
+        if ids.is_empty() {
+            continue;
+        }
+        if let Err(error) = bus.flush().await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "NATS did not confirm; the outbox keeps the events"
+            );
+            ids.clear();
+            continue;
+        }
+        if let Err(error) = delete(&pool, &ids).await {
+            // They are published: left in the table, the sweeper sends them again and
+            // subscribers drop the copies.
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "published events not forgotten"
+            );
+        }
+        ids.clear();
+    }
+}
+
+async fn delete(pool: &Pool, ids: &[i64]) -> Result<(), sqlx::Error> {
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "DELETE FROM outbox WHERE id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(pool).await?;
+    }
+    Ok(())
+}
+
+/// Every [`SWEEP_EVERY`], claims the rows left behind and publishes them.
+async fn sweep(
+    pool: Pool,
+    bus: EventBus,
+    published: mpsc::UnboundedSender<Vec<i64>>,
+    postgres: bool,
+) {
+    loop {
+        tokio::time::sleep(SWEEP_EVERY).await;
+        loop {
+            let claimed = match claim(&pool, postgres).await {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::warn!(error = format!("{error:#}"), "outbox sweep failed");
+                    break;
+                }
+            };
+            let count = claimed.len();
+            if count == 0 {
+                break;
+            }
+            metrics::counter!("astral_outbox_swept_total").increment(count as u64);
+            tracing::info!(count, "publishing events left in the outbox");
+            let ids = publish_all(&bus, claimed).await;
+            if published.send(ids).is_err() {
+                return;
+            }
+            if count < usize::try_from(SWEEP_BATCH).unwrap_or(usize::MAX) {
+                break;
+            }
+        }
+    }
+}
+
+/// Claims the oldest rows left behind (older than [`STALE_AFTER`], not claimed by another
+/// sweeper in the last [`CLAIM_FOR`]), oldest first.
+async fn claim(pool: &Pool, postgres: bool) -> Result<Vec<Outgoing>, sqlx::Error> {
+    let now = crate::time::now_ms();
+    let stale_ms = i64::try_from(STALE_AFTER.as_millis()).unwrap_or(i64::MAX);
+    let claim_ms = i64::try_from(CLAIM_FOR.as_millis()).unwrap_or(i64::MAX);
+    // PostgreSQL: replicas sweeping at once skip each other's rows instead of waiting.
+    let skip_locked = if postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "UPDATE outbox SET claimed_until_ms = $1 WHERE id IN \
+         (SELECT id FROM outbox WHERE created_at_ms <= $2 AND claimed_until_ms <= $3 \
+          ORDER BY id LIMIT $4{skip_locked}) \
+         RETURNING id, subjects, payload"
+    );
+    let mut rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(now + claim_ms)
+        .bind(now - stale_ms)
+        .bind(now)
+        .bind(SWEEP_BATCH)
+        .fetch_all(pool)
+        .await?;
+    rows.sort_by_key(|(id, _, _)| *id);
+    Ok(rows
+        .into_iter()
+        .map(|(id, subjects, payload)| Outgoing {
+            id,
+            subjects: subjects
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            payload: Bytes::from(payload),
+            span: tracing::Span::none(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use astral_proto::events::TypingStarted;
+    use futures::StreamExt as _;
+
+    async fn database() -> (Pool, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("astral-outbox-{}", crate::ids::new_id()));
+        let url = format!("sqlite://{}/outbox.db", dir.display());
+        let pool = crate::db::connect(&url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE outbox (id BIGINT PRIMARY KEY, subjects TEXT NOT NULL, payload BYTEA NOT NULL, \
+             created_at_ms BIGINT NOT NULL, claimed_until_ms BIGINT NOT NULL DEFAULT 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        (pool, dir)
+    }
+
+    fn typing(chat_id: &str) -> Outgoing {
+        let kind = Kind::TypingStarted(TypingStarted {
+            chat_id: chat_id.to_owned(),
+            user: None,
+        });
+        Outgoing::new(vec![format!("chat.{chat_id}"), "user.1".to_owned()], kind)
+    }
+
+    async fn rows(pool: &Pool) -> i64 {
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        count
+    }
+
+    async fn next_id(subscription: &mut crate::bus::Subscription) -> String {
+        let delivery = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+            .await
+            .expect("an event within 10 s")
+            .unwrap();
+        Event::decode(delivery.payload).unwrap().id
+    }
+
+    #[tokio::test]
+    async fn committed_events_are_published_on_each_subject_then_forgotten() {
+        let (pool, dir) = database().await;
+        let bus = EventBus::local();
+        let mut chat = bus.subscribe("chat.a".into()).await.unwrap();
+        let mut user = bus.subscribe("user.1".into()).await.unwrap();
+        let outbox = Outbox::start(pool.clone(), bus);
+        let event = typing("a");
+        let mut conn = pool.acquire().await.unwrap();
+        write(&mut conn, std::slice::from_ref(&event))
+            .await
+            .unwrap();
+        drop(conn);
+        outbox.committed(vec![event.clone()]);
+        assert_eq!(next_id(&mut chat).await, event.id.to_string());
+        assert_eq!(next_id(&mut user).await, event.id.to_string());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while rows(&pool).await != 0 {
+            assert!(tokio::time::Instant::now() < deadline, "the row stays");
+            tokio::task::yield_now().await;
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn events_written_but_never_handed_over_are_swept_up_in_order() {
+        let (pool, dir) = database().await;
+        let bus = EventBus::local();
+        let mut chat = bus.subscribe("chat.b".into()).await.unwrap();
+        // Written and committed by a process that died before its relay saw them.
+        let events: Vec<Outgoing> = (0..3).map(|_| typing("b")).collect();
+        let mut conn = pool.acquire().await.unwrap();
+        write(&mut conn, &events).await.unwrap();
+        drop(conn);
+        let _outbox = Outbox::start(pool.clone(), bus);
+        for event in &events {
+            assert_eq!(next_id(&mut chat).await, event.id.to_string());
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while rows(&pool).await != 0 {
+            assert!(tokio::time::Instant::now() < deadline, "the rows stay");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
