@@ -35,8 +35,10 @@ async fn main() {
     astral_auth::MIGRATOR.run(&pool).await.unwrap();
     let kek = Some(astral_auth::Kek::random());
     let auth = AuthService::start(
-        Store::new(pool),
-        astral_common::EventBus::local(),
+        Store::new(
+            pool.clone(),
+            astral_common::outbox::Outbox::start(pool, astral_common::EventBus::local()),
+        ),
         kek,
         Settings::default(),
     )

@@ -63,7 +63,9 @@ pub async fn serve(
     let listener = listener.into();
     let pool = db::connect(database_url).await?;
     MIGRATOR.run(&pool).await?;
-    let service = AuthService::start(store::Store::new(pool.clone()), bus, kek, settings).await?;
+    let outbox = astral_common::outbox::Outbox::start(pool.clone(), bus);
+    let service =
+        AuthService::start(store::Store::new(pool.clone(), outbox), kek, settings).await?;
     tracing::info!(addr = %listener.describe(), "auth service listening");
     let guard = Guard::new(
         grpc::POLICY,

@@ -1,7 +1,6 @@
 //! The auth use cases: one function each, holding the rules.
 
 use crate::domain::{MAX_PASSWORD_BYTES, NewPassword, Username};
-use crate::events::Events;
 use crate::kek::Kek;
 use crate::keys::SigningKeys;
 use crate::password::Hasher;
@@ -10,7 +9,7 @@ use crate::throttle::{self, Limit};
 use crate::vault::KeyVault;
 use anyhow::Context as _;
 use astral_common::tokens::{Claims, TokenError};
-use astral_common::{Error, EventBus, Result, ids, time};
+use astral_common::{Error, Result, ids, time};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use sha2::Digest as _;
@@ -58,7 +57,6 @@ pub struct AuthService {
     store: Store,
     settings: Settings,
     hasher: Hasher,
-    events: Events,
     /// The signing keys' table, sealed with the key-encryption key.
     vault: KeyVault,
     /// The newest key signs; reloaded from the database every half minute so that a key
@@ -75,7 +73,6 @@ impl AuthService {
     /// a new database) and starts serving. Refuses to start when `kek` does not open them.
     pub async fn start(
         store: Store,
-        bus: EventBus,
         kek: Option<Kek>,
         settings: Settings,
     ) -> anyhow::Result<Arc<Self>> {
@@ -86,7 +83,6 @@ impl AuthService {
             store,
             settings,
             hasher,
-            events: Events::new(bus),
             vault,
             keys: RwLock::new(Arc::new(keys)),
             decoy_hash,
@@ -314,11 +310,8 @@ impl AuthService {
                 session_id,
                 newly_revoked_user,
             } => {
-                tracing::warn!(%session_id, "a spent refresh token was presented again: session revoked");
-                if let Some(user_id) = newly_revoked_user {
-                    self.events
-                        .session_ended(user_id, session_id, time::now_ms())
-                        .await;
+                if newly_revoked_user.is_some() {
+                    tracing::warn!(%session_id, "a spent refresh token was presented again: session revoked");
                 }
                 Err(Error::unauthenticated("the refresh token is not valid"))
             }
@@ -350,7 +343,6 @@ impl AuthService {
         if !self.store.revoke_session(user_id, session_id, now).await? {
             return Err(Error::not_found("no such session"));
         }
-        self.events.session_ended(user_id, session_id, now).await;
         Ok(())
     }
 
@@ -358,11 +350,7 @@ impl AuthService {
     #[instrument(skip_all, fields(%user_id), err(level = "info"))]
     pub async fn logout_everywhere(&self, user_id: i64) -> Result<Vec<i64>> {
         let now = time::now_ms();
-        let ended = self.store.revoke_sessions(user_id, None, now).await?;
-        for session_id in &ended {
-            self.events.session_ended(user_id, *session_id, now).await;
-        }
-        Ok(ended)
+        self.store.revoke_sessions(user_id, None, now).await
     }
 
     /// Changes the password after checking the current one; every other session ends.
@@ -388,14 +376,9 @@ impl AuthService {
         let new_hash = self.hasher.hash(new.as_str().to_owned()).await?;
         self.store.set_password_hash(user_id, &new_hash).await?;
         let now = time::now_ms();
-        let ended = self
-            .store
+        self.store
             .revoke_sessions(user_id, Some(session_id), now)
-            .await?;
-        for ended in &ended {
-            self.events.session_ended(user_id, *ended, now).await;
-        }
-        Ok(ended)
+            .await
     }
 
     pub async fn sessions(&self, user_id: i64) -> Result<Vec<SessionInfo>> {

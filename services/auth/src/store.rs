@@ -1,7 +1,9 @@
 //! The auth database: SQL only, written once for PostgreSQL and SQLite.
 
+use crate::events;
 use crate::throttle::{self, Limit};
 use astral_common::db::{Pool, is_unique_violation};
+use astral_common::outbox::{self, Outbox, Outgoing};
 use astral_common::{Error, Result, ids};
 
 /// A user as other services see them.
@@ -17,14 +19,27 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
+/// The database, and the relay that publishes the events its transactions write to the
+/// outbox (each change and its events commit together; `astral_common::outbox`).
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    outbox: Outbox,
 }
 
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
 impl Store {
-    pub fn new(pool: Pool) -> Self {
-        Self { pool }
+    pub fn new(pool: Pool, outbox: Outbox) -> Self {
+        Self { pool, outbox }
+    }
+
+    /// Writes a change's events in its transaction, commits, and hands them to the relay.
+    async fn commit(&self, mut tx: Tx, events: Vec<Outgoing>) -> Result<()> {
+        outbox::write(&mut tx, &events).await?;
+        tx.commit().await?;
+        self.outbox.committed(events);
+        Ok(())
     }
 
     /// Creates an account and its first session in one transaction. `AlreadyExists` if the
@@ -193,28 +208,39 @@ impl Store {
         .bind(session_id)
         .fetch_optional(&mut *tx)
         .await?;
-        tx.commit().await?;
+        let ended = revoked
+            .iter()
+            .map(|(user_id,)| events::session_ended(*user_id, session_id, now_ms))
+            .collect();
+        self.commit(tx, ended).await?;
         Ok(Refreshed::Reused {
             session_id,
             newly_revoked_user: revoked.map(|(user_id,)| user_id),
         })
     }
 
-    /// Ends a live session of `user_id`; false if there was none.
+    /// Ends a live session of `user_id` (with its `session.ended`); false if there was none.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "revoke_session"))]
     pub async fn revoke_session(&self, user_id: i64, session_id: i64, now_ms: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
             "UPDATE sessions SET revoked_at_ms = $1 WHERE id = $2 AND user_id = $3 AND revoked_at_ms IS NULL",
         )
         .bind(now_ms)
         .bind(session_id)
         .bind(user_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(result.rows_affected() == 1)
+        if result.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let ended = events::session_ended(user_id, session_id, now_ms);
+        self.commit(tx, vec![ended]).await?;
+        Ok(true)
     }
 
-    /// Ends every live session of `user_id` but `keep` (if any); returns the ended ids.
+    /// Ends every live session of `user_id` but `keep` (if any), each with its
+    /// `session.ended`; returns the ended ids.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "revoke_sessions"))]
     pub async fn revoke_sessions(
         &self,
@@ -222,15 +248,22 @@ impl Store {
         keep: Option<i64>,
         now_ms: i64,
     ) -> Result<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
         let ended: Vec<(i64,)> = sqlx::query_as(
             "UPDATE sessions SET revoked_at_ms = $1 WHERE user_id = $2 AND revoked_at_ms IS NULL AND id <> $3 RETURNING id",
         )
         .bind(now_ms)
         .bind(user_id)
         .bind(keep.unwrap_or(-1))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(ended.into_iter().map(|(id,)| id).collect())
+        let ended: Vec<i64> = ended.into_iter().map(|(id,)| id).collect();
+        let events = ended
+            .iter()
+            .map(|session_id| events::session_ended(user_id, *session_id, now_ms))
+            .collect();
+        self.commit(tx, events).await?;
+        Ok(ended)
     }
 
     /// Whether `session_id` is a live session of `user_id`.

@@ -6,7 +6,7 @@ use astral_auth::store::Store;
 use astral_auth::vault::WRONG_KEK;
 use astral_auth::{AuthService, Kek, Settings};
 use astral_common::testing::TestDatabase;
-use astral_common::{EventBus, db, time};
+use astral_common::{db, time};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use std::sync::Arc;
@@ -16,20 +16,22 @@ async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
     for (backend, database) in TestDatabase::both().await {
         let pool = db::connect(&database.url).await.expect("connect");
         astral_auth::MIGRATOR.run(&pool).await.expect("migrate");
-        stores.push((backend, Store::new(pool), database));
+        stores.push((
+            backend,
+            Store::new(
+                pool.clone(),
+                astral_common::outbox::Outbox::start(pool, astral_common::EventBus::local()),
+            ),
+            database,
+        ));
     }
     stores
 }
 
 async fn start(store: &Store, kek: &Kek) -> Arc<AuthService> {
-    AuthService::start(
-        store.clone(),
-        EventBus::local(),
-        Some(kek.clone()),
-        Settings::default(),
-    )
-    .await
-    .unwrap()
+    AuthService::start(store.clone(), Some(kek.clone()), Settings::default())
+        .await
+        .unwrap()
 }
 
 /// Checks that every stored seed is sealed and that its clear form appears nowhere in the
@@ -127,18 +129,13 @@ async fn a_legacy_clear_seed_is_sealed_in_place_at_start() {
 async fn a_wrong_kek_or_none_refuses_to_start_with_a_clear_message() {
     for (backend, store, _db) in stores().await {
         start(&store, &Kek::random()).await;
-        let wrong = AuthService::start(
-            store.clone(),
-            EventBus::local(),
-            Some(Kek::random()),
-            Settings::default(),
-        )
-        .await
-        .err()
-        .unwrap();
+        let wrong = AuthService::start(store.clone(), Some(Kek::random()), Settings::default())
+            .await
+            .err()
+            .unwrap();
         assert_eq!(wrong.to_string(), WRONG_KEK, "{backend}: {wrong:#}");
         assert!(WRONG_KEK.contains("wrong ASTRAL_KEY_ENCRYPTION_KEY?"));
-        let none = AuthService::start(store.clone(), EventBus::local(), None, Settings::default())
+        let none = AuthService::start(store.clone(), None, Settings::default())
             .await
             .err()
             .unwrap();

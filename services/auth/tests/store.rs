@@ -12,7 +12,14 @@ async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
     for (backend, database) in TestDatabase::both().await {
         let pool = db::connect(&database.url).await.expect("connect");
         astral_auth::MIGRATOR.run(&pool).await.expect("migrate");
-        stores.push((backend, Store::new(pool), database));
+        stores.push((
+            backend,
+            Store::new(
+                pool.clone(),
+                astral_common::outbox::Outbox::start(pool, astral_common::EventBus::local()),
+            ),
+            database,
+        ));
     }
     stores
 }

@@ -1,59 +1,71 @@
-//! The social service's events, published after the change commits, on both users' subjects.
+//! The social service's events, on both users' subjects: built here and written to the
+//! outbox in the change's transaction (`store.rs`), which publishes them after the commit.
 
-use crate::store::FriendRequest;
-use astral_common::EventBus;
+use crate::store::{Blocked, FriendRequest, Sent};
+use astral_common::outbox::Outgoing;
 use astral_proto::events::{FriendRemoved, FriendRequestEvent, event::Kind};
 use astral_proto::subjects;
 
-pub struct Events {
-    bus: EventBus,
+/// What sending a request did: a new request, or theirs accepted.
+pub fn sent(sent: &Sent) -> Vec<Outgoing> {
+    match sent {
+        Sent::Requested(request) => vec![to_both(request, Kind::FriendRequestCreated)],
+        Sent::AcceptedTheirs(request) => vec![accepted(request)],
+        _ => Vec::new(),
+    }
 }
 
-impl Events {
-    pub fn new(bus: EventBus) -> Self {
-        Self { bus }
-    }
+pub fn accepted(request: &FriendRequest) -> Outgoing {
+    to_both(request, Kind::FriendRequestAccepted)
+}
 
-    pub async fn request_created(&self, request: &FriendRequest) {
-        self.to_both(request, Kind::FriendRequestCreated).await;
-    }
+pub fn declined(request: &FriendRequest) -> Outgoing {
+    to_both(request, Kind::FriendRequestDeclined)
+}
 
-    pub async fn request_accepted(&self, request: &FriendRequest) {
-        self.to_both(request, Kind::FriendRequestAccepted).await;
-    }
+pub fn cancelled(request: &FriendRequest) -> Outgoing {
+    to_both(request, Kind::FriendRequestCancelled)
+}
 
-    pub async fn request_declined(&self, request: &FriendRequest) {
-        self.to_both(request, Kind::FriendRequestDeclined).await;
-    }
-
-    pub async fn request_cancelled(&self, request: &FriendRequest) {
-        self.to_both(request, Kind::FriendRequestCancelled).await;
-    }
-
-    /// `friend.removed` to each side, naming the friend they lost.
-    pub async fn friend_removed(&self, a: i64, b: i64) {
-        for (user, friend) in [(a, b), (b, a)] {
+/// `friend.removed` to each side, naming the friend they lost.
+pub fn friend_removed(a: i64, b: i64) -> Vec<Outgoing> {
+    [(a, b), (b, a)]
+        .into_iter()
+        .map(|(user, friend)| {
             let kind = Kind::FriendRemoved(FriendRemoved {
                 user_id: user.to_string(),
                 friend_id: friend.to_string(),
             });
-            astral_common::events::publish(
-                &self.bus,
-                vec![subjects::user(&user.to_string())],
-                kind,
-            )
-            .await;
-        }
-    }
+            Outgoing::new(vec![subjects::user(&user.to_string())], kind)
+        })
+        .collect()
+}
 
-    async fn to_both(&self, request: &FriendRequest, kind: fn(FriendRequestEvent) -> Kind) {
-        let event = kind(FriendRequestEvent {
-            request: Some(crate::grpc::request_to_pb(request)),
+/// What `blocker`'s block undid: the friendship, and the requests between them (declined
+/// if it was the blocker's to answer, cancelled otherwise).
+pub fn blocked(blocker: i64, blocked: i64, undone: &Blocked) -> Vec<Outgoing> {
+    let mut events = if undone.unfriended {
+        friend_removed(blocker, blocked)
+    } else {
+        Vec::new()
+    };
+    for request in &undone.requests {
+        events.push(if request.to.id == blocker {
+            declined(request)
+        } else {
+            cancelled(request)
         });
-        let subjects = vec![
-            subjects::user(&request.from.id.to_string()),
-            subjects::user(&request.to.id.to_string()),
-        ];
-        astral_common::events::publish(&self.bus, subjects, event).await;
     }
+    events
+}
+
+fn to_both(request: &FriendRequest, kind: fn(FriendRequestEvent) -> Kind) -> Outgoing {
+    let event = kind(FriendRequestEvent {
+        request: Some(crate::grpc::request_to_pb(request)),
+    });
+    let subjects = vec![
+        subjects::user(&request.from.id.to_string()),
+        subjects::user(&request.to.id.to_string()),
+    ];
+    Outgoing::new(subjects, event)
 }

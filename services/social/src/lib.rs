@@ -1,6 +1,6 @@
 //! Astral's social service: friend requests and friendships.
 
-mod events;
+pub mod events;
 mod grpc;
 pub mod service;
 pub mod store;
@@ -34,7 +34,8 @@ pub async fn serve(
         plane.channel(auth_url, Role::Auth)?,
     );
     let tokens = Authenticator::start(auth.clone(), bus.clone());
-    let service = SocialService::new(store::Store::new(pool.clone()), auth, bus);
+    let outbox = astral_common::outbox::Outbox::start(pool.clone(), bus.clone());
+    let service = SocialService::new(store::Store::new(pool.clone(), outbox), auth);
     tracing::info!(addr = %listener.describe(), "social service listening");
     let limiter = astral_common::ratelimit::for_database(database_url).await?;
     let guard = Guard::new(grpc::POLICY, tokens, plane.transport(), limiter);

@@ -1,10 +1,10 @@
 //! The social use cases: one function each, holding the rules.
 
-use crate::events::Events;
+use crate::events;
 use crate::store::{FriendRequest, Sent, Store, User};
 use anyhow::Context as _;
 use astral_common::grpc::Channel;
-use astral_common::{Error, EventBus, Result, ids, time};
+use astral_common::{Error, Result, ids, time};
 use astral_proto::auth::{
     GetUserByUsernameRequest, GetUserRequest, auth_service_client::AuthServiceClient,
 };
@@ -29,16 +29,11 @@ pub const MAX_PAIRS_CHECKED: usize = 256;
 pub struct SocialService {
     store: Store,
     auth: AuthServiceClient<Channel>,
-    events: Events,
 }
 
 impl SocialService {
-    pub fn new(store: Store, auth: AuthServiceClient<Channel>, bus: EventBus) -> Arc<Self> {
-        Arc::new(Self {
-            store,
-            auth,
-            events: Events::new(bus),
-        })
+    pub fn new(store: Store, auth: AuthServiceClient<Channel>) -> Arc<Self> {
+        Arc::new(Self { store, auth })
     }
 
     /// Sends a friend request by username, or accepts theirs if they already asked. Someone
@@ -60,17 +55,15 @@ impl SocialService {
         self.store.remember_users(&[&me, &target]).await?;
         let sent = self
             .store
-            .send_request(ids::new_id(), actor, target.id, time::now_ms())
+            .send_request(
+                (ids::new_id(), actor, target.id),
+                time::now_ms(),
+                events::sent,
+            )
             .await?;
         match sent {
-            Sent::Requested(request) => {
-                self.events.request_created(&request).await;
-                Ok((request, false))
-            }
-            Sent::AcceptedTheirs(request) => {
-                self.events.request_accepted(&request).await;
-                Ok((request, true))
-            }
+            Sent::Requested(request) => Ok((request, false)),
+            Sent::AcceptedTheirs(request) => Ok((request, true)),
             Sent::AlreadyFriends => Err(Error::conflict("you are already friends")),
             Sent::AlreadyRequested => Err(Error::conflict("a friend request is already pending")),
             Sent::SenderBlocked => Err(Error::forbidden(
@@ -89,44 +82,45 @@ impl SocialService {
     ) -> Result<FriendRequest> {
         let request = self
             .store
-            .accept_request(request_id, actor, time::now_ms())
+            .accept_request(request_id, actor, time::now_ms(), |request| {
+                vec![events::accepted(request)]
+            })
             .await?
             .ok_or_else(no_such_request)?;
-        self.events.request_accepted(&request).await;
         Ok(request)
     }
 
     /// The recipient declines a request.
     #[instrument(skip_all, fields(%actor, %request_id), err(level = "info"))]
     pub async fn decline_friend_request(&self, actor: i64, request_id: i64) -> Result<()> {
-        let request = self
-            .store
-            .delete_request(request_id, actor, true)
+        self.store
+            .delete_request(request_id, actor, true, |request| {
+                vec![events::declined(request)]
+            })
             .await?
             .ok_or_else(no_such_request)?;
-        self.events.request_declined(&request).await;
         Ok(())
     }
 
     /// The sender takes a request back.
     #[instrument(skip_all, fields(%actor, %request_id), err(level = "info"))]
     pub async fn cancel_friend_request(&self, actor: i64, request_id: i64) -> Result<()> {
-        let request = self
-            .store
-            .delete_request(request_id, actor, false)
+        self.store
+            .delete_request(request_id, actor, false, |request| {
+                vec![events::cancelled(request)]
+            })
             .await?
             .ok_or_else(no_such_request)?;
-        self.events.request_cancelled(&request).await;
         Ok(())
     }
 
     /// Either side ends a friendship.
     #[instrument(skip_all, fields(%actor, %friend), err(level = "info"))]
     pub async fn remove_friend(&self, actor: i64, friend: i64) -> Result<()> {
-        if !self.store.remove_friendship(actor, friend).await? {
+        let events = events::friend_removed(actor, friend);
+        if !self.store.remove_friendship(actor, friend, events).await? {
             return Err(Error::not_found("you are not friends"));
         }
-        self.events.friend_removed(actor, friend).await;
         Ok(())
     }
 
@@ -166,17 +160,11 @@ impl SocialService {
         }
         let (me, them) = (self.user(actor).await?, self.user(blocked).await?);
         self.store.remember_users(&[&me, &them]).await?;
-        let undone = self.store.block(actor, blocked, time::now_ms()).await?;
-        if undone.unfriended {
-            self.events.friend_removed(actor, blocked).await;
-        }
-        for request in &undone.requests {
-            if request.to.id == actor {
-                self.events.request_declined(request).await;
-            } else {
-                self.events.request_cancelled(request).await;
-            }
-        }
+        self.store
+            .block(actor, blocked, time::now_ms(), |undone| {
+                events::blocked(actor, blocked, undone)
+            })
+            .await?;
         self.store.blocked_users(actor).await
     }
 

@@ -5,6 +5,7 @@
 
 use astral_common::Result;
 use astral_common::db::Pool;
+use astral_common::outbox::{self, Outbox, Outgoing};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -46,9 +47,12 @@ pub struct Blocked {
     pub requests: Vec<FriendRequest>,
 }
 
+/// The database, and the relay that publishes the events its transactions write to the
+/// outbox (each change and its events commit together; `astral_common::outbox`).
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    outbox: Outbox,
 }
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -85,8 +89,16 @@ fn pair(a: i64, b: i64) -> (i64, i64) {
 }
 
 impl Store {
-    pub fn new(pool: Pool) -> Self {
-        Self { pool }
+    pub fn new(pool: Pool, outbox: Outbox) -> Self {
+        Self { pool, outbox }
+    }
+
+    /// Writes a change's events in its transaction, commits, and hands them to the relay.
+    async fn commit(&self, mut tx: Tx, events: Vec<Outgoing>) -> Result<()> {
+        outbox::write(&mut tx, &events).await?;
+        tx.commit().await?;
+        self.outbox.committed(events);
+        Ok(())
     }
 
     /// Records users met through the auth service (usernames never change).
@@ -105,9 +117,15 @@ impl Store {
     }
 
     /// Sends a request from `from` to `to` — or accepts theirs if they already asked — unless
-    /// they are friends, it is already pending, or either blocked the other.
+    /// they are friends, it is already pending, or either blocked the other; with the `events`
+    /// of what it did.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "send_request"))]
-    pub async fn send_request(&self, id: i64, from: i64, to: i64, now_ms: i64) -> Result<Sent> {
+    pub async fn send_request(
+        &self,
+        (id, from, to): (i64, i64, i64),
+        now_ms: i64,
+        events: impl FnOnce(&Sent) -> Vec<Outgoing>,
+    ) -> Result<Sent> {
         let (low, high) = pair(from, to);
         let mut tx = self.pool.begin().await?;
         lock_pair(&mut tx, low, high).await?;
@@ -125,8 +143,9 @@ impl Store {
                 return Ok(Sent::AlreadyRequested);
             }
             befriend(&mut tx, pending.id, low, high, now_ms).await?;
-            tx.commit().await?;
-            return Ok(Sent::AcceptedTheirs(pending));
+            let sent = Sent::AcceptedTheirs(pending);
+            self.commit(tx, events(&sent)).await?;
+            return Ok(sent);
         }
         sqlx::query(
             "INSERT INTO friend_requests (id, from_id, to_id, low_id, high_id, created_at_ms) \
@@ -141,17 +160,20 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let created = request_by_id(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(created.map_or(Sent::AlreadyRequested, Sent::Requested))
+        let sent = created.map_or(Sent::AlreadyRequested, Sent::Requested);
+        self.commit(tx, events(&sent)).await?;
+        Ok(sent)
     }
 
-    /// Accepts a request addressed to `recipient`; `None` if there is no such request.
+    /// Accepts a request addressed to `recipient`, with its `events`; `None` if there is no
+    /// such request.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "accept_request"))]
     pub async fn accept_request(
         &self,
         request_id: i64,
         recipient: i64,
         now_ms: i64,
+        events: impl FnOnce(&FriendRequest) -> Vec<Outgoing>,
     ) -> Result<Option<FriendRequest>> {
         let mut tx = self.pool.begin().await?;
         let Some(found) = locked_request(&mut tx, request_id, "r.to_id", recipient).await? else {
@@ -161,18 +183,19 @@ impl Store {
         if !befriend(&mut tx, found.id, low, high, now_ms).await? {
             return Ok(None);
         }
-        tx.commit().await?;
+        self.commit(tx, events(&found)).await?;
         Ok(Some(found))
     }
 
-    /// Deletes a pending request that `actor` received (`by_recipient`) or sent; `None` if
-    /// there is no such request.
+    /// Deletes a pending request that `actor` received (`by_recipient`) or sent, with its
+    /// `events`; `None` if there is no such request.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "delete_request"))]
     pub async fn delete_request(
         &self,
         request_id: i64,
         actor: i64,
         by_recipient: bool,
+        events: impl FnOnce(&FriendRequest) -> Vec<Outgoing>,
     ) -> Result<Option<FriendRequest>> {
         let mut tx = self.pool.begin().await?;
         let column = if by_recipient { "r.to_id" } else { "r.from_id" };
@@ -186,25 +209,33 @@ impl Store {
         if deleted.rows_affected() != 1 {
             return Ok(None);
         }
-        tx.commit().await?;
+        self.commit(tx, events(&found)).await?;
         Ok(Some(found))
     }
 
-    /// Ends a friendship; false if there was none.
+    /// Ends a friendship, with its `events`; false if there was none.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "remove_friendship"))]
-    pub async fn remove_friendship(&self, a: i64, b: i64) -> Result<bool> {
+    pub async fn remove_friendship(&self, a: i64, b: i64, events: Vec<Outgoing>) -> Result<bool> {
         let (low, high) = pair(a, b);
         let mut tx = self.pool.begin().await?;
         lock_pair(&mut tx, low, high).await?;
         let removed = unfriend(&mut tx, low, high).await?;
-        tx.commit().await?;
+        if removed {
+            self.commit(tx, events).await?;
+        }
         Ok(removed)
     }
 
-    /// `blocker` blocks `blocked`: the friendship and pending requests between them end.
-    /// Blocking twice changes nothing.
+    /// `blocker` blocks `blocked`: the friendship and pending requests between them end, with
+    /// the `events` of what it undid. Blocking twice changes nothing.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "block"))]
-    pub async fn block(&self, blocker: i64, blocked: i64, now_ms: i64) -> Result<Blocked> {
+    pub async fn block(
+        &self,
+        blocker: i64,
+        blocked: i64,
+        now_ms: i64,
+        events: impl FnOnce(&Blocked) -> Vec<Outgoing>,
+    ) -> Result<Blocked> {
         let (low, high) = pair(blocker, blocked);
         let mut tx = self.pool.begin().await?;
         lock_pair(&mut tx, low, high).await?;
@@ -227,11 +258,12 @@ impl Store {
             .bind(high)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(Blocked {
+        let undone = Blocked {
             unfriended,
             requests,
-        })
+        };
+        self.commit(tx, events(&undone)).await?;
+        Ok(undone)
     }
 
     /// Lifts a block; false if there was none.

@@ -2,8 +2,10 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
-use astral_common::db;
+use astral_common::outbox::Outbox;
 use astral_common::testing::TestDatabase;
+use astral_common::{EventBus, db};
+use astral_social::events;
 use astral_social::store::{Blocked, Sent, Store, User};
 
 async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
@@ -11,7 +13,7 @@ async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
     for (backend, database) in TestDatabase::both().await {
         let pool = db::connect(&database.url).await.expect("connect");
         astral_social::MIGRATOR.run(&pool).await.expect("migrate");
-        let store = Store::new(pool);
+        let store = Store::new(pool.clone(), Outbox::start(pool, EventBus::local()));
         let users: Vec<User> = [(1, "ann"), (2, "ben"), (3, "cat")]
             .into_iter()
             .map(|(id, name)| User {
@@ -31,7 +33,11 @@ async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
 #[tokio::test]
 async fn a_request_is_pending_until_the_recipient_accepts_it() {
     for (backend, store, _db) in stores().await {
-        let Sent::Requested(request) = store.send_request(100, 1, 2, 5).await.unwrap() else {
+        let Sent::Requested(request) = store
+            .send_request((100, 1, 2), 5, events::sent)
+            .await
+            .unwrap()
+        else {
             panic!("{backend}: expected a new request");
         };
         assert_eq!(
@@ -49,15 +55,24 @@ async fn a_request_is_pending_until_the_recipient_accepts_it() {
             vec![request.clone()],
             "{backend}"
         );
-        let again = store.send_request(101, 1, 2, 6).await.unwrap();
+        let again = store
+            .send_request((101, 1, 2), 6, events::sent)
+            .await
+            .unwrap();
         assert_eq!(again, Sent::AlreadyRequested, "{backend}");
         assert_eq!(
-            store.accept_request(100, 1, 7).await.unwrap(),
+            store
+                .accept_request(100, 1, 7, |r| vec![events::accepted(r)])
+                .await
+                .unwrap(),
             None,
             "{backend}: the sender cannot accept"
         );
         assert_eq!(
-            store.accept_request(100, 2, 7).await.unwrap(),
+            store
+                .accept_request(100, 2, 7, |r| vec![events::accepted(r)])
+                .await
+                .unwrap(),
             Some(request),
             "{backend}"
         );
@@ -74,7 +89,10 @@ async fn a_request_is_pending_until_the_recipient_accepts_it() {
             store.pending_requests(2, true).await.unwrap().is_empty(),
             "{backend}"
         );
-        let to_friend = store.send_request(102, 2, 1, 8).await.unwrap();
+        let to_friend = store
+            .send_request((102, 2, 1), 8, events::sent)
+            .await
+            .unwrap();
         assert_eq!(to_friend, Sent::AlreadyFriends, "{backend}");
     }
 }
@@ -82,8 +100,14 @@ async fn a_request_is_pending_until_the_recipient_accepts_it() {
 #[tokio::test]
 async fn asking_someone_who_already_asked_accepts_their_request() {
     for (backend, store, _db) in stores().await {
-        store.send_request(100, 1, 3, 5).await.unwrap();
-        let answer = store.send_request(101, 3, 1, 6).await.unwrap();
+        store
+            .send_request((100, 1, 3), 5, events::sent)
+            .await
+            .unwrap();
+        let answer = store
+            .send_request((101, 3, 1), 6, events::sent)
+            .await
+            .unwrap();
         assert!(
             matches!(answer, Sent::AcceptedTheirs(ref r) if r.id == 100),
             "{backend}: {answer:?}"
@@ -104,24 +128,40 @@ async fn asking_someone_who_already_asked_accepts_their_request() {
 #[tokio::test]
 async fn only_the_recipient_declines_and_only_the_sender_cancels() {
     for (backend, store, _db) in stores().await {
-        store.send_request(100, 1, 2, 5).await.unwrap();
+        store
+            .send_request((100, 1, 2), 5, events::sent)
+            .await
+            .unwrap();
         assert_eq!(
-            store.delete_request(100, 1, true).await.unwrap(),
+            store
+                .delete_request(100, 1, true, |r| vec![events::declined(r)])
+                .await
+                .unwrap(),
             None,
             "{backend}: sender declining"
         );
         assert_eq!(
-            store.delete_request(100, 2, false).await.unwrap(),
+            store
+                .delete_request(100, 2, false, |r| vec![events::declined(r)])
+                .await
+                .unwrap(),
             None,
             "{backend}: recipient cancelling"
         );
         assert_eq!(
-            store.delete_request(100, 3, true).await.unwrap(),
+            store
+                .delete_request(100, 3, true, |r| vec![events::declined(r)])
+                .await
+                .unwrap(),
             None,
             "{backend}: a stranger"
         );
         assert!(
-            store.delete_request(100, 1, false).await.unwrap().is_some(),
+            store
+                .delete_request(100, 1, false, |r| vec![events::declined(r)])
+                .await
+                .unwrap()
+                .is_some(),
             "{backend}: sender cancels"
         );
         assert!(
@@ -134,10 +174,28 @@ async fn only_the_recipient_declines_and_only_the_sender_cancels() {
 #[tokio::test]
 async fn unfriending_ends_the_friendship_once() {
     for (backend, store, _db) in stores().await {
-        store.send_request(100, 1, 2, 5).await.unwrap();
-        store.accept_request(100, 2, 6).await.unwrap();
-        assert!(store.remove_friendship(2, 1).await.unwrap(), "{backend}");
-        assert!(!store.remove_friendship(1, 2).await.unwrap(), "{backend}");
+        store
+            .send_request((100, 1, 2), 5, events::sent)
+            .await
+            .unwrap();
+        store
+            .accept_request(100, 2, 6, |r| vec![events::accepted(r)])
+            .await
+            .unwrap();
+        assert!(
+            store
+                .remove_friendship(2, 1, events::friend_removed(2, 1))
+                .await
+                .unwrap(),
+            "{backend}"
+        );
+        assert!(
+            !store
+                .remove_friendship(1, 2, events::friend_removed(1, 2))
+                .await
+                .unwrap(),
+            "{backend}"
+        );
         assert!(!store.are_friends(1, 2).await.unwrap(), "{backend}");
     }
 }
@@ -145,13 +203,26 @@ async fn unfriending_ends_the_friendship_once() {
 #[tokio::test]
 async fn blocking_ends_the_friendship_and_requests_and_refuses_new_ones_both_ways() {
     for (backend, store, _db) in stores().await {
-        store.send_request(100, 1, 2, 5).await.unwrap();
-        store.accept_request(100, 2, 6).await.unwrap();
-        let Sent::Requested(pending) = store.send_request(101, 3, 1, 7).await.unwrap() else {
+        store
+            .send_request((100, 1, 2), 5, events::sent)
+            .await
+            .unwrap();
+        store
+            .accept_request(100, 2, 6, |r| vec![events::accepted(r)])
+            .await
+            .unwrap();
+        let Sent::Requested(pending) = store
+            .send_request((101, 3, 1), 7, events::sent)
+            .await
+            .unwrap()
+        else {
             panic!("{backend}")
         };
         assert_eq!(
-            store.block(1, 2, 8).await.unwrap(),
+            store
+                .block(1, 2, 8, |undone| events::blocked(1, 2, undone))
+                .await
+                .unwrap(),
             Blocked {
                 unfriended: true,
                 requests: vec![]
@@ -160,7 +231,10 @@ async fn blocking_ends_the_friendship_and_requests_and_refuses_new_ones_both_way
         );
         assert!(!store.are_friends(1, 2).await.unwrap(), "{backend}");
         assert_eq!(
-            store.block(1, 3, 9).await.unwrap(),
+            store
+                .block(1, 3, 9, |undone| events::blocked(1, 3, undone))
+                .await
+                .unwrap(),
             Blocked {
                 unfriended: false,
                 requests: vec![pending]
@@ -172,7 +246,10 @@ async fn blocking_ends_the_friendship_and_requests_and_refuses_new_ones_both_way
             "{backend}"
         );
         assert_eq!(
-            store.block(1, 3, 10).await.unwrap(),
+            store
+                .block(1, 3, 10, |undone| events::blocked(1, 3, undone))
+                .await
+                .unwrap(),
             Blocked::default(),
             "{backend}: blocking twice changes nothing"
         );
@@ -185,12 +262,18 @@ async fn blocking_ends_the_friendship_and_requests_and_refuses_new_ones_both_way
             .collect();
         assert_eq!(names, ["ben", "cat"], "{backend}");
         assert_eq!(
-            store.send_request(102, 2, 1, 11).await.unwrap(),
+            store
+                .send_request((102, 2, 1), 11, events::sent)
+                .await
+                .unwrap(),
             Sent::RecipientBlocked,
             "{backend}"
         );
         assert_eq!(
-            store.send_request(103, 1, 2, 12).await.unwrap(),
+            store
+                .send_request((103, 1, 2), 12, events::sent)
+                .await
+                .unwrap(),
             Sent::SenderBlocked,
             "{backend}"
         );
@@ -201,7 +284,10 @@ async fn blocking_ends_the_friendship_and_requests_and_refuses_new_ones_both_way
         );
         assert!(
             matches!(
-                store.send_request(104, 2, 1, 13).await.unwrap(),
+                store
+                    .send_request((104, 2, 1), 13, events::sent)
+                    .await
+                    .unwrap(),
                 Sent::Requested(_)
             ),
             "{backend}"
@@ -224,14 +310,14 @@ async fn friends_come_in_pages_by_username() {
             .unwrap();
         for friend in &many {
             let Sent::Requested(request) = store
-                .send_request(1000 + friend.id, 1, friend.id, 1)
+                .send_request((1000 + friend.id, 1, friend.id), 1, events::sent)
                 .await
                 .unwrap()
             else {
                 panic!()
             };
             store
-                .accept_request(request.id, friend.id, 2)
+                .accept_request(request.id, friend.id, 2, |r| vec![events::accepted(r)])
                 .await
                 .unwrap();
         }
