@@ -22,6 +22,7 @@ in_both_modes!(
     chats_are_ordered_by_activity_with_unread_counts_and_read_markers,
     typing_reaches_subscribers_at_most_every_three_seconds,
     a_non_member_gets_404_for_everything_about_a_chat,
+    a_change_whose_event_never_came_is_fetched_before_the_next,
 );
 
 fn user_ids(chat: &Value) -> Vec<String> {
@@ -779,4 +780,77 @@ async fn member_changes_count_at_once_on_every_replica() {
         "no message of a former member was stored"
     );
     system.stop().await;
+}
+
+/// A change whose event never came — written straight to the database, as if its publisher
+/// had died and its outbox row were lost — is fetched by the gateway as soon as a later change
+/// shows the gap: a subscribed connection still sees every version, in order.
+async fn a_change_whose_event_never_came_is_fetched_before_the_next(system: &System) {
+    let (alice, mut bob, chat_id) =
+        support::user::friends_with_a_chat(&system.base, &system.base).await;
+    bob.connect().await;
+    bob.send(json!({ "op": "subscribe", "d": { "chat_id": chat_id } }))
+        .await;
+    let subscribed = bob.expect_op("subscribed").await;
+    let version = subscribed["d"]["version"].as_i64().unwrap();
+    let pool = astral_common::db::connect(&system.messaging_database_url)
+        .await
+        .unwrap();
+    let (ghost_version,): (i64,) =
+        sqlx::query_as("UPDATE chats SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
+            .bind(&chat_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(ghost_version, version + 1);
+    sqlx::query(
+        "INSERT INTO messages (id, chat_id, seq, version, author_id, content, created_at_ms, mentions) \
+         VALUES ($1, $2, $3, $3, $4, 'the lost one', $5, '')",
+    )
+    .bind(astral_common::ids::new_id())
+    .bind(&chat_id)
+    .bind(ghost_version)
+    .bind(alice.id.parse::<i64>().unwrap())
+    .bind(astral_common::time::now_ms())
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let (status, _) = alice
+        .post(
+            &format!("/api/chats/{chat_id}/messages"),
+            json!({ "content": "the next one" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut frames = Vec::new();
+    while frames
+        .iter()
+        .filter(|frame: &&Value| frame["op"] == "event")
+        .count()
+        < 2
+    {
+        frames.push(bob.next_frame().await);
+    }
+    let delivered: Vec<(&str, &str, i64)> = frames
+        .iter()
+        .filter(|frame| frame["op"] == "event")
+        .map(|frame| {
+            let d = &frame["d"];
+            let t = frame["t"].as_str().unwrap();
+            (
+                t,
+                d["content"].as_str().unwrap(),
+                d["version"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        delivered,
+        [
+            ("message.created", "the lost one", ghost_version),
+            ("message.created", "the next one", ghost_version + 1)
+        ],
+        "{frames:?}"
+    );
 }

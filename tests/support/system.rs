@@ -27,6 +27,8 @@ pub struct System {
     pub services: Vec<(&'static str, String)>,
     /// The auth service's database (where the signing keys are).
     pub auth_database_url: String,
+    /// The (first) messaging service's database.
+    pub messaging_database_url: String,
     /// Each process's Prometheus `/metrics` URL, by process name (each on a listener of its
     /// own, never a gateway's port; none for an all-in-one started without metrics).
     pub metrics: Vec<(String, String)>,
@@ -122,6 +124,7 @@ impl System {
                 ("messaging", running.messaging_url.clone()),
             ],
             auth_database_url: format!("sqlite://{}", dir.0.join("auth.db").display()),
+            messaging_database_url: format!("sqlite://{}", dir.0.join("messaging.db").display()),
             metrics,
             private_nats: None,
             secrets: None,
@@ -271,6 +274,7 @@ impl System {
             )
             .collect(),
             auth_database_url: databases[0].url.clone(),
+            messaging_database_url: databases[2].url.clone(),
             metrics,
             private_nats: Some(nats_port),
             secrets: Some(secrets),

@@ -8,9 +8,11 @@ use crate::limits::{Admit, FrameRate};
 use crate::session::{self, origin_allowed};
 use crate::state::AppState;
 use counts::{ConnectionSlot, MAX_CONNECTIONS_PER_USER, UnidentifiedSlot};
+use order::Ordering;
 use seen::Seen;
 
 mod counts;
+mod order;
 mod seen;
 pub use counts::ConnectionCounts;
 
@@ -85,6 +87,7 @@ pub async fn upgrade(
                 state,
                 socket,
                 seen: Seen::default(),
+                order: Ordering::default(),
             };
             if let Err(error) = connection.run(cookie, unidentified).await {
                 tracing::debug!(error = format!("{error:#}"), "websocket closed");
@@ -121,6 +124,8 @@ struct Connection {
     state: Arc<AppState>,
     socket: WebSocket,
     seen: Seen,
+    /// The order of the subscribed chats' message events.
+    order: Ordering,
 }
 
 /// The identified user of a connection.
@@ -144,6 +149,19 @@ struct Identified {
 impl Identity {
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         astral_common::guard::for_user(message, &self.token)
+    }
+}
+
+/// Changes fetched per call when filling a gap in a chat's events, and the most pages
+/// fetched before the client is told to catch up by itself.
+const FILL_PAGE: i32 = 100;
+const MAX_FILL_PAGES: usize = 10;
+
+/// Completes at `at`, or never.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -395,6 +413,7 @@ impl Connection {
         let mut rate = FrameRate::default();
         let mut deadline = Instant::now() + self.timeout();
         loop {
+            let next_fetch = self.order.next_fetch();
             tokio::select! {
                 frame = self.next_frame(deadline, heartbeat_timeout()) => {
                     let Some(frame) = frame? else { continue };
@@ -410,15 +429,20 @@ impl Connection {
                     if let Some(Kind::ChatDeleted(deleted)) = &event.kind {
                         // Left, removed, or the chat is gone: its events are no longer theirs.
                         subscriptions.leave(&subjects::chat(&deleted.chat_id));
+                        self.order.forget(&deleted.chat_id);
                     }
+                    let ready = self.order.accept(event, Instant::now());
                     // A client that stops reading blocks this send once the socket's buffers are
                     // full; its queue then overflows, which ends the wait.
                     tokio::select! {
-                        delivered = Box::pin(self.deliver(&identity, event)) => delivered?,
+                        delivered = Box::pin(self.deliver_all(&identity, ready)) => delivered?,
                         () = overflowed.notified() => {
                             return Err(Closing::Close(CLOSE_TOO_SLOW, "too slow: reconnect and catch up"));
                         }
                     }
+                }
+                () = sleep_until_some(next_fetch) => {
+                    Box::pin(self.fill_gaps(&identity)).await?;
                 }
                 Ok(()) = bus_connections.changed() => {
                     // The bus reconnected: events published meanwhile never reached us.
@@ -450,28 +474,42 @@ impl Connection {
             ("heartbeat", _) => self.send(json!({ "op": "heartbeat_ack" })).await,
             ("identify", _) => self.renew(identity, &frame).await,
             ("subscribe", Some(chat_id)) => {
+                // Joined before the chat is read: a change made meanwhile is either in what
+                // was read or among the events, which start after the version read.
+                let subject = subjects::chat(&chat_id);
+                let joined_now = !subscriptions.contains(&subject);
+                if let Err(error) = subscriptions.join(subject.clone()).await {
+                    tracing::error!(error = format!("{error:#}"), "cannot subscribe");
+                    return Err(Closing::Close(1011, "event bus unavailable"));
+                }
                 let request = messaging::ChatRef {
                     chat_id: chat_id.clone(),
                 };
-                if let Err(status) = self
+                let chat = match self
                     .state
                     .messaging
                     .clone()
                     .get_chat(identity.request(request))
                     .await
                 {
-                    let error = ApiError::from(status);
-                    return self.send_error(error.code, &error.message).await;
+                    Ok(chat) => chat.into_inner(),
+                    Err(status) => {
+                        if joined_now {
+                            subscriptions.leave(&subject);
+                        }
+                        let error = ApiError::from(status);
+                        return self.send_error(error.code, &error.message).await;
+                    }
+                };
+                if joined_now {
+                    self.order.track(&chat_id, chat.last_seq);
                 }
-                if let Err(error) = subscriptions.join(subjects::chat(&chat_id)).await {
-                    tracing::error!(error = format!("{error:#}"), "cannot subscribe");
-                    return Err(Closing::Close(1011, "event bus unavailable"));
-                }
-                self.send(json!({ "op": "subscribed", "d": { "chat_id": chat_id } }))
+                self.send(json!({ "op": "subscribed", "d": { "chat_id": chat_id, "version": chat.last_seq } }))
                     .await
             }
             ("unsubscribe", Some(chat_id)) => {
                 subscriptions.leave(&subjects::chat(&chat_id));
+                self.order.forget(&chat_id);
                 self.send(json!({ "op": "unsubscribed", "d": { "chat_id": chat_id } }))
                     .await
             }
@@ -522,6 +560,67 @@ impl Connection {
             }
             Err(error) => self.send_error(error.code, &error.message).await,
         }
+    }
+
+    async fn deliver_all(&mut self, identity: &Identity, events: Vec<Event>) -> Step<()> {
+        for event in events {
+            self.deliver(identity, event).await?;
+        }
+        Ok(())
+    }
+
+    /// Fetches the changes missing before the early events of each chat whose wait is over,
+    /// and delivers them in order. A chat that cannot be fetched (after a few tries), or that
+    /// lacks more than [`MAX_FILL_PAGES`] pages, gets what waited, and the client is told to
+    /// catch up.
+    async fn fill_gaps(&mut self, identity: &Identity) -> Step<()> {
+        for (chat_id, mut after) in self.order.due(Instant::now()) {
+            let mut pages = 0;
+            loop {
+                pages += 1;
+                let request = messaging::ListMessagesRequest {
+                    chat_id: chat_id.clone(),
+                    before: None,
+                    after: Some(after),
+                    limit: FILL_PAGE,
+                };
+                let fetched = self
+                    .state
+                    .messaging
+                    .clone()
+                    .list_messages(identity.request(request))
+                    .await;
+                metrics::counter!("astral_gaps_filled_total").increment(1);
+                let (messages, complete) = match fetched {
+                    Ok(page) => {
+                        let messages = page.into_inner().messages;
+                        let complete = messages.len() < FILL_PAGE as usize;
+                        (messages, complete)
+                    }
+                    Err(status) => {
+                        tracing::warn!(%status, %chat_id, "cannot fetch the missing changes of a chat");
+                        if let Some(waited) = self.order.fetch_failed(&chat_id, Instant::now()) {
+                            self.deliver_all(identity, waited).await?;
+                            self.send(json!({ "op": "catch_up" })).await?;
+                        }
+                        break;
+                    }
+                };
+                if let Some(last) = messages.last() {
+                    after = last.version;
+                }
+                let give_up = !complete && pages >= MAX_FILL_PAGES;
+                let ready = self.order.filled(&chat_id, messages, complete || give_up);
+                self.deliver_all(identity, ready).await?;
+                if give_up {
+                    self.send(json!({ "op": "catch_up" })).await?;
+                }
+                if complete || give_up {
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Sends an event unless this connection has already had it; `session.ended` for this
