@@ -63,17 +63,10 @@ impl ApiError {
 impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> Self {
         use tonic::Code;
-        // The call never got an answer (the connection failed or broke, e.g. a TLS session
-        // to a replica that is stopping): transient, like UNAVAILABLE.
-        let unreachable = status.code() == Code::Unknown
-            && std::error::Error::source(&status)
-                .is_some_and(|source| source.is::<tonic::transport::Error>());
-        let code = if unreachable {
-            Code::Unavailable
-        } else {
-            status.code()
-        };
-        let (http, code) = match code {
+        // A call that never got an answer (the replica unreachable, the connection broken,
+        // no answer within the deadline) is UNAVAILABLE or DEADLINE_EXCEEDED from the
+        // channel (`astral_common::grpc`): transient.
+        let (http, code) = match status.code() {
             Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
                 (StatusCode::BAD_REQUEST, "invalid_argument")
             }
