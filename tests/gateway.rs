@@ -381,6 +381,86 @@ async fn when_the_bus_comes_back_the_gateway_resubscribes_and_tells_clients_to_c
     system.stop().await;
 }
 
+/// With NATS down, sends keep committing at their pace (the outbox keeps their events); when
+/// it is back, a subscribed connection receives every one of them live, in order, once —
+/// without fetching anything itself.
+#[tokio::test]
+async fn sends_commit_while_the_bus_is_down_and_their_events_follow_when_it_returns() {
+    let Some(mut system) = System::distributed_with(Distributed::default()).await else {
+        return;
+    };
+    let (alice, bob, chat_id) =
+        support::user::friends_with_a_chat(&system.base, &system.base).await;
+    let mut bob_live = bob.on(&system.base);
+    bob_live.connect().await;
+    bob_live.subscribe(&chat_id).await;
+    assert!(
+        system
+            .signal("nats", "KILL", std::time::Duration::from_secs(5))
+            .await
+            .is_some()
+    );
+    let messages = format!("/api/chats/{chat_id}/messages");
+    let started = std::time::Instant::now();
+    let mut sent = Vec::new();
+    for n in 0..60 {
+        let (status, message) = alice
+            .post(&messages, json!({ "content": format!("during {n}") }))
+            .await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{message}");
+        sent.push(message["id"].as_str().unwrap().to_owned());
+    }
+    let took = started.elapsed();
+    eprintln!("60 sends with the bus down took {took:?}");
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "sends do not wait for the bus: {took:?}"
+    );
+    system.restart_nats().await;
+    // Whatever the relay and the sweeper publish, and then a new message that shows any gap
+    // still left (sent again every 2 s of silence): bob receives every message, in order.
+    let during = sent.len();
+    let deadline = tokio::time::Instant::now() + support::WAIT * 3;
+    let mut received: Vec<(String, i64)> = Vec::new();
+    let mut quiet_since = tokio::time::Instant::now();
+    while received.len() <= during {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of the {during} sent while the bus was down arrived",
+            received.len().min(during)
+        );
+        if quiet_since.elapsed() > std::time::Duration::from_secs(2) {
+            let (status, poke) = alice.post(&messages, json!({ "content": "back" })).await;
+            if status == reqwest::StatusCode::CREATED {
+                sent.push(poke["id"].as_str().unwrap().to_owned());
+            }
+            quiet_since = tokio::time::Instant::now();
+        }
+        let frame =
+            tokio::time::timeout(std::time::Duration::from_millis(200), bob_live.next_frame())
+                .await;
+        if let Ok(frame) = frame
+            && frame["t"] == "message.created"
+        {
+            received.push((
+                frame["d"]["id"].as_str().unwrap().to_owned(),
+                frame["d"]["version"].as_i64().unwrap(),
+            ));
+            quiet_since = tokio::time::Instant::now();
+        }
+    }
+    let versions: Vec<i64> = received.iter().map(|(_, version)| *version).collect();
+    let first = versions[0];
+    assert_eq!(
+        versions,
+        (first..first + versions.len() as i64).collect::<Vec<_>>(),
+        "in order, none missing, none twice"
+    );
+    let ids: Vec<&String> = received.iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, sent.iter().take(ids.len()).collect::<Vec<_>>());
+    system.stop().await;
+}
+
 async fn the_openapi_document_describes_every_route_and_only_those(system: &System) {
     let http = reqwest::Client::new();
     let spec: serde_json::Value = http
