@@ -854,3 +854,60 @@ async fn a_change_whose_event_never_came_is_fetched_before_the_next(system: &Sys
         "{frames:?}"
     );
 }
+
+/// The friendship events messaging has counted (`astral_friendship_events_total`).
+async fn friendship_events_seen(system: &System) -> f64 {
+    let page = system.metrics_of("astral-messaging").await;
+    page.lines()
+        .filter(|line| line.starts_with("astral_friendship_events_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The rule of docs/architecture.md ("Degrading, not failing"): with social down, a direct
+/// chat takes messages while messaging's newest word on its pair — social's last answer or
+/// the latest friendship event — is "friends"; an unfriend it has seen refuses.
+#[tokio::test]
+async fn with_social_down_friends_keep_writing_and_a_seen_unfriend_still_refuses() {
+    let Some(mut system) = System::distributed().await else {
+        return;
+    };
+    let (alice, bob, ab) = support::user::friends_with_a_chat(&system.base, &system.base).await;
+    let (carol, dave, cd) = support::user::friends_with_a_chat(&system.base, &system.base).await;
+    let send = async |user: &User, chat_id: &str, content: &str| {
+        user.post(
+            &format!("/api/chats/{chat_id}/messages"),
+            json!({ "content": content }),
+        )
+        .await
+    };
+    assert_eq!(send(&alice, &ab, "before").await.0, StatusCode::CREATED);
+    assert_eq!(send(&carol, &cd, "before").await.0, StatusCode::CREATED);
+    // Dave ends the friendship; messaging hears of it on `friendships` (two friendships
+    // made, one ended: three events).
+    let (status, body) = dave
+        .call(Method::DELETE, &format!("/api/friends/{}", carol.id), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    while friendship_events_seen(&system).await < 3.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the unfriend never reached messaging"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        system
+            .signal("astral-social", "KILL", std::time::Duration::from_secs(5))
+            .await
+            .is_some()
+    );
+    for (user, content) in [(&alice, "social is down"), (&bob, "and still we write")] {
+        let (status, body) = send(user, &ab, content).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = send(&carol, &cd, "are we still friends?").await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    system.stop().await;
+}

@@ -53,6 +53,10 @@ pub mod subjects {
     /// Every revoked session (`session.ended`), for gateways to refuse its access tokens.
     pub const SESSIONS_REVOKED: &str = "sessions.revoked";
 
+    /// Every friendship made (`friend_request.accepted`) or ended (`friend.removed`), for the
+    /// messaging service to know while social cannot answer.
+    pub const FRIENDSHIPS: &str = "friendships";
+
     /// The id of the direct chat between two users: both ids, ascending, joined by `_`.
     pub fn direct_chat_id(a: &str, b: &str) -> String {
         if a <= b {

@@ -58,12 +58,13 @@ pub(super) fn write_config(layout: &Layout, port: u16, nkeys: &[PublicNkey]) -> 
     write_private(&layout.nats_config(), &config)
 }
 
-/// What each role publishes and subscribes to: events on `user.*`, `chat.*` and
-/// `sessions.revoked` (see `astral_proto::subjects`), answers on its inbox.
+/// What each role publishes and subscribes to: events on `user.*`, `chat.*`,
+/// `sessions.revoked` and `friendships` (see `astral_proto::subjects`), answers on its inbox.
 fn permissions(role: Role) -> Permissions {
     let user = subjects::user("*");
     let chat = subjects::chat("*");
     let revoked = subjects::SESSIONS_REVOKED.to_owned();
+    let friendships = subjects::FRIENDSHIPS.to_owned();
     let inbox = INBOX.to_owned();
     match role {
         Role::Auth => Permissions {
@@ -71,12 +72,12 @@ fn permissions(role: Role) -> Permissions {
             subscribe: vec![inbox],
         },
         Role::Social => Permissions {
-            publish: Publish::Allow(vec![user]),
+            publish: Publish::Allow(vec![user, friendships]),
             subscribe: vec![revoked, inbox],
         },
         Role::Messaging => Permissions {
             publish: Publish::Allow(vec![user, chat]),
-            subscribe: vec![revoked, inbox],
+            subscribe: vec![revoked, friendships, inbox],
         },
         Role::Gateway => Permissions {
             publish: Publish::Nothing,

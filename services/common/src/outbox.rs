@@ -60,6 +60,11 @@ impl Outgoing {
             span: tracing::Span::current(),
         }
     }
+
+    /// Publishes it on `subject` too (the same event: subscribers of both get one copy).
+    pub fn also_on(&mut self, subject: &str) {
+        self.subjects.push(subject.to_owned());
+    }
 }
 
 /// Writes `events` to the outbox inside the caller's transaction.

@@ -171,19 +171,21 @@ impl EventTrust {
     }
 }
 
-/// Which service publishes what: auth ends sessions, social tells of friends, messaging of
-/// chats and messages (the only one on `chat.*`).
+/// Which service publishes what: auth ends sessions, social tells of friends (and of
+/// friendships made and ended on `friendships`), messaging of chats and messages (the only
+/// one on `chat.*`).
 pub fn may_publish(role: Role, subject: &str, kind: &Kind) -> bool {
     let on_user = subject.starts_with("user.");
     match kind {
         Kind::SessionEnded(_) => {
             role == Role::Auth && (on_user || subject == astral_proto::subjects::SESSIONS_REVOKED)
         }
+        Kind::FriendRequestAccepted(_) | Kind::FriendRemoved(_) => {
+            role == Role::Social && (on_user || subject == astral_proto::subjects::FRIENDSHIPS)
+        }
         Kind::FriendRequestCreated(_)
-        | Kind::FriendRequestAccepted(_)
         | Kind::FriendRequestDeclined(_)
-        | Kind::FriendRequestCancelled(_)
-        | Kind::FriendRemoved(_) => role == Role::Social && on_user,
+        | Kind::FriendRequestCancelled(_) => role == Role::Social && on_user,
         Kind::ChatCreated(_)
         | Kind::ChatUpdated(_)
         | Kind::ChatDeleted(_)

@@ -76,7 +76,7 @@ impl MessagingService {
         social: SocialServiceClient<Channel>,
         bus: EventBus,
     ) -> Arc<Self> {
-        let friendships = Friendships::new(social);
+        let friendships = Friendships::new(social, bus.clone());
         Arc::new(Self {
             sends: Sends::new(store.clone(), friendships.clone()),
             store,

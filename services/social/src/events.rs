@@ -15,8 +15,11 @@ pub fn sent(sent: &Sent) -> Vec<Outgoing> {
     }
 }
 
+/// Also on `friendships`: two users became friends.
 pub fn accepted(request: &FriendRequest) -> Outgoing {
-    to_both(request, Kind::FriendRequestAccepted)
+    let mut event = to_both(request, Kind::FriendRequestAccepted);
+    event.also_on(subjects::FRIENDSHIPS);
+    event
 }
 
 pub fn declined(request: &FriendRequest) -> Outgoing {
@@ -27,9 +30,10 @@ pub fn cancelled(request: &FriendRequest) -> Outgoing {
     to_both(request, Kind::FriendRequestCancelled)
 }
 
-/// `friend.removed` to each side, naming the friend they lost.
+/// `friend.removed` to each side, naming the friend they lost (the first also on
+/// `friendships`).
 pub fn friend_removed(a: i64, b: i64) -> Vec<Outgoing> {
-    [(a, b), (b, a)]
+    let mut events: Vec<Outgoing> = [(a, b), (b, a)]
         .into_iter()
         .map(|(user, friend)| {
             let kind = Kind::FriendRemoved(FriendRemoved {
@@ -38,7 +42,9 @@ pub fn friend_removed(a: i64, b: i64) -> Vec<Outgoing> {
             });
             Outgoing::new(vec![subjects::user(&user.to_string())], kind)
         })
-        .collect()
+        .collect();
+    events[0].also_on(subjects::FRIENDSHIPS);
+    events
 }
 
 /// What `blocker`'s block undid: the friendship, and the requests between them (declined
