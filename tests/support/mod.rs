@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports, clippy::unwrap_used)] // each test file uses a part of the kit
 
 pub mod otlp;
+pub mod postgres;
 pub mod system;
 pub mod user;
 

@@ -36,7 +36,33 @@ pub struct System {
     private_nats: Option<u16>,
     /// The deployment's secrets (`astral-admin secrets init`), in distributed mode.
     secrets: Option<PathBuf>,
+    /// How each process was started, to start it again (distributed mode).
+    specs: Vec<(String, Spec)>,
     running: Running,
+}
+
+/// How to start one process: its program, environment and log file.
+#[derive(Clone)]
+struct Spec {
+    program: PathBuf,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+}
+
+impl Spec {
+    fn spawn(&self) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        Command::new(&self.program)
+            .envs(self.env.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|error| panic!("start {}: {error}", self.program.display()))
+    }
 }
 
 enum Running {
@@ -54,6 +80,9 @@ pub struct Distributed {
     pub rust_log: &'static str,
     /// More environment for every process (tracing export, log format).
     pub env: Vec<(&'static str, String)>,
+    /// The PostgreSQL server for the databases (`postgres://user@host:port`); the shared
+    /// one if `None`.
+    pub postgres: Option<String>,
 }
 
 impl Default for Distributed {
@@ -64,6 +93,7 @@ impl Default for Distributed {
             messaging_replicas: 1,
             rust_log: "info",
             env: Vec::new(),
+            postgres: None,
         }
     }
 }
@@ -128,6 +158,7 @@ impl System {
             metrics,
             private_nats: None,
             secrets: None,
+            specs: Vec::new(),
             running: Running::InProcess(Some(running), dir),
         };
         system.wait_ready().await;
@@ -147,7 +178,11 @@ impl System {
         }
         let mut databases = Vec::new();
         for _ in 0..3 {
-            match TestDatabase::postgres().await {
+            let database = match &options.postgres {
+                Some(server) => TestDatabase::postgres_on(server).await,
+                None => TestDatabase::postgres().await,
+            };
+            match database {
                 Ok(database) => databases.push(database),
                 Err(error) => {
                     unavailable("PostgreSQL", &error);
@@ -229,27 +264,35 @@ impl System {
             processes.push((format!("astral-gateway-{i}"), "astral-gateway", *port, None));
         }
         let mut metrics = Vec::new();
+        let mut specs = Vec::new();
         for (name, binary, port, database) in processes {
-            let log = std::fs::File::create(logs.0.join(format!("{name}.log"))).unwrap();
             let metrics_port = free_port();
             metrics.push((name.clone(), format!("{}/metrics", url(metrics_port))));
             let role = server_role(binary.trim_start_matches("astral-"));
-            let mut command = Command::new(binary_path(binary));
-            command
-                .envs(astral::secrets::role_env(&secrets, role.as_str()).unwrap())
-                .envs(common.iter().cloned())
-                .envs(options.env.iter().cloned())
-                .env("ASTRAL_LISTEN", format!("127.0.0.1:{port}"))
-                .env("ASTRAL_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"));
+            let mut env: Vec<(String, String)> =
+                astral::secrets::role_env(&secrets, role.as_str()).unwrap();
+            env.extend(common.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+            env.extend(
+                options
+                    .env
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.clone())),
+            );
+            env.push(("ASTRAL_LISTEN".into(), format!("127.0.0.1:{port}")));
+            env.push((
+                "ASTRAL_METRICS_LISTEN".into(),
+                format!("127.0.0.1:{metrics_port}"),
+            ));
             if let Some(database) = database {
-                command.env("DATABASE_URL", database);
+                env.push(("DATABASE_URL".into(), database));
             }
-            let child = command
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|error| panic!("start {binary}: {error}"));
-            children.push((name, child));
+            let spec = Spec {
+                program: binary_path(binary),
+                env,
+                log: logs.0.join(format!("{name}.log")),
+            };
+            children.push((name.clone(), spec.spawn()));
+            specs.push((name, spec));
         }
         let bases: Vec<String> = gateways.iter().map(|port| url(*port)).collect();
         let system = Self {
@@ -278,6 +321,7 @@ impl System {
             metrics,
             private_nats: Some(nats_port),
             secrets: Some(secrets),
+            specs,
             running: Running::Processes(children, databases, logs),
         };
         system.wait_ready().await;
@@ -407,6 +451,21 @@ impl System {
         let response = reqwest::get(url).await.unwrap();
         assert_eq!(response.status(), reqwest::StatusCode::OK, "{url}");
         response.text().await.unwrap()
+    }
+
+    /// Starts a process again as it was started (after `signal` stopped it; one still
+    /// running is killed first).
+    pub fn restart(&mut self, process: &str) {
+        let spec = self
+            .specs
+            .iter()
+            .find(|(name, _)| name == process)
+            .map(|(_, spec)| spec.clone())
+            .unwrap_or_else(|| panic!("no process {process}"));
+        let child = self.child(process);
+        let _ = child.kill();
+        let _ = child.wait();
+        *child = spec.spawn();
     }
 
     /// Starts the test's own NATS server again (after `signal("nats", …)` stopped it).

@@ -505,6 +505,13 @@ impl Replica {
     /// failures after [`FAILURES_TO_EJECT`] in a row.
     fn failed(&self, timed_out: bool) {
         let mut health = self.health();
+        if health
+            .ejected_until
+            .is_some_and(|until| until > Instant::now())
+        {
+            // Calls that were on their way when it was ejected: nothing new.
+            return;
+        }
         health.failures += 1;
         if !timed_out && health.failures < FAILURES_TO_EJECT {
             return;

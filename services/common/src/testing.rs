@@ -28,6 +28,8 @@ pub fn unavailable(what: &str, error: &anyhow::Error) -> bool {
 pub struct TestDatabase {
     pub url: String,
     name: Option<String>,
+    /// The PostgreSQL server it lives on (`postgres://user@host:port`).
+    server: String,
     _dir: Option<TempDir>,
 }
 
@@ -39,14 +41,20 @@ impl TestDatabase {
         Self {
             url,
             name: None,
+            server: String::new(),
             _dir: Some(dir),
         }
     }
 
     /// A new PostgreSQL database, or an error when the server is unreachable.
     pub async fn postgres() -> anyhow::Result<Self> {
+        Self::postgres_on(&postgres_server()).await
+    }
+
+    /// A new database on the PostgreSQL server at `server` (`postgres://user@host:port`).
+    pub async fn postgres_on(server: &str) -> anyhow::Result<Self> {
         let name = format!("astral_test_{}", crate::ids::new_id());
-        let server = postgres_server();
+        let server = server.to_owned();
         let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
             .await
             .with_context(|| format!("connect to PostgreSQL at {server}"))?;
@@ -57,6 +65,7 @@ impl TestDatabase {
         Ok(Self {
             url: format!("{server}/{name}"),
             name: Some(name),
+            server,
             _dir: None,
         })
     }
@@ -77,7 +86,7 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some(name) = self.name.take() else { return };
-        let server = postgres_server();
+        let server = std::mem::take(&mut self.server);
         // Drop runs outside any runtime we may block: use a thread with its own.
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
