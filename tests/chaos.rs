@@ -32,6 +32,10 @@ const PAIRS: usize = 8;
 const SEND_EVERY: Duration = Duration::from_millis(70);
 /// Sends each sender fires at once when a burst is asked for.
 const BURST: usize = 20;
+/// Kills of a messaging replica during a burst: at least, and at most while none has yet
+/// left an event behind.
+const MIN_KILLS: usize = 3;
+const MAX_KILLS: usize = 12;
 /// How long a send is retried (same nonce) before the client gives up on it.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
 /// Load before a fault, and after it.
@@ -45,6 +49,8 @@ const SETTLE: Duration = Duration::from_secs(30);
 struct Acked {
     id: String,
     sent_at: Instant,
+    /// From the first try to the 201, retries included.
+    took: Duration,
 }
 
 /// What the clients of one pair saw.
@@ -82,6 +88,10 @@ struct Row {
     doubled_live: u32,
     recovery: Option<Duration>,
     answers: BTreeMap<String, u32>,
+    /// Sends acknowledged per second from the fault until the load paused, and the
+    /// 99th percentile of their latency (retries included).
+    rate: f64,
+    p99: Duration,
     /// Events the messaging replicas' outboxes swept up (left behind by a process that died
     /// between a commit and its publish, or by the bus) while the fault lasted.
     swept: f64,
@@ -141,44 +151,32 @@ async fn every_invariant_holds_through_every_fault() {
 
     let mut rows = Vec::new();
     let mut audit = Audit::default();
-    let mut swept_so_far = HashMap::new();
-    let faults: Vec<&str> = [
-        "messaging killed during a burst",
-        "messaging-2 killed during a burst",
-        "messaging killed during a burst",
-        "messaging-2 killed during a burst",
-        "messaging killed during a burst",
-        "messaging-2 stopped (SIGSTOP) 3 s",
+    // A messaging replica killed in the middle of a burst, the two in turn, at least
+    // MIN_KILLS times and until a kill has left events behind for the outbox to sweep up
+    // (the window between a commit and its publish), at most MAX_KILLS times.
+    let mut kills = 0;
+    while kills < MIN_KILLS || (rows.iter().all(|row: &Row| row.swept == 0.0) && kills < MAX_KILLS)
+    {
+        let fault = if kills % 2 == 0 {
+            "messaging killed during a burst"
+        } else {
+            "messaging-2 killed during a burst"
+        };
+        kills += 1;
+        let row = phase(&mut system, &postgres, &load, &clients, &mut audit, fault).await;
+        rows.push(row);
+    }
+    for fault in [
+        "messaging-2 stopped (SIGSTOP) 10 s",
         "gateway-0 killed",
         "gateway-1 terminated (SIGTERM)",
         "social killed",
         "auth killed",
         "NATS restarted",
         "PostgreSQL restarted",
-    ]
-    .to_vec();
-    for fault in faults {
-        tokio::time::sleep(BEFORE).await;
-        let marks: Vec<(usize, BTreeMap<String, u32>)> = load
-            .pairs
-            .iter()
-            .map(|pair| {
-                let pair = pair.lock().unwrap();
-                (pair.acked.len(), pair.answers.clone())
-            })
-            .collect();
-        let at = Instant::now();
-        inject(&mut system, &postgres, &load, fault).await;
-        tokio::time::sleep(AFTER).await;
-        load.paused.store(true, Ordering::SeqCst);
-        settle(&load).await;
-        let mut row = audit
-            .check(fault, at, &marks, &load, &clients, &bases[1])
-            .await;
-        row.swept = swept(&system, &mut swept_so_far).await;
-        eprintln!("{}", row_text(&row));
+    ] {
+        let row = phase(&mut system, &postgres, &load, &clients, &mut audit, fault).await;
         rows.push(row);
-        load.paused.store(false, Ordering::SeqCst);
     }
     load.stopped.store(true, Ordering::SeqCst);
     for task in tasks {
@@ -203,23 +201,70 @@ async fn every_invariant_holds_through_every_fault() {
     system.stop().await;
 }
 
-const HEADER: &str = "| fault | lost | doubled | receiver missing | out of order | delivered twice | recovery | answers while it lasted | events swept up |\n|---|---|---|---|---|---|---|---|---|";
+/// Load, a fault, load, a pause until it settles: the fault's row.
+async fn phase(
+    system: &mut System,
+    postgres: &PrivatePostgres,
+    load: &Load,
+    clients: &[(User, User, String)],
+    audit: &mut Audit,
+    fault: &str,
+) -> Row {
+    tokio::time::sleep(BEFORE).await;
+    let marks: Vec<(usize, BTreeMap<String, u32>)> = load
+        .pairs
+        .iter()
+        .map(|pair| {
+            let pair = pair.lock().unwrap();
+            (pair.acked.len(), pair.answers.clone())
+        })
+        .collect();
+    let at = Instant::now();
+    inject(system, postgres, load, fault).await;
+    tokio::time::sleep(AFTER).await;
+    load.paused.store(true, Ordering::SeqCst);
+    let paused_at = Instant::now();
+    settle(load).await;
+    let mut row = audit
+        .check(
+            fault,
+            at,
+            &marks,
+            load,
+            clients,
+            &system.bases[1],
+            paused_at,
+        )
+        .await;
+    row.swept = swept(system, &mut audit.swept);
+    eprintln!("{}", row_text(&row));
+    load.paused.store(false, Ordering::SeqCst);
+    row
+}
 
-/// Events swept up by the messaging replicas' outboxes since the last call (a restarted
-/// replica counts from zero again).
-async fn swept(system: &System, so_far: &mut HashMap<&'static str, f64>) -> f64 {
-    let mut total = 0.0;
-    for process in ["astral-messaging", "astral-messaging-2"] {
-        let page = system.metrics_of(process).await;
-        let now: f64 = page
-            .lines()
-            .filter(|line| line.starts_with("astral_outbox_swept_total"))
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
-        let before = so_far.insert(process, now).unwrap_or(0.0);
-        total += if now >= before { now - before } else { now };
-    }
-    total
+const HEADER: &str = "| fault | lost | doubled | receiver missing | out of order | delivered twice | recovery | sends/s, p99 | answers while it lasted | events swept up |\n|---|---|---|---|---|---|---|---|---|---|";
+
+/// Events swept up by the messaging replicas' outboxes since the last call, from their logs
+/// (which a restarted replica appends to).
+fn swept(system: &System, so_far: &mut f64) -> f64 {
+    let total: f64 = system
+        .logs()
+        .iter()
+        .filter(|(name, _)| name.starts_with("astral-messaging"))
+        .flat_map(|(_, text)| text.lines())
+        .filter(|line| line.contains("publishing events left in the outbox"))
+        .filter_map(|line| {
+            let count = line
+                .split("count=")
+                .nth(1)
+                .or_else(|| line.split("\"count\":").nth(1))?;
+            let digits: String = count.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<f64>().ok()
+        })
+        .sum();
+    let new = total - *so_far;
+    *so_far = total;
+    new
 }
 
 fn row_text(row: &Row) -> String {
@@ -229,7 +274,7 @@ fn row_text(row: &Row) -> String {
         .map(|(code, count)| format!("{code}×{count}"))
         .collect();
     format!(
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {} | {} | {} | {} | {} | {} | {} | {:.0}/s, {:.2} s | {} | {} |",
         row.fault,
         row.lost,
         row.doubled,
@@ -240,8 +285,10 @@ fn row_text(row: &Row) -> String {
             "{:.2} s",
             took.as_secs_f64()
         )),
+        row.rate,
+        row.p99.as_secs_f64(),
         answers.join(", "),
-        row.swept
+        row.swept.abs()
     )
 }
 
@@ -255,17 +302,28 @@ async fn inject(system: &mut System, postgres: &PrivatePostgres, load: &Load, fa
                 "astral-messaging"
             };
             load.burst.store(true, Ordering::SeqCst);
-            // In the middle of the burst: sends committing and publishing on both replicas.
-            tokio::time::sleep(Duration::from_millis(15)).await;
+            // In the middle of the burst: once a quarter of it is stored, while the rest
+            // commits and publishes on both replicas.
+            let acked = || -> usize {
+                load.pairs
+                    .iter()
+                    .map(|pair| pair.lock().unwrap().acked.len())
+                    .sum()
+            };
+            let before = acked();
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while acked() < before + PAIRS * BURST / 4 && Instant::now() < deadline {
+                tokio::task::yield_now().await;
+            }
             system.signal(process, "KILL", gone).await.unwrap();
             tokio::time::sleep(Duration::from_millis(500)).await;
             system.restart(process);
         }
-        "messaging-2 stopped (SIGSTOP) 3 s" => {
+        "messaging-2 stopped (SIGSTOP) 10 s" => {
             system
                 .signal("astral-messaging-2", "STOP", Duration::ZERO)
                 .await;
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            tokio::time::sleep(Duration::from_secs(10)).await;
             system
                 .signal("astral-messaging-2", "CONT", Duration::ZERO)
                 .await;
@@ -331,6 +389,8 @@ type History = (HashMap<String, (i64, String)>, i64);
 #[derive(Default)]
 struct Audit {
     history: HashMap<String, History>,
+    /// Events swept up so far (see [`swept`]).
+    swept: f64,
 }
 
 impl Audit {
@@ -345,6 +405,7 @@ impl Audit {
         load: &Load,
         clients: &[(User, User, String)],
         base: &str,
+        paused_at: Instant,
     ) -> Row {
         let http = reqwest::Client::new();
         let mut row = Row {
@@ -357,7 +418,10 @@ impl Audit {
             recovery: Some(Duration::ZERO),
             answers: BTreeMap::new(),
             swept: 0.0,
+            rate: 0.0,
+            p99: Duration::ZERO,
         };
+        let mut latencies = Vec::new();
         for (n, (sender, _, chat_id)) in clients.iter().enumerate() {
             let (stored, version) = self.history.entry(chat_id.clone()).or_default();
             loop {
@@ -418,6 +482,12 @@ impl Audit {
                     *row.answers.entry(code.clone()).or_default() += count - before;
                 }
             }
+            latencies.extend(
+                pair.acked[*acked_before..]
+                    .iter()
+                    .filter(|acked| acked.sent_at > at && acked.sent_at < paused_at)
+                    .map(|acked| acked.took),
+            );
             // Back when a message sent after the fault reached its receiver live.
             let recovered = pair.acked[*acked_before..]
                 .iter()
@@ -430,6 +500,12 @@ impl Audit {
                 _ => None,
             };
         }
+        latencies.sort_unstable();
+        row.rate = latencies.len() as f64 / paused_at.duration_since(at).as_secs_f64();
+        row.p99 = latencies
+            .get((latencies.len() * 99).div_ceil(100).saturating_sub(1))
+            .copied()
+            .unwrap_or_default();
         row
     }
 }
@@ -498,6 +574,7 @@ async fn send_one(
                 pair.acked.push(Acked {
                     id: message["id"].as_str().unwrap().to_owned(),
                     sent_at,
+                    took: sent_at.elapsed(),
                 });
                 load.sending.fetch_sub(1, Ordering::SeqCst);
                 return gateway;
