@@ -600,8 +600,9 @@ impl Connection {
                     Err(status) => {
                         tracing::warn!(%status, %chat_id, "cannot fetch the missing changes of a chat");
                         if let Some(waited) = self.order.fetch_failed(&chat_id, Instant::now()) {
-                            self.deliver_all(identity, waited).await?;
+                            // Told first: what follows skips the changes it could not fetch.
                             self.send(json!({ "op": "catch_up" })).await?;
+                            self.deliver_all(identity, waited).await?;
                         }
                         break;
                     }
@@ -611,10 +612,10 @@ impl Connection {
                 }
                 let give_up = !complete && pages >= MAX_FILL_PAGES;
                 let ready = self.order.filled(&chat_id, messages, complete || give_up);
-                self.deliver_all(identity, ready).await?;
                 if give_up {
                     self.send(json!({ "op": "catch_up" })).await?;
                 }
+                self.deliver_all(identity, ready).await?;
                 if complete || give_up {
                     break;
                 }
