@@ -25,7 +25,7 @@ use astral_proto::social::{
     FriendRequestAction, SendFriendRequestRequest, social_service_client::SocialServiceClient,
 };
 use futures::StreamExt as _;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -66,25 +66,27 @@ async fn main() {
     let mut social = SocialServiceClient::new(channel(&social_url, None).unwrap());
     let messaging = MessagingServiceClient::new(channel(&messaging_url, None).unwrap());
 
-    // Every event on chat.*, by envelope id, and when the last new one came.
-    let seen = Arc::new(Mutex::new((HashSet::<String>::new(), Instant::now())));
-    let listener = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(&url)
-        .await
-        .unwrap();
-    let mut events = listener.subscribe("chat.*").await.unwrap();
+    // When each message's event first came (by message id), to a subscriber that reconnects
+    // as gateways do.
+    let seen = Arc::new(Mutex::new(HashMap::<String, Instant>::new()));
+    let listener = EventBus::nats(&url).await.unwrap();
+    let mut events = listener.subscribe("chat.*".into()).await.unwrap();
     let counted = seen.clone();
     tokio::spawn(async move {
-        while let Some(message) = events.next().await {
+        while let Some(delivery) = events.next().await {
             let Ok(event) =
-                <astral_proto::events::Event as prost::Message>::decode(message.payload)
+                <astral_proto::events::Event as prost::Message>::decode(delivery.payload)
             else {
                 continue;
             };
-            let mut seen = counted.lock().unwrap();
-            if seen.0.insert(event.id) {
-                seen.1 = Instant::now();
+            if let Some(astral_proto::events::event::Kind::MessageCreated(created)) = event.kind
+                && let Some(message) = created.message
+            {
+                counted
+                    .lock()
+                    .unwrap()
+                    .entry(message.id)
+                    .or_insert_with(Instant::now);
             }
         }
     });
@@ -143,7 +145,7 @@ async fn main() {
     let senders = chats.into_iter().enumerate().map(|(i, (author, chat_id))| {
         let mut client = messaging.clone();
         tokio::spawn(async move {
-            // (when due, latency) of each acknowledged send.
+            // (when due, latency, message id) of each acknowledged send.
             let mut sent = Vec::new();
             let first = begin + gap.mul_f64(i as f64 / CHATS as f64);
             for n in 0.. {
@@ -158,11 +160,12 @@ async fn main() {
                     nonce: format!("outage-{run}-{n}"),
                     reply_to_id: String::new(),
                 };
-                client
+                let message = client
                     .send_message(for_user(request, &author))
                     .await
-                    .unwrap();
-                sent.push((due, due.elapsed()));
+                    .unwrap()
+                    .into_inner();
+                sent.push((due, due.elapsed(), message.id));
             }
             sent
         })
@@ -188,8 +191,8 @@ async fn main() {
     ] {
         let mut latencies: Vec<Duration> = sent
             .iter()
-            .filter(|(due, _)| *due >= from && *due < to)
-            .map(|(_, took)| *took)
+            .filter(|(due, _, _)| *due >= from && *due < to)
+            .map(|(_, took, _)| *took)
             .collect();
         latencies.sort();
         let at = |q: f64| {
@@ -207,17 +210,24 @@ async fn main() {
     }
     // Every message's event, however long it takes (at most a minute).
     let waited = Instant::now();
-    while seen.lock().unwrap().0.len() < sent.len() && waited.elapsed() < Duration::from_secs(60) {
+    while seen.lock().unwrap().len() < sent.len() && waited.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (ids, last) = {
-        let seen = seen.lock().unwrap();
-        (seen.0.len(), seen.1)
-    };
+    let seen = seen.lock().unwrap();
+    let backlog = sent
+        .iter()
+        .filter(|(due, _, _)| *due < up_at)
+        .filter_map(|(_, _, id)| seen.get(id))
+        .max()
+        .map_or(0.0, |last| last.duration_since(up_at).as_secs_f64());
+    let missing = sent
+        .iter()
+        .filter(|(_, _, id)| !seen.contains_key(id))
+        .count();
     println!(
-        "events received: {ids} of {} messages; the last arrived {:.2} s after NATS returned",
+        "events received: {} of {} messages ({missing} never came); every event of a message sent before NATS returned had come {backlog:.2} s after it returned",
+        seen.len(),
         sent.len(),
-        last.duration_since(up_at).as_secs_f64()
     );
     nats.kill().unwrap();
     nats.wait().unwrap();

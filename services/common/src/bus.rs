@@ -160,6 +160,16 @@ impl EventBus {
         }
     }
 
+    /// Whether the bus is connected now (the in-process bus always is).
+    pub fn is_connected(&self) -> bool {
+        match self {
+            Self::Nats { client, .. } => {
+                client.connection_state() == async_nats::connection::State::Connected
+            }
+            Self::Local(_) => true,
+        }
+    }
+
     /// A fresh in-process bus.
     pub fn local() -> Self {
         Self::Local(LocalBus::default())

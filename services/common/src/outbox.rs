@@ -25,6 +25,9 @@ use tracing::Instrument as _;
 pub const STALE_AFTER: Duration = Duration::from_secs(2);
 /// How often each replica looks for rows left behind.
 const SWEEP_EVERY: Duration = Duration::from_millis(500);
+/// After the bus (re)connects, how long the sweeper waits before it publishes what was left
+/// behind: the subscribers (gateways reconnect within 750 ms) are back to receive it live.
+const AFTER_RECONNECT: Duration = Duration::from_secs(1);
 /// How long a sweeper's claim on rows lasts; past it another replica may take them.
 const CLAIM_FOR: Duration = Duration::from_secs(10);
 /// Rows claimed by one sweep.
@@ -115,7 +118,7 @@ impl Outbox {
             .scheme()
             .starts_with("postgres");
         tokio::spawn(relay(committed, bus.clone(), published.clone()));
-        tokio::spawn(forget(to_forget, pool.clone(), bus.clone()));
+        tokio::spawn(forget(to_forget, pool.clone(), bus.clone(), postgres));
         tokio::spawn(sweep(pool, bus, published, postgres));
         Self { handoff }
     }
@@ -167,7 +170,21 @@ async fn publish_all(bus: &EventBus, events: Vec<Outgoing>) -> Vec<i64> {
 
 /// Deletes the rows of published events, once NATS has confirmed it holds everything
 /// published before (a flush): a row is only forgotten when its event cannot be lost here.
-async fn forget(mut published: mpsc::UnboundedReceiver<Vec<i64>>, pool: Pool, bus: EventBus) {
+async fn forget(
+    mut published: mpsc::UnboundedReceiver<Vec<i64>>,
+    pool: Pool,
+    bus: EventBus,
+    postgres: bool,
+) {
+    // A deletion a crash undoes only publishes its event again (subscribers drop the copy):
+    // on PostgreSQL they need not wait for the disk, and do not take turns with the commits
+    // that must.
+    let pool = if postgres {
+        let url = pool.connect_options().database_url.to_string();
+        crate::db::connect_unflushed(&url).await.unwrap_or(pool)
+    } else {
+        pool
+    };
     let mut ids = Vec::new();
     while let Some(first) = published.recv().await {
         ids.extend(first);
@@ -213,15 +230,26 @@ async fn delete(pool: &Pool, ids: &[i64]) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Every [`SWEEP_EVERY`], claims the rows left behind and publishes them.
+/// Every [`SWEEP_EVERY`], claims the rows left behind and publishes them — while the bus is
+/// connected, and from [`AFTER_RECONNECT`] after it (re)connected.
 async fn sweep(
     pool: Pool,
     bus: EventBus,
     published: mpsc::UnboundedSender<Vec<i64>>,
     postgres: bool,
 ) {
+    let mut connections = bus.connections();
+    connections.mark_unchanged();
+    let mut settled_at = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(SWEEP_EVERY).await;
+        if connections.has_changed().unwrap_or(false) {
+            connections.mark_unchanged();
+            settled_at = tokio::time::Instant::now() + AFTER_RECONNECT;
+        }
+        if !bus.is_connected() || tokio::time::Instant::now() < settled_at {
+            continue;
+        }
         loop {
             let claimed = match claim(&pool, postgres).await {
                 Ok(claimed) => claimed,
