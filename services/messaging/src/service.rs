@@ -145,10 +145,15 @@ impl MessagingService {
         if i64::try_from(members.len()).unwrap_or(i64::MAX) > MAX_GROUP_MEMBERS {
             return Err(Error::invalid("a group chat has at most 100 members"));
         }
-        for member in &members[1..] {
-            if !self.friendships.are_friends(actor, *member).await? {
-                return Err(Error::invalid("every member must be a friend of yours"));
-            }
+        // Every friendship in one call.
+        let pairs: Vec<(i64, i64)> = members[1..].iter().map(|member| (actor, *member)).collect();
+        let friends = self
+            .friendships
+            .check(&pairs)
+            .await
+            .map_err(crate::friendships::downstream)?;
+        if friends.iter().any(|friend| !friend) {
+            return Err(Error::invalid("every member must be a friend of yours"));
         }
         let users = self.users(&members).await?;
         if users.len() != members.len() {
