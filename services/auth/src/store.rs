@@ -3,7 +3,7 @@
 use crate::events;
 use crate::throttle::{self, Limit};
 use astral_common::db::{Pool, is_unique_violation};
-use astral_common::outbox::{self, Outbox, Outgoing};
+use astral_common::outbox::Outbox;
 use astral_common::{Error, Result, ids};
 
 /// A user as other services see them.
@@ -27,19 +27,9 @@ pub struct Store {
     outbox: Outbox,
 }
 
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
-
 impl Store {
     pub fn new(pool: Pool, outbox: Outbox) -> Self {
         Self { pool, outbox }
-    }
-
-    /// Writes a change's events in its transaction, commits, and hands them to the relay.
-    async fn commit(&self, mut tx: Tx, events: Vec<Outgoing>) -> Result<()> {
-        outbox::write(&mut tx, &events).await?;
-        tx.commit().await?;
-        self.outbox.committed(events);
-        Ok(())
     }
 
     /// Creates an account and its first session in one transaction. `AlreadyExists` if the
@@ -212,7 +202,7 @@ impl Store {
             .iter()
             .map(|(user_id,)| events::session_ended(*user_id, session_id, now_ms))
             .collect();
-        self.commit(tx, ended).await?;
+        self.outbox.commit(tx, ended).await?;
         Ok(Refreshed::Reused {
             session_id,
             newly_revoked_user: revoked.map(|(user_id,)| user_id),
@@ -235,7 +225,7 @@ impl Store {
             return Ok(false);
         }
         let ended = events::session_ended(user_id, session_id, now_ms);
-        self.commit(tx, vec![ended]).await?;
+        self.outbox.commit(tx, vec![ended]).await?;
         Ok(true)
     }
 
@@ -262,7 +252,7 @@ impl Store {
             .iter()
             .map(|session_id| events::session_ended(user_id, *session_id, now_ms))
             .collect();
-        self.commit(tx, events).await?;
+        self.outbox.commit(tx, events).await?;
         Ok(ended)
     }
 

@@ -123,6 +123,19 @@ impl Outbox {
         Self { handoff }
     }
 
+    /// Writes a change's `events` in its transaction `tx`, commits it, and hands them to the
+    /// relay: what every store calls to end a change that has events.
+    pub async fn commit(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        events: Vec<Outgoing>,
+    ) -> crate::Result<()> {
+        write(&mut tx, &events).await?;
+        tx.commit().await?;
+        self.committed(events);
+        Ok(())
+    }
+
     /// Hands events whose transaction has committed to the relay; never waits. If the relay
     /// is behind (NATS down, say), they stay in the table for the sweeper.
     pub fn committed(&self, events: Vec<Outgoing>) {

@@ -4,7 +4,7 @@ mod batches;
 
 use astral_common::Result;
 use astral_common::db::{Pool, is_unique_violation};
-use astral_common::outbox::{self, Outbox, Outgoing};
+use astral_common::outbox::{Outbox, Outgoing};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -300,14 +300,6 @@ impl Store {
         }
     }
 
-    /// Writes a change's events in its transaction, commits, and hands them to the relay.
-    async fn commit(&self, mut tx: Tx, events: Vec<Outgoing>) -> Result<()> {
-        outbox::write(&mut tx, &events).await?;
-        tx.commit().await?;
-        self.outbox.committed(events);
-        Ok(())
-    }
-
     /// Records users met through the auth service (usernames never change).
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "remember_users"))]
     pub async fn remember_users(&self, users: &[User]) -> Result<()> {
@@ -355,7 +347,7 @@ impl Store {
             for (order, member) in (0_i64..).zip(members) {
                 insert_member(&mut tx, id, *member, now_ms + order).await?;
             }
-            self.commit(tx, events).await?;
+            self.outbox.commit(tx, events).await?;
         } else {
             tx.commit().await?;
         }
@@ -552,7 +544,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let events = chat_in(&mut tx, chat_id).await?.map(|chat| events(&chat));
-        self.commit(tx, events.unwrap_or_default()).await
+        self.outbox.commit(tx, events.unwrap_or_default()).await
     }
 
     /// Adds a member unless they are one already or the chat has `max_members`, with the
@@ -581,7 +573,7 @@ impl Store {
         }
         insert_member(&mut tx, chat_id, user_id, now_ms).await?;
         let events = chat_in(&mut tx, chat_id).await?.map(|chat| events(&chat));
-        self.commit(tx, events.unwrap_or_default()).await?;
+        self.outbox.commit(tx, events.unwrap_or_default()).await?;
         Ok(AddOutcome::Added)
     }
 
@@ -636,7 +628,7 @@ impl Store {
         };
         let remaining = chat_in(&mut tx, chat_id).await?;
         let events = events(remaining.as_ref());
-        self.commit(tx, events).await?;
+        self.outbox.commit(tx, events).await?;
         Ok(outcome)
     }
 
@@ -719,7 +711,7 @@ impl Store {
                 }
             }));
         }
-        self.commit(tx, events).await?;
+        self.outbox.commit(tx, events).await?;
         Ok(outcomes)
     }
 
@@ -744,7 +736,7 @@ impl Store {
             },
         };
         let (inserted, outgoing) = stored(&mut tx, new, numbers, event).await?;
-        self.commit(tx, vec![outgoing]).await?;
+        self.outbox.commit(tx, vec![outgoing]).await?;
         Ok(inserted)
     }
 
@@ -837,7 +829,7 @@ impl Store {
             return Ok(Changed::Gone);
         };
         let outgoing = event(&changed);
-        self.commit(tx, vec![outgoing]).await?;
+        self.outbox.commit(tx, vec![outgoing]).await?;
         Ok(Changed::Message(Box::new(changed)))
     }
 

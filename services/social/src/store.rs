@@ -5,7 +5,7 @@
 
 use astral_common::Result;
 use astral_common::db::Pool;
-use astral_common::outbox::{self, Outbox, Outgoing};
+use astral_common::outbox::{Outbox, Outgoing};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -93,14 +93,6 @@ impl Store {
         Self { pool, outbox }
     }
 
-    /// Writes a change's events in its transaction, commits, and hands them to the relay.
-    async fn commit(&self, mut tx: Tx, events: Vec<Outgoing>) -> Result<()> {
-        outbox::write(&mut tx, &events).await?;
-        tx.commit().await?;
-        self.outbox.committed(events);
-        Ok(())
-    }
-
     /// Records users met through the auth service (usernames never change).
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "remember_users"))]
     pub async fn remember_users(&self, users: &[&User]) -> Result<()> {
@@ -144,7 +136,7 @@ impl Store {
             }
             befriend(&mut tx, pending.id, low, high, now_ms).await?;
             let sent = Sent::AcceptedTheirs(pending);
-            self.commit(tx, events(&sent)).await?;
+            self.outbox.commit(tx, events(&sent)).await?;
             return Ok(sent);
         }
         sqlx::query(
@@ -161,7 +153,7 @@ impl Store {
         .await?;
         let created = request_by_id(&mut tx, id).await?;
         let sent = created.map_or(Sent::AlreadyRequested, Sent::Requested);
-        self.commit(tx, events(&sent)).await?;
+        self.outbox.commit(tx, events(&sent)).await?;
         Ok(sent)
     }
 
@@ -183,7 +175,7 @@ impl Store {
         if !befriend(&mut tx, found.id, low, high, now_ms).await? {
             return Ok(None);
         }
-        self.commit(tx, events(&found)).await?;
+        self.outbox.commit(tx, events(&found)).await?;
         Ok(Some(found))
     }
 
@@ -209,7 +201,7 @@ impl Store {
         if deleted.rows_affected() != 1 {
             return Ok(None);
         }
-        self.commit(tx, events(&found)).await?;
+        self.outbox.commit(tx, events(&found)).await?;
         Ok(Some(found))
     }
 
@@ -221,7 +213,7 @@ impl Store {
         lock_pair(&mut tx, low, high).await?;
         let removed = unfriend(&mut tx, low, high).await?;
         if removed {
-            self.commit(tx, events).await?;
+            self.outbox.commit(tx, events).await?;
         }
         Ok(removed)
     }
@@ -262,7 +254,7 @@ impl Store {
             unfriended,
             requests,
         };
-        self.commit(tx, events(&undone)).await?;
+        self.outbox.commit(tx, events(&undone)).await?;
         Ok(undone)
     }
 
