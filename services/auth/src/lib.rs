@@ -73,9 +73,13 @@ pub async fn serve(
         plane.transport(),
         astral_common::ratelimit::for_database(database_url).await?,
     );
-    let router = astral_common::grpc::server_with_health::<grpc::Server>(plane, guard)
-        .await?
-        .add_service(grpc::server(service));
+    let router = astral_common::grpc::server_with_health::<grpc::Server>(
+        plane,
+        guard,
+        std::future::ready(()),
+    )
+    .await?
+    .add_service(grpc::server(service));
     let served = astral_common::grpc::serve(router, listener, shutdown).await;
     // In-flight calls have finished: close the database connections cleanly.
     pool.close().await;

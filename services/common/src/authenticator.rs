@@ -18,7 +18,6 @@ use futures::future::BoxFuture;
 use key_fetches::{Asked, KeyFetches};
 use prost::Message as _;
 use revocations::{REMEMBER_MS, Revocations};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -33,13 +32,26 @@ const UNKNOWN_KEY_WAIT: Duration = Duration::from_secs(2);
 /// Verifies access tokens against the auth service's keys and revocations.
 pub struct Authenticator {
     verifier: TokenVerifier,
-    /// Set once the public keys have been fetched.
-    keys_loaded: AtomicBool,
+    /// What has been loaded so far; watched by [`Authenticator::until_ready`].
+    loaded: tokio::sync::watch::Sender<Loaded>,
     /// Key fetches asked for by tokens naming a key this process does not know.
     key_fetches: Arc<KeyFetches>,
     revocations: Revocations,
-    /// Set once the revoked sessions have been loaded.
-    revocations_loaded: AtomicBool,
+}
+
+/// What an authenticator needs before it judges tokens.
+#[derive(Clone, Copy, Default)]
+struct Loaded {
+    /// The public keys have been fetched.
+    keys: bool,
+    /// The revoked sessions have been loaded.
+    revocations: bool,
+}
+
+impl Loaded {
+    fn all(self) -> bool {
+        self.keys && self.revocations
+    }
 }
 
 impl Authenticator {
@@ -63,16 +75,26 @@ impl Authenticator {
     fn new() -> Self {
         Self {
             verifier: TokenVerifier::default(),
-            keys_loaded: AtomicBool::new(false),
+            loaded: tokio::sync::watch::Sender::default(),
             key_fetches: Arc::default(),
             revocations: Revocations::default(),
-            revocations_loaded: AtomicBool::new(false),
         }
     }
 
     /// Whether keys and revocations are both loaded (before that, tokens are not judged).
     pub fn ready(&self) -> bool {
-        self.keys_loaded.load(Ordering::Acquire) && self.revocations_loaded.load(Ordering::Acquire)
+        self.loaded.borrow().all()
+    }
+
+    /// Finishes once keys and revocations are both loaded; holds no handle on the
+    /// authenticator (it never finishes if the authenticator is dropped first).
+    pub fn until_ready(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut loaded = self.loaded.subscribe();
+        async move {
+            if loaded.wait_for(|loaded| loaded.all()).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     /// Verifies a token and refuses it if its session has ended.
@@ -170,13 +192,13 @@ async fn refresh_keys(
         match fetched {
             Ok(keys) => {
                 this.verifier.set_keys(keys);
-                this.keys_loaded.store(true, Ordering::Release);
+                this.loaded.send_modify(|loaded| loaded.keys = true);
             }
             Err(status) => {
                 tracing::warn!(%status, "cannot fetch token keys from the auth service");
             }
         }
-        let loaded = this.keys_loaded.load(Ordering::Acquire);
+        let loaded = this.loaded.borrow().keys;
         drop(this);
         fetches.finished();
         fetches
@@ -225,7 +247,7 @@ async fn follow_revocations(
                             for revoked in response.into_inner().sessions {
                                 this.revoke(revoked.session_id, revoked.revoked_at_ms);
                             }
-                            this.revocations_loaded.store(true, Ordering::Release);
+                            this.loaded.send_modify(|loaded| loaded.revocations = true);
                             break;
                         }
                         Err(status) => {
@@ -251,7 +273,7 @@ mod tests {
     #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
     use super::*;
     use std::sync::Mutex;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::time::Instant;
 
     /// A stand-in auth service: counts the fetches, answers the keys it is given, after
@@ -312,11 +334,14 @@ mod tests {
             authenticator.key_fetches.clone(),
             source.clone(),
         ));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !authenticator.keys_loaded.load(Ordering::Acquire) {
-            assert!(Instant::now() < deadline, "keys never loaded");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let mut loaded = authenticator.loaded.subscribe();
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            loaded.wait_for(|loaded| loaded.keys),
+        )
+        .await
+        .expect("keys never loaded")
+        .unwrap();
         authenticator
     }
 

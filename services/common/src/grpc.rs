@@ -113,15 +113,27 @@ async fn serve_draining_within(
     Ok(())
 }
 
-/// A server builder that already serves `grpc.health.v1` (reporting `S` as serving) and
-/// server reflection over every Astral proto, every call behind `guard`; over mutual TLS
-/// when the plane has it.
+/// A server builder that already serves `grpc.health.v1` and server reflection over every
+/// Astral proto, every call behind `guard`; over mutual TLS when the plane has it. Health
+/// answers `NOT_SERVING` (for the server as a whole and for `S`) until `ready` finishes,
+/// e.g. until the token keys are loaded, so nothing is sent here that would be refused.
 pub async fn server_with_health<S: NamedService>(
     plane: &crate::plane::Plane,
     guard: Guard,
+    ready: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Router> {
     let (reporter, health) = tonic_health::server::health_reporter();
-    reporter.set_serving::<S>().await;
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+    reporter.set_not_serving::<S>().await;
+    tokio::spawn(async move {
+        ready.await;
+        reporter
+            .set_service_status("", tonic_health::ServingStatus::Serving)
+            .await;
+        reporter.set_serving::<S>().await;
+    });
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(astral_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -767,7 +779,11 @@ mod tests {
         );
         let router = server_with_health::<
             tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
-        >(&crate::plane::Plane::trusted(), guard)
+        >(
+            &crate::plane::Plane::trusted(),
+            guard,
+            std::future::ready(()),
+        )
         .await
         .unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -829,6 +845,11 @@ mod tests {
     }
 
     async fn answering_replica() -> String {
+        replica_ready_after(std::future::ready(())).await
+    }
+
+    /// A replica whose health reports serving once `ready` finishes.
+    async fn replica_ready_after(ready: impl Future<Output = ()> + Send + 'static) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let guard = crate::guard::Guard::new(
@@ -839,11 +860,41 @@ mod tests {
         );
         let router = server_with_health::<
             tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
-        >(&crate::plane::Plane::trusted(), guard)
+        >(&crate::plane::Plane::trusted(), guard, ready)
         .await
         .unwrap();
         tokio::spawn(serve(router, listener, std::future::pending()));
         url
+    }
+
+    #[tokio::test]
+    async fn health_says_not_serving_until_the_server_is_ready() {
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::health_client::HealthClient;
+        use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
+        let (became_ready, ready) = tokio::sync::oneshot::channel::<()>();
+        let url = replica_ready_after(async {
+            let _ = ready.await;
+        })
+        .await;
+        let mut health = HealthClient::new(channel(&url, None).unwrap());
+        let whole_server = || HealthCheckRequest {
+            service: String::new(),
+        };
+        let status = |answer: HealthCheckResponse| answer.status();
+        let before = health.check(whole_server()).await.unwrap().into_inner();
+        assert_eq!(status(before), ServingStatus::NotServing);
+        let mut watched = health.watch(whole_server()).await.unwrap().into_inner();
+        became_ready.send(()).unwrap();
+        let serving = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(answer) = watched.next().await {
+                if status(answer.unwrap()) == ServingStatus::Serving {
+                    return;
+                }
+            }
+            panic!("the health stream ended");
+        });
+        serving.await.expect("health never said serving");
     }
 
     #[tokio::test]
