@@ -29,7 +29,7 @@ pub fn friend_request(request: &social::FriendRequest) -> Value {
 pub fn chat(chat: &messaging::Chat) -> Value {
     json!({
         "id": chat.id,
-        "kind": chat.kind,
+        "kind": chat.kind().json_name(),
         "name": chat.name,
         "owner_id": if chat.owner_id.is_empty() { Value::Null } else { Value::from(chat.owner_id.clone()) },
         "members": chat.members.iter().map(user).collect::<Vec<_>>(),

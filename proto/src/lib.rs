@@ -34,11 +34,23 @@ pub use astral::messaging::v1 as messaging;
 /// `astral.social.v1`: friend requests and friendships.
 pub use astral::social::v1 as social;
 
+impl messaging::ChatKind {
+    /// How the HTTP API and the events' JSON name it: `direct` or `group` (empty when
+    /// unspecified).
+    pub fn json_name(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Group => "group",
+            Self::Unspecified => "",
+        }
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every proto, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("astral_descriptor");
 
 pub mod subjects {
-    //! The NATS subjects of CONTRACT.md: `user.<id>` and `chat.<chat_id>`.
+    //! The NATS subjects of `docs/api.md`: `user.<id>` and `chat.<chat_id>`.
 
     /// What one user must learn wherever they are.
     pub fn user(user_id: &str) -> String {
@@ -57,24 +69,9 @@ pub mod subjects {
     /// messaging service to know while social cannot answer.
     pub const FRIENDSHIPS: &str = "friendships";
 
-    /// The id of the direct chat between two users: both ids, ascending, joined by `_`.
-    pub fn direct_chat_id(a: &str, b: &str) -> String {
-        if a <= b {
-            format!("{a}_{b}")
-        } else {
-            format!("{b}_{a}")
-        }
-    }
-
     #[cfg(test)]
     mod tests {
         use super::*;
-
-        #[test]
-        fn direct_chat_id_orders_the_two_ids() {
-            assert_eq!(direct_chat_id("7", "3"), "3_7");
-            assert_eq!(direct_chat_id("3", "7"), "3_7");
-        }
 
         #[test]
         fn subjects_follow_the_contract() {

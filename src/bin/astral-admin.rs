@@ -113,7 +113,12 @@ async fn main() -> anyhow::Result<()> {
                 .into_inner();
             println!(
                 "id\t{}\nkind\t{}\nname\t{}\nowner\t{}\nlast_seq\t{}\nread_only\t{}",
-                chat.id, chat.kind, chat.name, chat.owner_id, chat.last_seq, chat.read_only
+                chat.id,
+                chat.kind().json_name(),
+                chat.name,
+                chat.owner_id,
+                chat.last_seq,
+                chat.read_only
             );
             for member in chat.members {
                 println!("member\t{}\t{}", member.id, member.username);

@@ -142,6 +142,11 @@ impl Emoji {
     }
 }
 
+/// Why a direct chat refuses what would change it.
+pub fn read_only() -> Error {
+    Error::forbidden("this chat is read-only: you are no longer friends")
+}
+
 /// The usernames named with `@username` in a message (lower case, each once, in order).
 pub fn mentioned_usernames(content: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();

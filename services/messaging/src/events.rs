@@ -2,8 +2,8 @@
 //! outbox in the change's transaction (`store.rs`), which publishes them after the commit;
 //! `typing.started`, which nothing keeps, is published here at once.
 
-use crate::service::ChatView;
-use crate::store::{Chat, Message, User};
+use crate::convert;
+use crate::model::{Chat, ChatView, Message, User};
 use astral_common::EventBus;
 use astral_common::outbox::Outgoing;
 use astral_proto::events::{ChatDeleted, ChatEvent, MessageEvent, TypingStarted, event::Kind};
@@ -37,7 +37,7 @@ fn chat_event(chat: &Chat, members: &[i64], kind: fn(ChatEvent) -> Kind) -> Outg
         read_only: false,
     };
     let event = kind(ChatEvent {
-        chat: Some(crate::grpc::chat_to_pb(&view)),
+        chat: Some(convert::chat(&view)),
     });
     Outgoing::new(user_subjects(members), event)
 }
@@ -104,7 +104,7 @@ const TYPING_PUBLISH_WAIT: std::time::Duration = std::time::Duration::from_milli
 
 fn message_event(message: &Message) -> MessageEvent {
     MessageEvent {
-        message: Some(crate::grpc::message_to_pb(message)),
+        message: Some(convert::message(message)),
     }
 }
 

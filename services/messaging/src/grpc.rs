@@ -1,11 +1,10 @@
 //! The messaging gRPC API: translates protobuf to use-case calls and back.
 
-use crate::service::{ChatView, MessagingService};
-use crate::store::{Message, Preview};
+use crate::convert;
+use crate::service::MessagingService;
 use astral_common::error::parse_id;
 use astral_common::guard::{Access, Policy, Role, actor};
 use astral_common::ratelimit::Rate;
-use astral_proto::auth::User as PbUser;
 use astral_proto::messaging as pb;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -82,64 +81,6 @@ pub const POLICY: Policy = &[
     ),
 ];
 
-fn preview_to_pb(preview: &Preview) -> pb::MessagePreview {
-    pb::MessagePreview {
-        id: preview.id.to_string(),
-        author_id: preview.author_id.to_string(),
-        content: preview.content.clone(),
-        created_at_ms: preview.created_at_ms,
-        deleted: preview.deleted,
-    }
-}
-
-pub(crate) fn chat_to_pb(view: &ChatView) -> pb::Chat {
-    let chat = &view.chat;
-    pb::Chat {
-        id: chat.id.clone(),
-        kind: chat.kind.clone(),
-        name: chat.name.clone(),
-        owner_id: chat.owner_id.map(|id| id.to_string()).unwrap_or_default(),
-        members: chat
-            .members
-            .iter()
-            .map(|m| PbUser {
-                id: m.id.to_string(),
-                username: m.username.clone(),
-            })
-            .collect(),
-        last_seq: chat.last_seq,
-        unread: chat.unread,
-        read_only: view.read_only,
-        last_activity_ms: chat.last_activity_ms,
-        last_message: chat.last_message.as_ref().map(preview_to_pb),
-    }
-}
-
-pub(crate) fn message_to_pb(message: &Message) -> pb::Message {
-    pb::Message {
-        id: message.id.to_string(),
-        chat_id: message.chat_id.clone(),
-        seq: message.seq,
-        version: message.version,
-        author_id: message.author_id.to_string(),
-        content: message.content.clone(),
-        nonce: message.nonce.clone().unwrap_or_default(),
-        created_at_ms: message.created_at_ms,
-        edited_at_ms: message.edited_at_ms,
-        deleted: message.deleted,
-        reply_to: message.reply_to.as_ref().map(preview_to_pb),
-        mentions: message.mentions.iter().map(ToString::to_string).collect(),
-        reactions: message
-            .reactions
-            .iter()
-            .map(|r| pb::Reaction {
-                emoji: r.emoji.clone(),
-                user_ids: r.user_ids.iter().map(ToString::to_string).collect(),
-            })
-            .collect(),
-    }
-}
-
 /// A message id that does not parse names no message: NotFound, like any other unknown id.
 fn message_id(text: &str) -> Result<i64, Status> {
     astral_common::ids::parse_id(text).ok_or_else(|| Status::not_found("no such message"))
@@ -162,7 +103,7 @@ impl pb::messaging_service_server::MessagingService for Api {
             .0
             .open_direct_chat(actor, parse_id(&r.user_id, "user_id")?)
             .await?;
-        Ok(Response::new(chat_to_pb(&chat)))
+        Ok(Response::new(convert::chat(&chat)))
     }
 
     async fn create_group_chat(
@@ -177,7 +118,7 @@ impl pb::messaging_service_server::MessagingService for Api {
             .map(|id| parse_id(id, "member_ids"))
             .collect::<Result<Vec<_>, _>>()?;
         let chat = self.0.create_group_chat(actor, &r.name, &members).await?;
-        Ok(Response::new(chat_to_pb(&chat)))
+        Ok(Response::new(convert::chat(&chat)))
     }
 
     async fn rename_chat(
@@ -187,7 +128,7 @@ impl pb::messaging_service_server::MessagingService for Api {
         let actor = actor(&request)?.user_id;
         let r = request.into_inner();
         let chat = self.0.rename_chat(actor, &r.chat_id, &r.name).await?;
-        Ok(Response::new(chat_to_pb(&chat)))
+        Ok(Response::new(convert::chat(&chat)))
     }
 
     async fn add_member(
@@ -200,7 +141,7 @@ impl pb::messaging_service_server::MessagingService for Api {
             .0
             .add_member(actor, &r.chat_id, parse_id(&r.user_id, "user_id")?)
             .await?;
-        Ok(Response::new(chat_to_pb(&chat)))
+        Ok(Response::new(convert::chat(&chat)))
     }
 
     async fn remove_member(
@@ -226,7 +167,7 @@ impl pb::messaging_service_server::MessagingService for Api {
             .0
             .toggle_reaction(actor, &r.chat_id, message_id(&r.message_id)?, &r.emoji)
             .await?;
-        Ok(Response::new(message_to_pb(&message)))
+        Ok(Response::new(convert::message(&message)))
     }
 
     async fn typing(
@@ -244,7 +185,7 @@ impl pb::messaging_service_server::MessagingService for Api {
         request: Request<pb::InspectChatRequest>,
     ) -> Result<Response<pb::Chat>, Status> {
         let chat = self.0.inspect_chat(&request.into_inner().chat_id).await?;
-        Ok(Response::new(chat_to_pb(&chat)))
+        Ok(Response::new(convert::chat(&chat)))
     }
 
     async fn list_chats(
@@ -253,7 +194,7 @@ impl pb::messaging_service_server::MessagingService for Api {
     ) -> Result<Response<pb::ListChatsResponse>, Status> {
         let chats = self.0.list_chats(actor(&request)?.user_id).await?;
         Ok(Response::new(pb::ListChatsResponse {
-            chats: chats.iter().map(chat_to_pb).collect(),
+            chats: chats.iter().map(convert::chat).collect(),
         }))
     }
 
@@ -261,7 +202,7 @@ impl pb::messaging_service_server::MessagingService for Api {
         let actor = actor(&request)?.user_id;
         let r = request.into_inner();
         let chat = self.0.get_chat(actor, &r.chat_id).await?;
-        Ok(Response::new(chat_to_pb(&chat)))
+        Ok(Response::new(convert::chat(&chat)))
     }
 
     async fn send_message(
@@ -281,7 +222,7 @@ impl pb::messaging_service_server::MessagingService for Api {
             .0
             .send_message(actor, &r.chat_id, &r.content, &r.nonce, reply_to)
             .await?;
-        Ok(Response::new(message_to_pb(&message)))
+        Ok(Response::new(convert::message(&message)))
     }
 
     async fn edit_message(
@@ -294,7 +235,7 @@ impl pb::messaging_service_server::MessagingService for Api {
             .0
             .edit_message(actor, &r.chat_id, message_id(&r.message_id)?, &r.content)
             .await?;
-        Ok(Response::new(message_to_pb(&message)))
+        Ok(Response::new(convert::message(&message)))
     }
 
     async fn delete_message(
@@ -307,7 +248,7 @@ impl pb::messaging_service_server::MessagingService for Api {
             .0
             .delete_message(actor, &r.chat_id, message_id(&r.message_id)?)
             .await?;
-        Ok(Response::new(message_to_pb(&message)))
+        Ok(Response::new(convert::message(&message)))
     }
 
     async fn list_messages(
@@ -321,7 +262,7 @@ impl pb::messaging_service_server::MessagingService for Api {
             .list_messages(actor, &r.chat_id, r.before, r.after, i64::from(r.limit))
             .await?;
         Ok(Response::new(pb::ListMessagesResponse {
-            messages: messages.iter().map(message_to_pb).collect(),
+            messages: messages.iter().map(convert::message).collect(),
         }))
     }
 

@@ -1,10 +1,12 @@
 //! Astral's messaging service: chats, members and messages.
 
+mod convert;
 pub mod domain;
 pub mod events;
 mod friendships;
 mod grpc;
 mod member_lists;
+pub mod model;
 mod sends;
 pub mod service;
 pub mod store;

@@ -2,7 +2,7 @@
 //! query for them. A list is only a hint: the insert checks membership itself and returns
 //! the chat's `members_version`, and a list older than that is read again.
 
-use crate::store::Members;
+use crate::model::Members;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -41,10 +41,11 @@ impl MemberLists {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ChatKind;
 
     fn members(version: i64) -> Arc<Members> {
         Arc::new(Members {
-            kind: "group".into(),
+            kind: ChatKind::Group,
             version,
             users: Vec::new(),
         })

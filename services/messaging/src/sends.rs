@@ -6,7 +6,8 @@
 //! a send that finds a worker free goes at once, alone.
 
 use crate::friendships::Friendships;
-use crate::store::{Inserted, NewMessage, Preview, Store};
+use crate::model::Preview;
+use crate::store::{Inserted, NewMessage, Store};
 use astral_common::batch::Coalescer;
 use astral_common::{Error, Result};
 
@@ -19,7 +20,7 @@ const WORKERS: usize = 2;
 
 /// A message ready to store; `friends` names the two members of a direct chat, who must
 /// still be friends when it is stored.
-pub struct Send {
+pub struct QueuedSend {
     pub id: i64,
     pub chat_id: String,
     pub author_id: i64,
@@ -34,7 +35,7 @@ pub struct Send {
     pub recipients_version: i64,
 }
 
-impl Send {
+impl QueuedSend {
     fn message(&self) -> NewMessage<'_> {
         NewMessage {
             id: self.id,
@@ -51,7 +52,7 @@ impl Send {
     }
 }
 
-pub struct Sends(Coalescer<Send, Result<Inserted>>);
+pub struct Sends(Coalescer<QueuedSend, Result<Inserted>>);
 
 impl Sends {
     pub fn new(store: Store, friendships: Friendships) -> Self {
@@ -62,7 +63,7 @@ impl Sends {
 
     /// Stores one message and its event (with whichever others are waiting): refused as
     /// read-only if its direct chat's two members are no longer friends.
-    pub async fn send(&self, send: Send) -> Result<Inserted> {
+    pub async fn send(&self, send: QueuedSend) -> Result<Inserted> {
         self.0
             .call(send)
             .await
@@ -73,7 +74,7 @@ impl Sends {
 async fn send_all(
     store: Store,
     friendships: Friendships,
-    sends: Vec<Send>,
+    sends: Vec<QueuedSend>,
 ) -> Vec<Result<Inserted>> {
     let pairs: Vec<(i64, i64)> = sends.iter().filter_map(|send| send.friends).collect();
     let mut answers = if pairs.is_empty() {
@@ -89,7 +90,7 @@ async fn send_all(
             match &mut answers {
                 Ok(friends) => match friends.next() {
                     Some(true) => None,
-                    _ => Some(crate::service::read_only()),
+                    _ => Some(crate::domain::read_only()),
                 },
                 Err(status) => Some(crate::friendships::downstream(status.clone())),
             }

@@ -6,15 +6,15 @@ use astral_common::outbox::{Outbox, Outgoing};
 use astral_common::testing::TestDatabase;
 use astral_common::{EventBus, db};
 use astral_messaging::events;
+use astral_messaging::model::{ChatKind, Message, Page, Preview, Reaction, User};
 use astral_messaging::store::{
-    AddOutcome, Change, Changed, Inserted, Left, Message, NewChat, NewMessage, Page, Preview,
-    Reaction, Store, User,
+    AddOutcome, Change, Changed, Inserted, Left, NewChat, NewMessage, Store,
 };
 
 /// A new chat's description.
 fn new_chat<'a>(
     id: &'a str,
-    kind: &'a str,
+    kind: ChatKind,
     name: &'a str,
     owner_id: Option<i64>,
     members: &'a [i64],
@@ -71,7 +71,10 @@ async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
         store.remember_users(&users).await.unwrap();
         assert!(
             store
-                .create_chat(&new_chat(CHAT, "direct", "", None, &[1, 2], 1), Vec::new())
+                .create_chat(
+                    &new_chat(CHAT, ChatKind::Direct, "", None, &[1, 2], 1),
+                    Vec::new()
+                )
                 .await
                 .unwrap()
         );
@@ -112,7 +115,10 @@ async fn a_chat_is_created_once_and_seen_only_by_its_members() {
     for (backend, store, _db) in stores().await {
         assert!(
             !store
-                .create_chat(&new_chat(CHAT, "direct", "", None, &[1, 2], 2), Vec::new())
+                .create_chat(
+                    &new_chat(CHAT, ChatKind::Direct, "", None, &[1, 2], 2),
+                    Vec::new()
+                )
                 .await
                 .unwrap(),
             "{backend}"
@@ -421,7 +427,7 @@ async fn only_a_member_can_store_a_message_and_each_member_change_is_counted() {
     for (backend, store, _db) in stores().await {
         store
             .create_chat(
-                &new_chat("g1", "group", "Trip", Some(1), &[1, 2], 100),
+                &new_chat("g1", ChatKind::Group, "Trip", Some(1), &[1, 2], 100),
                 Vec::new(),
             )
             .await
@@ -429,8 +435,8 @@ async fn only_a_member_can_store_a_message_and_each_member_change_is_counted() {
         let members = store.members_of("g1").await.unwrap().unwrap();
         let ids: Vec<i64> = members.users.iter().map(|u| u.id).collect();
         assert_eq!(
-            (members.kind.as_str(), ids),
-            ("group", vec![1, 2]),
+            (members.kind, ids),
+            (ChatKind::Group, vec![1, 2]),
             "{backend}"
         );
         let send = |id: i64, author: i64| NewMessage {
@@ -519,7 +525,7 @@ async fn group_members_come_and_go_and_the_last_one_out_deletes_the_chat() {
         assert!(
             store
                 .create_chat(
-                    &new_chat("g1", "group", "Trip", Some(1), &[1, 2], 100),
+                    &new_chat("g1", ChatKind::Group, "Trip", Some(1), &[1, 2], 100),
                     Vec::new()
                 )
                 .await
@@ -621,7 +627,7 @@ async fn a_stored_message_is_announced_to_the_members_it_was_stored_among() {
             })
             .collect();
         store.remember_users(&users).await.unwrap();
-        let chat = new_chat("g", "group", "G", Some(1), &[1, 2], 1);
+        let chat = new_chat("g", ChatKind::Group, "G", Some(1), &[1, 2], 1);
         store.create_chat(&chat, Vec::new()).await.unwrap();
         let read = store.members_of("g").await.unwrap().unwrap();
         // Cat joins after the sender read the members, before the message is stored.

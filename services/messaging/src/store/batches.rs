@@ -2,21 +2,28 @@
 //! counters' updates and the inserts in one round trip (the batches are gathered by the
 //! service, `sends.rs`; the caller holds the transaction, which also writes the events).
 
+use super::messages::Numbers;
 use super::{NewMessage, Tx, mentions_text};
 use std::fmt::Write as _;
 
-/// `(seq, members_version)` of a stored message; `None` when its author is not a member.
-pub type Numbers = Option<(i64, i64)>;
+/// One message of a batch as stored: its place in the batch, and where it stands.
+#[derive(sqlx::FromRow)]
+struct Numbered {
+    ord: i32,
+    #[sqlx(flatten)]
+    numbers: Numbers,
+}
 
-/// Stores one message if its author is a member, in one statement.
-pub async fn insert_one(tx: &mut Tx, new: &NewMessage<'_>) -> Result<Numbers, sqlx::Error> {
+/// Stores one message if its author is a member, in one statement; `None` when its author
+/// is not a member.
+pub async fn insert_one(tx: &mut Tx, new: &NewMessage<'_>) -> Result<Option<Numbers>, sqlx::Error> {
     sqlx::query_as(
         "WITH next AS (UPDATE chats SET last_seq = last_seq + 1, last_activity_ms = $7 \
          WHERE id = $2 AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3) \
          RETURNING last_seq, members_version) \
          INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions) \
          SELECT $1, $2, last_seq, last_seq, $3, $4, $5, $7, $6, $8 FROM next \
-         RETURNING seq, (SELECT members_version FROM next)",
+         RETURNING seq, (SELECT members_version FROM next) AS members_version",
     )
     .bind(new.id)
     .bind(new.chat_id)
@@ -33,11 +40,11 @@ pub async fn insert_one(tx: &mut Tx, new: &NewMessage<'_>) -> Result<Numbers, sq
 /// Stores every message whose author is a member of its chat, in one statement: chats are
 /// locked in id order (so two batches never wait for each other in a circle), each chat's
 /// counter moves once by its number of messages, and messages are numbered in the order
-/// they came. One outcome per message, in order.
+/// they came. One outcome per message, in order (`None` when its author is not a member).
 pub async fn insert_many(
     tx: &mut Tx,
     messages: &[NewMessage<'_>],
-) -> Result<Vec<Numbers>, sqlx::Error> {
+) -> Result<Vec<Option<Numbers>>, sqlx::Error> {
     let mut sql = String::from(
         "WITH input (ord, id, chat_id, author_id, content, nonce, reply_to_id, created_at_ms, mentions) AS (VALUES ",
     );
@@ -73,7 +80,7 @@ pub async fn insert_many(
            SELECT id, chat_id, seq, seq, author_id, content, nonce, created_at_ms, reply_to_id, mentions FROM numbered) \
          SELECT ord, seq, members_version FROM numbered",
     );
-    let mut query = sqlx::query_as::<_, (i32, i64, i64)>(sqlx::AssertSqlSafe(sql));
+    let mut query = sqlx::query_as::<_, Numbered>(sqlx::AssertSqlSafe(sql));
     for message in messages {
         query = query
             .bind(message.id)
@@ -87,12 +94,12 @@ pub async fn insert_many(
     }
     let rows = query.fetch_all(&mut **tx).await?;
     let mut outcomes = vec![None; messages.len()];
-    for (ord, seq, members_version) in rows {
-        if let Some(outcome) = usize::try_from(ord)
+    for row in rows {
+        if let Some(outcome) = usize::try_from(row.ord)
             .ok()
             .and_then(|ord| outcomes.get_mut(ord))
         {
-            *outcome = Some((seq, members_version));
+            *outcome = Some(row.numbers);
         }
     }
     Ok(outcomes)
@@ -101,7 +108,8 @@ pub async fn insert_many(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Inserted, NewChat, Store, User};
+    use crate::model::{ChatKind, Page, User};
+    use crate::store::{Inserted, NewChat, Store};
     use astral_common::EventBus;
     use astral_common::db::Pool;
     use astral_common::outbox::Outbox;
@@ -125,7 +133,10 @@ mod tests {
             })
             .collect();
         store.remember_users(&users).await.unwrap();
-        for (id, kind, members) in [("1_2", "direct", &[1, 2][..]), ("g", "group", &[1, 2, 3])] {
+        for (id, kind, members) in [
+            ("1_2", ChatKind::Direct, &[1, 2][..]),
+            ("g", ChatKind::Group, &[1, 2, 3]),
+        ] {
             let chat = NewChat {
                 id,
                 kind,
@@ -171,17 +182,17 @@ mod tests {
         let mut tx = pool.begin().await.unwrap();
         let outcomes = insert_many(&mut tx, &batch).await.unwrap();
         tx.commit().await.unwrap();
-        let seqs: Vec<Option<i64>> = outcomes.iter().map(|o| o.map(|(seq, _)| seq)).collect();
+        let seqs: Vec<Option<i64>> = outcomes
+            .iter()
+            .map(|o| o.map(|numbers| numbers.seq))
+            .collect();
         assert_eq!(
             seqs,
             vec![Some(1), Some(1), None, Some(2), None, Some(2), Some(3)]
         );
         assert_eq!(store.chat_for("1_2", 1).await.unwrap().unwrap().last_seq, 3);
         assert_eq!(store.chat_for("g", 1).await.unwrap().unwrap().last_seq, 2);
-        let latest = store
-            .messages("1_2", crate::store::Page::Latest, 10)
-            .await
-            .unwrap();
+        let latest = store.messages("1_2", Page::Latest, 10).await.unwrap();
         let mut ids: Vec<(i64, i64)> = latest.iter().map(|m| (m.seq, m.id)).collect();
         ids.sort();
         assert_eq!(

@@ -1,0 +1,281 @@
+//! Messages: sending (a reply, mentions, a retried nonce), editing, deleting, reacting,
+//! history, read markers and typing.
+
+use super::{MessagingService, chat_not_found};
+use crate::domain::{Emoji, MessageContent, mentioned_usernames, parse_nonce, read_only};
+use crate::events;
+use crate::model::{ChatKind, Members, Message, Page, Preview, User};
+use crate::sends::QueuedSend;
+use crate::store::{Change, Changed, Inserted};
+use anyhow::Context as _;
+use astral_common::{Error, Result, ids, time};
+use std::sync::Arc;
+use tracing::instrument;
+
+/// How many messages a history page holds when the caller does not say.
+pub const DEFAULT_PAGE: i64 = 50;
+/// The most a history page holds.
+pub const MAX_PAGE: i64 = 100;
+/// Different reactions one user may leave on one message.
+const MAX_REACTIONS_PER_USER: i64 = 20;
+
+impl MessagingService {
+    /// Sends a message (maybe a reply); a retry with the same nonce returns the first one.
+    #[instrument(skip_all, fields(%actor, %chat_id), err(level = "info"))]
+    pub async fn send_message(
+        &self,
+        actor: i64,
+        chat_id: &str,
+        content: &str,
+        nonce: &str,
+        reply_to: Option<i64>,
+    ) -> Result<Message> {
+        let content = MessageContent::parse(content)?;
+        let nonce = parse_nonce(nonce)?;
+        let members = self.sender_members(actor, chat_id).await?;
+        // A direct chat takes messages while its two members are friends: asked with the
+        // send, right before it is stored.
+        let friends = match (members.kind, members.users.as_slice()) {
+            (ChatKind::Direct, [a, b]) => Some((a.id, b.id)),
+            (ChatKind::Direct, _) => return Err(read_only()),
+            (ChatKind::Group, _) => None,
+        };
+        let reply_to = match reply_to {
+            Some(id) => match self.store.message(chat_id, id).await? {
+                Some(answered) => Some(Preview::of(&answered)),
+                None => return Err(Error::invalid("reply_to is not a message of this chat")),
+            },
+            None => None,
+        };
+        let send = QueuedSend {
+            id: ids::new_id(),
+            chat_id: chat_id.to_owned(),
+            author_id: actor,
+            mentions: mentions(content.as_str(), &members.users),
+            content: content.as_str().to_owned(),
+            nonce: nonce.clone(),
+            reply_to,
+            now_ms: time::now_ms(),
+            friends,
+            recipients: members.users.iter().map(|user| user.id).collect(),
+            recipients_version: members.version,
+        };
+        // The message's event was written with it: published after the commit, or, if this
+        // process dies first, by the outbox's sweeper. A retry publishes nothing more.
+        let (message, members_version) = match self.sends.send(send).await? {
+            Inserted::Stored {
+                message,
+                members_version,
+            } => (*message, members_version),
+            Inserted::NotAMember => {
+                // Removed since the list was read (the insert checked): forget the list.
+                self.member_lists.forget(chat_id);
+                return Err(chat_not_found());
+            }
+            Inserted::NonceTaken => {
+                // A retry (or a concurrent twin) of a stored send: answer with that message.
+                let nonce = nonce.as_deref().unwrap_or_default();
+                let first = self.store.message_by_nonce(chat_id, actor, nonce).await?;
+                return Ok(first.context("a nonce collided with no message")?);
+            }
+        };
+        metrics::counter!("astral_messages_sent_total").increment(1);
+        if members_version != members.version {
+            // The members changed since the list was read: read it again for the next send.
+            self.reload_members(chat_id).await?;
+        }
+        Ok(message)
+    }
+
+    /// The author edits their message.
+    #[instrument(skip_all, fields(%actor, %chat_id, %message_id), err(level = "info"))]
+    pub async fn edit_message(
+        &self,
+        actor: i64,
+        chat_id: &str,
+        message_id: i64,
+        content: &str,
+    ) -> Result<Message> {
+        let content = MessageContent::parse(content)?;
+        let members = self.writable(actor, chat_id).await?;
+        self.own_live_message(actor, chat_id, message_id).await?;
+        let mentions = mentions(content.as_str(), &members.users);
+        let change = Change::Edit {
+            content: content.as_str(),
+            mentions: &mentions,
+        };
+        let edited = self
+            .store
+            .change_message(
+                chat_id,
+                message_id,
+                change,
+                time::now_ms(),
+                events::message_updated,
+            )
+            .await?;
+        changed(edited)
+    }
+
+    /// The author deletes their message: a tombstone remains, the content is erased.
+    #[instrument(skip_all, fields(%actor, %chat_id, %message_id), err(level = "info"))]
+    pub async fn delete_message(
+        &self,
+        actor: i64,
+        chat_id: &str,
+        message_id: i64,
+    ) -> Result<Message> {
+        self.membership(actor, chat_id).await?;
+        self.own_live_message(actor, chat_id, message_id).await?;
+        let deleted = self
+            .store
+            .change_message(
+                chat_id,
+                message_id,
+                Change::Delete,
+                time::now_ms(),
+                events::message_deleted,
+            )
+            .await?;
+        changed(deleted)
+    }
+
+    /// Adds the actor's reaction with `emoji` to a message (while they have fewer than 20
+    /// different ones on it), or takes it back.
+    #[instrument(skip_all, fields(%actor, %chat_id, %message_id), err(level = "info"))]
+    pub async fn toggle_reaction(
+        &self,
+        actor: i64,
+        chat_id: &str,
+        message_id: i64,
+        emoji: &str,
+    ) -> Result<Message> {
+        let emoji = Emoji::parse(emoji)?;
+        self.writable(actor, chat_id).await?;
+        let change = Change::ToggleReaction {
+            user_id: actor,
+            emoji: emoji.as_str(),
+            at_most: MAX_REACTIONS_PER_USER,
+        };
+        let reacted = self
+            .store
+            .change_message(
+                chat_id,
+                message_id,
+                change,
+                time::now_ms(),
+                events::message_updated,
+            )
+            .await?;
+        changed(reacted)
+    }
+
+    /// A page of a chat's history.
+    pub async fn list_messages(
+        &self,
+        actor: i64,
+        chat_id: &str,
+        before: Option<i64>,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Message>> {
+        let page = match (before, after) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid("use either before or after, not both"));
+            }
+            (Some(seq), None) => Page::Before(seq),
+            (None, Some(version)) => Page::After(version),
+            (None, None) => Page::Latest,
+        };
+        let limit = match limit {
+            0 => DEFAULT_PAGE,
+            1..=MAX_PAGE => limit,
+            _ => return Err(Error::invalid("limit is between 1 and 100")),
+        };
+        self.membership(actor, chat_id).await?;
+        self.store.messages(chat_id, page, limit).await
+    }
+
+    /// Moves the actor's read marker in a chat forward to `seq`.
+    pub async fn mark_read(&self, actor: i64, chat_id: &str, seq: i64) -> Result<()> {
+        if seq < 0 {
+            return Err(Error::invalid("seq cannot be negative"));
+        }
+        self.membership(actor, chat_id).await?;
+        self.store.mark_read(chat_id, actor, seq).await
+    }
+
+    /// The actor is typing: `typing.started` for the chat's subscribers, rate-limited.
+    /// Refused where sending is (a read-only direct chat).
+    pub async fn typing(&self, actor: i64, chat_id: &str) -> Result<()> {
+        let members = self.writable(actor, chat_id).await?;
+        if self.typing.allow(actor, chat_id)
+            && let Some(user) = members.users.iter().find(|m| m.id == actor)
+        {
+            self.typing_events.started(chat_id, user).await;
+        }
+        Ok(())
+    }
+
+    /// The chat's members if the actor is one, from the list kept since an earlier send when
+    /// it has them (the insert checks again); read from the database otherwise.
+    async fn sender_members(&self, actor: i64, chat_id: &str) -> Result<Arc<Members>> {
+        let is_member = |members: &Members| members.users.iter().any(|user| user.id == actor);
+        if let Some(members) = self.member_lists.get(chat_id).filter(|m| is_member(m)) {
+            return Ok(members);
+        }
+        self.reload_members(chat_id)
+            .await?
+            .filter(|members| is_member(members))
+            .ok_or_else(chat_not_found)
+    }
+
+    async fn reload_members(&self, chat_id: &str) -> Result<Option<Arc<Members>>> {
+        let Some(members) = self.store.members_of(chat_id).await?.map(Arc::new) else {
+            self.member_lists.forget(chat_id);
+            return Ok(None);
+        };
+        self.member_lists.keep(chat_id, members.clone());
+        Ok(Some(members))
+    }
+
+    /// The actor's own message, unless it is deleted.
+    async fn own_live_message(
+        &self,
+        actor: i64,
+        chat_id: &str,
+        message_id: i64,
+    ) -> Result<Message> {
+        let message = self.store.message(chat_id, message_id).await?;
+        let message = message
+            .filter(|m| !m.deleted)
+            .ok_or_else(message_not_found)?;
+        if message.author_id != actor {
+            return Err(Error::forbidden("only the author can change a message"));
+        }
+        Ok(message)
+    }
+}
+
+/// The message a change left, or why there is none.
+fn changed(outcome: Changed) -> Result<Message> {
+    match outcome {
+        Changed::Message(message) => Ok(*message),
+        Changed::Gone => Err(message_not_found()),
+        Changed::ReactionsFull => Err(Error::conflict(format!(
+            "you already have {MAX_REACTIONS_PER_USER} different reactions on this message"
+        ))),
+    }
+}
+
+fn message_not_found() -> Error {
+    Error::not_found("no such message")
+}
+
+/// The members named with `@username` in `content`.
+fn mentions(content: &str, members: &[User]) -> Vec<i64> {
+    mentioned_usernames(content)
+        .iter()
+        .filter_map(|name| members.iter().find(|m| m.username == *name).map(|m| m.id))
+        .collect()
+}

@@ -1,0 +1,123 @@
+//! The messaging use cases: one function each, holding the rules and the authorization.
+//! Managing chats lives in `chats.rs`, messages in `messages.rs`; what both need is here.
+
+mod chats;
+mod messages;
+
+use crate::domain::read_only;
+use crate::events::Typing;
+use crate::friendships::Friendships;
+use crate::member_lists::MemberLists;
+use crate::model::{Chat, ChatKind, ChatView, Members, User};
+use crate::sends::Sends;
+use crate::store::Store;
+use crate::typing::TypingLimiter;
+use anyhow::Context as _;
+use astral_common::grpc::Channel;
+use astral_common::{Error, EventBus, Result};
+use astral_proto::auth::{GetUsersRequest, auth_service_client::AuthServiceClient};
+use astral_proto::social::social_service_client::SocialServiceClient;
+use std::sync::Arc;
+
+/// The use cases, and what they use.
+pub struct MessagingService {
+    store: Store,
+    auth: AuthServiceClient<Channel>,
+    friendships: Friendships,
+    sends: Sends,
+    typing_events: Typing,
+    typing: TypingLimiter,
+    member_lists: MemberLists,
+}
+
+fn chat_not_found() -> Error {
+    Error::not_found("no such chat")
+}
+
+impl MessagingService {
+    pub fn new(
+        store: Store,
+        auth: AuthServiceClient<Channel>,
+        social: SocialServiceClient<Channel>,
+        bus: EventBus,
+    ) -> Arc<Self> {
+        let friendships = Friendships::new(social, bus.clone());
+        Arc::new(Self {
+            sends: Sends::new(store.clone(), friendships.clone()),
+            store,
+            auth,
+            friendships,
+            typing_events: Typing::new(bus),
+            typing: TypingLimiter::default(),
+            member_lists: MemberLists::default(),
+        })
+    }
+
+    /// The members of a chat the actor may write in: a member, and for a direct chat still
+    /// friends (asked of social on every send: no message once an unfriend has committed).
+    async fn writable(&self, actor: i64, chat_id: &str) -> Result<Members> {
+        let members = self.membership(actor, chat_id).await?;
+        if members.kind == ChatKind::Direct
+            && !self.direct_members_are_friends(&members.users).await?
+        {
+            return Err(read_only());
+        }
+        Ok(members)
+    }
+
+    /// The chat's kind and members if the actor is one.
+    async fn membership(&self, actor: i64, chat_id: &str) -> Result<Members> {
+        self.store
+            .membership(chat_id, actor)
+            .await?
+            .ok_or_else(chat_not_found)
+    }
+
+    /// The chat as the actor sees it, if they are a member.
+    async fn chat_for(&self, actor: i64, chat_id: &str) -> Result<Chat> {
+        self.store
+            .chat_for(chat_id, actor)
+            .await?
+            .ok_or_else(chat_not_found)
+    }
+
+    /// A direct chat is read-only while its two members are not friends.
+    async fn view(&self, chat: Chat) -> Result<ChatView> {
+        let read_only = chat.kind == ChatKind::Direct
+            && !self.direct_members_are_friends(&chat.members).await?;
+        Ok(ChatView { chat, read_only })
+    }
+
+    async fn direct_members_are_friends(&self, members: &[User]) -> Result<bool> {
+        match members {
+            [a, b] => self.friendships.are_friends(a.id, b.id).await,
+            _ => Ok(false),
+        }
+    }
+
+    async fn users(&self, ids: &[i64]) -> Result<Vec<User>> {
+        let request = GetUsersRequest {
+            ids: ids.iter().map(ToString::to_string).collect(),
+        };
+        let answer = self
+            .auth
+            .clone()
+            .get_users(request)
+            .await
+            .map_err(|status| Error::downstream(status, "look up users"))?;
+        answer
+            .into_inner()
+            .users
+            .into_iter()
+            .map(|user| {
+                Ok(User {
+                    id: user
+                        .id
+                        .parse()
+                        .context("auth returned a malformed user id")?,
+                    username: user.username,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,384 @@
+//! Chats and their members: creation, the views members see, read markers, renaming and
+//! membership changes (each with its events).
+
+use super::{AddOutcome, Left, NewChat, Store, Tx};
+use crate::model::{Chat, ChatKind, Members, Preview, User};
+use astral_common::Result;
+use astral_common::outbox::Outgoing;
+
+/// A chat's own row, and (for a viewer) their read marker.
+#[derive(sqlx::FromRow)]
+struct ChatRow {
+    id: String,
+    #[sqlx(try_from = "String")]
+    kind: ChatKind,
+    name: String,
+    owner_id: Option<i64>,
+    last_seq: i64,
+    last_activity_ms: i64,
+    #[sqlx(default)]
+    read_seq: i64,
+}
+
+impl ChatRow {
+    fn into_chat(self, members: Vec<User>, unread: i64, last_message: Option<Preview>) -> Chat {
+        Chat {
+            id: self.id,
+            kind: self.kind,
+            name: self.name,
+            owner_id: self.owner_id,
+            members,
+            last_seq: self.last_seq,
+            unread,
+            last_activity_ms: self.last_activity_ms,
+            last_message,
+        }
+    }
+}
+
+/// A chat's newest message, as the chat list shows it.
+#[derive(sqlx::FromRow)]
+struct PreviewRow {
+    id: i64,
+    author_id: i64,
+    content: String,
+    created_at_ms: i64,
+    deleted_at_ms: Option<i64>,
+}
+
+impl From<PreviewRow> for Preview {
+    fn from(row: PreviewRow) -> Self {
+        Self {
+            id: row.id,
+            author_id: row.author_id,
+            content: row.content,
+            created_at_ms: row.created_at_ms,
+            deleted: row.deleted_at_ms.is_some(),
+        }
+    }
+}
+
+/// One member of a chat, with the chat's kind and `members_version`.
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    #[sqlx(try_from = "String")]
+    kind: ChatKind,
+    members_version: i64,
+    #[sqlx(flatten)]
+    user: User,
+}
+
+const CHAT_COLUMNS: &str = "c.id, c.kind, c.name, c.owner_id, c.last_seq, c.last_activity_ms";
+const MEMBERS: &str = "SELECT u.id, u.username FROM chat_members m JOIN users u ON u.id = m.user_id \
+     WHERE m.chat_id = $1 ORDER BY m.joined_at_ms, u.id";
+const LAST_MESSAGE: &str = "SELECT id, author_id, SUBSTR(content, 1, 100) AS content, created_at_ms, \
+     deleted_at_ms FROM messages WHERE chat_id = $1 ORDER BY seq DESC LIMIT 1";
+
+impl Store {
+    /// Creates a chat with its members unless it exists, with `events` if it does not; true
+    /// if this call created it.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "create_chat"))]
+    pub async fn create_chat(&self, chat: &NewChat<'_>, events: Vec<Outgoing>) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let created = sqlx::query(
+            "INSERT INTO chats (id, kind, name, owner_id, last_seq, last_activity_ms, created_at_ms) \
+             VALUES ($1, $2, $3, $4, 0, $5, $5) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(chat.id)
+        .bind(chat.kind.as_str())
+        .bind(chat.name)
+        .bind(chat.owner_id)
+        .bind(chat.now_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if created {
+            // Members join in the order given (the owner first): that order decides who
+            // inherits the chat when its owner leaves.
+            for (order, member) in (0_i64..).zip(chat.members) {
+                insert_member(&mut tx, chat.id, *member, chat.now_ms + order).await?;
+            }
+            self.outbox.commit(tx, events).await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(created)
+    }
+
+    /// The chat as `viewer` sees it; `None` unless `viewer` is a member.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "chat_for"))]
+    pub async fn chat_for(&self, chat_id: &str, viewer: i64) -> Result<Option<Chat>> {
+        let sql = format!(
+            "SELECT {CHAT_COLUMNS}, m.read_seq FROM chats c \
+             JOIN chat_members m ON m.chat_id = c.id WHERE c.id = $1 AND m.user_id = $2"
+        );
+        let row: Option<ChatRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(chat_id)
+            .bind(viewer)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let members = sqlx::query_as(MEMBERS)
+            .bind(chat_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let unread = self.unread(chat_id, viewer, row.read_seq).await?;
+        let last_message: Option<PreviewRow> = sqlx::query_as(LAST_MESSAGE)
+            .bind(chat_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(Some(row.into_chat(
+            members,
+            unread,
+            last_message.map(Preview::from),
+        )))
+    }
+
+    /// Every chat of `viewer`, latest activity first.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "chats_of"))]
+    pub async fn chats_of(&self, viewer: i64) -> Result<Vec<Chat>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT c.id FROM chats c JOIN chat_members m ON m.chat_id = c.id \
+             WHERE m.user_id = $1 ORDER BY c.last_activity_ms DESC, c.id",
+        )
+        .bind(viewer)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut chats = Vec::with_capacity(ids.len());
+        for id in ids {
+            chats.extend(self.chat_for(&id, viewer).await?);
+        }
+        Ok(chats)
+    }
+
+    /// The chat's kind, members (longest-standing first) and `members_version`, in one
+    /// query; `None` unless `viewer` is a member. The send path uses this instead of the
+    /// full view.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "membership"))]
+    pub async fn membership(&self, chat_id: &str, viewer: i64) -> Result<Option<Members>> {
+        let rows = sqlx::query_as(
+            "SELECT c.kind, c.members_version, u.id, u.username FROM chats c \
+             JOIN chat_members me ON me.chat_id = c.id AND me.user_id = $2 \
+             JOIN chat_members m ON m.chat_id = c.id JOIN users u ON u.id = m.user_id \
+             WHERE c.id = $1 ORDER BY m.joined_at_ms, u.id",
+        )
+        .bind(chat_id)
+        .bind(viewer)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(members(rows))
+    }
+
+    /// A chat's kind, members (longest-standing first) and `members_version`; `None` if there
+    /// is no such chat.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "members_of"))]
+    pub async fn members_of(&self, chat_id: &str) -> Result<Option<Members>> {
+        let rows = sqlx::query_as(
+            "SELECT c.kind, c.members_version, u.id, u.username FROM chats c \
+             JOIN chat_members m ON m.chat_id = c.id JOIN users u ON u.id = m.user_id \
+             WHERE c.id = $1 ORDER BY m.joined_at_ms, u.id",
+        )
+        .bind(chat_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(members(rows))
+    }
+
+    /// The longest-standing member of a chat, if it exists.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "first_member"))]
+    pub async fn first_member(&self, chat_id: &str) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT user_id FROM chat_members WHERE chat_id = $1 \
+             ORDER BY joined_at_ms, user_id LIMIT 1",
+        )
+        .bind(chat_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn unread(&self, chat_id: &str, viewer: i64, read_seq: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages WHERE chat_id = $1 AND seq > $2 AND author_id <> $3 \
+             AND deleted_at_ms IS NULL",
+        )
+        .bind(chat_id)
+        .bind(read_seq)
+        .bind(viewer)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Moves `viewer`'s read marker forward to `seq` (never back, never past the end).
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "mark_read"))]
+    pub async fn mark_read(&self, chat_id: &str, viewer: i64, seq: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE chat_members SET read_seq = (SELECT CASE WHEN $1 > c.last_seq THEN c.last_seq ELSE $1 END FROM chats c WHERE c.id = $2) \
+             WHERE chat_id = $2 AND user_id = $3 AND read_seq < $1",
+        )
+        .bind(seq)
+        .bind(chat_id)
+        .bind(viewer)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Renames a chat, with the `events` of the chat as renamed.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "rename"))]
+    pub async fn rename(
+        &self,
+        chat_id: &str,
+        name: &str,
+        events: impl FnOnce(&Chat) -> Vec<Outgoing>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE chats SET name = $1 WHERE id = $2")
+            .bind(name)
+            .bind(chat_id)
+            .execute(&mut *tx)
+            .await?;
+        let events = chat_in(&mut tx, chat_id).await?.map(|chat| events(&chat));
+        self.outbox.commit(tx, events.unwrap_or_default()).await
+    }
+
+    /// Adds a member unless they are one already or the chat has `max_members`, with the
+    /// `events` of the chat as it becomes.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "add_member"))]
+    pub async fn add_member(
+        &self,
+        chat_id: &str,
+        user_id: i64,
+        max_members: i64,
+        now_ms: i64,
+        events: impl FnOnce(&Chat) -> Vec<Outgoing>,
+    ) -> Result<AddOutcome> {
+        let mut tx = self.pool.begin().await?;
+        lock_chat_members(&mut tx, chat_id).await?;
+        let members = member_ids_in(&mut tx, chat_id).await?;
+        if members.contains(&user_id) {
+            return Ok(AddOutcome::AlreadyMember);
+        }
+        if i64::try_from(members.len()).unwrap_or(i64::MAX) >= max_members {
+            return Ok(AddOutcome::Full);
+        }
+        insert_member(&mut tx, chat_id, user_id, now_ms).await?;
+        let events = chat_in(&mut tx, chat_id).await?.map(|chat| events(&chat));
+        self.outbox.commit(tx, events.unwrap_or_default()).await?;
+        Ok(AddOutcome::Added)
+    }
+
+    /// Removes a member of a group: ownership passes to the longest-standing member when the
+    /// owner goes, and the chat (with its messages) is deleted when the last one goes. The
+    /// `events` are given the chat as it remains (`None` once deleted).
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "remove_member"))]
+    pub async fn remove_member(
+        &self,
+        chat_id: &str,
+        user_id: i64,
+        events: impl FnOnce(Option<&Chat>) -> Vec<Outgoing>,
+    ) -> Result<Left> {
+        let mut tx = self.pool.begin().await?;
+        lock_chat_members(&mut tx, chat_id).await?;
+        let removed = sqlx::query("DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2")
+            .bind(chat_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if removed.rows_affected() != 1 {
+            return Ok(Left::NotMember);
+        }
+        let outcome = match member_ids_in(&mut tx, chat_id).await?.first() {
+            None => {
+                for sql in [
+                    "DELETE FROM reactions WHERE message_id IN (SELECT id FROM messages WHERE chat_id = $1)",
+                    "DELETE FROM messages WHERE chat_id = $1",
+                    "DELETE FROM chats WHERE id = $1",
+                ] {
+                    sqlx::query(sql).bind(chat_id).execute(&mut *tx).await?;
+                }
+                Left::Deleted
+            }
+            Some(&heir) => {
+                let transferred =
+                    sqlx::query("UPDATE chats SET owner_id = $1 WHERE id = $2 AND owner_id = $3")
+                        .bind(heir)
+                        .bind(chat_id)
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                Left::Remains {
+                    new_owner: (transferred.rows_affected() == 1).then_some(heir),
+                }
+            }
+        };
+        let remaining = chat_in(&mut tx, chat_id).await?;
+        let events = events(remaining.as_ref());
+        self.outbox.commit(tx, events).await?;
+        Ok(outcome)
+    }
+}
+
+/// The members listed by `rows` (one per member), or `None` for no rows.
+fn members(rows: Vec<MemberRow>) -> Option<Members> {
+    let first = rows.first()?;
+    let (kind, version) = (first.kind, first.members_version);
+    Some(Members {
+        kind,
+        version,
+        users: rows.into_iter().map(|row| row.user).collect(),
+    })
+}
+
+async fn insert_member(tx: &mut Tx, chat_id: &str, user_id: i64, joined_at_ms: i64) -> Result<()> {
+    sqlx::query("INSERT INTO chat_members (chat_id, user_id, joined_at_ms, read_seq) VALUES ($1, $2, $3, 0)")
+        .bind(chat_id)
+        .bind(user_id)
+        .bind(joined_at_ms)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Takes the chat row's lock until the transaction ends (membership changes take turns) and
+/// counts the change in `members_version`, so senders holding the old list notice.
+async fn lock_chat_members(tx: &mut Tx, chat_id: &str) -> Result<()> {
+    sqlx::query("UPDATE chats SET members_version = members_version + 1 WHERE id = $1")
+        .bind(chat_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A chat's members' ids, longest-standing first, read inside a transaction.
+pub(super) async fn member_ids_in(tx: &mut Tx, chat_id: &str) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT user_id FROM chat_members WHERE chat_id = $1 ORDER BY joined_at_ms, user_id",
+    )
+    .bind(chat_id)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// A chat as its events show it (no viewer: `unread` 0), read inside a transaction.
+async fn chat_in(tx: &mut Tx, chat_id: &str) -> Result<Option<Chat>> {
+    let sql = format!("SELECT {CHAT_COLUMNS} FROM chats c WHERE c.id = $1");
+    let row: Option<ChatRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(chat_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let members = sqlx::query_as(MEMBERS)
+        .bind(chat_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    let last_message: Option<PreviewRow> = sqlx::query_as(LAST_MESSAGE)
+        .bind(chat_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(Some(row.into_chat(
+        members,
+        0,
+        last_message.map(Preview::from),
+    )))
+}

@@ -1,0 +1,463 @@
+//! Messages and reactions: storing new ones (under the chat's next number), changing them,
+//! and reading history.
+
+use super::chats::member_ids_in;
+use super::{
+    Change, Changed, Inserted, MessageEvent, NewMessage, Store, Tx, batches, mentions_text,
+};
+use crate::model::{Message, Page, Preview};
+use astral_common::Result;
+use astral_common::db::is_unique_violation;
+use astral_common::outbox::Outgoing;
+
+/// Where a message just stored stands: its number, and the chat's `members_version` then.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub(super) struct Numbers {
+    pub seq: i64,
+    pub members_version: i64,
+}
+
+/// A message's row, and what its reply (if any) answers.
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: i64,
+    chat_id: String,
+    seq: i64,
+    version: i64,
+    author_id: i64,
+    content: String,
+    nonce: Option<String>,
+    created_at_ms: i64,
+    edited_at_ms: Option<i64>,
+    deleted_at_ms: Option<i64>,
+    reply_to_id: Option<i64>,
+    mentions: String,
+    reply_author_id: Option<i64>,
+    reply_content: Option<String>,
+    reply_created_at_ms: Option<i64>,
+    reply_deleted_at_ms: Option<i64>,
+}
+
+impl From<MessageRow> for Message {
+    fn from(row: MessageRow) -> Self {
+        let reply_to = match (
+            row.reply_to_id,
+            row.reply_author_id,
+            row.reply_created_at_ms,
+        ) {
+            (Some(id), Some(author_id), Some(created_at_ms)) => Some(Preview {
+                id,
+                author_id,
+                content: row.reply_content.unwrap_or_default(),
+                created_at_ms,
+                deleted: row.reply_deleted_at_ms.is_some(),
+            }),
+            _ => None,
+        };
+        Self {
+            id: row.id,
+            chat_id: row.chat_id,
+            seq: row.seq,
+            version: row.version,
+            author_id: row.author_id,
+            content: row.content,
+            nonce: row.nonce,
+            created_at_ms: row.created_at_ms,
+            edited_at_ms: row.edited_at_ms,
+            deleted: row.deleted_at_ms.is_some(),
+            reply_to,
+            mentions: row
+                .mentions
+                .split(',')
+                .filter_map(|id| id.parse().ok())
+                .collect(),
+            reactions: Vec::new(),
+        }
+    }
+}
+
+/// One reaction of one user.
+#[derive(sqlx::FromRow)]
+struct ReactionRow {
+    message_id: i64,
+    emoji: String,
+    user_id: i64,
+}
+
+const MESSAGE_COLUMNS: &str = "m.id, m.chat_id, m.seq, m.version, m.author_id, m.content, m.nonce, \
+    m.created_at_ms, m.edited_at_ms, m.deleted_at_ms, m.reply_to_id, m.mentions, \
+    r.author_id AS reply_author_id, SUBSTR(r.content, 1, 100) AS reply_content, \
+    r.created_at_ms AS reply_created_at_ms, r.deleted_at_ms AS reply_deleted_at_ms \
+    FROM messages m LEFT JOIN messages r ON r.id = m.reply_to_id";
+
+impl Store {
+    /// The message a retried send already stored, if any.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "message_by_nonce"))]
+    pub async fn message_by_nonce(
+        &self,
+        chat_id: &str,
+        author_id: i64,
+        nonce: &str,
+    ) -> Result<Option<Message>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} WHERE m.chat_id = $1 AND m.author_id = $2 AND m.nonce = $3"
+        );
+        let row: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(chat_id)
+            .bind(author_id)
+            .bind(nonce)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut found = [Message::from(row)];
+        self.attach_reactions(&mut found).await?;
+        let [found] = found;
+        Ok(Some(found))
+    }
+
+    /// Stores one message under the chat's next number if its author is a member, with its
+    /// event.
+    pub async fn insert_message(
+        &self,
+        new: &NewMessage<'_>,
+        event: MessageEvent<'_>,
+    ) -> Result<Inserted> {
+        self.insert_alone(new, event).await
+    }
+
+    /// Stores messages, each under its chat's next number if its author is a member, with
+    /// its event: one outcome per message, in order. On PostgreSQL several go in one
+    /// statement and one transaction (see `batches.rs`); if that fails as a whole (a retried
+    /// nonce meeting its first copy, say), or on SQLite (one connection anyway), each is
+    /// stored in its own, so one send's error is never another's.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "insert_messages", count = batch.len()))]
+    pub async fn insert_messages(
+        &self,
+        batch: &[NewMessage<'_>],
+        event: MessageEvent<'_>,
+    ) -> Vec<Result<Inserted>> {
+        if self.postgres && batch.len() > 1 {
+            match self.insert_together(batch, event).await {
+                Ok(outcomes) => return outcomes,
+                Err(error) => {
+                    tracing::debug!(%error, size = batch.len(), "a batch failed; storing its messages one by one");
+                }
+            }
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for new in batch {
+            outcomes.push(self.insert_alone(new, event).await);
+        }
+        outcomes
+    }
+
+    async fn insert_together(
+        &self,
+        batch: &[NewMessage<'_>],
+        event: MessageEvent<'_>,
+    ) -> Result<Vec<Result<Inserted>>> {
+        let mut tx = self.pool.begin().await?;
+        let numbers = batches::insert_many(&mut tx, batch).await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut events = Vec::with_capacity(batch.len());
+        for (new, numbers) in batch.iter().zip(numbers) {
+            outcomes.push(Ok(match numbers {
+                None => Inserted::NotAMember,
+                Some(numbers) => {
+                    let (inserted, outgoing) = stored(&mut tx, new, numbers, event).await?;
+                    events.push(outgoing);
+                    inserted
+                }
+            }));
+        }
+        self.outbox.commit(tx, events).await?;
+        Ok(outcomes)
+    }
+
+    async fn insert_alone(
+        &self,
+        new: &NewMessage<'_>,
+        event: MessageEvent<'_>,
+    ) -> Result<Inserted> {
+        let mut tx = self.pool.begin().await?;
+        let numbers = if self.postgres {
+            batches::insert_one(&mut tx, new).await
+        } else {
+            insert_in(&mut tx, new).await
+        };
+        let numbers = match numbers {
+            Err(error) if is_unique_violation(&error) && new.nonce.is_some() => {
+                return Ok(Inserted::NonceTaken);
+            }
+            other => match other? {
+                Some(numbers) => numbers,
+                None => return Ok(Inserted::NotAMember),
+            },
+        };
+        let (inserted, outgoing) = stored(&mut tx, new, numbers, event).await?;
+        self.outbox.commit(tx, vec![outgoing]).await?;
+        Ok(inserted)
+    }
+
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "message"))]
+    pub async fn message(&self, chat_id: &str, message_id: i64) -> Result<Option<Message>> {
+        let mut tx = self.pool.begin().await?;
+        let found = message_in(&mut tx, chat_id, message_id).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    /// Applies a change to a live message under the chat's next number (whose row lock makes
+    /// changes to one chat take turns), with the `event` of the message as changed.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "change_message"))]
+    pub async fn change_message(
+        &self,
+        chat_id: &str,
+        message_id: i64,
+        change: Change<'_>,
+        now_ms: i64,
+        event: impl FnOnce(&Message) -> Outgoing,
+    ) -> Result<Changed> {
+        let mut tx = self.pool.begin().await?;
+        let version = next_version(&mut tx, chat_id).await?;
+        let bumped = sqlx::query("UPDATE messages SET version = $1 WHERE chat_id = $2 AND id = $3 AND deleted_at_ms IS NULL")
+            .bind(version)
+            .bind(chat_id)
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await?;
+        if bumped.rows_affected() != 1 {
+            return Ok(Changed::Gone);
+        }
+        if !apply(&mut tx, message_id, change, now_ms).await? {
+            return Ok(Changed::ReactionsFull);
+        }
+        let Some(changed) = message_in(&mut tx, chat_id, message_id).await? else {
+            return Ok(Changed::Gone);
+        };
+        let outgoing = event(&changed);
+        self.outbox.commit(tx, vec![outgoing]).await?;
+        Ok(Changed::Message(Box::new(changed)))
+    }
+
+    /// A page of history, always returned in ascending order (`seq`, or `version` for `After`).
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "messages"))]
+    pub async fn messages(&self, chat_id: &str, page: Page, limit: i64) -> Result<Vec<Message>> {
+        let (condition, order, bound) = match page {
+            Page::Latest => ("m.seq < $2", "m.seq DESC", i64::MAX),
+            Page::Before(seq) => ("m.seq < $2", "m.seq DESC", seq),
+            Page::After(version) => ("m.version > $2", "m.version ASC", version),
+        };
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} WHERE m.chat_id = $1 AND {condition} ORDER BY {order} LIMIT $3"
+        );
+        let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(chat_id)
+            .bind(bound)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut messages: Vec<Message> = rows.into_iter().map(Message::from).collect();
+        if !matches!(page, Page::After(_)) {
+            messages.reverse();
+        }
+        self.attach_reactions(&mut messages).await?;
+        Ok(messages)
+    }
+
+    /// Fills in the reactions of `messages`.
+    async fn attach_reactions(&self, messages: &mut [Message]) -> Result<()> {
+        for chunk in messages.chunks_mut(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT message_id, emoji, user_id FROM reactions WHERE message_id IN ({}) \
+                 ORDER BY created_at_ms, user_id",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, ReactionRow>(sqlx::AssertSqlSafe(sql));
+            for message in chunk.iter() {
+                query = query.bind(message.id);
+            }
+            for reaction in query.fetch_all(&self.pool).await? {
+                if let Some(message) = chunk.iter_mut().find(|m| m.id == reaction.message_id) {
+                    message.add_reaction(reaction.emoji, reaction.user_id);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies `change` to a live message; false (nothing changed) when a reaction would pass
+/// the user's limit.
+async fn apply(tx: &mut Tx, message_id: i64, change: Change<'_>, now_ms: i64) -> Result<bool> {
+    match change {
+        Change::Edit { content, mentions } => {
+            sqlx::query(
+                "UPDATE messages SET content = $1, mentions = $2, edited_at_ms = $3 WHERE id = $4",
+            )
+            .bind(content)
+            .bind(mentions_text(mentions))
+            .bind(now_ms)
+            .bind(message_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Change::Delete => {
+            sqlx::query(
+                "UPDATE messages SET content = '', mentions = '', deleted_at_ms = $1 WHERE id = $2",
+            )
+            .bind(now_ms)
+            .bind(message_id)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query("DELETE FROM reactions WHERE message_id = $1")
+                .bind(message_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Change::ToggleReaction {
+            user_id,
+            emoji,
+            at_most,
+        } => {
+            let removed = sqlx::query(
+                "DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3",
+            )
+            .bind(message_id)
+            .bind(user_id)
+            .bind(emoji)
+            .execute(&mut **tx)
+            .await?;
+            if removed.rows_affected() == 0 {
+                let reactions: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM reactions WHERE message_id = $1 AND user_id = $2",
+                )
+                .bind(message_id)
+                .bind(user_id)
+                .fetch_one(&mut **tx)
+                .await?;
+                if reactions >= at_most {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO reactions (message_id, user_id, emoji, created_at_ms) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(message_id)
+                .bind(user_id)
+                .bind(emoji)
+                .bind(now_ms)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Takes the chat's next change number for a change to an existing message (locking the
+/// chat row until commit).
+async fn next_version(tx: &mut Tx, chat_id: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "UPDATE chats SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+    )
+    .bind(chat_id)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+async fn message_in(tx: &mut Tx, chat_id: &str, message_id: i64) -> Result<Option<Message>> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} WHERE m.chat_id = $1 AND m.id = $2");
+    let row: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(chat_id)
+        .bind(message_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut found = Message::from(row);
+    let reactions: Vec<ReactionRow> = sqlx::query_as(
+        "SELECT message_id, emoji, user_id FROM reactions WHERE message_id = $1 \
+         ORDER BY created_at_ms, user_id",
+    )
+    .bind(message_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    for reaction in reactions {
+        found.add_reaction(reaction.emoji, reaction.user_id);
+    }
+    Ok(Some(found))
+}
+
+/// A message just stored under `numbers`, and its event for the chat's members then: the
+/// sender's list unless the members changed before the message was stored (then read
+/// again, under the same lock).
+async fn stored(
+    tx: &mut Tx,
+    new: &NewMessage<'_>,
+    numbers: Numbers,
+    event: MessageEvent<'_>,
+) -> Result<(Inserted, Outgoing)> {
+    let message = Message {
+        id: new.id,
+        chat_id: new.chat_id.to_owned(),
+        seq: numbers.seq,
+        version: numbers.seq,
+        author_id: new.author_id,
+        content: new.content.to_owned(),
+        nonce: new.nonce.map(str::to_owned),
+        created_at_ms: new.now_ms,
+        edited_at_ms: None,
+        deleted: false,
+        reply_to: new.reply_to.cloned(),
+        mentions: new.mentions.to_vec(),
+        reactions: Vec::new(),
+    };
+    let outgoing = if numbers.members_version == new.recipients_version {
+        event(&message, new.recipients)
+    } else {
+        event(&message, &member_ids_in(tx, new.chat_id).await?)
+    };
+    let inserted = Inserted::Stored {
+        message: Box::new(message),
+        members_version: numbers.members_version,
+    };
+    Ok((inserted, outgoing))
+}
+
+/// Stores one message if its author is a member (SQLite); `None` when the author is not a
+/// member.
+async fn insert_in(
+    tx: &mut Tx,
+    new: &NewMessage<'_>,
+) -> std::result::Result<Option<Numbers>, sqlx::Error> {
+    let next: Option<Numbers> = sqlx::query_as(
+        "UPDATE chats SET last_seq = last_seq + 1, last_activity_ms = $1 \
+         WHERE id = $2 AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3) \
+         RETURNING last_seq AS seq, members_version",
+    )
+    .bind(new.now_ms)
+    .bind(new.chat_id)
+    .bind(new.author_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(numbers) = next else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions) \
+         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(new.id)
+    .bind(new.chat_id)
+    .bind(numbers.seq)
+    .bind(new.author_id)
+    .bind(new.content)
+    .bind(new.nonce)
+    .bind(new.now_ms)
+    .bind(new.reply_to.map(|reply| reply.id))
+    .bind(mentions_text(new.mentions))
+    .execute(&mut **tx)
+    .await?;
+    Ok(Some(numbers))
+}
