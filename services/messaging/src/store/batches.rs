@@ -2,7 +2,7 @@
 //! counters' updates and the inserts in one round trip (the batches are gathered by the
 //! service, `sends.rs`; the caller holds the transaction, which also writes the events).
 
-use super::messages::Numbers;
+use super::inserts::Numbers;
 use super::{NewMessage, Tx, mentions_text};
 use std::fmt::Write as _;
 

@@ -1,21 +1,10 @@
-//! Messages and reactions: storing new ones (under the chat's next number), changing them,
-//! and reading history.
+//! Messages and reactions: reading them, and changing one (edit, delete, react) under the
+//! chat's next number. New messages are stored by `inserts.rs`.
 
-use super::chats::member_ids_in;
-use super::{
-    Change, Changed, Inserted, MessageEvent, NewMessage, Store, Tx, batches, mentions_text,
-};
+use super::{Change, Changed, Store, Tx, mentions_text};
 use crate::model::{Message, Page, Preview};
 use astral_common::Result;
-use astral_common::db::is_unique_violation;
 use astral_common::outbox::Outgoing;
-
-/// Where a message just stored stands: its number, and the chat's `members_version` then.
-#[derive(Debug, Clone, Copy, sqlx::FromRow)]
-pub(super) struct Numbers {
-    pub seq: i64,
-    pub members_version: i64,
-}
 
 /// A message's row, and what its reply (if any) answers.
 #[derive(sqlx::FromRow)]
@@ -113,90 +102,6 @@ impl Store {
         self.attach_reactions(&mut found).await?;
         let [found] = found;
         Ok(Some(found))
-    }
-
-    /// Stores one message under the chat's next number if its author is a member, with its
-    /// event.
-    pub async fn insert_message(
-        &self,
-        new: &NewMessage<'_>,
-        event: MessageEvent<'_>,
-    ) -> Result<Inserted> {
-        self.insert_alone(new, event).await
-    }
-
-    /// Stores messages, each under its chat's next number if its author is a member, with
-    /// its event: one outcome per message, in order. On PostgreSQL several go in one
-    /// statement and one transaction (see `batches.rs`); if that fails as a whole (a retried
-    /// nonce meeting its first copy, say), or on SQLite (one connection anyway), each is
-    /// stored in its own, so one send's error is never another's.
-    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "insert_messages", count = batch.len()))]
-    pub async fn insert_messages(
-        &self,
-        batch: &[NewMessage<'_>],
-        event: MessageEvent<'_>,
-    ) -> Vec<Result<Inserted>> {
-        if self.postgres && batch.len() > 1 {
-            match self.insert_together(batch, event).await {
-                Ok(outcomes) => return outcomes,
-                Err(error) => {
-                    tracing::debug!(%error, size = batch.len(), "a batch failed; storing its messages one by one");
-                }
-            }
-        }
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for new in batch {
-            outcomes.push(self.insert_alone(new, event).await);
-        }
-        outcomes
-    }
-
-    async fn insert_together(
-        &self,
-        batch: &[NewMessage<'_>],
-        event: MessageEvent<'_>,
-    ) -> Result<Vec<Result<Inserted>>> {
-        let mut tx = self.pool.begin().await?;
-        let numbers = batches::insert_many(&mut tx, batch).await?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let mut events = Vec::with_capacity(batch.len());
-        for (new, numbers) in batch.iter().zip(numbers) {
-            outcomes.push(Ok(match numbers {
-                None => Inserted::NotAMember,
-                Some(numbers) => {
-                    let (inserted, outgoing) = stored(&mut tx, new, numbers, event).await?;
-                    events.push(outgoing);
-                    inserted
-                }
-            }));
-        }
-        self.outbox.commit(tx, events).await?;
-        Ok(outcomes)
-    }
-
-    async fn insert_alone(
-        &self,
-        new: &NewMessage<'_>,
-        event: MessageEvent<'_>,
-    ) -> Result<Inserted> {
-        let mut tx = self.pool.begin().await?;
-        let numbers = if self.postgres {
-            batches::insert_one(&mut tx, new).await
-        } else {
-            insert_in(&mut tx, new).await
-        };
-        let numbers = match numbers {
-            Err(error) if is_unique_violation(&error) && new.nonce.is_some() => {
-                return Ok(Inserted::NonceTaken);
-            }
-            other => match other? {
-                Some(numbers) => numbers,
-                None => return Ok(Inserted::NotAMember),
-            },
-        };
-        let (inserted, outgoing) = stored(&mut tx, new, numbers, event).await?;
-        self.outbox.commit(tx, vec![outgoing]).await?;
-        Ok(inserted)
     }
 
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "message"))]
@@ -367,7 +272,11 @@ async fn next_version(tx: &mut Tx, chat_id: &str) -> Result<i64> {
     .await?)
 }
 
-async fn message_in(tx: &mut Tx, chat_id: &str, message_id: i64) -> Result<Option<Message>> {
+async fn message_in(
+    tx: &mut Tx,
+    chat_id: &str,
+    message_id: i64,
+) -> Result<Option<Message>> {
     let sql = format!("SELECT {MESSAGE_COLUMNS} WHERE m.chat_id = $1 AND m.id = $2");
     let row: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(chat_id)
@@ -387,77 +296,4 @@ async fn message_in(tx: &mut Tx, chat_id: &str, message_id: i64) -> Result<Optio
         found.add_reaction(reaction.emoji, reaction.user_id);
     }
     Ok(Some(found))
-}
-
-/// A message just stored under `numbers`, and its event for the chat's members then: the
-/// sender's list unless the members changed before the message was stored (then read
-/// again, under the same lock).
-async fn stored(
-    tx: &mut Tx,
-    new: &NewMessage<'_>,
-    numbers: Numbers,
-    event: MessageEvent<'_>,
-) -> Result<(Inserted, Outgoing)> {
-    let message = Message {
-        id: new.id,
-        chat_id: new.chat_id.to_owned(),
-        seq: numbers.seq,
-        version: numbers.seq,
-        author_id: new.author_id,
-        content: new.content.to_owned(),
-        nonce: new.nonce.map(str::to_owned),
-        created_at_ms: new.now_ms,
-        edited_at_ms: None,
-        deleted: false,
-        reply_to: new.reply_to.cloned(),
-        mentions: new.mentions.to_vec(),
-        reactions: Vec::new(),
-    };
-    let outgoing = if numbers.members_version == new.recipients_version {
-        event(&message, new.recipients)
-    } else {
-        event(&message, &member_ids_in(tx, new.chat_id).await?)
-    };
-    let inserted = Inserted::Stored {
-        message: Box::new(message),
-        members_version: numbers.members_version,
-    };
-    Ok((inserted, outgoing))
-}
-
-/// Stores one message if its author is a member (SQLite); `None` when the author is not a
-/// member.
-async fn insert_in(
-    tx: &mut Tx,
-    new: &NewMessage<'_>,
-) -> std::result::Result<Option<Numbers>, sqlx::Error> {
-    let next: Option<Numbers> = sqlx::query_as(
-        "UPDATE chats SET last_seq = last_seq + 1, last_activity_ms = $1 \
-         WHERE id = $2 AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3) \
-         RETURNING last_seq AS seq, members_version",
-    )
-    .bind(new.now_ms)
-    .bind(new.chat_id)
-    .bind(new.author_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(numbers) = next else {
-        return Ok(None);
-    };
-    sqlx::query(
-        "INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions) \
-         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(new.id)
-    .bind(new.chat_id)
-    .bind(numbers.seq)
-    .bind(new.author_id)
-    .bind(new.content)
-    .bind(new.nonce)
-    .bind(new.now_ms)
-    .bind(new.reply_to.map(|reply| reply.id))
-    .bind(mentions_text(new.mentions))
-    .execute(&mut **tx)
-    .await?;
-    Ok(Some(numbers))
 }

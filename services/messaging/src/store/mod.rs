@@ -1,10 +1,11 @@
 //! The messaging database: SQL only, written once for PostgreSQL and SQLite. Chats and
-//! their members live in `chats.rs`, messages and reactions in `messages.rs`, PostgreSQL's
-//! one-statement batch inserts in `batches.rs`; every change commits with its events
-//! (`astral_common::outbox`).
+//! their members live in `chats.rs`, new messages in `inserts.rs` (PostgreSQL's
+//! one-statement batches in `batches.rs`), reading and changing messages in `messages.rs`;
+//! every change commits with its events (`astral_common::outbox`).
 
 mod batches;
 mod chats;
+mod inserts;
 mod messages;
 
 use crate::model::{ChatKind, Message, Preview, User};
