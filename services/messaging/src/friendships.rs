@@ -11,7 +11,7 @@ use astral_common::grpc::Channel;
 use astral_common::{Error, EventBus, Result};
 use astral_proto::events::{Event, event::Kind};
 use astral_proto::social::social_service_client::SocialServiceClient;
-use astral_proto::social::{AreFriendsRequest, CheckFriendshipsRequest};
+use astral_proto::social::{CheckFriendshipsRequest, UserPair};
 use futures::StreamExt as _;
 use prost::Message as _;
 use std::collections::HashMap;
@@ -82,7 +82,7 @@ impl Friendships {
         let asked = CheckFriendshipsRequest {
             pairs: pairs
                 .iter()
-                .map(|(a, b)| AreFriendsRequest {
+                .map(|(a, b)| UserPair {
                     user_a: a.to_string(),
                     user_b: b.to_string(),
                 })

@@ -1,7 +1,9 @@
 //! The social service's events, on both users' subjects: built here and written to the
 //! outbox in the change's transaction (`store.rs`), which publishes them after the commit.
 
-use crate::store::{Blocked, FriendRequest, Sent};
+use crate::convert;
+use crate::model::FriendRequest;
+use crate::store::{Blocked, Sent};
 use astral_common::outbox::Outgoing;
 use astral_proto::events::{FriendRemoved, FriendRequestEvent, event::Kind};
 use astral_proto::subjects;
@@ -67,7 +69,7 @@ pub fn blocked(blocker: i64, blocked: i64, undone: &Blocked) -> Vec<Outgoing> {
 
 fn to_both(request: &FriendRequest, kind: fn(FriendRequestEvent) -> Kind) -> Outgoing {
     let event = kind(FriendRequestEvent {
-        request: Some(crate::grpc::request_to_pb(request)),
+        request: Some(convert::friend_request(request)),
     });
     let subjects = vec![
         subjects::user(&request.from.id.to_string()),

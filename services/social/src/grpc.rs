@@ -1,11 +1,10 @@
 //! The social gRPC API: translates protobuf to use-case calls and back.
 
+use crate::convert;
 use crate::service::SocialService;
-use crate::store::{FriendRequest, User};
 use astral_common::error::parse_id;
 use astral_common::guard::{Access, Policy, Role, actor};
 use astral_common::ratelimit::Rate;
-use astral_proto::auth::User as PbUser;
 use astral_proto::social as pb;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -52,36 +51,10 @@ pub const POLICY: Policy = &[
     ),
     ("/astral.social.v1.SocialService/ListBlocks", Access::USER),
     (
-        "/astral.social.v1.SocialService/AreFriends",
-        Access::roles(&[Role::Messaging]),
-    ),
-    (
         "/astral.social.v1.SocialService/CheckFriendships",
         Access::roles(&[Role::Messaging]),
     ),
 ];
-
-fn user_to_pb(user: &User) -> PbUser {
-    PbUser {
-        id: user.id.to_string(),
-        username: user.username.clone(),
-    }
-}
-
-pub(crate) fn request_to_pb(request: &FriendRequest) -> pb::FriendRequest {
-    pb::FriendRequest {
-        id: request.id.to_string(),
-        from: Some(user_to_pb(&request.from)),
-        to: Some(user_to_pb(&request.to)),
-        created_at_ms: request.created_at_ms,
-    }
-}
-
-fn blocks_to_pb(blocked: &[User]) -> pb::ListBlocksResponse {
-    pb::ListBlocksResponse {
-        blocked: blocked.iter().map(user_to_pb).collect(),
-    }
-}
 
 #[tonic::async_trait]
 impl pb::social_service_server::SocialService for Api {
@@ -93,7 +66,7 @@ impl pb::social_service_server::SocialService for Api {
         let r = request.into_inner();
         let (request, accepted) = self.0.send_friend_request(actor, &r.username).await?;
         Ok(Response::new(pb::SendFriendRequestResponse {
-            request: Some(request_to_pb(&request)),
+            request: Some(convert::friend_request(&request)),
             accepted,
         }))
     }
@@ -109,8 +82,8 @@ impl pb::social_service_server::SocialService for Api {
             .accept_friend_request(actor, request_id(&r.request_id)?)
             .await?;
         Ok(Response::new(pb::AcceptFriendRequestResponse {
-            friend: Some(user_to_pb(&request.from)),
-            request: Some(request_to_pb(&request)),
+            friend: Some(convert::user(&request.from)),
+            request: Some(convert::friend_request(&request)),
         }))
     }
 
@@ -162,9 +135,17 @@ impl pb::social_service_server::SocialService for Api {
             .await?;
         Ok(Response::new(pb::ListFriendsResponse {
             next_after: overview.next_after.unwrap_or_default(),
-            friends: overview.friends.iter().map(user_to_pb).collect(),
-            incoming: overview.incoming.iter().map(request_to_pb).collect(),
-            outgoing: overview.outgoing.iter().map(request_to_pb).collect(),
+            friends: overview.friends.iter().map(convert::user).collect(),
+            incoming: overview
+                .incoming
+                .iter()
+                .map(convert::friend_request)
+                .collect(),
+            outgoing: overview
+                .outgoing
+                .iter()
+                .map(convert::friend_request)
+                .collect(),
         }))
     }
 
@@ -178,7 +159,7 @@ impl pb::social_service_server::SocialService for Api {
             .0
             .block(actor, parse_id(&r.user_id, "user_id")?)
             .await?;
-        Ok(Response::new(blocks_to_pb(&blocked)))
+        Ok(Response::new(convert::blocks(&blocked)))
     }
 
     async fn unblock_user(
@@ -191,7 +172,7 @@ impl pb::social_service_server::SocialService for Api {
             .0
             .unblock(actor, parse_id(&r.user_id, "user_id")?)
             .await?;
-        Ok(Response::new(blocks_to_pb(&blocked)))
+        Ok(Response::new(convert::blocks(&blocked)))
     }
 
     async fn list_blocks(
@@ -199,22 +180,7 @@ impl pb::social_service_server::SocialService for Api {
         request: Request<pb::ListBlocksRequest>,
     ) -> Result<Response<pb::ListBlocksResponse>, Status> {
         let blocked = self.0.blocked_users(actor(&request)?.user_id).await?;
-        Ok(Response::new(blocks_to_pb(&blocked)))
-    }
-
-    async fn are_friends(
-        &self,
-        request: Request<pb::AreFriendsRequest>,
-    ) -> Result<Response<pb::AreFriendsResponse>, Status> {
-        let r = request.into_inner();
-        let friends = self
-            .0
-            .are_friends(
-                parse_id(&r.user_a, "user_a")?,
-                parse_id(&r.user_b, "user_b")?,
-            )
-            .await?;
-        Ok(Response::new(pb::AreFriendsResponse { friends }))
+        Ok(Response::new(convert::blocks(&blocked)))
     }
 
     async fn check_friendships(

@@ -1,7 +1,9 @@
 //! Astral's social service: friend requests and friendships.
 
+mod convert;
 pub mod events;
 mod grpc;
+pub mod model;
 pub mod service;
 pub mod store;
 

@@ -1,7 +1,8 @@
 //! The social use cases: one function each, holding the rules.
 
 use crate::events;
-use crate::store::{FriendRequest, Sent, Store, User};
+use crate::model::{FriendRequest, User};
+use crate::store::{NewRequest, Sent, Store};
 use anyhow::Context as _;
 use astral_common::grpc::Channel;
 use astral_common::{Error, Result, ids, time};
@@ -56,8 +57,12 @@ impl SocialService {
         let sent = self
             .store
             .send_request(
-                (ids::new_id(), actor, target.id),
-                time::now_ms(),
+                NewRequest {
+                    id: ids::new_id(),
+                    from: actor,
+                    to: target.id,
+                    now_ms: time::now_ms(),
+                },
                 events::sent,
             )
             .await?;
@@ -177,15 +182,6 @@ impl SocialService {
 
     pub async fn blocked_users(&self, actor: i64) -> Result<Vec<User>> {
         self.store.blocked_users(actor).await
-    }
-
-    pub async fn are_friends(&self, a: i64, b: i64) -> Result<bool> {
-        if a == b {
-            return Ok(false);
-        }
-        let friends = self.store.are_friends(a, b).await?;
-        tracing::debug!(%a, %b, friends, "are friends");
-        Ok(friends)
     }
 
     /// Whether each pair are friends now, in order (a user is nobody's friend of themselves).

@@ -6,7 +6,18 @@ use astral_common::outbox::Outbox;
 use astral_common::testing::TestDatabase;
 use astral_common::{EventBus, db};
 use astral_social::events;
-use astral_social::store::{Blocked, Sent, Store, User};
+use astral_social::model::User;
+use astral_social::store::{Blocked, NewRequest, Sent, Store};
+
+/// Request `id` from `from` to `to`, sent at `now_ms`.
+fn new_request(id: i64, from: i64, to: i64, now_ms: i64) -> NewRequest {
+    NewRequest {
+        id,
+        from,
+        to,
+        now_ms,
+    }
+}
 
 async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
     let mut stores = Vec::new();
@@ -34,7 +45,7 @@ async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
 async fn a_request_is_pending_until_the_recipient_accepts_it() {
     for (backend, store, _db) in stores().await {
         let Sent::Requested(request) = store
-            .send_request((100, 1, 2), 5, events::sent)
+            .send_request(new_request(100, 1, 2, 5), events::sent)
             .await
             .unwrap()
         else {
@@ -56,7 +67,7 @@ async fn a_request_is_pending_until_the_recipient_accepts_it() {
             "{backend}"
         );
         let again = store
-            .send_request((101, 1, 2), 6, events::sent)
+            .send_request(new_request(101, 1, 2, 6), events::sent)
             .await
             .unwrap();
         assert_eq!(again, Sent::AlreadyRequested, "{backend}");
@@ -76,7 +87,10 @@ async fn a_request_is_pending_until_the_recipient_accepts_it() {
             Some(request),
             "{backend}"
         );
-        assert!(store.are_friends(2, 1).await.unwrap(), "{backend}");
+        assert!(
+            store.friendships_among(&[(2, 1)]).await.unwrap()[0],
+            "{backend}"
+        );
         assert_eq!(
             store.friends(1, "", 100).await.unwrap(),
             vec![User {
@@ -90,7 +104,7 @@ async fn a_request_is_pending_until_the_recipient_accepts_it() {
             "{backend}"
         );
         let to_friend = store
-            .send_request((102, 2, 1), 8, events::sent)
+            .send_request(new_request(102, 2, 1, 8), events::sent)
             .await
             .unwrap();
         assert_eq!(to_friend, Sent::AlreadyFriends, "{backend}");
@@ -101,18 +115,21 @@ async fn a_request_is_pending_until_the_recipient_accepts_it() {
 async fn asking_someone_who_already_asked_accepts_their_request() {
     for (backend, store, _db) in stores().await {
         store
-            .send_request((100, 1, 3), 5, events::sent)
+            .send_request(new_request(100, 1, 3, 5), events::sent)
             .await
             .unwrap();
         let answer = store
-            .send_request((101, 3, 1), 6, events::sent)
+            .send_request(new_request(101, 3, 1, 6), events::sent)
             .await
             .unwrap();
         assert!(
             matches!(answer, Sent::AcceptedTheirs(ref r) if r.id == 100),
             "{backend}: {answer:?}"
         );
-        assert!(store.are_friends(1, 3).await.unwrap(), "{backend}");
+        assert!(
+            store.friendships_among(&[(1, 3)]).await.unwrap()[0],
+            "{backend}"
+        );
         assert_eq!(
             store
                 .friendships_among(&[(3, 1), (1, 2), (1, 3), (2, 3)])
@@ -129,7 +146,7 @@ async fn asking_someone_who_already_asked_accepts_their_request() {
 async fn only_the_recipient_declines_and_only_the_sender_cancels() {
     for (backend, store, _db) in stores().await {
         store
-            .send_request((100, 1, 2), 5, events::sent)
+            .send_request(new_request(100, 1, 2, 5), events::sent)
             .await
             .unwrap();
         assert_eq!(
@@ -175,7 +192,7 @@ async fn only_the_recipient_declines_and_only_the_sender_cancels() {
 async fn unfriending_ends_the_friendship_once() {
     for (backend, store, _db) in stores().await {
         store
-            .send_request((100, 1, 2), 5, events::sent)
+            .send_request(new_request(100, 1, 2, 5), events::sent)
             .await
             .unwrap();
         store
@@ -196,7 +213,10 @@ async fn unfriending_ends_the_friendship_once() {
                 .unwrap(),
             "{backend}"
         );
-        assert!(!store.are_friends(1, 2).await.unwrap(), "{backend}");
+        assert!(
+            !store.friendships_among(&[(1, 2)]).await.unwrap()[0],
+            "{backend}"
+        );
     }
 }
 
@@ -204,7 +224,7 @@ async fn unfriending_ends_the_friendship_once() {
 async fn blocking_ends_the_friendship_and_requests_and_refuses_new_ones_both_ways() {
     for (backend, store, _db) in stores().await {
         store
-            .send_request((100, 1, 2), 5, events::sent)
+            .send_request(new_request(100, 1, 2, 5), events::sent)
             .await
             .unwrap();
         store
@@ -212,7 +232,7 @@ async fn blocking_ends_the_friendship_and_requests_and_refuses_new_ones_both_way
             .await
             .unwrap();
         let Sent::Requested(pending) = store
-            .send_request((101, 3, 1), 7, events::sent)
+            .send_request(new_request(101, 3, 1, 7), events::sent)
             .await
             .unwrap()
         else {
@@ -229,7 +249,10 @@ async fn blocking_ends_the_friendship_and_requests_and_refuses_new_ones_both_way
             },
             "{backend}"
         );
-        assert!(!store.are_friends(1, 2).await.unwrap(), "{backend}");
+        assert!(
+            !store.friendships_among(&[(1, 2)]).await.unwrap()[0],
+            "{backend}"
+        );
         assert_eq!(
             store
                 .block(1, 3, 9, |undone| events::blocked(1, 3, undone))
@@ -263,7 +286,7 @@ async fn blocking_ends_the_friendship_and_requests_and_refuses_new_ones_both_way
         assert_eq!(names, ["ben", "cat"], "{backend}");
         assert_eq!(
             store
-                .send_request((102, 2, 1), 11, events::sent)
+                .send_request(new_request(102, 2, 1, 11), events::sent)
                 .await
                 .unwrap(),
             Sent::RecipientBlocked,
@@ -271,7 +294,7 @@ async fn blocking_ends_the_friendship_and_requests_and_refuses_new_ones_both_way
         );
         assert_eq!(
             store
-                .send_request((103, 1, 2), 12, events::sent)
+                .send_request(new_request(103, 1, 2, 12), events::sent)
                 .await
                 .unwrap(),
             Sent::SenderBlocked,
@@ -285,7 +308,7 @@ async fn blocking_ends_the_friendship_and_requests_and_refuses_new_ones_both_way
         assert!(
             matches!(
                 store
-                    .send_request((104, 2, 1), 13, events::sent)
+                    .send_request(new_request(104, 2, 1, 13), events::sent)
                     .await
                     .unwrap(),
                 Sent::Requested(_)
@@ -310,7 +333,7 @@ async fn friends_come_in_pages_by_username() {
             .unwrap();
         for friend in &many {
             let Sent::Requested(request) = store
-                .send_request((1000 + friend.id, 1, friend.id), 1, events::sent)
+                .send_request(new_request(1000 + friend.id, 1, friend.id, 1), events::sent)
                 .await
                 .unwrap()
             else {

@@ -272,11 +272,7 @@ async fn next_version(tx: &mut Tx, chat_id: &str) -> Result<i64> {
     .await?)
 }
 
-async fn message_in(
-    tx: &mut Tx,
-    chat_id: &str,
-    message_id: i64,
-) -> Result<Option<Message>> {
+async fn message_in(tx: &mut Tx, chat_id: &str, message_id: i64) -> Result<Option<Message>> {
     let sql = format!("SELECT {MESSAGE_COLUMNS} WHERE m.chat_id = $1 AND m.id = $2");
     let row: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(chat_id)
