@@ -235,10 +235,10 @@ impl pb::auth_service_server::AuthService for Api {
         let revoked = self.0.revoked_since(request.into_inner().since_ms).await?;
         let sessions = revoked
             .into_iter()
-            .map(|(session_id, user_id, revoked_at_ms)| pb::RevokedSession {
-                session_id: session_id.to_string(),
-                user_id: user_id.to_string(),
-                revoked_at_ms,
+            .map(|revoked| pb::RevokedSession {
+                session_id: revoked.session_id.to_string(),
+                user_id: revoked.user_id.to_string(),
+                revoked_at_ms: revoked.revoked_at_ms,
             })
             .collect();
         Ok(Response::new(pb::ListRevokedSessionsResponse { sessions }))

@@ -1,6 +1,6 @@
 //! Token-signing keys (Ed25519) and the access tokens they sign.
 
-use crate::store::User;
+use crate::store::{StoredKey, User};
 use anyhow::Context as _;
 use astral_common::tokens::{Claims, TokenVerifier};
 use base64::Engine as _;
@@ -25,20 +25,22 @@ pub struct SigningKeys {
 }
 
 impl SigningKeys {
-    /// Builds the key set from `(kid, base64 seed in clear, created_at_ms)`, newest first.
-    pub fn from_stored(stored: &[(String, String, i64)], now_ms: i64) -> anyhow::Result<Self> {
-        let (signing_kid, signing_seed, _) = stored.first().context("no signing key stored")?;
-        let signing = signing_key(signing_seed)?;
+    /// Builds the key set from the stored keys with their seeds in clear (base64), newest
+    /// first.
+    pub fn from_stored(stored: &[StoredKey], now_ms: i64) -> anyhow::Result<Self> {
+        let newest = stored.first().context("no signing key stored")?;
+        let (signing_kid, signing) = (&newest.kid, signing_key(&newest.seed)?);
         let der = signing.to_pkcs8_der().context("encode the signing key")?;
         // A key stopped signing when the next newer one was created.
-        let replaced_at = std::iter::once(i64::MAX).chain(stored.iter().map(|(_, _, at)| *at));
+        let replaced_at =
+            std::iter::once(i64::MAX).chain(stored.iter().map(|key| key.created_at_ms));
         let public = stored
             .iter()
             .zip(replaced_at)
             .filter(|(_, replaced_at)| now_ms.saturating_sub(*replaced_at) < RETIRE_AFTER_MS)
-            .map(|((kid, seed, _), _)| {
-                let public = signing_key(seed)?.verifying_key().to_bytes().to_vec();
-                Ok((kid.clone(), public))
+            .map(|(key, _)| {
+                let public = signing_key(&key.seed)?.verifying_key().to_bytes().to_vec();
+                Ok((key.kid.clone(), public))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let verifier = TokenVerifier::default();
@@ -98,9 +100,12 @@ mod tests {
     use astral_common::tokens::{TokenError, TokenVerifier};
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 
-    fn stored(kid: &str, created_at_ms: i64) -> (String, String, i64) {
-        let seed = BASE64.encode(rand::random::<[u8; 32]>());
-        (kid.into(), seed, created_at_ms)
+    fn stored(kid: &str, created_at_ms: i64) -> StoredKey {
+        StoredKey {
+            kid: kid.into(),
+            seed: BASE64.encode(rand::random::<[u8; 32]>()),
+            created_at_ms,
+        }
     }
 
     fn keys() -> (SigningKeys, TokenVerifier) {

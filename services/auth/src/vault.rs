@@ -6,7 +6,7 @@
 
 use crate::kek::{self, Kek};
 use crate::keys::SigningKeys;
-use crate::store::Store;
+use crate::store::{Store, StoredKey};
 use anyhow::Context as _;
 use astral_common::{ids, time};
 use base64::Engine as _;
@@ -42,9 +42,9 @@ impl KeyVault {
             .signing_keys()
             .await?
             .into_iter()
-            .map(|(kid, stored, created_at_ms)| {
-                let seed = self.open_seed(&kid, &stored)?;
-                Ok((kid, seed, created_at_ms))
+            .map(|stored| {
+                let seed = self.open_seed(&stored.kid, &stored.seed)?;
+                Ok(StoredKey { seed, ..stored })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         SigningKeys::from_stored(&opened, time::now_ms())
@@ -67,7 +67,10 @@ impl KeyVault {
     /// Seals, in place, each seed stored in clear by a version without the KEK.
     async fn seal_clear_seeds(&self) -> anyhow::Result<()> {
         let Some(kek) = &self.kek else { return Ok(()) };
-        for (kid, stored, _) in self.store.signing_keys().await? {
+        for StoredKey {
+            kid, seed: stored, ..
+        } in self.store.signing_keys().await?
+        {
             if kek::is_sealed(&stored) {
                 continue;
             }

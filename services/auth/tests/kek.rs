@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
-use astral_auth::store::Store;
+use astral_auth::store::{Store, StoredKey};
 use astral_auth::vault::WRONG_KEK;
 use astral_auth::{AuthService, Kek, Settings};
 use astral_common::testing::TestDatabase;
@@ -38,12 +38,12 @@ async fn start(store: &Store, kek: &Kek) -> Arc<AuthService> {
 /// row; returns the kids.
 async fn assert_all_sealed(backend: &str, store: &Store, kek: &Kek) -> Vec<String> {
     let stored = store.signing_keys().await.unwrap();
-    for (kid, seed, _) in &stored {
+    for StoredKey { kid, seed, .. } in &stored {
         assert!(seed.starts_with("v1:"), "{backend}: {kid} is not sealed");
         let clear = BASE64.encode(kek.open(kid, seed).unwrap());
         assert!(!seed.contains(&clear), "{backend}: {kid} holds its seed");
     }
-    stored.into_iter().map(|(kid, _, _)| kid).collect()
+    stored.into_iter().map(|key| key.kid).collect()
 }
 
 fn kid_of(token: &str) -> String {
@@ -100,7 +100,9 @@ async fn a_legacy_clear_seed_is_sealed_in_place_at_start() {
         let auth = start(&store, &kek).await;
         let stored = store.signing_keys().await.unwrap();
         assert_eq!(stored.len(), 1, "{backend}: no new key was made");
-        let (kid, sealed, _) = &stored[0];
+        let StoredKey {
+            kid, seed: sealed, ..
+        } = &stored[0];
         assert_eq!(kid, "legacy");
         assert!(
             sealed.starts_with("v1:") && !sealed.contains(&clear),

@@ -2,7 +2,9 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
-use astral_auth::store::{Fresh, NewSession, Pruning, Refreshed, Reservation, Store, User};
+use astral_auth::store::{
+    Fresh, NewSession, Pruning, Refreshed, Reservation, RevokedSession, Store, StoredKey, User,
+};
 use astral_auth::throttle::{self, Limit};
 use astral_common::testing::TestDatabase;
 use astral_common::{Error, db};
@@ -160,7 +162,11 @@ async fn a_refresh_token_works_once_and_its_reuse_revokes_the_session() {
         );
         assert_eq!(
             store.revoked_since(0).await.unwrap(),
-            vec![(200, 20, 6)],
+            vec![RevokedSession {
+                session_id: 200,
+                user_id: 20,
+                revoked_at_ms: 6
+            }],
             "{backend}"
         );
     }
@@ -422,10 +428,7 @@ async fn signing_keys_come_newest_first_and_are_not_replaced() {
         let keys = store.signing_keys().await.unwrap();
         assert_eq!(
             keys,
-            vec![
-                ("new".into(), "seed-new".into(), 2),
-                ("old".into(), "seed-old".into(), 1)
-            ],
+            vec![key("new", "seed-new", 2), key("old", "seed-old", 1)],
             "{backend}"
         );
     }
@@ -444,8 +447,17 @@ async fn a_signing_seed_is_replaced_only_while_it_is_still_the_one_read() {
         );
         assert_eq!(
             store.signing_keys().await.unwrap(),
-            vec![("k".into(), "v1:sealed".into(), 1)],
+            vec![key("k", "v1:sealed", 1)],
             "{backend}"
         );
+    }
+}
+
+/// A stored signing key.
+fn key(kid: &str, seed: &str, created_at_ms: i64) -> StoredKey {
+    StoredKey {
+        kid: kid.into(),
+        seed: seed.into(),
+        created_at_ms,
     }
 }
