@@ -1,20 +1,19 @@
 //! `GET /ws`: one WebSocket session — hello, identify, ready, heartbeats, chat subscriptions,
 //! and the user's events from the bus, each delivered at most once.
 
+use crate::connections::{ConnectionSlot, MAX_CONNECTIONS_PER_USER, UnidentifiedSlot};
 use crate::error::ApiError;
 use crate::hub::Subscriptions;
 use crate::json;
 use crate::limits::{Admit, FrameRate};
-use crate::session::{self, origin_allowed};
+use crate::origin::origin_allowed;
+use crate::session;
 use crate::state::AppState;
-use counts::{ConnectionSlot, MAX_CONNECTIONS_PER_USER, UnidentifiedSlot};
 use order::Ordering;
 use seen::Seen;
 
-mod counts;
 mod order;
 mod seen;
-pub use counts::ConnectionCounts;
 
 use astral_common::guard::for_user;
 use astral_common::tokens::Claims;
@@ -54,13 +53,13 @@ pub async fn upgrade(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if !origin_allowed(&headers, &state, false) {
+    if !origin_allowed(&headers, &state.config, false) {
         return ApiError::forbidden("cross-site WebSocket refused").into_response();
     }
     // A connection that has not identified costs the gateway without proving anything: each
     // address may hold a few, and each only for the identify timeout.
     let limits = &state.config.limits;
-    let address = session::client_addr(&headers, peer, state.config.trusted_proxy_hops);
+    let address = crate::address::client_addr(&headers, peer, state.config.trusted_proxy_hops);
     let address = match address.parse() {
         Ok(ip) => crate::server::address_group(ip).to_string(),
         Err(_) => address,
@@ -306,7 +305,7 @@ impl Connection {
 
     /// Identifies the connection with `token`, or closes it with 4001.
     async fn accept(&mut self, token: String) -> Step<Identified> {
-        match session::authenticate(&self.state, &token).await {
+        match session::authenticate(&self.state.tokens, &token).await {
             Ok(claims) => self.ready(claims, token).await,
             Err(error) => {
                 self.send_error("unauthenticated", &error.message).await?;
@@ -339,6 +338,7 @@ impl Connection {
             // tokens without the name ask it).
             let user = if name.is_empty() {
                 state
+                    .services
                     .auth
                     .clone()
                     .get_user(auth::GetUserRequest {
@@ -352,8 +352,10 @@ impl Connection {
                     username: name,
                 }
             };
-            let (mut messaging_client, mut social_client) =
-                (state.messaging.clone(), state.social.clone());
+            let (mut messaging_client, mut social_client) = (
+                state.services.messaging.clone(),
+                state.services.social.clone(),
+            );
             let chats =
                 messaging_client.list_chats(for_user(messaging::ListChatsRequest {}, &token));
             // `ready` carries the first 1,000 friends; `GET /api/friends` pages through the rest.
@@ -407,8 +409,8 @@ impl Connection {
             mut queue,
         } = identified;
         let overflowed = subscriptions.overflowed();
-        let mut draining = self.state.draining.subscribe();
-        let mut bus_connections = self.state.bus.connections();
+        let mut draining = std::pin::pin!(self.state.connections.draining());
+        let mut bus_connections = self.state.hub.bus_connections();
         bus_connections.mark_unchanged();
         let mut rate = FrameRate::default();
         let mut deadline = Instant::now() + self.timeout();
@@ -451,7 +453,7 @@ impl Connection {
                 () = overflowed.notified() => {
                     return Err(Closing::Close(CLOSE_TOO_SLOW, "too slow: reconnect and catch up"));
                 }
-                Ok(()) = async { draining.wait_for(|draining| *draining).await.map(|_| ()) } => {
+                () = &mut draining => {
                     self.send(json!({ "op": "reconnect" })).await?;
                     return Err(Closing::Close(CLOSE_GOING_AWAY, "the gateway is restarting"));
                 }
@@ -487,6 +489,7 @@ impl Connection {
                 };
                 let chat = match self
                     .state
+                    .services
                     .messaging
                     .clone()
                     .get_chat(identity.request(request))
@@ -518,6 +521,7 @@ impl Connection {
                 let request = messaging::ChatRef { chat_id };
                 match self
                     .state
+                    .services
                     .messaging
                     .clone()
                     .typing(identity.request(request))
@@ -546,7 +550,7 @@ impl Connection {
                 .send_error("invalid_argument", "identify needs d.token")
                 .await;
         };
-        match session::authenticate(&self.state, token).await {
+        match session::authenticate(&self.state.tokens, token).await {
             Ok(claims) if claims.sub == identity.user.id && claims.sid == identity.session_id => {
                 identity.token = token.to_owned();
                 Ok(())
@@ -586,6 +590,7 @@ impl Connection {
                 };
                 let fetched = self
                     .state
+                    .services
                     .messaging
                     .clone()
                     .list_messages(identity.request(request))
