@@ -146,6 +146,8 @@ export class GatewaySocket {
         void this.identify(ws);
         break;
       case 'ready':
+        // Also a second time, if the session cookie identified the connection before this
+        // client's `identify` arrived and that named another session: the identify wins.
         this.ready = true;
         this.everReady = true;
         this.attempt = 0;
@@ -178,9 +180,7 @@ export class GatewaySocket {
             if (ws === this.ws && this.chatId) this.send('subscribe', { chat_id: this.chatId });
           });
         } else if (frame.d?.code === 'unauthenticated') this.authRejected = true;
-        // The upgrade's session cookie may have identified the connection already: then the
-        // gateway refuses the identify that crossed its `ready`, which is harmless.
-        else if (!(this.ready && frame.d?.code === 'invalid_argument')) console.warn('gateway error', frame.d);
+        else console.warn('gateway error', frame.d);
         break;
       default:
         break; // heartbeat_ack and anything new
