@@ -115,8 +115,7 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Arc<AppState>> f
             .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
         if !json {
             return Err(ApiError::new(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                crate::error::ErrorCode::UnsupportedMediaType,
                 "send the body as Content-Type: application/json",
             ));
         }

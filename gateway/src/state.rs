@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::connections::Connections;
 use crate::hub::Hub;
+use anyhow::Context as _;
 use astral_common::EventBus;
 use astral_common::authenticator::Authenticator;
 use astral_common::grpc::Channel;
@@ -42,13 +43,19 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config, plane: &Plane, bus: EventBus) -> anyhow::Result<Arc<Self>> {
-        let auth = AuthServiceClient::new(plane.channel(&config.auth_url, Role::Auth)?);
+        let channel = |url: &str, role| {
+            plane
+                .channel(url, role)
+                .with_context(|| format!("a channel to the {role:?} service at {url}"))
+        };
+        let auth = AuthServiceClient::new(channel(&config.auth_url, Role::Auth)?);
         let services = Services {
             auth: auth.clone(),
-            social: SocialServiceClient::new(plane.channel(&config.social_url, Role::Social)?),
-            messaging: MessagingServiceClient::new(
-                plane.channel(&config.messaging_url, Role::Messaging)?,
-            ),
+            social: SocialServiceClient::new(channel(&config.social_url, Role::Social)?),
+            messaging: MessagingServiceClient::new(channel(
+                &config.messaging_url,
+                Role::Messaging,
+            )?),
         };
         Ok(Arc::new(Self {
             tokens: Authenticator::start(auth, bus.clone()),

@@ -342,8 +342,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .fallback(|| async { ApiError::not_found("no such API route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
-                axum::http::StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                crate::error::ErrorCode::MethodNotAllowed,
                 "this route does not take that method",
             )
         })

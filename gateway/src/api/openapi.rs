@@ -2,6 +2,7 @@
 //! table of endpoints the router is built from.
 
 use super::endpoints;
+use crate::error::{Channel, ErrorCode};
 use axum::Json;
 use serde_json::{Map, Value, json};
 
@@ -93,6 +94,16 @@ fn string() -> Value {
     json!({ "type": "string" })
 }
 
+/// The codes an HTTP answer may carry (docs/api.md, "Error codes").
+fn error_code() -> Value {
+    let codes: Vec<&str> = ErrorCode::ALL
+        .into_iter()
+        .filter(|code| code.channel() != Channel::WebSocket)
+        .map(ErrorCode::as_str)
+        .collect();
+    json!({ "type": "string", "enum": codes })
+}
+
 fn nullable_string() -> Value {
     json!({ "type": "string", "nullable": true })
 }
@@ -113,7 +124,7 @@ fn schemas() -> Value {
     add(
         "Error",
         object(
-            json!({ "error": object(json!({ "code": string(), "message": string() }), &["code", "message"]) }),
+            json!({ "error": object(json!({ "code": error_code(), "message": string() }), &["code", "message"]) }),
             &["error"],
         ),
     );

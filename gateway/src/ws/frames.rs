@@ -2,6 +2,7 @@
 //! edge, into [`ClientFrame`] or a [`FrameError`]), what the gateway sends ([`ServerFrame`]),
 //! and the close codes ([`CloseCode`]). docs/protocol.md describes them for people.
 
+use crate::error::ErrorCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -40,6 +41,14 @@ pub enum FrameError {
 }
 
 impl FrameError {
+    /// The error frame's code, once the connection is identified.
+    pub fn code(self) -> ErrorCode {
+        match self {
+            Self::Malformed | Self::Binary | Self::UnknownOp => ErrorCode::InvalidFrame,
+            Self::NoToken | Self::NoChatId => ErrorCode::InvalidArgument,
+        }
+    }
+
     /// The error frame's message.
     pub fn message(self) -> &'static str {
         match self {
@@ -164,12 +173,12 @@ pub struct Unsubscribed {
 
 #[derive(Debug, Serialize)]
 pub struct ErrorBody {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ServerFrame {
-    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Error {
             d: ErrorBody {
                 code,
@@ -299,7 +308,7 @@ mod tests {
             json!({ "op": "hello", "d": { "heartbeat_ms": 5 } })
         );
         assert_eq!(
-            frame(ServerFrame::error("not_found", "no such chat")),
+            frame(ServerFrame::error(ErrorCode::NotFound, "no such chat")),
             json!({ "op": "error", "d": { "code": "not_found", "message": "no such chat" } })
         );
         assert_eq!(

@@ -4,7 +4,7 @@
 use super::backend::Backend;
 use super::frames::{ClientFrame, CloseCode, FrameError, ServerFrame, Subscribed, Unsubscribed};
 use super::session::{Closing, Identified, Identity, ReadError, Reidentify, Session, Step};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::hub::Subscriptions;
 use crate::json;
 use crate::limits::{Admit, FrameRate};
@@ -56,7 +56,7 @@ where
                     let frame = match frame? {
                         None => continue,
                         Some(Err(error @ (FrameError::Malformed | FrameError::Binary))) => {
-                            self.send_error("invalid_frame", error.message()).await?;
+                            self.send_error(error.code(), error.message()).await?;
                             continue;
                         }
                         Some(frame) => frame,
@@ -69,7 +69,7 @@ where
                                 return Ok(reidentify);
                             }
                         }
-                        Admit::Refuse => self.send_error("rate_limited", "too many frames: slow down").await?,
+                        Admit::Refuse => self.send_error(ErrorCode::RateLimited, "too many frames: slow down").await?,
                         Admit::Close => return Err(Closing::Close(CloseCode::TooFast)),
                     }
                 }
@@ -114,12 +114,8 @@ where
     ) -> Step<Option<Reidentify>> {
         let frame = match frame {
             Ok(frame) => frame,
-            Err(error @ FrameError::UnknownOp) => {
-                self.send_error("invalid_frame", error.message()).await?;
-                return Ok(None);
-            }
             Err(error) => {
-                self.send_error("invalid_argument", error.message()).await?;
+                self.send_error(error.code(), error.message()).await?;
                 return Ok(None);
             }
         };
@@ -138,8 +134,7 @@ where
             ClientFrame::Typing { chat_id } => {
                 // Membership and the 3-second limit are the messaging service's to check.
                 if let Err(status) = self.backend.typing(chat_id, &identity.token).await {
-                    let error = ApiError::from(status);
-                    self.send_error(error.code, &error.message).await?;
+                    self.send_api_error(ApiError::from(status)).await?;
                 }
             }
         }
@@ -168,8 +163,7 @@ where
                 if joined_now {
                     subscriptions.leave(&subject);
                 }
-                let error = ApiError::from(status);
-                return self.send_error(error.code, &error.message).await;
+                return self.send_api_error(ApiError::from(status)).await;
             }
         };
         if joined_now {
@@ -204,10 +198,10 @@ where
             Ok(claims) if !identity.explicit => return Ok(Some(Reidentify { claims, token })),
             Ok(_) => {
                 let message = "a connection keeps its session: identify with a token of it";
-                self.send_error("invalid_argument", message).await?;
+                self.send_error(ErrorCode::InvalidArgument, message).await?;
             }
             Err(error) if !identity.explicit => return Err(self.refuse(&error).await),
-            Err(error) => self.send_error(error.code, &error.message).await?,
+            Err(error) => self.send_api_error(error).await?,
         }
         Ok(None)
     }

@@ -7,7 +7,7 @@ use super::frames::{ClientFrame, CloseCode, FrameError, Hello, Ready, ServerFram
 use super::order::Ordering;
 use super::seen::Seen;
 use crate::connections::{ConnectionSlot, Connections, MAX_CONNECTIONS_PER_USER, UnidentifiedSlot};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::hub::{Hub, Subscriptions};
 use crate::json;
 use astral_common::tokens::Claims;
@@ -181,8 +181,14 @@ where
             .map_err(|_| Closing::Gone)
     }
 
-    pub(super) async fn send_error(&mut self, code: &'static str, message: &str) -> Step<()> {
+    pub(super) async fn send_error(&mut self, code: ErrorCode, message: &str) -> Step<()> {
         self.send(ServerFrame::error(code, message)).await
+    }
+
+    /// Sends `error` as an `error` frame (a service's refusal, mapped as for HTTP).
+    pub(super) async fn send_api_error(&mut self, error: ApiError) -> Step<()> {
+        self.send(ServerFrame::error(error.code, error.message))
+            .await
     }
 
     /// The next client frame, parsed (or why it could not be); `None` for pings and pongs.
@@ -230,13 +236,14 @@ where
                 None => {}
                 Some(Ok(ClientFrame::Identify { token })) => return self.accept(token, true).await,
                 Some(Ok(ClientFrame::Heartbeat)) => self.send(ServerFrame::HeartbeatAck).await?,
-                Some(Err(error @ (FrameError::Malformed | FrameError::Binary))) => {
-                    self.send_error("invalid_frame", error.message()).await?;
+                Some(Err(
+                    error @ (FrameError::Malformed | FrameError::Binary | FrameError::NoToken),
+                )) => self.send_error(error.code(), error.message()).await?,
+                // Unknown ops too: only identified connections learn what the protocol has.
+                Some(_) => {
+                    let message = "identify first";
+                    self.send_error(ErrorCode::Unauthenticated, message).await?;
                 }
-                Some(Err(error @ FrameError::NoToken)) => {
-                    self.send_error("invalid_argument", error.message()).await?;
-                }
-                Some(_) => self.send_error("unauthenticated", "identify first").await?,
             }
         }
     }
@@ -252,7 +259,10 @@ where
 
     /// Refuses a token that was to identify the connection: an error frame, then 4001.
     pub(super) async fn refuse(&mut self, error: &ApiError) -> Closing {
-        match self.send_error("unauthenticated", &error.message).await {
+        match self
+            .send_error(ErrorCode::Unauthenticated, &error.message)
+            .await
+        {
             Ok(()) => Closing::Close(CloseCode::Unauthenticated("unauthenticated")),
             Err(gone) => gone,
         }
@@ -265,7 +275,8 @@ where
         let (user_id, session_id, name) = (claims.sub, claims.sid, claims.name);
         let Some(slot) = self.connections.admit(&user_id) else {
             let message = format!("at most {MAX_CONNECTIONS_PER_USER} connections per user");
-            self.send_error("too_many_connections", &message).await?;
+            self.send_error(ErrorCode::TooManyConnections, &message)
+                .await?;
             return Err(Closing::Close(CloseCode::TooManyConnections));
         };
         let (mut subscriptions, queue) = self.hub.listener();
@@ -294,8 +305,7 @@ where
         let (user, chats) = match loaded {
             Ok(loaded) => loaded,
             Err(status) => {
-                let error = ApiError::from(status);
-                self.send_error(error.code, &error.message).await?;
+                self.send_api_error(ApiError::from(status)).await?;
                 return Err(Closing::Close(CloseCode::CannotServe(
                     "cannot load the session",
                 )));
