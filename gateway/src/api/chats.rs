@@ -107,7 +107,7 @@ pub async fn messages(
     Path(chat_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let limit = super::query_number(&query, "limit")?.unwrap_or(0);
+    let limit = super::query::number(&query, "limit")?.unwrap_or(0);
     let limit =
         i32::try_from(limit).map_err(|_| ApiError::invalid("limit is between 1 and 100"))?;
     if query.contains_key("limit") && limit == 0 {
@@ -115,8 +115,8 @@ pub async fn messages(
     }
     let request = pb::ListMessagesRequest {
         chat_id,
-        before: super::query_number(&query, "before")?,
-        after: super::query_number(&query, "after")?,
+        before: super::query::number(&query, "before")?,
+        after: super::query::number(&query, "after")?,
         limit,
     };
     let page = messaging

@@ -24,7 +24,7 @@ pub async fn list(
     caller: Caller,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let limit = super::query_number(&query, "limit")?.unwrap_or(0);
+    let limit = super::query::number(&query, "limit")?.unwrap_or(0);
     let limit = i32::try_from(limit)
         .ok()
         .filter(|l| (1..=1000).contains(l) || !query.contains_key("limit"));

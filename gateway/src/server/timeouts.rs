@@ -3,8 +3,8 @@
 //! arrive, the response body when a request is done, and the request body is given a deadline
 //! of its own.
 
-use super::ConnectionLimits;
 use super::admission::Permit;
+use super::limits::ConnectionLimits;
 use crate::error::ApiError;
 use axum::Router;
 use axum::body::Bytes;
