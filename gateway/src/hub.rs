@@ -62,6 +62,12 @@ impl Hub {
         )
     }
 
+    /// Counts the bus's (re)connections: a change means events published meanwhile may
+    /// never have arrived.
+    pub fn bus_connections(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.bus.connections()
+    }
+
     /// How many subjects this gateway is subscribed to on the bus (for tests and metrics).
     pub fn subject_count(&self) -> usize {
         self.lock().len()

@@ -117,8 +117,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
+                        crate::error::ErrorCode::PayloadTooLarge,
                         "the request body is too large",
                     )
                 } else {
@@ -127,8 +126,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
             })?;
         serde_json::from_slice(&bytes).map(Body).map_err(|error| {
             ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
+                crate::error::ErrorCode::InvalidJson,
                 format!("the request body is not valid JSON for this call: {error}"),
             )
         })

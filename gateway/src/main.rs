@@ -1,5 +1,6 @@
 //! `astral-gateway`: the gateway as its own process.
 
+use anyhow::Context as _;
 use astral_common::bus::NatsOptions;
 use astral_common::config::{BusArgs, TelemetryArgs};
 use astral_common::guard::Role;
@@ -61,7 +62,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let nats = NatsOptions::load(&args.bus, Role::Gateway, args.plane.insecure_dev)?;
     let bus = astral_common::EventBus::nats_with(&args.bus.nats_url, nats).await?;
-    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listen on {}", args.listen))?;
     astral_gateway::serve(
         config,
         &plane,

@@ -1,7 +1,9 @@
 //! The gateway's settings facing clients, as flags and environment variables: the same for
 //! `astral-gateway` and the all-in-one `astral`, which serves the same gateway.
 
-use crate::{Config, ConnectionLimits, ProxyHops};
+use crate::address::ProxyHops;
+use crate::config::Config;
+use crate::server::ConnectionLimits;
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -9,7 +9,10 @@ import { parseAuth, parseChat, parseFriends, parseMessage, parseRequest, parseSe
 /** @typedef {import('./types.js').User} User */
 /** @typedef {import('./types.js').FriendsList} FriendsList */
 
-/** An API failure: the HTTP status (0 when the server could not be reached) and the body's code. */
+/**
+ * An API failure: the HTTP status (0 when the server could not be reached) and the body's code
+ * (one of `ErrorCode` in errors.js, or `http_<status>` when the answer had no error body).
+ */
 export class ApiError extends Error {
   /** @param {number} status @param {string} code @param {string} message @param {number | null} [retryAfter] */
   constructor(status, code, message, retryAfter = null) {

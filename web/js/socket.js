@@ -1,6 +1,8 @@
 // socket.js — the WebSocket session with the gateway: hello, identify, heartbeats, the
 // subscription to the open chat, and reconnecting with back-off when the connection drops.
 
+import { CloseCode, ErrorCode } from './errors.js';
+
 /** @typedef {import('./types.js').ConnectionState} ConnectionState */
 
 /**
@@ -121,7 +123,7 @@ export class GatewaySocket {
     this.ws = ws;
     this.ready = false;
     this.lastFrameAt = Date.now();
-    this.helloTimer = setTimeout(() => ws.close(4000, 'no hello'), HELLO_TIMEOUT_MS);
+    this.helloTimer = setTimeout(() => ws.close(CloseCode.NO_HEARTBEAT, 'no hello'), HELLO_TIMEOUT_MS);
     ws.onmessage = (e) => this.onFrame(ws, e.data);
     ws.onclose = (e) => this.onClose(ws, e.code);
     ws.onerror = () => {
@@ -146,6 +148,8 @@ export class GatewaySocket {
         void this.identify(ws);
         break;
       case 'ready':
+        // Also a second time, if the session cookie identified the connection before this
+        // client's `identify` arrived and that named another session: the identify wins.
         this.ready = true;
         this.everReady = true;
         this.attempt = 0;
@@ -173,14 +177,12 @@ export class GatewaySocket {
       case 'error':
         // Identified: the token the connection acts with has expired (a subscribe or typing
         // was refused). Hand it a fresh one, then ask again for the chat on screen.
-        if (this.ready && frame.d?.code === 'unauthenticated') {
+        if (this.ready && frame.d?.code === ErrorCode.UNAUTHENTICATED) {
           void this.renewToken(true).then(() => {
             if (ws === this.ws && this.chatId) this.send('subscribe', { chat_id: this.chatId });
           });
-        } else if (frame.d?.code === 'unauthenticated') this.authRejected = true;
-        // The upgrade's session cookie may have identified the connection already: then the
-        // gateway refuses the identify that crossed its `ready`, which is harmless.
-        else if (!(this.ready && frame.d?.code === 'invalid_argument')) console.warn('gateway error', frame.d);
+        } else if (frame.d?.code === ErrorCode.UNAUTHENTICATED) this.authRejected = true;
+        else console.warn('gateway error', frame.d);
         break;
       default:
         break; // heartbeat_ack and anything new
@@ -199,7 +201,7 @@ export class GatewaySocket {
     if (token) {
       this.givenToken = token;
       this.send('identify', { token });
-    } else ws.close(4000, 'no token');
+    } else ws.close(CloseCode.NO_HEARTBEAT, 'no token');
   }
 
   /**
@@ -230,7 +232,7 @@ export class GatewaySocket {
     this.beatTimer = setInterval(() => {
       // Nothing heard for two periods and more: the connection is dead even if the browser hasn't noticed.
       if (Date.now() - this.lastFrameAt > periodMs * 2 + 5000) {
-        this.ws?.close(4000, 'heartbeat timeout');
+        this.ws?.close(CloseCode.NO_HEARTBEAT, 'heartbeat timeout');
         return;
       }
       this.send('heartbeat');
@@ -259,7 +261,7 @@ export class GatewaySocket {
     if (ws !== this.ws) return;
     this.teardown(1000);
     if (!this.running) return;
-    const refused = code === 4001 || this.authRejected;
+    const refused = code === CloseCode.UNAUTHENTICATED || this.authRejected;
     this.authRejected = false;
     if (refused) {
       this.setStatus('reconnecting');

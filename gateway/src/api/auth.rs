@@ -1,8 +1,9 @@
 //! Accounts and sessions: register, login, refresh, logout, me.
 
+use crate::address::client_addr;
 use crate::error::ApiResult;
 use crate::json::{self, Body};
-use crate::session::{Caller, SignIn, cleared_cookie, client_addr, cookie_named, session_cookie};
+use crate::session::{Caller, SignIn, cleared_cookie, cookie_named, session_cookie};
 use crate::state::AppState;
 use astral_proto::auth as pb;
 use axum::extract::{ConnectInfo, Path, State};
@@ -124,7 +125,13 @@ pub async fn register(
         user_agent: user_agent(&headers),
         client_addr: client_addr(&headers, peer, state.config.trusted_proxy_hops),
     };
-    let auth = state.auth.clone().register(request).await?.into_inner();
+    let auth = state
+        .services
+        .auth
+        .clone()
+        .register(request)
+        .await?
+        .into_inner();
     Ok(signed_in(&state, StatusCode::CREATED, auth, keep))
 }
 
@@ -141,7 +148,13 @@ pub async fn login(
         user_agent: user_agent(&headers),
         client_addr: client_addr(&headers, peer, state.config.trusted_proxy_hops),
     };
-    let auth = state.auth.clone().login(request).await?.into_inner();
+    let auth = state
+        .services
+        .auth
+        .clone()
+        .login(request)
+        .await?
+        .into_inner();
     Ok(signed_in(&state, StatusCode::OK, auth, keep))
 }
 
@@ -160,6 +173,7 @@ pub async fn refresh(
         ),
     };
     let auth = state
+        .services
         .auth
         .clone()
         .refresh(pb::RefreshRequest { refresh_token })
@@ -173,6 +187,7 @@ pub async fn logout(State(state): State<Arc<AppState>>, caller: Caller) -> ApiRe
         session_id: caller.session_id.clone(),
     };
     let ended = state
+        .services
         .auth
         .clone()
         .logout(caller.request(request))
@@ -191,6 +206,7 @@ pub async fn me(
     caller: Caller,
 ) -> ApiResult<axum::Json<Value>> {
     let user = state
+        .services
         .auth
         .clone()
         .get_user(pb::GetUserRequest { id: caller.user_id })
@@ -206,6 +222,7 @@ pub async fn logout_everywhere(
 ) -> ApiResult<Response> {
     let request = pb::LogoutAllRequest {};
     let ended = state
+        .services
         .auth
         .clone()
         .logout_all(caller.request(request))
@@ -230,6 +247,7 @@ pub async fn change_password(
         new_password: body.new_password,
     };
     let changed = state
+        .services
         .auth
         .clone()
         .change_password(caller.request(request))
@@ -246,6 +264,7 @@ pub async fn sessions(
 ) -> ApiResult<axum::Json<Value>> {
     let request = pb::ListSessionsRequest {};
     let sessions = state
+        .services
         .auth
         .clone()
         .list_sessions(caller.request(request))
@@ -278,6 +297,7 @@ pub async fn end_session(
     }
     let request = pb::LogoutRequest { session_id };
     let ended = state
+        .services
         .auth
         .clone()
         .logout(caller.request(request))

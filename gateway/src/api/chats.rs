@@ -3,7 +3,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::json::{self, Body};
 use crate::session::Caller;
-use crate::state::AppState;
+use crate::state::Messaging;
 use astral_proto::messaging as pb;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 #[derive(Deserialize)]
 pub struct DirectBody {
@@ -60,10 +59,11 @@ pub struct EditBody {
     content: String,
 }
 
-pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<Value>> {
-    let chats = state
-        .messaging
-        .clone()
+pub async fn list(
+    State(Messaging(mut messaging)): State<Messaging>,
+    caller: Caller,
+) -> ApiResult<Json<Value>> {
+    let chats = messaging
         .list_chats(caller.request(pb::ListChatsRequest {}))
         .await?
         .into_inner();
@@ -73,16 +73,14 @@ pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResu
 }
 
 pub async fn open_direct(
-    State(state): State<Arc<AppState>>,
+    State(Messaging(mut messaging)): State<Messaging>,
     caller: Caller,
     Body(body): Body<DirectBody>,
 ) -> ApiResult<Json<Value>> {
     let request = pb::OpenDirectChatRequest {
         user_id: body.user_id,
     };
-    let chat = state
-        .messaging
-        .clone()
+    let chat = messaging
         .open_direct_chat(caller.request(request))
         .await?
         .into_inner();
@@ -90,7 +88,7 @@ pub async fn open_direct(
 }
 
 pub async fn mark_read(
-    State(state): State<Arc<AppState>>,
+    State(Messaging(mut messaging)): State<Messaging>,
     caller: Caller,
     Path(chat_id): Path<String>,
     Body(body): Body<ReadBody>,
@@ -99,21 +97,17 @@ pub async fn mark_read(
         chat_id,
         seq: body.seq,
     };
-    state
-        .messaging
-        .clone()
-        .mark_read(caller.request(request))
-        .await?;
+    messaging.mark_read(caller.request(request)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn messages(
-    State(state): State<Arc<AppState>>,
+    State(Messaging(mut messaging)): State<Messaging>,
     caller: Caller,
     Path(chat_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let limit = super::query_number(&query, "limit")?.unwrap_or(0);
+    let limit = super::query::number(&query, "limit")?.unwrap_or(0);
     let limit =
         i32::try_from(limit).map_err(|_| ApiError::invalid("limit is between 1 and 100"))?;
     if query.contains_key("limit") && limit == 0 {
@@ -121,13 +115,11 @@ pub async fn messages(
     }
     let request = pb::ListMessagesRequest {
         chat_id,
-        before: super::query_number(&query, "before")?,
-        after: super::query_number(&query, "after")?,
+        before: super::query::number(&query, "before")?,
+        after: super::query::number(&query, "after")?,
         limit,
     };
-    let page = state
-        .messaging
-        .clone()
+    let page = messaging
         .list_messages(caller.request(request))
         .await?
         .into_inner();
@@ -137,7 +129,7 @@ pub async fn messages(
 }
 
 pub async fn send(
-    State(state): State<Arc<AppState>>,
+    State(Messaging(mut messaging)): State<Messaging>,
     caller: Caller,
     Path(chat_id): Path<String>,
     Body(body): Body<SendBody>,
@@ -148,9 +140,7 @@ pub async fn send(
         nonce: body.nonce.unwrap_or_default(),
         reply_to_id: body.reply_to.unwrap_or_default(),
     };
-    let message = state
-        .messaging
-        .clone()
+    let message = messaging
         .send_message(caller.request(request))
         .await?
         .into_inner();
@@ -158,7 +148,7 @@ pub async fn send(
 }
 
 pub async fn edit(
-    State(state): State<Arc<AppState>>,
+    State(Messaging(mut messaging)): State<Messaging>,
     caller: Caller,
     Path((chat_id, message_id)): Path<(String, String)>,
     Body(body): Body<EditBody>,
@@ -168,9 +158,7 @@ pub async fn edit(
         message_id,
         content: body.content,
     };
-    let message = state
-        .messaging
-        .clone()
+    let message = messaging
         .edit_message(caller.request(request))
         .await?
         .into_inner();
@@ -178,13 +166,11 @@ pub async fn edit(
 }
 
 pub async fn delete_message(
-    State(state): State<Arc<AppState>>,
+    State(Messaging(mut messaging)): State<Messaging>,
     caller: Caller,
     Path((chat_id, message_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    state
-        .messaging
-        .clone()
+    messaging
         .delete_message(caller.request(pb::MessageRef {
             chat_id,
             message_id,
@@ -195,7 +181,7 @@ pub async fn delete_message(
 
 /// `POST /api/chats`: a group chat of the caller's with some of their friends.
 pub async fn create_group(
-    State(state): State<Arc<AppState>>,
+    State(Messaging(mut messaging)): State<Messaging>,
     caller: Caller,
     Body(body): Body<GroupBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -203,9 +189,7 @@ pub async fn create_group(
         name: body.name,
         member_ids: body.member_ids,
     };
-    let chat = state
-        .messaging
-        .clone()
+    let chat = messaging
         .create_group_chat(caller.request(request))
         .await?
         .into_inner();
@@ -214,13 +198,11 @@ pub async fn create_group(
 
 /// `GET /api/chats/{chat_id}`: one of the caller's chats.
 pub async fn get(
-    State(state): State<Arc<AppState>>,
+    State(Messaging(mut messaging)): State<Messaging>,
     caller: Caller,
     Path(chat_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let chat = state
-        .messaging
-        .clone()
+    let chat = messaging
         .get_chat(caller.request(pb::ChatRef { chat_id }))
         .await?
         .into_inner();
@@ -229,7 +211,7 @@ pub async fn get(
 
 /// `PATCH /api/chats/{chat_id}`: the owner renames a group.
 pub async fn rename(
-    State(state): State<Arc<AppState>>,
+    State(Messaging(mut messaging)): State<Messaging>,
     caller: Caller,
     Path(chat_id): Path<String>,
     Body(body): Body<RenameBody>,
@@ -239,9 +221,7 @@ pub async fn rename(
         name: body.name,
     };
     Ok(Json(json::chat(
-        &state
-            .messaging
-            .clone()
+        &messaging
             .rename_chat(caller.request(request))
             .await?
             .into_inner(),
@@ -250,7 +230,7 @@ pub async fn rename(
 
 /// `POST /api/chats/{chat_id}/members`: the owner adds a friend.
 pub async fn add_member(
-    State(state): State<Arc<AppState>>,
+    State(Messaging(mut messaging)): State<Messaging>,
     caller: Caller,
     Path(chat_id): Path<String>,
     Body(body): Body<MemberBody>,
@@ -260,9 +240,7 @@ pub async fn add_member(
         user_id: body.user_id,
     };
     Ok(Json(json::chat(
-        &state
-            .messaging
-            .clone()
+        &messaging
             .add_member(caller.request(request))
             .await?
             .into_inner(),
@@ -272,22 +250,18 @@ pub async fn add_member(
 /// `DELETE /api/chats/{chat_id}/members/{user_id}`: the owner removes a member, or a member
 /// leaves.
 pub async fn remove_member(
-    State(state): State<Arc<AppState>>,
+    State(Messaging(mut messaging)): State<Messaging>,
     caller: Caller,
     Path((chat_id, user_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let request = pb::MemberRequest { chat_id, user_id };
-    state
-        .messaging
-        .clone()
-        .remove_member(caller.request(request))
-        .await?;
+    messaging.remove_member(caller.request(request)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/chats/{chat_id}/messages/{message_id}/reactions`: toggles the caller's reaction.
 pub async fn react(
-    State(state): State<Arc<AppState>>,
+    State(Messaging(mut messaging)): State<Messaging>,
     caller: Caller,
     Path((chat_id, message_id)): Path<(String, String)>,
     Body(body): Body<ReactionBody>,
@@ -298,9 +272,7 @@ pub async fn react(
         emoji: body.emoji,
     };
     Ok(Json(json::message(
-        &state
-            .messaging
-            .clone()
+        &messaging
             .toggle_reaction(caller.request(request))
             .await?
             .into_inner(),

@@ -3,7 +3,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::json::{self, Body};
 use crate::session::Caller;
-use crate::state::AppState;
+use crate::state::Social;
 use astral_proto::social as pb;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 #[derive(Deserialize)]
 pub struct SendBody {
@@ -21,11 +20,11 @@ pub struct SendBody {
 /// `?limit=N&after=USERNAME` pages through friends by username (`next_after` names the next
 /// page); pending requests always come whole.
 pub async fn list(
-    State(state): State<Arc<AppState>>,
+    State(Social(mut social)): State<Social>,
     caller: Caller,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let limit = super::query_number(&query, "limit")?.unwrap_or(0);
+    let limit = super::query::number(&query, "limit")?.unwrap_or(0);
     let limit = i32::try_from(limit)
         .ok()
         .filter(|l| (1..=1000).contains(l) || !query.contains_key("limit"));
@@ -34,9 +33,7 @@ pub async fn list(
         limit,
         after: query.get("after").cloned().unwrap_or_default(),
     };
-    let overview = state
-        .social
-        .clone()
+    let overview = social
         .list_friends(caller.request(request))
         .await?
         .into_inner();
@@ -51,16 +48,14 @@ pub async fn list(
 /// 201 with the new request; 200 with `"accepted": true` when the other person had already
 /// asked and their request was accepted instead.
 pub async fn send_request(
-    State(state): State<Arc<AppState>>,
+    State(Social(mut social)): State<Social>,
     caller: Caller,
     Body(body): Body<SendBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let request = pb::SendFriendRequestRequest {
         username: body.username,
     };
-    let sent = state
-        .social
-        .clone()
+    let sent = social
         .send_friend_request(caller.request(request))
         .await?
         .into_inner();
@@ -82,13 +77,11 @@ fn action(request_id: String) -> pb::FriendRequestAction {
 }
 
 pub async fn accept(
-    State(state): State<Arc<AppState>>,
+    State(Social(mut social)): State<Social>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let accepted = state
-        .social
-        .clone()
+    let accepted = social
         .accept_friend_request(caller.request(action(id)))
         .await?
         .into_inner();
@@ -98,39 +91,33 @@ pub async fn accept(
 }
 
 pub async fn decline(
-    State(state): State<Arc<AppState>>,
+    State(Social(mut social)): State<Social>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state
-        .social
-        .clone()
+    social
         .decline_friend_request(caller.request(action(id)))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn cancel(
-    State(state): State<Arc<AppState>>,
+    State(Social(mut social)): State<Social>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state
-        .social
-        .clone()
+    social
         .cancel_friend_request(caller.request(action(id)))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn unfriend(
-    State(state): State<Arc<AppState>>,
+    State(Social(mut social)): State<Social>,
     caller: Caller,
     Path(user_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state
-        .social
-        .clone()
+    social
         .remove_friend(caller.request(pb::RemoveFriendRequest { user_id }))
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -146,12 +133,13 @@ fn block_list(blocked: &pb::ListBlocksResponse) -> Json<Value> {
 }
 
 /// `GET /api/blocks`: the users the caller has blocked.
-pub async fn blocks(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<Value>> {
+pub async fn blocks(
+    State(Social(mut social)): State<Social>,
+    caller: Caller,
+) -> ApiResult<Json<Value>> {
     let request = pb::ListBlocksRequest {};
     Ok(block_list(
-        &state
-            .social
-            .clone()
+        &social
             .list_blocks(caller.request(request))
             .await?
             .into_inner(),
@@ -161,7 +149,7 @@ pub async fn blocks(State(state): State<Arc<AppState>>, caller: Caller) -> ApiRe
 /// `POST /api/blocks`: blocks a user (also unfriends, cancels requests both ways); answers the
 /// block list.
 pub async fn block(
-    State(state): State<Arc<AppState>>,
+    State(Social(mut social)): State<Social>,
     caller: Caller,
     Body(body): Body<BlockBody>,
 ) -> ApiResult<Json<Value>> {
@@ -169,9 +157,7 @@ pub async fn block(
         user_id: body.user_id,
     };
     Ok(block_list(
-        &state
-            .social
-            .clone()
+        &social
             .block_user(caller.request(request))
             .await?
             .into_inner(),
@@ -180,15 +166,13 @@ pub async fn block(
 
 /// `DELETE /api/blocks/{user_id}`: lifts a block; answers the block list.
 pub async fn unblock(
-    State(state): State<Arc<AppState>>,
+    State(Social(mut social)): State<Social>,
     caller: Caller,
     Path(user_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let request = pb::BlockRequest { user_id };
     Ok(block_list(
-        &state
-            .social
-            .clone()
+        &social
             .unblock_user(caller.request(request))
             .await?
             .into_inner(),

@@ -2,61 +2,22 @@
 
 mod auth;
 mod chats;
+mod endpoint;
 mod friends;
 mod openapi;
+mod query;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::routing::{MethodRouter, delete, get, patch, post};
+use axum::routing::{delete, get, patch, post};
+use axum::{Json, Router};
+use endpoint::{Endpoint, endpoint};
+use serde_json::Value;
 use std::sync::Arc;
 
 /// The largest request body accepted (a 4,000-character message is at most 16 KiB).
 const MAX_BODY: usize = 64 * 1024;
-
-/// One route of the API: how it is served and how it is documented. The router and the
-/// OpenAPI document are both built from [`endpoints`], so they cannot disagree.
-pub struct Endpoint {
-    pub method: &'static str,
-    /// Below `/api`, with `{parameters}`.
-    pub path: &'static str,
-    pub summary: &'static str,
-    /// Query parameters: name and description.
-    pub query: &'static [(&'static str, &'static str)],
-    /// The request body's schema (a name in `components/schemas`).
-    pub body: Option<&'static str>,
-    /// The success status and the response body's schema.
-    pub ok: (u16, Option<&'static str>),
-    /// Whether it needs a token or the session cookie.
-    pub authenticated: bool,
-    handler: MethodRouter<Arc<AppState>>,
-}
-
-#[allow(clippy::too_many_arguments)]
-fn endpoint(
-    method: &'static str,
-    path: &'static str,
-    summary: &'static str,
-    body: Option<&'static str>,
-    ok: (u16, Option<&'static str>),
-    handler: MethodRouter<Arc<AppState>>,
-) -> Endpoint {
-    let authenticated = !matches!(
-        path,
-        "/auth/register" | "/auth/login" | "/auth/refresh" | "/openapi.json"
-    );
-    Endpoint {
-        method,
-        path,
-        summary,
-        query: &[],
-        body,
-        ok,
-        authenticated,
-        handler,
-    }
-}
 
 /// Every route of the HTTP API.
 pub fn endpoints() -> Vec<Endpoint> {
@@ -328,7 +289,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             "This document",
             None,
             (200, None),
-            get(openapi::document),
+            get(openapi_document),
         ),
     ]
 }
@@ -342,8 +303,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .fallback(|| async { ApiError::not_found("no such API route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
-                axum::http::StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                crate::error::ErrorCode::MethodNotAllowed,
                 "this route does not take that method",
             )
         })
@@ -361,16 +321,7 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> ApiResult<&'static str
     }
 }
 
-/// A whole-number query parameter, if present; anything else is a 400.
-fn query_number(
-    query: &std::collections::HashMap<String, String>,
-    name: &str,
-) -> ApiResult<Option<i64>> {
-    query
-        .get(name)
-        .map(|text| {
-            text.parse::<i64>()
-                .map_err(|_| ApiError::invalid(format!("{name} must be a whole number")))
-        })
-        .transpose()
+/// `GET /api/openapi.json`.
+async fn openapi_document() -> Json<Value> {
+    Json(openapi::document(&endpoints()))
 }

@@ -1,18 +1,14 @@
 //! `GET /api/openapi.json`: the OpenAPI 3 document of the HTTP API, generated from the same
 //! table of endpoints the router is built from.
 
-use super::endpoints;
-use axum::Json;
+use super::endpoint::Endpoint;
+use crate::error::{Channel, ErrorCode};
 use serde_json::{Map, Value, json};
 
-pub async fn document() -> Json<Value> {
-    Json(build())
-}
-
-/// The whole document.
-pub fn build() -> Value {
+/// The whole document of `endpoints`.
+pub fn document(endpoints: &[Endpoint]) -> Value {
     let mut paths = Map::new();
-    for endpoint in endpoints() {
+    for endpoint in endpoints {
         let path = format!("/api{}", endpoint.path);
         let mut parameters: Vec<Value> = path_parameters(endpoint.path)
             .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
@@ -93,6 +89,16 @@ fn string() -> Value {
     json!({ "type": "string" })
 }
 
+/// The codes an HTTP answer may carry (docs/api.md, "Error codes").
+fn error_code() -> Value {
+    let codes: Vec<&str> = ErrorCode::ALL
+        .into_iter()
+        .filter(|code| code.channel() != Channel::WebSocket)
+        .map(ErrorCode::as_str)
+        .collect();
+    json!({ "type": "string", "enum": codes })
+}
+
 fn nullable_string() -> Value {
     json!({ "type": "string", "nullable": true })
 }
@@ -113,7 +119,7 @@ fn schemas() -> Value {
     add(
         "Error",
         object(
-            json!({ "error": object(json!({ "code": string(), "message": string() }), &["code", "message"]) }),
+            json!({ "error": object(json!({ "code": error_code(), "message": string() }), &["code", "message"]) }),
             &["error"],
         ),
     );
@@ -277,6 +283,11 @@ fn schemas() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::endpoints;
+
+    fn build() -> Value {
+        document(&endpoints())
+    }
 
     #[test]
     fn every_schema_referenced_is_defined() {

@@ -6,9 +6,11 @@
 //! otherwise hold a connection (and a file descriptor) for as long as it likes.
 
 mod admission;
+mod limits;
 mod timeouts;
 
 pub use admission::address_group;
+pub use limits::ConnectionLimits;
 
 use admission::OpenConnections;
 use axum::Router;
@@ -21,45 +23,6 @@ use std::time::Duration;
 use timeouts::{Activity, Watched};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-
-/// Bounds on the gateway's connections; docs/architecture.md, "Connection limits", says why
-/// these numbers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectionLimits {
-    /// Open connections (WebSockets included) this gateway holds; more are closed at once.
-    pub max_connections: usize,
-    /// Open connections from one client address (an IPv6 client: its /64), when clients
-    /// connect directly (no trusted proxy in front: behind one, every connection comes from
-    /// the proxy, and this cap is the proxy's to keep).
-    pub max_per_address: usize,
-    /// WebSockets from one client address that have not identified yet; more are refused
-    /// (429) before the upgrade.
-    pub max_unidentified_per_address: usize,
-    /// A request's complete headers must arrive within this: from the connection's start,
-    /// or from the first byte of a later request on it.
-    pub header_timeout: Duration,
-    /// A request's body must arrive within this after its headers; then 408 and the
-    /// connection is closed.
-    pub body_timeout: Duration,
-    /// A connection idle between requests (keep-alive) is closed after this.
-    pub idle_timeout: Duration,
-    /// A WebSocket must identify within this (close 4003).
-    pub identify_timeout: Duration,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        Self {
-            max_connections: 10_000,
-            max_per_address: 256,
-            max_unidentified_per_address: 16,
-            header_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(75),
-            identify_timeout: Duration::from_secs(10),
-        }
-    }
-}
 
 /// How long to pause accepting after the process ran out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);

@@ -3,13 +3,13 @@
 //! arrive, the response body when a request is done, and the request body is given a deadline
 //! of its own.
 
-use super::ConnectionLimits;
 use super::admission::Permit;
+use super::limits::ConnectionLimits;
 use crate::error::ApiError;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use http_body::{Body, Frame, SizeHint};
 use std::net::SocketAddr;
@@ -212,8 +212,7 @@ pub async fn handle(
 /// 408: the body did not arrive in time. The rest of it is not read: the connection closes.
 fn body_too_slow() -> Response {
     let mut response = ApiError::new(
-        StatusCode::REQUEST_TIMEOUT,
-        "request_timeout",
+        crate::error::ErrorCode::RequestTimeout,
         "the request body did not arrive in time",
     )
     .into_response();

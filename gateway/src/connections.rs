@@ -1,20 +1,36 @@
-//! How many WebSockets the gateway holds: identified ones per user, and ones not identified
-//! yet per client address. Each is a slot that counts until dropped.
+//! The gateway's WebSockets: how many it holds (identified ones per user, ones not identified
+//! yet per client address; each a slot that counts until dropped), and the word to drain.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tokio::sync::watch;
 
 /// The most WebSocket connections one user may hold on one gateway.
 pub const MAX_CONNECTIONS_PER_USER: usize = 20;
 
 /// Live connections on this gateway: identified ones per user, the others per address.
-#[derive(Default, Clone)]
-pub struct ConnectionCounts {
+#[derive(Clone)]
+pub struct Connections {
     users: Arc<Mutex<HashMap<String, usize>>>,
     unidentified: Arc<Mutex<HashMap<String, usize>>>,
+    /// Identified connections in all, watched by a draining gateway.
+    total: Arc<watch::Sender<usize>>,
+    /// Set when the gateway is shutting down: connections send `reconnect` and close.
+    draining: Arc<watch::Sender<bool>>,
 }
 
-impl ConnectionCounts {
+impl Default for Connections {
+    fn default() -> Self {
+        Self {
+            users: Arc::default(),
+            unidentified: Arc::default(),
+            total: Arc::new(watch::Sender::new(0)),
+            draining: Arc::new(watch::Sender::new(false)),
+        }
+    }
+}
+
+impl Connections {
     /// A slot for one more connection of `user`, unless they have the most allowed.
     pub fn admit(&self, user: &str) -> Option<ConnectionSlot> {
         let mut users = lock(&self.users);
@@ -23,8 +39,10 @@ impl ConnectionCounts {
             return None;
         }
         *count += 1;
+        self.total.send_modify(|total| *total += 1);
         metrics::gauge!("astral_ws_connections").increment(1.0);
         Some(ConnectionSlot {
+            total: self.total.clone(),
             _slot: Slot {
                 counts: self.users.clone(),
                 key: user.to_owned(),
@@ -51,17 +69,41 @@ impl ConnectionCounts {
 
     /// Identified connections on this gateway.
     pub fn total(&self) -> usize {
-        lock(&self.users).values().sum()
+        *self.total.borrow()
+    }
+
+    /// Tells every connection to send `reconnect` and close (the gateway is stopping).
+    pub fn drain(&self) {
+        self.draining.send_replace(true);
+    }
+
+    /// Completes once the gateway is draining.
+    pub fn draining(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut draining = self.draining.subscribe();
+        async move {
+            // An error means the sender is gone, which it never is while `self` lives.
+            if draining.wait_for(|draining| *draining).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Completes when no identified connection is left.
+    pub async fn all_closed(&self) {
+        let mut total = self.total.subscribe();
+        let _ = total.wait_for(|total| *total == 0).await;
     }
 }
 
 /// One identified connection; uncounted when dropped.
 pub struct ConnectionSlot {
+    total: Arc<watch::Sender<usize>>,
     _slot: Slot,
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
+        self.total.send_modify(|total| *total -= 1);
         metrics::gauge!("astral_ws_connections").decrement(1.0);
     }
 }
@@ -100,7 +142,7 @@ mod tests {
 
     #[test]
     fn unidentified_connections_are_capped_per_address_until_they_identify_or_close() {
-        let counts = ConnectionCounts::default();
+        let counts = Connections::default();
         let first = counts.admit_unidentified("10.0.0.1", 2);
         let second = counts.admit_unidentified("10.0.0.1", 2);
         assert!(first.is_some() && second.is_some());
@@ -113,5 +155,24 @@ mod tests {
             0,
             "none of them is an identified connection"
         );
+    }
+
+    #[tokio::test]
+    async fn a_draining_gateway_learns_when_its_last_connection_closes() {
+        let connections = Connections::default();
+        let alice = connections.admit("alice");
+        let bob = connections.admit("bob");
+        let all_closed = tokio::spawn({
+            let connections = connections.clone();
+            async move { connections.all_closed().await }
+        });
+        drop(alice);
+        assert_eq!(connections.total(), 1);
+        assert!(!all_closed.is_finished());
+        drop(bob);
+        tokio::time::timeout(std::time::Duration::from_secs(5), all_closed)
+            .await
+            .expect("told when the last one closed")
+            .unwrap();
     }
 }
