@@ -765,11 +765,21 @@ async fn member_changes_count_at_once_on_every_replica() {
                 )
                 .await;
             assert_error(status, &body, StatusCode::NOT_FOUND);
-            // Not told: her next event must be the next round's `chat.created`.
+            // Not told: her next event must be the next round's `chat.created` (after the
+            // last round, bob's friend request).
             let body = json!({ "content": format!("secret {round}.{n}") });
             assert_eq!(alice.post(&messages, body).await.0, StatusCode::CREATED);
         }
     }
+    let (status, sentinel) = bob
+        .post("/api/friends/requests", json!({ "username": carol.name }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sentinel}");
+    assert_eq!(
+        carol.expect_event("friend_request.created").await["id"],
+        sentinel["id"],
+        "no message of the last round reached carol"
+    );
     let (status, page) = alice.get(&format!("{messages}?limit=100")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
