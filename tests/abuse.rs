@@ -397,11 +397,10 @@ async fn text_that_disguises_itself_is_refused(system: &System) {
 #[tokio::test]
 async fn replicas_share_a_budget_without_exceeding_or_stranding_it() {
     use astral_common::ratelimit::{self, Limited, Rate};
-    let database = astral_common::testing::TestDatabase::postgres()
-        .await
-        .unwrap();
-    let pool = astral_common::db::connect(&database.url).await.unwrap();
-    astral_messaging::MIGRATOR.run(&pool).await.unwrap();
+    use astral_common::testing::{MigratedDatabase, TestDatabase};
+    let postgres = TestDatabase::postgres().await.unwrap();
+    let MigratedDatabase { database, .. } =
+        MigratedDatabase::on("postgres", postgres, &astral_messaging::MIGRATOR).await;
     let replicas = [
         ratelimit::for_database(&database.url).await.unwrap(),
         ratelimit::for_database(&database.url).await.unwrap(),
