@@ -1,6 +1,10 @@
 //! Test support: fresh databases on both backends (migrated by a service's migrations if
-//! asked), and the rule that a test needing PostgreSQL or NATS fails under CI (`CI` set)
-//! instead of skipping when they are down.
+//! asked), a service's gRPC server on a free port, and the rule that a test needing
+//! PostgreSQL or NATS fails under CI (`CI` set) instead of skipping when they are down.
+
+mod server;
+
+pub use server::TestServer;
 
 use anyhow::Context as _;
 use sqlx::Connection as _;
