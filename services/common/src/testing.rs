@@ -1,9 +1,12 @@
 //! Test support: fresh databases on both backends (migrated by a service's migrations if
-//! asked), a service's gRPC server on a free port, and the rule that a test needing
-//! PostgreSQL or NATS fails under CI (`CI` set) instead of skipping when they are down.
+//! asked), a service's gRPC server on a free port, a stand-in for the auth service, and the
+//! rule that a test needing PostgreSQL or NATS fails under CI (`CI` set) instead of skipping
+//! when they are down.
 
+mod fake_auth;
 mod server;
 
+pub use fake_auth::{FakeAuth, FakeUser};
 pub use server::TestServer;
 
 use anyhow::Context as _;
