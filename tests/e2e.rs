@@ -65,6 +65,8 @@ async fn a_refresh_token_gives_a_new_pair_and_works_only_once() {
     let (status, renewed) = alice.post("/api/auth/refresh", refresh.clone()).await;
     assert_eq!(status, StatusCode::OK, "{renewed}");
     assert_eq!(renewed["user"]["id"], alice.id.as_str());
+    // A new refresh token: a string (a missing one, null, would differ from the old one too).
+    assert!(renewed["refresh_token"].is_string(), "{renewed}");
     assert_ne!(renewed["refresh_token"], refresh["refresh_token"]);
     let (status, body) = alice.post("/api/auth/refresh", refresh).await;
     assert_error(status, &body, StatusCode::UNAUTHORIZED);

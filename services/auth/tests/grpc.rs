@@ -107,6 +107,7 @@ async fn an_account_is_registered_logged_into_refreshed_and_logged_out() {
             .unwrap()
             .into_inner();
         assert_eq!(refreshed.session_id, laptop.session_id, "{backend}");
+        assert!(!refreshed.refresh_token.is_empty(), "{backend}");
         assert_ne!(refreshed.refresh_token, laptop.refresh_token, "{backend}");
 
         // Logging out ends that session only.
