@@ -70,11 +70,7 @@ async fn requests_are_sent_declined_cancelled_and_accepted_live(system: &System)
     bob.expect_event("friend_request.created").await;
     alice.expect_event("friend_request.created").await;
     let (status, _) = alice
-        .call(
-            Method::DELETE,
-            &format!("/api/friends/requests/{}", id(&second)),
-            None,
-        )
+        .delete(&format!("/api/friends/requests/{}", id(&second)))
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(
@@ -184,9 +180,7 @@ async fn request_errors_explain_without_revealing_what_is_not_yours(system: &Sys
     );
     let (status, body) = request(&alice, &bob).await;
     assert_error(status, &body, StatusCode::CONFLICT);
-    let (status, body) = carol
-        .call(Method::DELETE, &format!("/api/friends/{}", alice.id), None)
-        .await;
+    let (status, body) = carol.delete(&format!("/api/friends/{}", alice.id)).await;
     assert_error(status, &body, StatusCode::NOT_FOUND);
 }
 
@@ -438,12 +432,7 @@ async fn racing_changes_end_in_one_consistent_state_across_two_replicas() {
         );
     }
     for (a, b) in &pairs {
-        assert_eq!(
-            a.call(Method::DELETE, &format!("/api/friends/{}", b.id), None)
-                .await
-                .0,
-            StatusCode::NO_CONTENT
-        );
+        a.unfriend(b).await;
     }
 
     // 2. Accept races cancel; 3. two accepts race; 4. unfriend races accept.
@@ -469,8 +458,7 @@ async fn racing_changes_end_in_one_consistent_state_across_two_replicas() {
             (json!([]), json!([]))
         );
         if are_friends {
-            a.call(Method::DELETE, &format!("/api/friends/{}", b.id), None)
-                .await;
+            a.unfriend(b).await;
         }
     }
     let ids = pending(&pairs).await;
@@ -485,8 +473,7 @@ async fn racing_changes_end_in_one_consistent_state_across_two_replicas() {
         );
         let (_, friends) = b.get("/api/friends").await;
         assert_eq!(friends["friends"][0]["id"], a.id.as_str());
-        a.call(Method::DELETE, &format!("/api/friends/{}", b.id), None)
-            .await;
+        a.unfriend(b).await;
     }
     let ids = pending(&pairs).await;
     let races = pairs.iter().zip(&ids).map(|((a, b), id)| async {

@@ -25,14 +25,8 @@ async fn sending_too_fast_is_answered_429_with_retry_after(system: &System) {
     let alice = User::register(&system.base, "alice").await;
     let bob = User::register(&system.base, "bob").await;
     alice.befriend(&bob).await;
-    let (_, chat) = alice
-        .post("/api/chats/direct", json!({ "user_id": bob.id }))
-        .await;
-    let path = format!(
-        "{}/api/chats/{}/messages",
-        system.base,
-        chat["id"].as_str().unwrap()
-    );
+    let chat_id = support::id(&alice.open_direct_chat(&bob).await);
+    let path = format!("{}/api/chats/{chat_id}/messages", system.base);
     use futures::StreamExt as _;
     let http = reqwest::Client::new();
     // 300 sends at once, 50 in flight: far above the 20 a second a user may keep up after a
@@ -65,15 +59,7 @@ async fn sending_too_fast_is_answered_429_with_retry_after(system: &System) {
     let body: serde_json::Value = limited.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited");
     // Others are not held back by alice's budget.
-    assert_eq!(
-        bob.post(
-            &format!("/api/chats/{}/messages", chat["id"].as_str().unwrap()),
-            json!({ "content": "me" })
-        )
-        .await
-        .0,
-        StatusCode::CREATED
-    );
+    bob.send_message(&chat_id, "me").await;
 }
 
 async fn a_connection_sending_too_many_frames_is_refused_then_closed(system: &System) {
@@ -669,19 +655,8 @@ async fn a_client_that_stops_reading_is_disconnected_and_others_carry_on() {
         senders.push(sender);
     }
     alice.befriend(&bob).await;
-    let members: Vec<&str> = senders
-        .iter()
-        .chain([&bob])
-        .map(|user| user.id.as_str())
-        .collect();
-    let (status, chat) = alice
-        .post(
-            "/api/chats",
-            json!({ "name": "firehose", "member_ids": members }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{chat}");
-    let chat_id = chat["id"].as_str().unwrap().to_owned();
+    let members: Vec<&User> = senders.iter().chain([&bob]).collect();
+    let chat_id = support::id(&alice.create_group("firehose", &members).await);
     senders.push(alice);
     let mut stalled = bob.on(&system.base);
     stalled.connect().await;
@@ -771,14 +746,7 @@ async fn an_event_published_while_ready_loads_follows_it() {
     let alice = User::register(&system.base, "alice").await;
     let mut bob = User::register(&system.base, "bob").await;
     alice.befriend(&bob).await;
-    let (status, chat) = alice
-        .post(
-            "/api/chats",
-            json!({ "name": "before", "member_ids": [bob.id] }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{chat}");
-    let chat_id = chat["id"].as_str().unwrap().to_owned();
+    let chat_id = support::id(&alice.create_group("before", &[&bob]).await);
     let list_chats = async |system: &System| {
         let page = system.metrics_of("astral-messaging").await;
         page.lines()
@@ -807,10 +775,9 @@ async fn an_event_published_while_ready_loads_follows_it() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let (status, _) = alice
-        .call(
-            reqwest::Method::PATCH,
+        .patch(
             &format!("/api/chats/{chat_id}"),
-            Some(json!({ "name": "renamed meanwhile" })),
+            json!({ "name": "renamed meanwhile" }),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -842,13 +809,9 @@ async fn with_auth_stopped_identified_users_reconnect_and_send() {
     let ready = bob.connect().await;
     assert_eq!(ready["user"]["username"], bob.name.as_str());
     bob.subscribe(&chat_id).await;
-    let (status, sent) = alice
-        .post(
-            &format!("/api/chats/{chat_id}/messages"),
-            json!({ "content": "auth is down, chat is not" }),
-        )
+    alice
+        .send_message(&chat_id, "auth is down, chat is not")
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{sent}");
     let created = bob.expect_event("message.created").await;
     assert_eq!(created["content"], "auth is down, chat is not");
     system

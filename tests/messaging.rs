@@ -600,23 +600,15 @@ async fn member_changes_count_at_once_on_every_replica() {
     alice.befriend(&bob).await;
     alice.befriend(&carol).await;
     carol.connect().await;
-    let (status, group) = alice
-        .post(
-            "/api/chats",
-            json!({ "name": "Rounds", "member_ids": [bob.id] }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{group}");
-    let group_id = id(&group);
+    let group_id = id(&alice.create_group("Rounds", &[&bob]).await);
     let messages = format!("/api/chats/{group_id}/messages");
-    let members = format!("/api/chats/{group_id}/members");
     for round in 0..6 {
         // Warm both replicas' lists without carol.
         for n in 0..4 {
             let body = json!({ "content": format!("warm {round}.{n}") });
             assert_eq!(alice.post(&messages, body).await.0, StatusCode::CREATED);
         }
-        let (status, body) = alice.post(&members, json!({ "user_id": carol.id })).await;
+        let (status, body) = alice.add_member(&group_id, &carol).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(
             carol.expect_event("chat.created").await["id"],
@@ -643,9 +635,7 @@ async fn member_changes_count_at_once_on_every_replica() {
                 "the new member is told"
             );
         }
-        let (status, body) = alice
-            .call(Method::DELETE, &format!("{members}/{}", carol.id), None)
-            .await;
+        let (status, body) = alice.remove_member(&group_id, &carol).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
         assert_eq!(
             carol.expect_event("chat.deleted").await["chat_id"],
@@ -720,13 +710,7 @@ async fn a_change_whose_event_never_came_is_fetched_before_the_next(system: &Sys
     .await
     .unwrap();
     pool.close().await;
-    let (status, _) = alice
-        .post(
-            &format!("/api/chats/{chat_id}/messages"),
-            json!({ "content": "the next one" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    alice.send_message(&chat_id, "the next one").await;
     let mut frames = Vec::new();
     while frames
         .iter()
@@ -779,20 +763,14 @@ async fn with_social_down_friends_keep_writing_and_a_seen_unfriend_still_refuses
     let (alice, bob, ab) = support::user::friends_with_a_chat(&system.base, &system.base).await;
     let (carol, dave, cd) = support::user::friends_with_a_chat(&system.base, &system.base).await;
     let send = async |user: &User, chat_id: &str, content: &str| {
-        user.post(
-            &format!("/api/chats/{chat_id}/messages"),
-            json!({ "content": content }),
-        )
-        .await
+        user.try_send_message(chat_id, json!({ "content": content }))
+            .await
     };
-    assert_eq!(send(&alice, &ab, "before").await.0, StatusCode::CREATED);
-    assert_eq!(send(&carol, &cd, "before").await.0, StatusCode::CREATED);
+    alice.send_message(&ab, "before").await;
+    carol.send_message(&cd, "before").await;
     // Dave ends the friendship; messaging hears of it on `friendships` (two friendships
     // made, one ended: three events).
-    let (status, body) = dave
-        .call(Method::DELETE, &format!("/api/friends/{}", carol.id), None)
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    dave.unfriend(&carol).await;
     let deadline = tokio::time::Instant::now() + support::WAIT;
     while friendship_events_seen(&system).await < 3.0 {
         assert!(
