@@ -177,6 +177,14 @@ async fn metrics_are_not_served_on_the_gateway_port(system: &System) {
         .unwrap();
     assert_ne!(public.status(), StatusCode::OK);
     assert!(!public.text().await.unwrap().contains("astral_"));
+    // Every distributed process serves them on a listener of its own (so the loop below has
+    // something to check there); the all-in-one is started here without one.
+    assert_eq!(
+        system.metrics.is_empty(),
+        system.data_dir().is_some(),
+        "{:?}",
+        system.metrics
+    );
     for (process, _) in &system.metrics {
         assert!(
             system.metrics_of(process).await.contains("# TYPE"),
