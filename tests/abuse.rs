@@ -106,13 +106,7 @@ fn unspent(system: &System, budget: usize) -> usize {
 async fn every_state_changing_route_has_a_per_user_budget(system: &System) {
     let bases = std::slice::from_ref(&system.base);
     let (alice, bob, chat) = support::user::friends_with_a_chat(&system.base, &system.base).await;
-    let (_, message) = alice
-        .post(
-            &format!("/api/chats/{chat}/messages"),
-            json!({ "content": "hello" }),
-        )
-        .await;
-    let message = message["id"].as_str().unwrap().to_owned();
+    let message = support::id(&alice.send_message(&chat, "hello").await);
     let messages = format!("/chats/{chat}/messages/{message}");
     let edit = |n: usize| Some(json!({ "content": format!("edit {n}") }));
     flood(
@@ -264,13 +258,8 @@ async fn budgets_hold_across_gateways_and_replicas() {
         return;
     };
     let (alice, _bob, chat) = support::user::friends_with_a_chat(&system.base, &system.base).await;
-    let (_, message) = alice
-        .post(
-            &format!("/api/chats/{chat}/messages"),
-            json!({ "content": "hello" }),
-        )
-        .await;
-    let path = format!("/chats/{chat}/messages/{}", message["id"].as_str().unwrap());
+    let message = alice.send_message(&chat, "hello").await;
+    let path = format!("/chats/{chat}/messages/{}", support::id(&message));
     let edit = |n: usize| Some(json!({ "content": format!("edit {n}") }));
     flood(
         &alice,
@@ -290,12 +279,7 @@ async fn budgets_hold_across_gateways_and_replicas() {
 
 async fn a_user_has_at_most_twenty_reactions_on_a_message(system: &System) {
     let (alice, bob, chat) = support::user::friends_with_a_chat(&system.base, &system.base).await;
-    let (_, message) = alice
-        .post(
-            &format!("/api/chats/{chat}/messages"),
-            json!({ "content": "react to me" }),
-        )
-        .await;
+    let message = alice.send_message(&chat, "react to me").await;
     let path = format!(
         "/api/chats/{chat}/messages/{}/reactions",
         message["id"].as_str().unwrap()
@@ -332,27 +316,17 @@ async fn typing_is_refused_where_sending_is(system: &System) {
     alice.connect().await;
     bob.connect().await;
     bob.subscribe(&chat).await;
-    alice
-        .send(json!({ "op": "typing", "d": { "chat_id": chat } }))
-        .await;
+    alice.start_typing(&chat).await;
     assert_eq!(
         bob.expect_event("typing.started").await["user"]["id"],
         alice.id.as_str()
     );
-    let (status, _) = bob
-        .call(Method::DELETE, &format!("/api/friends/{}", alice.id), None)
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    bob.unfriend(&alice).await;
     let (status, _) = alice
-        .post(
-            &format!("/api/chats/{chat}/messages"),
-            json!({ "content": "still there?" }),
-        )
+        .try_send_message(&chat, json!({ "content": "still there?" }))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    alice
-        .send(json!({ "op": "typing", "d": { "chat_id": chat } }))
-        .await;
+    alice.start_typing(&chat).await;
     let refused = alice.expect_op_allowing_errors("error").await;
     assert_eq!(refused["d"]["code"], "forbidden", "{refused}");
     // Bob's next frame is his own marker's answer, not alice typing.
@@ -397,11 +371,10 @@ async fn text_that_disguises_itself_is_refused(system: &System) {
 #[tokio::test]
 async fn replicas_share_a_budget_without_exceeding_or_stranding_it() {
     use astral_common::ratelimit::{self, Limited, Rate};
-    let database = astral_common::testing::TestDatabase::postgres()
-        .await
-        .unwrap();
-    let pool = astral_common::db::connect(&database.url).await.unwrap();
-    astral_messaging::MIGRATOR.run(&pool).await.unwrap();
+    use astral_common::testing::{MigratedDatabase, TestDatabase};
+    let postgres = TestDatabase::postgres().await.unwrap();
+    let MigratedDatabase { database, .. } =
+        MigratedDatabase::on("postgres", postgres, &astral_messaging::MIGRATOR).await;
     let replicas = [
         ratelimit::for_database(&database.url).await.unwrap(),
         ratelimit::for_database(&database.url).await.unwrap(),

@@ -65,6 +65,8 @@ async fn a_refresh_token_gives_a_new_pair_and_works_only_once() {
     let (status, renewed) = alice.post("/api/auth/refresh", refresh.clone()).await;
     assert_eq!(status, StatusCode::OK, "{renewed}");
     assert_eq!(renewed["user"]["id"], alice.id.as_str());
+    // A new refresh token: a string (a missing one, null, would differ from the old one too).
+    assert!(renewed["refresh_token"].is_string(), "{renewed}");
     assert_ne!(renewed["refresh_token"], refresh["refresh_token"]);
     let (status, body) = alice.post("/api/auth/refresh", refresh).await;
     assert_error(status, &body, StatusCode::UNAUTHORIZED);
@@ -291,11 +293,8 @@ async fn story(system: &System) {
     );
 
     // Alice opens their direct chat: `<low id>_<high id>`, the same chat every time.
-    let (status, chat) = alice
-        .post("/api/chats/direct", json!({ "user_id": bob.id }))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{chat}");
-    let chat_id = chat["id"].as_str().unwrap().to_owned();
+    let chat = alice.open_direct_chat(&bob).await;
+    let chat_id = support::id(&chat);
     assert_eq!(chat_id, direct_chat_id(&alice.id, &bob.id));
     assert_eq!(
         (chat["kind"].as_str(), chat["read_only"].as_bool()),
@@ -304,20 +303,14 @@ async fn story(system: &System) {
     let created = bob.expect_event("chat.created").await;
     assert_eq!(created["id"], chat_id.as_str());
     alice.expect_event("chat.created").await;
-    let (_, again) = bob
-        .post("/api/chats/direct", json!({ "user_id": alice.id }))
-        .await;
+    let again = bob.open_direct_chat(&alice).await;
     assert_eq!(again["id"], chat_id.as_str());
 
     // Bob has the chat open; alice writes; bob sees it live, once, as text.
     bob.subscribe(&chat_id).await;
     let messages = format!("/api/chats/{chat_id}/messages");
-    let (status, first) = alice
-        .post(
-            &messages,
-            json!({ "content": "hi <b>bob</b>", "nonce": "n-1" }),
-        )
-        .await;
+    let hello = json!({ "content": "hi <b>bob</b>", "nonce": "n-1" });
+    let (status, first) = alice.try_send_message(&chat_id, hello.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
     assert_eq!(
         (first["seq"].as_i64(), first["author_id"].as_str()),
@@ -328,18 +321,13 @@ async fn story(system: &System) {
     alice.expect_event("message.created").await;
 
     // A retry with the same nonce returns the same message and notifies nobody again.
-    let (_, retried) = alice
-        .post(
-            &messages,
-            json!({ "content": "hi <b>bob</b>", "nonce": "n-1" }),
-        )
-        .await;
+    let (_, retried) = alice.try_send_message(&chat_id, hello).await;
     assert_eq!(retried["id"], first["id"]);
 
     // Bob answers; alice (no chat subscribed) learns of it on her own subject.
     let (status, reply) = bob
-        .post(
-            &messages,
+        .try_send_message(
+            &chat_id,
             json!({ "content": "hello alice", "nonce": "n-2" }),
         )
         .await;
@@ -348,7 +336,7 @@ async fn story(system: &System) {
     assert_eq!(live["id"], reply["id"]);
     // Bob receives his own message once, though it reaches him on user.<id> and chat.<id>.
     assert_eq!(bob.expect_event("message.created").await["id"], reply["id"]);
-    let (_, third) = alice.post(&messages, json!({ "content": "third" })).await;
+    let third = alice.send_message(&chat_id, "third").await;
     assert_eq!(
         bob.expect_event("message.created").await["id"],
         third["id"],
@@ -356,14 +344,8 @@ async fn story(system: &System) {
     );
 
     // History, in order, the same for both.
-    let (status, history) = bob.get(&messages).await;
-    assert_eq!(status, StatusCode::OK);
-    let seqs: Vec<i64> = history
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_i64().unwrap())
-        .collect();
+    let history = bob.history(&chat_id).await;
+    let seqs: Vec<i64> = history.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, vec![1, 2, 3]);
     assert_eq!(history[0]["content"], "hi <b>bob</b>");
     let (_, chats) = bob.get("/api/chats").await;
@@ -377,7 +359,7 @@ async fn story(system: &System) {
     assert_eq!(carol.get(&messages).await.0, StatusCode::NOT_FOUND);
     assert_eq!(
         carol
-            .post(&messages, json!({ "content": "let me in" }))
+            .try_send_message(&chat_id, json!({ "content": "let me in" }))
             .await
             .0,
         StatusCode::NOT_FOUND
@@ -444,15 +426,15 @@ async fn bad_input(system: &System) {
     let mut bob = User::register(&system.base, "bob").await;
 
     alice.befriend(&bob).await;
-    let (_, chat) = alice
-        .post("/api/chats/direct", json!({ "user_id": bob.id }))
-        .await;
-    let messages = format!("/api/chats/{}/messages", chat["id"].as_str().unwrap());
+    let chat_id = support::id(&alice.open_direct_chat(&bob).await);
+    let messages = format!("/api/chats/{chat_id}/messages");
     let (status, body) = alice
-        .post(&messages, json!({ "content": "x".repeat(4001) }))
+        .try_send_message(&chat_id, json!({ "content": "x".repeat(4001) }))
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
-    let (status, body) = alice.post(&messages, json!({ "content": "   " })).await;
+    let (status, body) = alice
+        .try_send_message(&chat_id, json!({ "content": "   " }))
+        .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
     let (status, body) = alice.get(&format!("{messages}?before=abc")).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);

@@ -25,14 +25,8 @@ async fn sending_too_fast_is_answered_429_with_retry_after(system: &System) {
     let alice = User::register(&system.base, "alice").await;
     let bob = User::register(&system.base, "bob").await;
     alice.befriend(&bob).await;
-    let (_, chat) = alice
-        .post("/api/chats/direct", json!({ "user_id": bob.id }))
-        .await;
-    let path = format!(
-        "{}/api/chats/{}/messages",
-        system.base,
-        chat["id"].as_str().unwrap()
-    );
+    let chat_id = support::id(&alice.open_direct_chat(&bob).await);
+    let path = format!("{}/api/chats/{chat_id}/messages", system.base);
     use futures::StreamExt as _;
     let http = reqwest::Client::new();
     // 300 sends at once, 50 in flight: far above the 20 a second a user may keep up after a
@@ -65,15 +59,7 @@ async fn sending_too_fast_is_answered_429_with_retry_after(system: &System) {
     let body: serde_json::Value = limited.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited");
     // Others are not held back by alice's budget.
-    assert_eq!(
-        bob.post(
-            &format!("/api/chats/{}/messages", chat["id"].as_str().unwrap()),
-            json!({ "content": "me" })
-        )
-        .await
-        .0,
-        StatusCode::CREATED
-    );
+    bob.send_message(&chat_id, "me").await;
 }
 
 async fn a_connection_sending_too_many_frames_is_refused_then_closed(system: &System) {
@@ -348,7 +334,7 @@ async fn when_the_bus_comes_back_the_gateway_resubscribes_and_tells_clients_to_c
         "sending does not depend on the bus"
     );
     system.restart_nats().await;
-    assert_eq!(bob_live.expect_op("catch_up").await["op"], "catch_up");
+    bob_live.expect_op("catch_up").await;
     let (_, missed) = bob_live.get(&format!("{messages}?after=0")).await;
     assert!(
         ids_of(&missed)
@@ -357,11 +343,14 @@ async fn when_the_bus_comes_back_the_gateway_resubscribes_and_tells_clients_to_c
         "the missed message is fetched"
     );
     // Live again: the gateway's subscriptions came back with the bus.
+    let mut ours = vec![during["id"].clone()];
     let deadline = tokio::time::Instant::now() + support::WAIT;
     loop {
-        let (_, sent) = alice
+        let (status, sent) = alice
             .post(&messages, json!({ "content": "live again?" }))
             .await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{sent}");
+        ours.push(sent["id"].clone());
         // The services may still be reconnecting: the first sends after the restart can miss
         // the bus (the catch-up covers them); one soon reaches bob live.
         let frame =
@@ -370,7 +359,15 @@ async fn when_the_bus_comes_back_the_gateway_resubscribes_and_tells_clients_to_c
         if let Ok(frame) = frame
             && frame["t"] == "message.created"
         {
-            assert!(frame["seq"].as_i64() <= sent["seq"].as_i64());
+            // The message is in `d`: one alice sent in this chat, at most as new as the
+            // latest (the outbox may still be delivering the one sent while the bus was down).
+            let live = &frame["d"];
+            assert!(ours.contains(&live["id"]), "not one of alice's: {frame}");
+            assert_eq!(live["chat_id"], chat_id.as_str(), "{frame}");
+            assert!(
+                live["seq"].as_i64().unwrap() <= sent["seq"].as_i64().unwrap(),
+                "newer than the latest sent: {frame}"
+            );
             break;
         }
         assert!(
@@ -556,10 +553,7 @@ async fn a_silent_connection_is_closed_after_two_heartbeat_periods() {
         "not before two periods"
     );
     chatty.send(json!({ "op": "heartbeat" })).await;
-    assert_eq!(
-        chatty.expect_op("heartbeat_ack").await["op"],
-        "heartbeat_ack"
-    );
+    chatty.expect_op("heartbeat_ack").await;
     system.stop().await;
 }
 
@@ -661,19 +655,8 @@ async fn a_client_that_stops_reading_is_disconnected_and_others_carry_on() {
         senders.push(sender);
     }
     alice.befriend(&bob).await;
-    let members: Vec<&str> = senders
-        .iter()
-        .chain([&bob])
-        .map(|user| user.id.as_str())
-        .collect();
-    let (status, chat) = alice
-        .post(
-            "/api/chats",
-            json!({ "name": "firehose", "member_ids": members }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{chat}");
-    let chat_id = chat["id"].as_str().unwrap().to_owned();
+    let members: Vec<&User> = senders.iter().chain([&bob]).collect();
+    let chat_id = support::id(&alice.create_group("firehose", &members).await);
     senders.push(alice);
     let mut stalled = bob.on(&system.base);
     stalled.connect().await;
@@ -730,10 +713,7 @@ async fn a_client_that_stops_reading_is_disconnected_and_others_carry_on() {
         "closed as too slow, or dropped: {ending:?}"
     );
     reading.send(json!({ "op": "heartbeat" })).await;
-    assert_eq!(
-        reading.expect_op("heartbeat_ack").await["op"],
-        "heartbeat_ack"
-    );
+    reading.expect_op("heartbeat_ack").await;
     system.stop().await;
 }
 
@@ -766,14 +746,7 @@ async fn an_event_published_while_ready_loads_follows_it() {
     let alice = User::register(&system.base, "alice").await;
     let mut bob = User::register(&system.base, "bob").await;
     alice.befriend(&bob).await;
-    let (status, chat) = alice
-        .post(
-            "/api/chats",
-            json!({ "name": "before", "member_ids": [bob.id] }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{chat}");
-    let chat_id = chat["id"].as_str().unwrap().to_owned();
+    let chat_id = support::id(&alice.create_group("before", &[&bob]).await);
     let list_chats = async |system: &System| {
         let page = system.metrics_of("astral-messaging").await;
         page.lines()
@@ -802,10 +775,9 @@ async fn an_event_published_while_ready_loads_follows_it() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let (status, _) = alice
-        .call(
-            reqwest::Method::PATCH,
+        .patch(
             &format!("/api/chats/{chat_id}"),
-            Some(json!({ "name": "renamed meanwhile" })),
+            json!({ "name": "renamed meanwhile" }),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -837,13 +809,9 @@ async fn with_auth_stopped_identified_users_reconnect_and_send() {
     let ready = bob.connect().await;
     assert_eq!(ready["user"]["username"], bob.name.as_str());
     bob.subscribe(&chat_id).await;
-    let (status, sent) = alice
-        .post(
-            &format!("/api/chats/{chat_id}/messages"),
-            json!({ "content": "auth is down, chat is not" }),
-        )
+    alice
+        .send_message(&chat_id, "auth is down, chat is not")
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{sent}");
     let created = bob.expect_event("message.created").await;
     assert_eq!(created["content"], "auth is down, chat is not");
     system

@@ -46,28 +46,13 @@ async fn group_chats_are_created_renamed_joined_left_and_deleted(system: &System
     for user in [&mut alice, &mut bob, &mut carol, &mut dave] {
         user.connect().await;
     }
-    let (status, body) = alice
-        .post(
-            "/api/chats",
-            json!({ "name": "Trip", "member_ids": [bob.id, stranger.id] }),
-        )
-        .await;
+    // Only friends, and a name that is not blank.
+    let (status, body) = alice.try_create_group("Trip", &[&bob, &stranger]).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
-    let (status, body) = alice
-        .post(
-            "/api/chats",
-            json!({ "name": "  ", "member_ids": [bob.id] }),
-        )
-        .await;
+    let (status, body) = alice.try_create_group("  ", &[&bob]).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
 
-    let (status, group) = alice
-        .post(
-            "/api/chats",
-            json!({ "name": "Trip", "member_ids": [bob.id, carol.id] }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let group = alice.create_group("Trip", &[&bob, &carol]).await;
     let group_id = id(&group);
     assert!(!group_id.contains('_'));
     assert_eq!(
@@ -91,13 +76,9 @@ async fn group_chats_are_created_renamed_joined_left_and_deleted(system: &System
 
     // Only the owner renames and adds; the others hear of it.
     let path = format!("/api/chats/{group_id}");
-    let (status, body) = bob
-        .call(Method::PATCH, &path, Some(json!({ "name": "Mine now" })))
-        .await;
+    let (status, body) = bob.patch(&path, json!({ "name": "Mine now" })).await;
     assert_error(status, &body, StatusCode::FORBIDDEN);
-    let (status, renamed) = alice
-        .call(Method::PATCH, &path, Some(json!({ "name": "Trip 2026" })))
-        .await;
+    let (status, renamed) = alice.patch(&path, json!({ "name": "Trip 2026" })).await;
     assert_eq!(
         (status, renamed["name"].as_str()),
         (StatusCode::OK, Some("Trip 2026"))
@@ -105,14 +86,11 @@ async fn group_chats_are_created_renamed_joined_left_and_deleted(system: &System
     for user in [&mut alice, &mut bob, &mut carol] {
         assert_eq!(user.expect_event("chat.updated").await["name"], "Trip 2026");
     }
-    let members = format!("/api/chats/{group_id}/members");
-    let (status, body) = bob.post(&members, json!({ "user_id": dave.id })).await;
+    let (status, body) = bob.add_member(&group_id, &dave).await;
     assert_error(status, &body, StatusCode::FORBIDDEN);
-    let (status, body) = alice
-        .post(&members, json!({ "user_id": stranger.id }))
-        .await;
+    let (status, body) = alice.add_member(&group_id, &stranger).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
-    let (status, added) = alice.post(&members, json!({ "user_id": dave.id })).await;
+    let (status, added) = alice.add_member(&group_id, &dave).await;
     assert_eq!(status, StatusCode::OK, "{added}");
     assert_eq!(user_ids(&added).len(), 4);
     assert_eq!(
@@ -122,18 +100,14 @@ async fn group_chats_are_created_renamed_joined_left_and_deleted(system: &System
     for user in [&mut alice, &mut bob, &mut carol] {
         assert_eq!(user_ids(&user.expect_event("chat.updated").await).len(), 4);
     }
-    let (status, body) = alice.post(&members, json!({ "user_id": dave.id })).await;
+    let (status, body) = alice.add_member(&group_id, &dave).await;
     assert_error(status, &body, StatusCode::CONFLICT);
 
     // Removing: only the owner removes others; the removed one loses the chat and its events.
     carol.subscribe(&group_id).await;
-    let (status, body) = bob
-        .call(Method::DELETE, &format!("{members}/{}", carol.id), None)
-        .await;
+    let (status, body) = bob.remove_member(&group_id, &carol).await;
     assert_error(status, &body, StatusCode::FORBIDDEN);
-    let (status, _) = alice
-        .call(Method::DELETE, &format!("{members}/{}", carol.id), None)
-        .await;
+    let (status, _) = alice.remove_member(&group_id, &carol).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(
         carol.expect_event("chat.deleted").await["chat_id"],
@@ -144,16 +118,9 @@ async fn group_chats_are_created_renamed_joined_left_and_deleted(system: &System
     }
     let messages = format!("/api/chats/{group_id}/messages");
     assert_eq!(carol.get(&messages).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(
-        bob.post(&messages, json!({ "content": "carol is gone" }))
-            .await
-            .0,
-        StatusCode::CREATED
-    );
+    bob.send_message(&group_id, "carol is gone").await;
     // Carol's next event is this friend request, not bob's message in the group.
-    alice
-        .call(Method::DELETE, &format!("/api/friends/{}", carol.id), None)
-        .await;
+    alice.unfriend(&carol).await;
     carol.expect_event("friend.removed").await;
     let (_, sentinel) = dave
         .post("/api/friends/requests", json!({ "username": carol.name }))
@@ -164,23 +131,17 @@ async fn group_chats_are_created_renamed_joined_left_and_deleted(system: &System
     );
 
     // The owner leaves: the longest-standing member (bob) owns it; the last one out deletes it.
-    let (status, _) = alice
-        .call(Method::DELETE, &format!("{members}/{}", alice.id), None)
-        .await;
+    let (status, _) = alice.remove_member(&group_id, &alice).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, chat) = bob.get(&path).await;
     assert_eq!(chat["owner_id"], bob.id.as_str());
     assert_eq!(
-        bob.call(Method::DELETE, &format!("{members}/{}", bob.id), None)
-            .await
-            .0,
+        bob.remove_member(&group_id, &bob).await.0,
         StatusCode::NO_CONTENT
     );
     assert_eq!(dave.get(&path).await.1["owner_id"], dave.id.as_str());
     assert_eq!(
-        dave.call(Method::DELETE, &format!("{members}/{}", dave.id), None)
-            .await
-            .0,
+        dave.remove_member(&group_id, &dave).await.0,
         StatusCode::NO_CONTENT
     );
     for user in [&alice, &bob, &dave] {
@@ -201,12 +162,8 @@ async fn messages_are_edited_deleted_replied_to_and_reacted_to_live(system: &Sys
         support::user::friends_with_a_chat(&system.base, &system.base).await;
     bob.connect().await;
     bob.subscribe(&chat_id).await;
-    let messages = format!("/api/chats/{chat_id}/messages");
-    let (_, first) = alice
-        .post(
-            &messages,
-            json!({ "content": format!("hello @{} and @nobody", bob.name) }),
-        )
+    let first = alice
+        .send_message(&chat_id, &format!("hello @{} and @nobody", bob.name))
         .await;
     assert_eq!(
         first["mentions"],
@@ -214,19 +171,14 @@ async fn messages_are_edited_deleted_replied_to_and_reacted_to_live(system: &Sys
         "a member named with @ is flagged"
     );
     assert_eq!(bob.expect_event("message.created").await["id"], first["id"]);
-    let one = format!("{messages}/{}", id(&first));
+    let first_id = id(&first);
+    let one = format!("/api/chats/{chat_id}/messages/{first_id}");
 
     // Edit: the author only.
-    let (status, body) = bob
-        .call(Method::PATCH, &one, Some(json!({ "content": "hijacked" })))
-        .await;
+    let (status, body) = bob.patch(&one, json!({ "content": "hijacked" })).await;
     assert_error(status, &body, StatusCode::FORBIDDEN);
     let (status, edited) = alice
-        .call(
-            Method::PATCH,
-            &one,
-            Some(json!({ "content": "hello, edited" })),
-        )
+        .patch(&one, json!({ "content": "hello, edited" }))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(edited["edited_at"].is_string());
@@ -240,19 +192,15 @@ async fn messages_are_edited_deleted_replied_to_and_reacted_to_live(system: &Sys
         (Some("hello, edited"), Some(2))
     );
     let (status, body) = alice
-        .call(
-            Method::PATCH,
-            &one,
-            Some(json!({ "content": "x".repeat(4001) })),
-        )
+        .patch(&one, json!({ "content": "x".repeat(4001) }))
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
 
     // Reply, with a preview of the original; only to a message of the same chat.
     let (status, reply) = bob
-        .post(
-            &messages,
-            json!({ "content": "hi back", "reply_to": id(&first) }),
+        .try_send_message(
+            &chat_id,
+            json!({ "content": "hi back", "reply_to": first_id }),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{reply}");
@@ -265,16 +213,15 @@ async fn messages_are_edited_deleted_replied_to_and_reacted_to_live(system: &Sys
     );
     bob.expect_event("message.created").await;
     let (status, body) = bob
-        .post(
-            &messages,
+        .try_send_message(
+            &chat_id,
             json!({ "content": "?", "reply_to": "1234567890123456789" }),
         )
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
 
     // Reactions: toggled, counted.
-    let react = format!("{one}/reactions");
-    let (status, reacted) = bob.post(&react, json!({ "emoji": "👍" })).await;
+    let (status, reacted) = bob.react(&chat_id, &first_id, "👍").await;
     assert_eq!(status, StatusCode::OK, "{reacted}");
     assert_eq!(
         reacted["reactions"],
@@ -284,24 +231,24 @@ async fn messages_are_edited_deleted_replied_to_and_reacted_to_live(system: &Sys
         bob.expect_event("message.updated").await["reactions"][0]["count"],
         1
     );
-    alice.post(&react, json!({ "emoji": "👍" })).await;
+    alice.react(&chat_id, &first_id, "👍").await;
     assert_eq!(
         bob.expect_event("message.updated").await["reactions"][0]["count"],
         2
     );
-    let (_, toggled) = bob.post(&react, json!({ "emoji": "👍" })).await;
+    let (_, toggled) = bob.react(&chat_id, &first_id, "👍").await;
     assert_eq!(
         toggled["reactions"],
         json!([{ "emoji": "👍", "count": 1, "user_ids": [alice.id] }])
     );
     bob.expect_event("message.updated").await;
-    let (status, body) = bob.post(&react, json!({ "emoji": "not an emoji" })).await;
+    let (status, body) = bob.react(&chat_id, &first_id, "not an emoji").await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
 
     // Delete: the author only; a tombstone, content erased; gone for edits.
-    let (status, body) = bob.call(Method::DELETE, &one, None).await;
+    let (status, body) = bob.delete(&one).await;
     assert_error(status, &body, StatusCode::FORBIDDEN);
-    let (status, _) = alice.call(Method::DELETE, &one, None).await;
+    let (status, _) = alice.delete(&one).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let tombstone = bob.expect_event("message.deleted").await;
     assert_eq!(
@@ -312,19 +259,15 @@ async fn messages_are_edited_deleted_replied_to_and_reacted_to_live(system: &Sys
         (Some(true), Some(""))
     );
     assert_eq!(
-        alice
-            .call(Method::PATCH, &one, Some(json!({ "content": "back" })))
-            .await
-            .0,
+        alice.patch(&one, json!({ "content": "back" })).await.0,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(
-        alice.call(Method::DELETE, &one, None).await.0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(alice.delete(&one).await.0, StatusCode::NOT_FOUND);
 
     // Every change since version 1, in version order, tombstone included.
-    let (_, changes) = alice.get(&format!("{messages}?after=1")).await;
+    let (_, changes) = alice
+        .get(&format!("/api/chats/{chat_id}/messages?after=1"))
+        .await;
     let versions: Vec<i64> = changes
         .as_array()
         .unwrap()
@@ -347,9 +290,7 @@ async fn history_pages_at_the_edges(system: &System) {
     let messages = format!("/api/chats/{chat_id}/messages");
     assert_eq!(alice.get(&messages).await.1, json!([]), "an empty chat");
     for n in 1..=5 {
-        alice
-            .post(&messages, json!({ "content": format!("message {n}") }))
-            .await;
+        alice.send_message(&chat_id, &format!("message {n}")).await;
     }
     let seqs = |page: &Value| -> Vec<i64> {
         page.as_array()
@@ -409,31 +350,10 @@ async fn chats_are_ordered_by_activity_with_unread_counts_and_read_markers(syste
     let carol = User::register(&system.base, "carol").await;
     alice.befriend(&carol).await;
     bob.befriend(&carol).await;
-    let (_, group) = alice
-        .post(
-            "/api/chats",
-            json!({ "name": "Three", "member_ids": [bob.id, carol.id] }),
-        )
-        .await;
-    let group_id = id(&group);
-    alice
-        .post(
-            &format!("/api/chats/{direct_id}/messages"),
-            json!({ "content": "direct one" }),
-        )
-        .await;
-    alice
-        .post(
-            &format!("/api/chats/{direct_id}/messages"),
-            json!({ "content": "direct two" }),
-        )
-        .await;
-    carol
-        .post(
-            &format!("/api/chats/{group_id}/messages"),
-            json!({ "content": "group, latest" }),
-        )
-        .await;
+    let group_id = id(&alice.create_group("Three", &[&bob, &carol]).await);
+    alice.send_message(&direct_id, "direct one").await;
+    alice.send_message(&direct_id, "direct two").await;
+    carol.send_message(&group_id, "group, latest").await;
 
     let (_, chats) = bob.get("/api/chats").await;
     let order: Vec<&str> = chats
@@ -486,17 +406,8 @@ async fn chats_are_ordered_by_activity_with_unread_counts_and_read_markers(syste
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
     // Bob's own message does not count as unread; a new one from alice does, and moves the chat up.
-    bob.post(
-        &format!("/api/chats/{direct_id}/messages"),
-        json!({ "content": "mine" }),
-    )
-    .await;
-    alice
-        .post(
-            &format!("/api/chats/{direct_id}/messages"),
-            json!({ "content": "new" }),
-        )
-        .await;
+    bob.send_message(&direct_id, "mine").await;
+    alice.send_message(&direct_id, "new").await;
     let (_, chats) = bob.get("/api/chats").await;
     assert_eq!(
         (chats[0]["id"].as_str(), chats[0]["unread"].as_i64()),
@@ -510,46 +421,29 @@ async fn typing_reaches_subscribers_at_most_every_three_seconds(system: &System)
     alice.connect().await;
     bob.connect().await;
     bob.subscribe(&chat_id).await;
-    alice
-        .send(json!({ "op": "typing", "d": { "chat_id": chat_id } }))
-        .await;
+    alice.start_typing(&chat_id).await;
     let typing = bob.expect_event("typing.started").await;
     assert_eq!(
         (typing["chat_id"].as_str(), typing["user"]["id"].as_str()),
         (Some(chat_id.as_str()), Some(alice.id.as_str()))
     );
-    alice
-        .send(json!({ "op": "typing", "d": { "chat_id": chat_id } }))
-        .await;
-    let (_, sent) = alice
-        .post(
-            &format!("/api/chats/{chat_id}/messages"),
-            json!({ "content": "done typing" }),
-        )
-        .await;
+    alice.start_typing(&chat_id).await;
+    let sent = alice.send_message(&chat_id, "done typing").await;
     assert_eq!(
         bob.expect_event("message.created").await["id"],
         sent["id"],
         "the second typing signal was dropped"
     );
-    let carol = User::register(&system.base, "carol").await;
-    let mut carol = carol;
+    let mut carol = User::register(&system.base, "carol").await;
     carol.connect().await;
-    carol
-        .send(json!({ "op": "typing", "d": { "chat_id": chat_id } }))
-        .await;
+    carol.start_typing(&chat_id).await;
     assert_eq!(carol.next_frame().await["d"]["code"], "not_found");
 }
 
 async fn a_non_member_gets_404_for_everything_about_a_chat(system: &System) {
     let (alice, _bob, chat_id) =
         support::user::friends_with_a_chat(&system.base, &system.base).await;
-    let (_, message) = alice
-        .post(
-            &format!("/api/chats/{chat_id}/messages"),
-            json!({ "content": "private" }),
-        )
-        .await;
+    let message = alice.send_message(&chat_id, "private").await;
     let mut carol = User::register(&system.base, "carol").await;
     let chat = format!("/api/chats/{chat_id}");
     let one = format!("{chat}/messages/{}", id(&message));
@@ -706,23 +600,15 @@ async fn member_changes_count_at_once_on_every_replica() {
     alice.befriend(&bob).await;
     alice.befriend(&carol).await;
     carol.connect().await;
-    let (status, group) = alice
-        .post(
-            "/api/chats",
-            json!({ "name": "Rounds", "member_ids": [bob.id] }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{group}");
-    let group_id = id(&group);
+    let group_id = id(&alice.create_group("Rounds", &[&bob]).await);
     let messages = format!("/api/chats/{group_id}/messages");
-    let members = format!("/api/chats/{group_id}/members");
     for round in 0..6 {
         // Warm both replicas' lists without carol.
         for n in 0..4 {
             let body = json!({ "content": format!("warm {round}.{n}") });
             assert_eq!(alice.post(&messages, body).await.0, StatusCode::CREATED);
         }
-        let (status, body) = alice.post(&members, json!({ "user_id": carol.id })).await;
+        let (status, body) = alice.add_member(&group_id, &carol).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(
             carol.expect_event("chat.created").await["id"],
@@ -749,9 +635,7 @@ async fn member_changes_count_at_once_on_every_replica() {
                 "the new member is told"
             );
         }
-        let (status, body) = alice
-            .call(Method::DELETE, &format!("{members}/{}", carol.id), None)
-            .await;
+        let (status, body) = alice.remove_member(&group_id, &carol).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
         assert_eq!(
             carol.expect_event("chat.deleted").await["chat_id"],
@@ -765,11 +649,21 @@ async fn member_changes_count_at_once_on_every_replica() {
                 )
                 .await;
             assert_error(status, &body, StatusCode::NOT_FOUND);
-            // Not told: her next event must be the next round's `chat.created`.
+            // Not told: her next event must be the next round's `chat.created` (after the
+            // last round, bob's friend request).
             let body = json!({ "content": format!("secret {round}.{n}") });
             assert_eq!(alice.post(&messages, body).await.0, StatusCode::CREATED);
         }
     }
+    let (status, sentinel) = bob
+        .post("/api/friends/requests", json!({ "username": carol.name }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sentinel}");
+    assert_eq!(
+        carol.expect_event("friend_request.created").await["id"],
+        sentinel["id"],
+        "no message of the last round reached carol"
+    );
     let (status, page) = alice.get(&format!("{messages}?limit=100")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
@@ -816,13 +710,7 @@ async fn a_change_whose_event_never_came_is_fetched_before_the_next(system: &Sys
     .await
     .unwrap();
     pool.close().await;
-    let (status, _) = alice
-        .post(
-            &format!("/api/chats/{chat_id}/messages"),
-            json!({ "content": "the next one" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    alice.send_message(&chat_id, "the next one").await;
     let mut frames = Vec::new();
     while frames
         .iter()
@@ -875,20 +763,14 @@ async fn with_social_down_friends_keep_writing_and_a_seen_unfriend_still_refuses
     let (alice, bob, ab) = support::user::friends_with_a_chat(&system.base, &system.base).await;
     let (carol, dave, cd) = support::user::friends_with_a_chat(&system.base, &system.base).await;
     let send = async |user: &User, chat_id: &str, content: &str| {
-        user.post(
-            &format!("/api/chats/{chat_id}/messages"),
-            json!({ "content": content }),
-        )
-        .await
+        user.try_send_message(chat_id, json!({ "content": content }))
+            .await
     };
-    assert_eq!(send(&alice, &ab, "before").await.0, StatusCode::CREATED);
-    assert_eq!(send(&carol, &cd, "before").await.0, StatusCode::CREATED);
+    alice.send_message(&ab, "before").await;
+    carol.send_message(&cd, "before").await;
     // Dave ends the friendship; messaging hears of it on `friendships` (two friendships
     // made, one ended: three events).
-    let (status, body) = dave
-        .call(Method::DELETE, &format!("/api/friends/{}", carol.id), None)
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    dave.unfriend(&carol).await;
     let deadline = tokio::time::Instant::now() + support::WAIT;
     while friendship_events_seen(&system).await < 3.0 {
         assert!(

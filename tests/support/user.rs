@@ -33,11 +33,8 @@ pub async fn friends_with_a_chat(alice_base: &str, bob_base: &str) -> (User, Use
     let alice = User::register(alice_base, "alice").await;
     let bob = User::register(bob_base, "bob").await;
     alice.befriend(&bob).await;
-    let (status, chat) = alice
-        .post("/api/chats/direct", json!({ "user_id": bob.id }))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{chat}");
-    (alice, bob, chat["id"].as_str().unwrap().to_owned())
+    let chat = alice.open_direct_chat(&bob).await;
+    (alice, bob, super::id(&chat))
 }
 
 impl User {
@@ -131,6 +128,14 @@ impl User {
         self.call(Method::POST, path, Some(body)).await
     }
 
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, None).await
+    }
+
     /// Sends `other` a friend request, which they accept.
     pub async fn befriend(&self, other: &User) {
         let (status, request) = self
@@ -143,6 +148,91 @@ impl User {
         );
         let (status, body) = other.post(&accept, json!({})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    /// Ends the friendship with `other`.
+    pub async fn unfriend(&self, other: &User) {
+        let (status, body) = self.delete(&format!("/api/friends/{}", other.id)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+
+    /// Opens the direct chat with `other` (the same one every time): the chat.
+    pub async fn open_direct_chat(&self, other: &User) -> Value {
+        let (status, chat) = self
+            .post("/api/chats/direct", json!({ "user_id": other.id }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{chat}");
+        chat
+    }
+
+    /// Creates a group chat named `name` with `members` besides its owner: the chat.
+    pub async fn create_group(&self, name: &str, members: &[&User]) -> Value {
+        let (status, chat) = self.try_create_group(name, members).await;
+        assert_eq!(status, StatusCode::CREATED, "{chat}");
+        chat
+    }
+
+    /// Asks to create a group chat: the status and the body.
+    pub async fn try_create_group(&self, name: &str, members: &[&User]) -> (StatusCode, Value) {
+        let member_ids: Vec<&str> = members.iter().map(|user| user.id.as_str()).collect();
+        self.post(
+            "/api/chats",
+            json!({ "name": name, "member_ids": member_ids }),
+        )
+        .await
+    }
+
+    /// Adds `user` to a group chat: the status and the body (the chat, or an error).
+    pub async fn add_member(&self, chat_id: &str, user: &User) -> (StatusCode, Value) {
+        self.post(
+            &format!("/api/chats/{chat_id}/members"),
+            json!({ "user_id": user.id }),
+        )
+        .await
+    }
+
+    /// Removes `user` (this user to leave) from a group chat: the status and the body.
+    pub async fn remove_member(&self, chat_id: &str, user: &User) -> (StatusCode, Value) {
+        self.delete(&format!("/api/chats/{chat_id}/members/{}", user.id))
+            .await
+    }
+
+    /// Sends `content` to a chat: the message stored.
+    pub async fn send_message(&self, chat_id: &str, content: &str) -> Value {
+        let (status, message) = self
+            .try_send_message(chat_id, json!({ "content": content }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{message}");
+        message
+    }
+
+    /// Sends a message of this body (`content`, and a `nonce` or `reply_to` if the test
+    /// wants): the status and the body (the message, or an error).
+    pub async fn try_send_message(&self, chat_id: &str, body: Value) -> (StatusCode, Value) {
+        self.post(&format!("/api/chats/{chat_id}/messages"), body)
+            .await
+    }
+
+    /// Toggles this user's `emoji` on a message: the status and the body (the message).
+    pub async fn react(&self, chat_id: &str, message_id: &str, emoji: &str) -> (StatusCode, Value) {
+        self.post(
+            &format!("/api/chats/{chat_id}/messages/{message_id}/reactions"),
+            json!({ "emoji": emoji }),
+        )
+        .await
+    }
+
+    /// A chat's latest messages, oldest first.
+    pub async fn history(&self, chat_id: &str) -> Vec<Value> {
+        let (status, page) = self.get(&format!("/api/chats/{chat_id}/messages")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page.as_array().unwrap().clone()
+    }
+
+    /// Tells a chat's subscribers this user is typing (over the WebSocket).
+    pub async fn start_typing(&mut self, chat_id: &str) {
+        self.send(json!({ "op": "typing", "d": { "chat_id": chat_id } }))
+            .await;
     }
 
     /// Opens the WebSocket, identifies, and returns the `ready` payload.

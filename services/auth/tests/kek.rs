@@ -5,17 +5,20 @@
 use astral_auth::store::{Store, StoredKey};
 use astral_auth::vault::WRONG_KEK;
 use astral_auth::{AuthService, Kek, Settings};
-use astral_common::testing::TestDatabase;
-use astral_common::{db, time};
+use astral_common::testing::{MigratedDatabase, TestDatabase};
+use astral_common::time;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use std::sync::Arc;
 
 async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
     let mut stores = Vec::new();
-    for (backend, database) in TestDatabase::both().await {
-        let pool = db::connect(&database.url).await.expect("connect");
-        astral_auth::MIGRATOR.run(&pool).await.expect("migrate");
+    for MigratedDatabase {
+        backend,
+        pool,
+        database,
+    } in MigratedDatabase::both(&astral_auth::MIGRATOR).await
+    {
         stores.push((
             backend,
             Store::new(

@@ -6,14 +6,17 @@ use astral_auth::store::{
     Fresh, NewSession, Pruning, Refreshed, Reservation, RevokedSession, Store, StoredKey, User,
 };
 use astral_auth::throttle::{self, Limit};
-use astral_common::testing::TestDatabase;
-use astral_common::{Error, db};
+use astral_common::Error;
+use astral_common::testing::{MigratedDatabase, TestDatabase};
 
 async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
     let mut stores = Vec::new();
-    for (backend, database) in TestDatabase::both().await {
-        let pool = db::connect(&database.url).await.expect("connect");
-        astral_auth::MIGRATOR.run(&pool).await.expect("migrate");
+    for MigratedDatabase {
+        backend,
+        pool,
+        database,
+    } in MigratedDatabase::both(&astral_auth::MIGRATOR).await
+    {
         stores.push((
             backend,
             Store::new(

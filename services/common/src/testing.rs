@@ -1,5 +1,13 @@
-//! Test support: fresh databases on both backends, and the rule that a test needing
-//! PostgreSQL or NATS fails under CI (`CI` set) instead of skipping when they are down.
+//! Test support: fresh databases on both backends (migrated by a service's migrations if
+//! asked), a service's gRPC server on a free port, a stand-in for the auth service, and the
+//! rule that a test needing PostgreSQL or NATS fails under CI (`CI` set) instead of skipping
+//! when they are down.
+
+mod fake_auth;
+mod server;
+
+pub use fake_auth::{FakeAuth, FakeUser};
+pub use server::TestServer;
 
 use anyhow::Context as _;
 use sqlx::Connection as _;
@@ -80,6 +88,48 @@ impl TestDatabase {
             }
         }
         databases
+    }
+}
+
+/// A fresh database on one backend, migrated, with a pool on it: what a store test starts from.
+pub struct MigratedDatabase {
+    /// `"sqlite"` or `"postgres"`, for the test's messages.
+    pub backend: &'static str,
+    pub pool: crate::db::Pool,
+    /// The database itself, dropped (on PostgreSQL: deleted) with this value.
+    pub database: TestDatabase,
+}
+
+impl MigratedDatabase {
+    /// Both backends (see [`TestDatabase::both`]), each migrated by `migrator` (a service's
+    /// `MIGRATOR`: each service owns its migrations, this only runs them).
+    pub async fn both(migrator: &sqlx::migrate::Migrator) -> Vec<Self> {
+        let mut migrated = Vec::new();
+        for (backend, database) in TestDatabase::both().await {
+            migrated.push(Self::on(backend, database, migrator).await);
+        }
+        migrated
+    }
+
+    /// `database`, connected and migrated by `migrator`; panics (failing the test) if either
+    /// fails.
+    pub async fn on(
+        backend: &'static str,
+        database: TestDatabase,
+        migrator: &sqlx::migrate::Migrator,
+    ) -> Self {
+        let pool = crate::db::connect(&database.url)
+            .await
+            .unwrap_or_else(|error| panic!("{backend}: connect: {error:#}"));
+        migrator
+            .run(&pool)
+            .await
+            .unwrap_or_else(|error| panic!("{backend}: migrate: {error:#}"));
+        Self {
+            backend,
+            pool,
+            database,
+        }
     }
 }
 

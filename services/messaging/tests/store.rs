@@ -2,9 +2,9 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
+use astral_common::EventBus;
 use astral_common::outbox::{Outbox, Outgoing};
-use astral_common::testing::TestDatabase;
-use astral_common::{EventBus, db};
+use astral_common::testing::{MigratedDatabase, TestDatabase};
 use astral_messaging::events;
 use astral_messaging::model::{ChatKind, Message, Page, Preview, Reaction, User};
 use astral_messaging::store::{
@@ -47,12 +47,12 @@ const CHAT: &str = "1_2";
 
 async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
     let mut stores = Vec::new();
-    for (backend, database) in TestDatabase::both().await {
-        let pool = db::connect(&database.url).await.expect("connect");
-        astral_messaging::MIGRATOR
-            .run(&pool)
-            .await
-            .expect("migrate");
+    for MigratedDatabase {
+        backend,
+        pool,
+        database,
+    } in MigratedDatabase::both(&astral_messaging::MIGRATOR).await
+    {
         let store = Store::new(pool.clone(), Outbox::start(pool, EventBus::local()));
         let users = [
             User {
@@ -615,9 +615,12 @@ async fn next_event(
 
 #[tokio::test]
 async fn a_stored_message_is_announced_to_the_members_it_was_stored_among() {
-    for (backend, database) in TestDatabase::both().await {
-        let pool = db::connect(&database.url).await.unwrap();
-        astral_messaging::MIGRATOR.run(&pool).await.unwrap();
+    for MigratedDatabase {
+        backend,
+        pool,
+        database: _database,
+    } in MigratedDatabase::both(&astral_messaging::MIGRATOR).await
+    {
         let bus = EventBus::local();
         let store = Store::new(pool.clone(), Outbox::start(pool, bus.clone()));
         let users: Vec<User> = (1..=3)

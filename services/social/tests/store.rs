@@ -2,9 +2,9 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
+use astral_common::EventBus;
 use astral_common::outbox::Outbox;
-use astral_common::testing::TestDatabase;
-use astral_common::{EventBus, db};
+use astral_common::testing::{MigratedDatabase, TestDatabase};
 use astral_social::events;
 use astral_social::model::User;
 use astral_social::store::{Blocked, NewRequest, Sent, Store};
@@ -21,9 +21,12 @@ fn new_request(id: i64, from: i64, to: i64, now_ms: i64) -> NewRequest {
 
 async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
     let mut stores = Vec::new();
-    for (backend, database) in TestDatabase::both().await {
-        let pool = db::connect(&database.url).await.expect("connect");
-        astral_social::MIGRATOR.run(&pool).await.expect("migrate");
+    for MigratedDatabase {
+        backend,
+        pool,
+        database,
+    } in MigratedDatabase::both(&astral_social::MIGRATOR).await
+    {
         let store = Store::new(pool.clone(), Outbox::start(pool, EventBus::local()));
         let users: Vec<User> = [(1, "ann"), (2, "ben"), (3, "cat")]
             .into_iter()
