@@ -735,65 +735,6 @@ async fn read_to_end(user: &mut User) -> (usize, Option<u16>) {
     }
 }
 
-/// `ready` cannot drop an event: the connection subscribes to its user's events before it
-/// loads `ready`, so an event published while `ready` is being put together (here: while
-/// the social service is stopped, so `ready` waits for the friends list) follows it.
-#[tokio::test]
-async fn an_event_published_while_ready_loads_follows_it() {
-    let Some(mut system) = System::distributed().await else {
-        return;
-    };
-    let alice = User::register(&system.base, "alice").await;
-    let mut bob = User::register(&system.base, "bob").await;
-    alice.befriend(&bob).await;
-    let chat_id = support::id(&alice.create_group("before", &[&bob]).await);
-    let list_chats = async |system: &System| {
-        let page = system.metrics_of("astral-messaging").await;
-        page.lines()
-            .filter(|line| {
-                line.starts_with("astral_grpc_server_duration_seconds_count")
-                    && line.contains("ListChats")
-            })
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>()
-    };
-    let listed_before = list_chats(&system).await;
-    system
-        .signal("astral-social", "STOP", std::time::Duration::ZERO)
-        .await;
-    let url = format!("{}/ws", bob.base.replacen("http", "ws", 1));
-    let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    bob.socket = Some(socket);
-    assert_eq!(bob.next_frame().await["op"], "hello");
-    bob.send(json!({ "op": "identify", "d": { "token": bob.token } }))
-        .await;
-    // The gateway is loading bob's `ready` once it has asked for his chats; the friends list
-    // it asks for alongside waits for the stopped social service.
-    let deadline = std::time::Instant::now() + support::WAIT;
-    while list_chats(&system).await <= listed_before {
-        assert!(std::time::Instant::now() < deadline, "ready never started");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let (status, _) = alice
-        .patch(
-            &format!("/api/chats/{chat_id}"),
-            json!({ "name": "renamed meanwhile" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    system
-        .signal("astral-social", "CONT", std::time::Duration::ZERO)
-        .await;
-    let ready = bob.expect_op("ready").await;
-    assert_eq!(
-        ready["d"]["chats"][0]["name"], "before",
-        "loaded before the rename"
-    );
-    let updated = bob.expect_event("chat.updated").await;
-    assert_eq!(updated["name"], "renamed meanwhile", "{updated}");
-    system.stop().await;
-}
-
 /// The auth service stopped: users whose tokens are still good reconnect (the token names
 /// them, so `ready` does not ask auth) and keep sending (tokens verify locally).
 #[tokio::test]

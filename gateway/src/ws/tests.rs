@@ -22,10 +22,20 @@ use tonic::Status;
 
 const WAIT: Duration = Duration::from_secs(5);
 
-/// Tokens it knows, and one chat, `1_2`, at version 7.
+/// Tokens it knows, and one chat, `1_2`, at version 7. With a `gate`, the chat list is
+/// answered only once the test lets it.
 #[derive(Default)]
 struct Fake {
     tokens: HashMap<String, Claims>,
+    gate: Option<Gate>,
+}
+
+/// Holds the answer to a chat list: `asked` is told when the list is asked for, and the
+/// answer waits for `open`.
+#[derive(Default)]
+struct Gate {
+    asked: tokio::sync::Notify,
+    open: tokio::sync::Notify,
 }
 
 impl Fake {
@@ -45,7 +55,7 @@ impl Fake {
             ("a2".into(), claims("1", "s2", "alice")),
             ("b".into(), claims("2", "s3", "bob")),
         ]);
-        Arc::new(Self { tokens })
+        Arc::new(Self { tokens, gate: None })
     }
 }
 
@@ -62,6 +72,11 @@ impl Backend for Fake {
     }
 
     async fn chats(&self, _token: &str) -> Result<Vec<messaging::Chat>, Status> {
+        if let Some(gate) = &self.gate {
+            let open = gate.open.notified();
+            gate.asked.notify_one();
+            open.await;
+        }
         Ok(vec![chat()])
     }
 
@@ -106,6 +121,11 @@ struct Client {
 impl Client {
     /// A session started with `cookie` (the session cookie's token), if any.
     fn start(cookie: Option<&str>, identify_timeout: Duration) -> Self {
+        Self::start_with(Fake::new(), cookie, identify_timeout)
+    }
+
+    /// The same, against `fake`.
+    fn start_with(fake: Arc<Fake>, cookie: Option<&str>, identify_timeout: Duration) -> Self {
         let (to_server, read) = mpsc::channel(16);
         let (write, from_server) = mpsc::channel(16);
         let bus = EventBus::local();
@@ -120,7 +140,7 @@ impl Client {
         let session = Session::new(
             write,
             read,
-            Fake::new(),
+            fake,
             Hub::new(bus.clone()),
             connections.clone(),
             settings,
@@ -387,6 +407,38 @@ async fn an_event_reaches_the_client_once_and_its_own_session_ending_closes_it()
         "the copy was dropped"
     );
     assert_eq!(client.closed_with().await, 4001);
+}
+
+#[tokio::test]
+async fn an_event_published_while_ready_loads_follows_ready() {
+    let mut fake = Arc::into_inner(Fake::new()).expect("one handle");
+    fake.gate = Some(Gate::default());
+    let fake = Arc::new(fake);
+    let mut client = Client::start_with(fake.clone(), None, WAIT);
+    assert_eq!(client.next().await["op"], "hello");
+    client.identify("a1").await;
+    let gate = fake.gate.as_ref().expect("a gate");
+    tokio::time::timeout(WAIT, gate.asked.notified())
+        .await
+        .expect("ready asks for the chats");
+    // Published after the chat list was read for `ready`, before `ready` is sent.
+    let deleted = Event {
+        id: "e1".into(),
+        kind: Some(Kind::ChatDeleted(ChatDeleted {
+            chat_id: "1_2".into(),
+        })),
+        ..Default::default()
+    };
+    client.publish(subjects::user("1"), deleted).await;
+    gate.open.notify_one();
+    let ready = client.next().await;
+    assert_eq!(ready["op"], "ready", "{ready}");
+    assert_eq!(ready["d"]["chats"][0]["id"], "1_2", "read before the event");
+    let event = client.next().await;
+    assert_eq!(
+        event["t"], "chat.deleted",
+        "the event follows ready: {event}"
+    );
 }
 
 #[tokio::test]

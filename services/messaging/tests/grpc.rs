@@ -77,13 +77,6 @@ impl SocialService for FakeSocial {
         }))
     }
 
-    async fn are_friends(
-        &self,
-        _: Request<pb::AreFriendsRequest>,
-    ) -> Result<Response<pb::AreFriendsResponse>, Status> {
-        not_here()
-    }
-
     async fn send_friend_request(
         &self,
         _: Request<pb::SendFriendRequestRequest>,

@@ -11,8 +11,8 @@ use astral_common::testing::{FakeAuth, FakeUser, TestDatabase, TestServer};
 use astral_proto::events::{Event, event::Kind};
 use astral_proto::social::social_service_client::SocialServiceClient;
 use astral_proto::social::{
-    AreFriendsRequest, BlockRequest, CheckFriendshipsRequest, FriendRequestAction,
-    ListFriendsRequest, RemoveFriendRequest, SendFriendRequestRequest,
+    BlockRequest, CheckFriendshipsRequest, FriendRequestAction, ListFriendsRequest,
+    RemoveFriendRequest, SendFriendRequestRequest, UserPair,
 };
 use futures::StreamExt as _;
 use prost::Message as _;
@@ -126,7 +126,7 @@ async fn a_request_accepted_makes_friends_and_each_side_is_told() {
         assert!(friends.outgoing.is_empty(), "{backend}");
 
         // Messaging asks about many pairs at once.
-        let pair = |a: &FakeUser, b: &FakeUser| AreFriendsRequest {
+        let pair = |a: &FakeUser, b: &FakeUser| UserPair {
             user_a: a.id.clone(),
             user_b: b.id.clone(),
         };
