@@ -46,9 +46,9 @@ enum Command {
         /// Start after this username.
         #[arg(long, default_value = "")]
         after: String,
-        /// How many (1–1000).
-        #[arg(long, default_value_t = 100)]
-        limit: i32,
+        /// How many (1–1000; 100 unless given).
+        #[arg(long)]
+        limit: Option<i64>,
     },
     /// Shows a chat: kind, name, owner, members, last number, last message.
     Chat { chat_id: String },

@@ -638,12 +638,23 @@ async fn start_nats(secrets: &std::path::Path, port: u16, logs: &TempDir) -> Chi
 /// side by side would draw from the same small pool.
 pub fn free_port() -> u16 {
     use std::sync::Mutex;
-    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap();
+    // Each test runs in its own process (nextest), so a port is also claimed across
+    // processes: by an exclusive lock on a file named after it, held until this process
+    // ends (the system then lets go of it, however the process ends).
+    static CLAIMED: Mutex<Vec<(u16, std::fs::File)>> = Mutex::new(Vec::new());
+    let dir = std::env::temp_dir().join("astral-test-ports");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut claimed = CLAIMED.lock().unwrap();
     loop {
         let port = rand::Rng::gen_range(&mut rand::thread_rng(), 20_000..32_000);
-        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            given.push(port);
+        if claimed.iter().any(|(given, _)| *given == port) {
+            continue;
+        }
+        let Ok(lock) = std::fs::File::create(dir.join(format!("{port}.lock"))) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            claimed.push((port, lock));
             return port;
         }
     }

@@ -1,6 +1,6 @@
 //! Chats and messages.
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::json::{self, Body};
 use crate::session::Caller;
 use crate::state::Messaging;
@@ -107,17 +107,11 @@ pub async fn messages(
     Path(chat_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let limit = super::query::number(&query, "limit")?.unwrap_or(0);
-    let limit =
-        i32::try_from(limit).map_err(|_| ApiError::invalid("limit is between 1 and 100"))?;
-    if query.contains_key("limit") && limit == 0 {
-        return Err(ApiError::invalid("limit is between 1 and 100"));
-    }
     let request = pb::ListMessagesRequest {
         chat_id,
         before: super::query::number(&query, "before")?,
         after: super::query::number(&query, "after")?,
-        limit,
+        limit: super::query::number(&query, "limit")?,
     };
     let page = messaging
         .list_messages(caller.request(request))

@@ -1,6 +1,6 @@
 //! Friends and friend requests.
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::json::{self, Body};
 use crate::session::Caller;
 use crate::state::Social;
@@ -24,13 +24,8 @@ pub async fn list(
     caller: Caller,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let limit = super::query::number(&query, "limit")?.unwrap_or(0);
-    let limit = i32::try_from(limit)
-        .ok()
-        .filter(|l| (1..=1000).contains(l) || !query.contains_key("limit"));
-    let limit = limit.ok_or_else(|| ApiError::invalid("limit is between 1 and 1000"))?;
     let request = pb::ListFriendsRequest {
-        limit,
+        limit: super::query::number(&query, "limit")?,
         after: query.get("after").cloned().unwrap_or_default(),
     };
     let overview = social

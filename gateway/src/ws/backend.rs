@@ -46,7 +46,7 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         chat_id: String,
         after: i64,
-        limit: i32,
+        limit: i64,
         token: &str,
     ) -> impl Future<Output = Result<Vec<messaging::Message>, Status>> + Send;
 }
@@ -89,14 +89,14 @@ impl Backend for AppState {
         &self,
         chat_id: String,
         after: i64,
-        limit: i32,
+        limit: i64,
         token: &str,
     ) -> Result<Vec<messaging::Message>, Status> {
         let request = messaging::ListMessagesRequest {
             chat_id,
             before: None,
             after: Some(after),
-            limit,
+            limit: Some(limit),
         };
         let page = self
             .services

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 /// Changes fetched per call when filling a gap in a chat's events, and the most pages
 /// fetched before the client is told to catch up by itself.
-const FILL_PAGE: i32 = 100;
+const FILL_PAGE: i64 = 100;
 const MAX_FILL_PAGES: usize = 10;
 
 /// Completes at `at`, or never.

@@ -95,7 +95,7 @@ impl Backend for Fake {
         &self,
         _chat_id: String,
         _after: i64,
-        _limit: i32,
+        _limit: i64,
         _token: &str,
     ) -> Result<Vec<messaging::Message>, Status> {
         Ok(Vec::new())

@@ -261,7 +261,7 @@ impl pb::auth_service_server::AuthService for Api {
         request: Request<pb::ListUsersRequest>,
     ) -> Result<Response<pb::ListUsersResponse>, Status> {
         let r = request.into_inner();
-        let users = self.0.list_users(&r.after, i64::from(r.limit)).await?;
+        let users = self.0.list_users(&r.after, r.limit).await?;
         Ok(Response::new(pb::ListUsersResponse {
             users: users.into_iter().map(Into::into).collect(),
         }))

@@ -62,6 +62,8 @@ impl Hasher {
             let phc = PasswordHash {
                 algorithm: Algorithm::Argon2id.ident(),
                 version: Some(Version::V0x13.into()),
+                // `password_hash::Error` is not a `std::error::Error` (no_std crate): it can
+                // only be carried as text, here and below.
                 params: (&params)
                     .try_into()
                     .map_err(|error| anyhow::anyhow!("password parameters: {error}"))?,

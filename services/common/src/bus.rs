@@ -142,7 +142,7 @@ impl EventBus {
             })
             .connect(url)
             .await
-            .map_err(|error| anyhow::anyhow!("connect to NATS at {url}: {error}"))?;
+            .with_context(|| format!("connect to NATS at {url}"))?;
         Ok(Self::Nats {
             client,
             connections,
@@ -190,7 +190,7 @@ impl EventBus {
                 client
                     .publish_with_headers(subject, headers, payload)
                     .await
-                    .map_err(|error| anyhow::anyhow!("publish to NATS: {error}"))
+                    .context("publish to NATS")
             }
             Self::Local(bus) => {
                 let trace =
@@ -208,7 +208,7 @@ impl EventBus {
                 let subscriber = client
                     .subscribe(subject)
                     .await
-                    .map_err(|error| anyhow::anyhow!("subscribe on NATS: {error}"))?;
+                    .context("subscribe on NATS")?;
                 let trust = trust.clone();
                 Ok(subscriber
                     .filter(move |message| {
@@ -246,10 +246,7 @@ impl EventBus {
     /// Waits until everything published so far has left this process.
     pub async fn flush(&self) -> anyhow::Result<()> {
         match self {
-            Self::Nats { client, .. } => client
-                .flush()
-                .await
-                .map_err(|error| anyhow::anyhow!("flush NATS: {error}")),
+            Self::Nats { client, .. } => client.flush().await.context("flush NATS"),
             Self::Local(_) => Ok(()),
         }
     }

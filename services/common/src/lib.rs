@@ -12,6 +12,7 @@ pub mod guard;
 pub mod ids;
 pub mod metrics;
 pub mod outbox;
+pub mod paging;
 pub mod plane;
 pub mod ratelimit;
 pub mod shutdown;

@@ -4,6 +4,7 @@
 //! serves the page on a small HTTP listener of its own (`ASTRAL_METRICS_LISTEN`), never on a
 //! gateway's public port.
 
+use anyhow::Context as _;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::{Mutex, OnceLock};
 use tokio::net::TcpListener;
@@ -69,7 +70,7 @@ fn sample_pools() {
 pub async fn spawn_listener(addr: &str) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|error| anyhow::anyhow!("metrics listener on {addr}: {error}"))?;
+        .with_context(|| format!("metrics listener on {addr}"))?;
     tokio::spawn(async move {
         if let Err(error) = serve(listener, std::future::pending()).await {
             tracing::error!(error = format!("{error:#}"), "metrics listener stopped");

@@ -259,7 +259,7 @@ impl pb::messaging_service_server::MessagingService for Api {
         let r = request.into_inner();
         let messages = self
             .0
-            .list_messages(actor, &r.chat_id, r.before, r.after, i64::from(r.limit))
+            .list_messages(actor, &r.chat_id, r.before, r.after, r.limit)
             .await?;
         Ok(Response::new(pb::ListMessagesResponse {
             messages: messages.iter().map(convert::message).collect(),

@@ -129,10 +129,7 @@ impl pb::social_service_server::SocialService for Api {
     ) -> Result<Response<pb::ListFriendsResponse>, Status> {
         let actor = actor(&request)?.user_id;
         let r = request.into_inner();
-        let overview = self
-            .0
-            .friends_overview(actor, &r.after, i64::from(r.limit))
-            .await?;
+        let overview = self.0.friends_overview(actor, &r.after, r.limit).await?;
         Ok(Response::new(pb::ListFriendsResponse {
             next_after: overview.next_after.unwrap_or_default(),
             friends: overview.friends.iter().map(convert::user).collect(),

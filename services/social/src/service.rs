@@ -134,13 +134,10 @@ impl SocialService {
         &self,
         actor: i64,
         after: &str,
-        limit: i64,
+        limit: Option<i64>,
     ) -> Result<FriendsOverview> {
-        let limit = match limit {
-            0 => DEFAULT_FRIENDS_PAGE,
-            1..=MAX_FRIENDS_PAGE => limit,
-            _ => return Err(Error::invalid("limit is between 1 and 1000")),
-        };
+        let limit =
+            astral_common::paging::page_size(limit, DEFAULT_FRIENDS_PAGE, MAX_FRIENDS_PAGE)?;
         let mut friends = self.store.friends(actor, after, limit + 1).await?;
         let next_after = if friends.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
             friends.truncate(friends.len() - 1);

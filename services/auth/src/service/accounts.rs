@@ -171,12 +171,8 @@ impl AuthService {
     }
 
     /// A page of users by username, for admin tools.
-    pub async fn list_users(&self, after: &str, limit: i64) -> Result<Vec<User>> {
-        let limit = match limit {
-            0 => 100,
-            1..=1000 => limit,
-            _ => return Err(Error::invalid("limit is between 1 and 1000")),
-        };
+    pub async fn list_users(&self, after: &str, limit: Option<i64>) -> Result<Vec<User>> {
+        let limit = astral_common::paging::page_size(limit, 100, 1000)?;
         self.store.users_after(after, limit).await
     }
 

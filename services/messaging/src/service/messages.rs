@@ -177,7 +177,7 @@ impl MessagingService {
         chat_id: &str,
         before: Option<i64>,
         after: Option<i64>,
-        limit: i64,
+        limit: Option<i64>,
     ) -> Result<Vec<Message>> {
         let page = match (before, after) {
             (Some(_), Some(_)) => {
@@ -187,11 +187,7 @@ impl MessagingService {
             (None, Some(version)) => Page::After(version),
             (None, None) => Page::Latest,
         };
-        let limit = match limit {
-            0 => DEFAULT_PAGE,
-            1..=MAX_PAGE => limit,
-            _ => return Err(Error::invalid("limit is between 1 and 100")),
-        };
+        let limit = astral_common::paging::page_size(limit, DEFAULT_PAGE, MAX_PAGE)?;
         self.membership(actor, chat_id).await?;
         self.store.messages(chat_id, page, limit).await
     }
