@@ -638,7 +638,7 @@ async fn renewed_and_old_certificates_accept_each_other() {
         );
         let router = astral_common::grpc::server_with_health::<
             tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
-        >(&server_plane, guard, std::future::ready(()))
+        >(server_plane.tls(), guard, std::future::ready(()))
         .await
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,5 +1,5 @@
 //! The auth service's events: built here and written to the outbox in the change's
-//! transaction (`store.rs`), which publishes them after the commit.
+//! transaction (`store/`), which publishes them after the commit.
 
 use astral_common::outbox::Outgoing;
 use astral_proto::events::{SessionEnded, event::Kind};

@@ -74,7 +74,7 @@ pub async fn serve(
         astral_common::ratelimit::for_database(database_url).await?,
     );
     let router = astral_common::grpc::server_with_health::<grpc::Server>(
-        plane,
+        plane.tls(),
         guard,
         std::future::ready(()),
     )

@@ -11,9 +11,9 @@ pub struct TelemetryArgs {
         long = "log-format",
         env = "ASTRAL_LOG_FORMAT",
         value_enum,
-        default_value_t = crate::telemetry::LogFormat::Text
+        default_value_t = LogFormat::Text
     )]
-    pub log_format: crate::telemetry::LogFormat,
+    pub log_format: LogFormat,
 }
 
 /// Where a process finds the event bus.
@@ -36,4 +36,14 @@ pub struct BusArgs {
     /// signed are delivered.
     #[arg(long = "event-keys", env = "ASTRAL_EVENT_KEYS")]
     pub event_keys: Option<std::path::PathBuf>,
+}
+
+/// How log lines are written on stderr.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For people: one readable line per event.
+    #[default]
+    Text,
+    /// For log pipelines: one JSON object per line.
+    Json,
 }

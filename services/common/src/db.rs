@@ -41,7 +41,7 @@ pub async fn connect(url: &str) -> anyhow::Result<Pool> {
         .connect(&url)
         .await
         .with_context(|| format!("connect to {}", redact(&url)))?;
-    crate::metrics::watch_pool(database_name(&url), &pool);
+    watch_pool(database_name(&url), &pool);
     Ok(pool)
 }
 
@@ -116,6 +116,35 @@ pub fn redact(url: &str) -> String {
 /// Whether a database error is a unique-constraint violation (both backends).
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// The pools whose use `/metrics` reports.
+static POOLS: std::sync::Mutex<Vec<(String, Pool)>> = std::sync::Mutex::new(Vec::new());
+
+/// Reports `pool`'s use (when `/metrics` is rendered) as `astral_db_pool_connections{database, state}` from now on.
+fn watch_pool(database: &str, pool: &Pool) {
+    lock_pools().push((database.to_owned(), pool.clone()));
+}
+
+fn lock_pools() -> std::sync::MutexGuard<'static, Vec<(String, Pool)>> {
+    POOLS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub(crate) fn sample_pools() {
+    let mut pools = lock_pools();
+    pools.retain(|(_, pool)| !pool.is_closed());
+    for (database, pool) in pools.iter() {
+        let idle = pool.num_idle() as f64;
+        let open = f64::from(pool.size());
+        let labels =
+            |state: &'static str| [("database", database.clone()), ("state", state.into())];
+        metrics::gauge!("astral_db_pool_connections", &labels("idle")).set(idle);
+        metrics::gauge!("astral_db_pool_connections", &labels("in_use")).set(open - idle);
+        metrics::gauge!("astral_db_pool_max_connections", "database" => database.clone())
+            .set(f64::from(pool.options().get_max_connections()));
+    }
 }
 
 #[cfg(test)]

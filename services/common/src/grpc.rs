@@ -5,7 +5,8 @@
 mod client;
 mod replicas;
 
-pub use client::{Channel, DEFAULT_DEADLINE, STALLED_AFTER, channel};
+pub use client::{Channel, DEFAULT_DEADLINE, channel};
+pub use replicas::STALLED_AFTER;
 
 use crate::guard::Guard;
 use anyhow::Context as _;
@@ -119,11 +120,11 @@ async fn serve_draining_within(
 }
 
 /// A server builder that already serves `grpc.health.v1` and server reflection over every
-/// Astral proto, every call behind `guard`; over mutual TLS when the plane has it. Health
+/// Astral proto, every call behind `guard`; over mutual TLS with `tls` (the plane's). Health
 /// answers `NOT_SERVING` (for the server as a whole and for `S`) until `ready` finishes,
 /// e.g. until the token keys are loaded, so nothing is sent here that would be refused.
 pub async fn server_with_health<S: NamedService>(
-    plane: &crate::plane::Plane,
+    tls: Option<&crate::tls::Tls>,
     guard: Guard,
     ready: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Router> {
@@ -149,7 +150,7 @@ pub async fn server_with_health<S: NamedService>(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = plane.tls() {
+    if let Some(tls) = tls {
         builder = builder
             .tls_config(tls.server())
             .context("the TLS certificate or key is not usable")?;

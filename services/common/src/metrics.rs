@@ -6,7 +6,7 @@
 
 use anyhow::Context as _;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use tokio::net::TcpListener;
 
 /// Latency buckets (seconds): from 0.5 ms to 10 s.
@@ -15,7 +15,6 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-static POOLS: Mutex<Vec<(String, crate::db::Pool)>> = Mutex::new(Vec::new());
 
 /// Installs the process-wide recorder (once; later calls return the same handle).
 pub fn install() -> PrometheusHandle {
@@ -36,34 +35,8 @@ pub fn install() -> PrometheusHandle {
 
 /// The current metrics in Prometheus' text format.
 pub fn render() -> String {
-    sample_pools();
+    crate::db::sample_pools();
     install().render()
-}
-
-/// Reports `pool`'s use as `astral_db_pool_connections{database, state}` from now on.
-pub fn watch_pool(database: &str, pool: &crate::db::Pool) {
-    lock_pools().push((database.to_owned(), pool.clone()));
-}
-
-fn lock_pools() -> std::sync::MutexGuard<'static, Vec<(String, crate::db::Pool)>> {
-    POOLS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn sample_pools() {
-    let mut pools = lock_pools();
-    pools.retain(|(_, pool)| !pool.is_closed());
-    for (database, pool) in pools.iter() {
-        let idle = pool.num_idle() as f64;
-        let open = f64::from(pool.size());
-        let labels =
-            |state: &'static str| [("database", database.clone()), ("state", state.into())];
-        metrics::gauge!("astral_db_pool_connections", &labels("idle")).set(idle);
-        metrics::gauge!("astral_db_pool_connections", &labels("in_use")).set(open - idle);
-        metrics::gauge!("astral_db_pool_max_connections", "database" => database.clone())
-            .set(f64::from(pool.options().get_max_connections()));
-    }
 }
 
 /// Listens on `addr` and serves `/metrics` there for the life of the process.

@@ -14,16 +14,6 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 
 pub use opentelemetry::Context;
 
-/// How log lines are written on stderr.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum LogFormat {
-    /// For people: one readable line per event.
-    #[default]
-    Text,
-    /// For log pipelines: one JSON object per line.
-    Json,
-}
-
 /// Flushes exported traces when dropped; keep it alive for the life of `main`.
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
@@ -46,7 +36,7 @@ pub fn init(
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (text, json) = match args.log_format {
-        LogFormat::Text => (
+        crate::config::LogFormat::Text => (
             Some(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
@@ -54,7 +44,7 @@ pub fn init(
             ),
             None,
         ),
-        LogFormat::Json => (
+        crate::config::LogFormat::Json => (
             None,
             Some(
                 tracing_subscriber::fmt::layer()

@@ -1,5 +1,5 @@
 //! The messaging service's events. Those of a change are built here and written to the
-//! outbox in the change's transaction (`store.rs`), which publishes them after the commit;
+//! outbox in the change's transaction (`store/`), which publishes them after the commit;
 //! `typing.started`, which nothing keeps, is published here at once.
 
 use crate::convert;

@@ -1,5 +1,5 @@
 //! The social service's events, on both users' subjects: built here and written to the
-//! outbox in the change's transaction (`store.rs`), which publishes them after the commit.
+//! outbox in the change's transaction (`store/`), which publishes them after the commit.
 
 use crate::convert;
 use crate::model::FriendRequest;

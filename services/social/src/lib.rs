@@ -42,7 +42,7 @@ pub async fn serve(
     let limiter = astral_common::ratelimit::for_database(database_url).await?;
     let ready = tokens.until_ready();
     let guard = Guard::new(grpc::POLICY, tokens, plane.transport(), limiter);
-    let router = astral_common::grpc::server_with_health::<grpc::Server>(plane, guard, ready)
+    let router = astral_common::grpc::server_with_health::<grpc::Server>(plane.tls(), guard, ready)
         .await?
         .add_service(grpc::server(service));
     let served = astral_common::grpc::serve(router, listener, shutdown).await;

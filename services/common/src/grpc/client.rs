@@ -19,7 +19,7 @@ use tonic::transport::{ClientTlsConfig, Endpoint};
 /// Every call has a deadline ([`DEFAULT_DEADLINE`] unless the request sets a shorter one).
 /// Among the replicas, a call goes to the less busy of two picked at random (power of two
 /// choices over calls in flight); a replica that let a call time out, failed three in a
-/// row, or has answered nothing for [`STALLED_AFTER`] while calls wait on it is left out for
+/// row, or has answered nothing for [`STALLED_AFTER`](super::STALLED_AFTER) while calls wait on it is left out for
 /// a while (outlier ejection), then tried again.
 pub fn channel(url: &str, tls: Option<ClientTlsConfig>) -> anyhow::Result<Channel> {
     let unreachable = std::sync::Arc::new(tokio::sync::Notify::new());
@@ -165,9 +165,6 @@ fn endpoint(
 /// (`grpc-timeout`, which the server also honours). Above the auth service's longest wait
 /// for a password check (5 s).
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
-/// A replica with calls waiting that has answered nothing for this long is passed over
-/// (a stopped or frozen process still accepts connections; only its silence shows).
-pub const STALLED_AFTER: Duration = Duration::from_secs(1);
 
 /// The deadline a request asks for (`grpc-timeout`: digits and a unit), if it asks.
 fn requested_deadline(request: &http::Request<tonic::body::Body>) -> Option<Duration> {

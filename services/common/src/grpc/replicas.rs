@@ -1,8 +1,11 @@
 //! The replicas of one service and how each has been answering: calls in flight, failures
 //! in a row, ejections (outlier detection) and silence.
 
-use super::client::STALLED_AFTER;
 use std::time::{Duration, Instant};
+
+/// A replica with calls waiting that has answered nothing for this long is passed over
+/// (a stopped or frozen process still accepts connections; only its silence shows).
+pub const STALLED_AFTER: Duration = Duration::from_secs(1);
 
 pub(super) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -28,11 +28,7 @@ async fn a_stopping_server_waits_for_running_calls_only_so_long() {
     );
     let router = server_with_health::<
         tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
-    >(
-        &crate::plane::Plane::trusted(),
-        guard,
-        std::future::ready(()),
-    )
+    >(None, guard, std::future::ready(()))
     .await
     .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -109,7 +105,7 @@ async fn replica_ready_after(ready: impl Future<Output = ()> + Send + 'static) -
     );
     let router = server_with_health::<
         tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
-    >(&crate::plane::Plane::trusted(), guard, ready)
+    >(None, guard, ready)
     .await
     .unwrap();
     tokio::spawn(serve(router, listener, std::future::pending()));

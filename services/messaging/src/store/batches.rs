@@ -2,8 +2,7 @@
 //! counters' updates and the inserts in one round trip (the batches are gathered by the
 //! service, `sends.rs`; the caller holds the transaction, which also writes the events).
 
-use super::inserts::Numbers;
-use super::{NewMessage, Tx, mentions_text};
+use super::{NewMessage, Numbers, Tx, mentions_text};
 use std::fmt::Write as _;
 
 /// One message of a batch as stored: its place in the batch, and where it stands.

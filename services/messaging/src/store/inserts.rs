@@ -2,18 +2,11 @@
 //! its event (one by one, or on PostgreSQL a batch in one statement, `batches.rs`).
 
 use super::chats::member_ids_in;
-use super::{Inserted, MessageEvent, NewMessage, Store, Tx, batches, mentions_text};
+use super::{Inserted, MessageEvent, NewMessage, Numbers, Store, Tx, batches, mentions_text};
 use crate::model::Message;
 use astral_common::Result;
 use astral_common::db::is_unique_violation;
 use astral_common::outbox::Outgoing;
-
-/// Where a message just stored stands: its number, and the chat's `members_version` then.
-#[derive(Debug, Clone, Copy, sqlx::FromRow)]
-pub(super) struct Numbers {
-    pub seq: i64,
-    pub members_version: i64,
-}
 
 impl Store {
     /// Stores one message under the chat's next number if its author is a member, with its

@@ -108,6 +108,13 @@ pub enum AddOutcome {
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
+/// Where a message just stored stands: its number, and the chat's `members_version` then.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+struct Numbers {
+    seq: i64,
+    members_version: i64,
+}
+
 /// The database, and the relay that publishes the events its transactions write to the
 /// outbox (each change and its events commit together; `astral_common::outbox`).
 #[derive(Clone)]

@@ -95,3 +95,26 @@ async fn lock_pair(tx: &mut Tx, low: i64, high: i64) -> Result<()> {
     .await?;
     Ok(())
 }
+
+/// Whether the pair are friends.
+pub(super) async fn are_friends(tx: &mut Tx, low: i64, high: i64) -> Result<bool> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT low_id FROM friendships WHERE low_id = $1 AND high_id = $2")
+            .bind(low)
+            .bind(high)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// Whether `blocker` has blocked `blocked`.
+pub(super) async fn blocks(tx: &mut Tx, blocker: i64, blocked: i64) -> Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT blocker_id FROM blocks WHERE blocker_id = $1 AND blocked_id = $2",
+    )
+    .bind(blocker)
+    .bind(blocked)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(found.is_some())
+}

@@ -1,8 +1,7 @@
 //! Friend requests: sending (or accepting theirs), accepting, declining or cancelling, and
 //! the pending lists.
 
-use super::friendships::{are_friends, blocks};
-use super::{NewRequest, Sent, Store, Tx, lock_pair, pair};
+use super::{NewRequest, Sent, Store, Tx, are_friends, blocks, lock_pair, pair};
 use crate::model::{FriendRequest, User};
 use astral_common::Result;
 use astral_common::outbox::Outgoing;
