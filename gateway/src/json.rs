@@ -1,4 +1,4 @@
-//! The JSON shapes of CONTRACT.md, built from the services' protobuf messages, and the JSON
+//! The JSON shapes of `docs/api.md`, built from the services' protobuf messages, and the JSON
 //! body extractor that answers malformed input with the contract's error body.
 
 use crate::error::ApiError;

@@ -1,4 +1,4 @@
-//! The HTTP API of CONTRACT.md: thin handlers that translate JSON to gRPC calls and back.
+//! The HTTP API of `docs/api.md`: thin handlers that translate JSON to gRPC calls and back.
 
 mod auth;
 mod chats;
