@@ -303,6 +303,66 @@ async fn unread_counts_others_messages_after_the_read_marker() {
     }
 }
 
+#[tokio::test]
+async fn the_chat_list_gives_each_chat_its_own_members_unread_count_and_newest_message() {
+    for (backend, store, _db) in stores().await {
+        for chat in [
+            new_chat("g", ChatKind::Group, "g", Some(3), &[3, 1, 2], 2),
+            new_chat("e", ChatKind::Group, "e", Some(1), &[1, 3], 5),
+        ] {
+            assert!(store.create_chat(&chat, Vec::new()).await.unwrap());
+        }
+        for id in 1..=3 {
+            store
+                .insert_message(&new_message(id, 2, "hi", None), &events::message_created)
+                .await
+                .unwrap();
+        }
+        let in_g = NewMessage {
+            chat_id: "g",
+            recipients: &[3, 1, 2],
+            ..new_message(10, 3, "in g", None)
+        };
+        store
+            .insert_message(&in_g, &events::message_created)
+            .await
+            .unwrap();
+        // The direct chat's newest message, deleted: still its newest, no longer unread.
+        store
+            .change_message(CHAT, 3, Change::Delete, 30, events::message_deleted)
+            .await
+            .unwrap();
+        let chats = store.chats_of(1).await.unwrap();
+        let seen: Vec<_> = chats
+            .iter()
+            .map(|chat| {
+                (
+                    chat.id.as_str(),
+                    chat.members.iter().map(|m| m.id).collect::<Vec<_>>(),
+                    chat.unread,
+                    chat.last_message.as_ref().map(|m| (m.id, m.deleted)),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("g", vec![3, 1, 2], 1, Some((10, false))),
+                (CHAT, vec![1, 2], 2, Some((3, true))),
+                ("e", vec![1, 3], 0, None),
+            ],
+            "{backend}: latest activity first"
+        );
+        for chat in &chats {
+            assert_eq!(
+                store.chat_for(&chat.id, 1).await.unwrap().as_ref(),
+                Some(chat),
+                "{backend}: one chat is seen as in the list"
+            );
+        }
+    }
+}
+
 fn edit(content: &str) -> Change<'_> {
     Change::Edit {
         content,

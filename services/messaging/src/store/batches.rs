@@ -112,19 +112,25 @@ mod tests {
     use astral_common::EventBus;
     use astral_common::db::Pool;
     use astral_common::outbox::Outbox;
-    use astral_common::testing::{TestDatabase, unavailable};
+    use astral_common::testing::{MigratedDatabase, TestDatabase};
 
-    async fn store() -> Option<(Store, Pool, TestDatabase)> {
-        let database = match TestDatabase::postgres().await {
-            Ok(database) => database,
-            Err(error) => {
-                unavailable("PostgreSQL", &error);
-                return None;
-            }
-        };
-        let pool = astral_common::db::connect(&database.url).await.unwrap();
-        crate::MIGRATOR.run(&pool).await.unwrap();
-        let store = Store::new(pool.clone(), Outbox::start(pool.clone(), EventBus::local()));
+    /// A store on each backend with users 1–3, direct chat `1_2` and group `g` of all three.
+    async fn stores() -> Vec<(&'static str, Store, Pool, TestDatabase)> {
+        let mut stores = Vec::new();
+        for MigratedDatabase {
+            backend,
+            pool,
+            database,
+        } in MigratedDatabase::both(&crate::MIGRATOR).await
+        {
+            let store = Store::new(pool.clone(), Outbox::start(pool.clone(), EventBus::local()));
+            fill(&store).await;
+            stores.push((backend, store, pool, database));
+        }
+        stores
+    }
+
+    async fn fill(store: &Store) {
         let users: Vec<User> = (1..=3)
             .map(|id| User {
                 id,
@@ -146,7 +152,6 @@ mod tests {
             };
             store.create_chat(&chat, Vec::new()).await.unwrap();
         }
-        Some((store, pool, database))
     }
 
     fn message(id: i64, chat_id: &str, author_id: i64) -> NewMessage<'_> {
@@ -166,9 +171,14 @@ mod tests {
 
     #[tokio::test]
     async fn one_statement_numbers_each_chat_in_order_and_refuses_strangers() {
-        let Some((store, pool, _database)) = store().await else {
-            return;
-        };
+        for (backend, store, pool, _database) in stores().await {
+            if backend == "postgres" {
+                numbers_each_chat_in_order_and_refuses_strangers(&store, &pool).await;
+            }
+        }
+    }
+
+    async fn numbers_each_chat_in_order_and_refuses_strangers(store: &Store, pool: &Pool) {
         let batch = [
             message(1, "1_2", 1),
             message(2, "g", 3),
@@ -202,10 +212,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batch_is_stored_in_order_in_one_transaction() {
+        for (backend, store, _pool, _database) in stores().await {
+            let batch = [
+                message(1, "1_2", 1),
+                message(2, "g", 3),
+                message(3, "1_2", 3), // not a member of the direct chat
+                message(4, "1_2", 2),
+            ];
+            let outcomes = store
+                .insert_messages(&batch, &crate::events::message_created)
+                .await;
+            let seqs: Vec<Option<i64>> = outcomes
+                .into_iter()
+                .map(|outcome| match outcome.unwrap() {
+                    Inserted::Stored { message, .. } => Some(message.seq),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(seqs, vec![Some(1), Some(1), None, Some(2)], "{backend}");
+        }
+    }
+
+    #[tokio::test]
     async fn a_batch_that_fails_is_stored_one_by_one() {
-        let Some((store, _pool, _database)) = store().await else {
-            return;
-        };
+        for (backend, store, _pool, _database) in stores().await {
+            a_failed_batch_is_stored_one_by_one(backend, &store).await;
+        }
+    }
+
+    async fn a_failed_batch_is_stored_one_by_one(backend: &str, store: &Store) {
         let event = &crate::events::message_created;
         let first = NewMessage {
             nonce: Some("n"),
@@ -229,6 +265,6 @@ mod tests {
                 .all(|o| matches!(o, Ok(Inserted::Stored { .. })))
         );
         let chat = store.chat_for("g", 1).await.unwrap().unwrap();
-        assert_eq!(chat.last_seq, 38, "1 + 37 stored, gapless");
+        assert_eq!(chat.last_seq, 38, "{backend}: 1 + 37 stored, gapless");
     }
 }

@@ -1,27 +1,30 @@
-//! Chats and their members: creation, the views members see, read markers, renaming and
-//! membership changes (each with its events).
+//! Chats and their members: creation, read markers, renaming and membership changes (each
+//! with its events). What members see of their chats is in `views.rs`.
 
 use super::{AddOutcome, Left, NewChat, Store, Tx};
 use crate::model::{Chat, ChatKind, Members, Preview, User};
 use astral_common::Result;
 use astral_common::outbox::Outgoing;
 
-/// A chat's own row, and (for a viewer) their read marker.
+/// A chat's own row.
 #[derive(sqlx::FromRow)]
-struct ChatRow {
-    id: String,
+pub(super) struct ChatRow {
+    pub(super) id: String,
     #[sqlx(try_from = "String")]
     kind: ChatKind,
     name: String,
     owner_id: Option<i64>,
     last_seq: i64,
     last_activity_ms: i64,
-    #[sqlx(default)]
-    read_seq: i64,
 }
 
 impl ChatRow {
-    fn into_chat(self, members: Vec<User>, unread: i64, last_message: Option<Preview>) -> Chat {
+    pub(super) fn into_chat(
+        self,
+        members: Vec<User>,
+        unread: i64,
+        last_message: Option<Preview>,
+    ) -> Chat {
         Chat {
             id: self.id,
             kind: self.kind,
@@ -38,7 +41,7 @@ impl ChatRow {
 
 /// A chat's newest message, as the chat list shows it.
 #[derive(sqlx::FromRow)]
-struct PreviewRow {
+pub(super) struct PreviewRow {
     id: i64,
     author_id: i64,
     content: String,
@@ -68,7 +71,8 @@ struct MemberRow {
     user: User,
 }
 
-const CHAT_COLUMNS: &str = "c.id, c.kind, c.name, c.owner_id, c.last_seq, c.last_activity_ms";
+pub(super) const CHAT_COLUMNS: &str =
+    "c.id, c.kind, c.name, c.owner_id, c.last_seq, c.last_activity_ms";
 const MEMBERS: &str = "SELECT u.id, u.username FROM chat_members m JOIN users u ON u.id = m.user_id \
      WHERE m.chat_id = $1 ORDER BY m.joined_at_ms, u.id";
 const LAST_MESSAGE: &str = "SELECT id, author_id, SUBSTR(content, 1, 100) AS content, created_at_ms, \
@@ -104,52 +108,6 @@ impl Store {
             tx.commit().await?;
         }
         Ok(created)
-    }
-
-    /// The chat as `viewer` sees it; `None` unless `viewer` is a member.
-    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "chat_for"))]
-    pub async fn chat_for(&self, chat_id: &str, viewer: i64) -> Result<Option<Chat>> {
-        let sql = format!(
-            "SELECT {CHAT_COLUMNS}, m.read_seq FROM chats c \
-             JOIN chat_members m ON m.chat_id = c.id WHERE c.id = $1 AND m.user_id = $2"
-        );
-        let row: Option<ChatRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(chat_id)
-            .bind(viewer)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let members = sqlx::query_as(MEMBERS)
-            .bind(chat_id)
-            .fetch_all(&self.pool)
-            .await?;
-        let unread = self.unread(chat_id, viewer, row.read_seq).await?;
-        let last_message: Option<PreviewRow> = sqlx::query_as(LAST_MESSAGE)
-            .bind(chat_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(Some(row.into_chat(
-            members,
-            unread,
-            last_message.map(Preview::from),
-        )))
-    }
-
-    /// Every chat of `viewer`, latest activity first.
-    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "chats_of"))]
-    pub async fn chats_of(&self, viewer: i64) -> Result<Vec<Chat>> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT c.id FROM chats c JOIN chat_members m ON m.chat_id = c.id \
-             WHERE m.user_id = $1 ORDER BY c.last_activity_ms DESC, c.id",
-        )
-        .bind(viewer)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut chats = Vec::with_capacity(ids.len());
-        for id in ids {
-            chats.extend(self.chat_for(&id, viewer).await?);
-        }
-        Ok(chats)
     }
 
     /// The chat's kind, members (longest-standing first) and `members_version`, in one
@@ -194,18 +152,6 @@ impl Store {
         )
         .bind(chat_id)
         .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    async fn unread(&self, chat_id: &str, viewer: i64, read_seq: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM messages WHERE chat_id = $1 AND seq > $2 AND author_id <> $3 \
-             AND deleted_at_ms IS NULL",
-        )
-        .bind(chat_id)
-        .bind(read_seq)
-        .bind(viewer)
-        .fetch_one(&self.pool)
         .await?)
     }
 

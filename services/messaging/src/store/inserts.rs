@@ -1,5 +1,6 @@
 //! New messages: each stored under its chat's next number if its author is a member, with
-//! its event (one by one, or on PostgreSQL a batch in one statement, `batches.rs`).
+//! its event (one by one, or a batch in one transaction: on PostgreSQL in one statement,
+//! `batches.rs`).
 
 use super::chats::member_ids_in;
 use super::{Inserted, MessageEvent, NewMessage, Numbers, Store, Tx, batches, mentions_text};
@@ -20,17 +21,17 @@ impl Store {
     }
 
     /// Stores messages, each under its chat's next number if its author is a member, with
-    /// its event: one outcome per message, in order. On PostgreSQL several go in one
-    /// statement and one transaction (see `batches.rs`); if that fails as a whole (a retried
-    /// nonce meeting its first copy, say), or on SQLite (one connection anyway), each is
-    /// stored in its own, so one send's error is never another's.
+    /// its event: one outcome per message, in order. Several go in one transaction (on
+    /// PostgreSQL in one statement, see `batches.rs`); if that fails as a whole (a retried
+    /// nonce meeting its first copy, say), each is stored in its own, so one send's error
+    /// is never another's.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "insert_messages", count = batch.len()))]
     pub async fn insert_messages(
         &self,
         batch: &[NewMessage<'_>],
         event: MessageEvent<'_>,
     ) -> Vec<Result<Inserted>> {
-        if self.postgres && batch.len() > 1 {
+        if batch.len() > 1 {
             match self.insert_together(batch, event).await {
                 Ok(outcomes) => return outcomes,
                 Err(error) => {
@@ -51,7 +52,16 @@ impl Store {
         event: MessageEvent<'_>,
     ) -> Result<Vec<Result<Inserted>>> {
         let mut tx = self.pool.begin().await?;
-        let numbers = batches::insert_many(&mut tx, batch).await?;
+        let numbers = if self.postgres {
+            batches::insert_many(&mut tx, batch).await?
+        } else {
+            // SQLite has one writer: the gain is one transaction (one commit) for all.
+            let mut numbers = Vec::with_capacity(batch.len());
+            for new in batch {
+                numbers.push(insert_in(&mut tx, new).await?);
+            }
+            numbers
+        };
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut events = Vec::with_capacity(batch.len());
         for (new, numbers) in batch.iter().zip(numbers) {

@@ -1,12 +1,14 @@
 //! The messaging database: SQL only, written once for PostgreSQL and SQLite. Chats and
-//! their members live in `chats.rs`, new messages in `inserts.rs` (PostgreSQL's
-//! one-statement batches in `batches.rs`), reading and changing messages in `messages.rs`;
-//! every change commits with its events (`astral_common::outbox`).
+//! their members live in `chats.rs`, what members see of them (the chat list) in `views.rs`,
+//! new messages in `inserts.rs` (PostgreSQL's one-statement batches in `batches.rs`),
+//! reading and changing messages in `messages.rs`; every change commits with its events
+//! (`astral_common::outbox`).
 
 mod batches;
 mod chats;
 mod inserts;
 mod messages;
+mod views;
 
 use crate::model::{ChatKind, Message, Preview, User};
 use astral_common::Result;
