@@ -67,10 +67,17 @@ async fn group_chats_are_created_renamed_joined_left_and_deleted(system: &System
         user_ids(&group),
         vec![alice.id.clone(), bob.id.clone(), carol.id.clone()]
     );
+    let owner = alice.id.clone();
     for user in [&mut alice, &mut bob, &mut carol] {
         assert_eq!(
             user.expect_event("chat.created").await["id"],
             group_id.as_str()
+        );
+        let created = user.expect_group_change("created").await;
+        assert_eq!(
+            (created["seq"].as_i64(), created["author_id"].as_str()),
+            (Some(1), Some(owner.as_str())),
+            "the first entry of the group's history"
         );
     }
 
@@ -85,6 +92,8 @@ async fn group_chats_are_created_renamed_joined_left_and_deleted(system: &System
     );
     for user in [&mut alice, &mut bob, &mut carol] {
         assert_eq!(user.expect_event("chat.updated").await["name"], "Trip 2026");
+        let renamed = user.expect_group_change("renamed").await;
+        assert_eq!(renamed["system"]["name"], "Trip 2026");
     }
     let (status, body) = bob.add_member(&group_id, &dave).await;
     assert_error(status, &body, StatusCode::FORBIDDEN);
@@ -97,8 +106,11 @@ async fn group_chats_are_created_renamed_joined_left_and_deleted(system: &System
         dave.expect_event("chat.created").await["id"],
         group_id.as_str()
     );
+    let added = dave.expect_group_change("member_added").await;
+    assert_eq!(added["system"]["user_id"], dave.id.as_str());
     for user in [&mut alice, &mut bob, &mut carol] {
         assert_eq!(user_ids(&user.expect_event("chat.updated").await).len(), 4);
+        user.expect_group_change("member_added").await;
     }
     let (status, body) = alice.add_member(&group_id, &dave).await;
     assert_error(status, &body, StatusCode::CONFLICT);
@@ -115,6 +127,8 @@ async fn group_chats_are_created_renamed_joined_left_and_deleted(system: &System
     );
     for user in [&mut alice, &mut bob, &mut dave] {
         assert_eq!(user_ids(&user.expect_event("chat.updated").await).len(), 3);
+        let removed = user.expect_group_change("member_removed").await;
+        assert_eq!(removed["system"]["user_id"], carol.id.as_str());
     }
     let messages = format!("/api/chats/{group_id}/messages");
     assert_eq!(carol.get(&messages).await.0, StatusCode::NOT_FOUND);
@@ -135,6 +149,32 @@ async fn group_chats_are_created_renamed_joined_left_and_deleted(system: &System
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, chat) = bob.get(&path).await;
     assert_eq!(chat["owner_id"], bob.id.as_str());
+    // The history tells it all, in order, beside the one message.
+    let (_, history) = bob.get(&messages).await;
+    let told: Vec<(&str, &str)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let said = m["system"]["type"].as_str();
+            (
+                m["kind"].as_str().unwrap(),
+                said.or(m["content"].as_str()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        told,
+        [
+            ("system", "created"),
+            ("system", "renamed"),
+            ("system", "member_added"),
+            ("system", "member_removed"),
+            ("user", "carol is gone"),
+            ("system", "member_left"),
+            ("system", "owner_changed"),
+        ]
+    );
     assert_eq!(
         bob.remove_member(&group_id, &bob).await.0,
         StatusCode::NO_CONTENT
@@ -614,6 +654,7 @@ async fn member_changes_count_at_once_on_every_replica() {
             carol.expect_event("chat.created").await["id"],
             group_id.as_str()
         );
+        carol.expect_group_change("member_added").await;
         for n in 0..3 {
             let (status, body) = carol
                 .post(

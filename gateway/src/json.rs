@@ -71,7 +71,21 @@ pub fn message(message: &messaging::Message) -> Value {
             .iter()
             .map(|r| json!({ "emoji": r.emoji, "count": r.user_ids.len(), "user_ids": r.user_ids }))
             .collect::<Vec<_>>(),
+        "kind": if message.system.is_some() { "system" } else { "user" },
+        "system": message.system.as_ref().map(system_change),
     })
+}
+
+/// What a system message records: `type`, and `user_id` or `name` when it has one.
+fn system_change(change: &messaging::SystemChange) -> Value {
+    let mut value = json!({ "type": change.r#type().json_name() });
+    if let Some(user_id) = &change.user_id {
+        value["user_id"] = json!(user_id);
+    }
+    if let Some(name) = &change.name {
+        value["name"] = json!(name);
+    }
+    value
 }
 
 /// An event as the WebSocket sends it: its type name and its `d` payload.

@@ -46,6 +46,22 @@ impl messaging::ChatKind {
     }
 }
 
+impl messaging::SystemChangeType {
+    /// How the HTTP API and the events' JSON name it (`created`, `renamed`, `member_added`,
+    /// `member_removed`, `member_left`, `owner_changed`; empty when unspecified).
+    pub fn json_name(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Renamed => "renamed",
+            Self::MemberAdded => "member_added",
+            Self::MemberRemoved => "member_removed",
+            Self::MemberLeft => "member_left",
+            Self::OwnerChanged => "owner_changed",
+            Self::Unspecified => "",
+        }
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every proto, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("astral_descriptor");
 

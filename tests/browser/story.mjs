@@ -528,6 +528,8 @@ async function main() {
       await dialog.getByRole('button', { name: 'Save name' }).click();
       await visible(bob.page.getByRole('heading', { name: 'The Trio', level: 1 }), 'the new name in bob\'s window');
       await visible(carol.page.getByRole('navigation', { name: 'Chats' }).getByRole('link', { name: 'The Trio' }), 'the new name in carol\'s chat list');
+      await visible(messageItem(bob.page, `${aliceName} renamed the group to “The Trio”`), 'the rename in the history, live, for bob');
+      await visible(messageItem(alice.page, 'You renamed the group to “The Trio”'), 'the rename in alice\'s own words');
       await docShot(alice.page, 'group-settings', ['desktop-light', 'desktop-dark', 'phone-dark']);
       await dialog.getByRole('button', { name: 'Close' }).click();
       await gone(dialog, 'the settings dialog after Close');
@@ -548,6 +550,10 @@ async function main() {
       await visible(alice.page.getByText('3 members'), 'the member count after adding carol');
       await openChat(carol.page, 'The Trio');
       await visible(messageItem(carol.page, groupHello), 'the group\'s history for carol again');
+      await visible(messageItem(carol.page, `${aliceName} added you`), 'carol told who added her back');
+      await visible(messageItem(bob.page, `${carolName} left the group`), 'carol\'s leaving in bob\'s history');
+      await visible(messageItem(bob.page, `${aliceName} added ${carolName}`), 'carol\'s return in bob\'s history');
+      await visible(messageItem(bob.page, `${aliceName} created the group “Trio”`), 'the group\'s creation at the top of its history');
     });
 
     await step('a long history pages back on scroll, each message once', async () => {

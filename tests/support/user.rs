@@ -319,6 +319,18 @@ impl User {
         frame["d"].clone()
     }
 
+    /// Waits for the next event, which must be the system message recording a change of
+    /// this `kind` to a group (`created`, `renamed`, `member_added`, ...); returns it.
+    pub async fn expect_group_change(&mut self, kind: &str) -> Value {
+        let message = self.expect_event("message.created").await;
+        assert_eq!(
+            (message["kind"].as_str(), message["system"]["type"].as_str()),
+            (Some("system"), Some(kind)),
+            "{message}"
+        );
+        message
+    }
+
     /// Subscribes to a chat and waits for the confirmation.
     pub async fn subscribe(&mut self, chat_id: &str) {
         self.send(json!({ "op": "subscribe", "d": { "chat_id": chat_id } }))

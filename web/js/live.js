@@ -99,7 +99,7 @@ export function createLive({ store, timelines, outbox, refreshFriends, refreshCh
         if (type === 'message.created') {
           const reading = openChatId(store.state) === m.chat_id && document.visibilityState === 'visible';
           const chat = store.state.chats.get(m.chat_id);
-          const isNew = !!chat && m.author_id !== store.state.me?.id && m.version > chat.last_seq;
+          const isNew = !!chat && !m.system && m.author_id !== store.state.me?.id && m.version > chat.last_seq;
           store.update((s) => {
             countUnread(s, m, reading);
             stopTyping(s, m.chat_id, m.author_id);

@@ -10,6 +10,7 @@
 /** @typedef {import('./types.js').Preview} Preview */
 /** @typedef {import('./types.js').Reaction} Reaction */
 /** @typedef {import('./types.js').SessionInfo} SessionInfo */
+/** @typedef {import('./types.js').SystemChange} SystemChange */
 
 /** @param {unknown} v @returns {Record<string, any>} */
 function obj(v) {
@@ -144,7 +145,45 @@ export function parseMessage(raw) {
     reply_to: parsePreview(o.reply_to),
     mentions: list(o.mentions).map(id),
     reactions: list(o.reactions).map(parseReaction).filter((r) => r.emoji && r.count > 0),
+    kind: o.kind === 'system' ? 'system' : 'user',
+    system: o.kind === 'system' ? parseSystemChange(o.system) : null,
   };
+}
+
+const SYSTEM_TYPES = /** @type {const} */ (['created', 'renamed', 'member_added', 'member_removed', 'member_left', 'owner_changed']);
+
+/** @param {unknown} raw @returns {SystemChange | null} */
+function parseSystemChange(raw) {
+  const o = obj(raw);
+  const type = SYSTEM_TYPES.find((t) => t === o.type);
+  if (!type) return null;
+  return { type, user_id: o.user_id === undefined ? undefined : id(o.user_id), name: o.name === undefined ? undefined : String(o.name) };
+}
+
+/**
+ * What a system message says, e.g. "ann renamed the group to “Trip”". `who(id, first)`
+ * names a user ("You"/"you" for the reader; `first` when the name starts the sentence).
+ * @param {string} authorId @param {SystemChange} change @param {(id: string, first: boolean) => string} who
+ */
+export function systemText(authorId, change, who) {
+  const actor = who(authorId, true);
+  const user = who(change.user_id ?? '', false);
+  switch (change.type) {
+    case 'created':
+      return `${actor} created the group “${change.name ?? ''}”`;
+    case 'renamed':
+      return `${actor} renamed the group to “${change.name ?? ''}”`;
+    case 'member_added':
+      return `${actor} added ${user}`;
+    case 'member_removed':
+      return `${actor} removed ${user}`;
+    case 'member_left':
+      return `${actor} left the group`;
+    case 'owner_changed': {
+      const owner = who(change.user_id ?? '', true);
+      return `${owner} now ${owner === 'You' ? 'own' : 'owns'} the group`;
+    }
+  }
 }
 
 /** @param {unknown} raw @returns {AuthResponse} */

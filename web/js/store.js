@@ -245,6 +245,7 @@ export function receiveMessages(s, chatId, messages) {
   }
   for (const m of messages) {
     if (m.nonce) s.pending.delete(m.nonce);
+    if (m.system) continue; // a group change is never the chat's last message
     if (!t.preview || m.seq > t.preview.seq || (m.id === t.preview.id && m.version > t.preview.version)) {
       t.preview = m;
       if (!m.deleted) s.activity.set(chatId, Date.parse(m.created_at) || Date.now());
@@ -261,14 +262,15 @@ export function receiveMessages(s, chatId, messages) {
 }
 
 /**
- * Counts a newly created message as unread unless it is one's own or the chat is being read.
+ * Counts a newly created message as unread unless it is one's own, a group change (a system
+ * message) or the chat is being read.
  * `message.created` can arrive more than once, so a message at or below the chat's known
  * change count is not counted again. Call before `receiveMessages`.
  * @param {State} s @param {Message} m @param {boolean} reading
  */
 export function countUnread(s, m, reading) {
   const chat = s.chats.get(m.chat_id);
-  if (!chat || reading || m.author_id === s.me?.id || m.deleted) return;
+  if (!chat || reading || m.author_id === s.me?.id || m.deleted || m.system) return;
   if (m.version <= chat.last_seq) return;
   s.chats.set(chat.id, { ...chat, unread: chat.unread + 1 });
 }
@@ -322,7 +324,7 @@ export function firstUnread(items, unread, meId) {
   let n = 0;
   for (let i = items.length - 1; i >= 0; i--) {
     const m = items[i];
-    if (m.author_id === meId || m.deleted) continue;
+    if (m.author_id === meId || m.deleted || m.system) continue;
     n += 1;
     if (n === unread) return m.id;
   }

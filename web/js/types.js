@@ -47,7 +47,18 @@
  *   reply_to: Preview | null,
  *   mentions: string[],
  *   reactions: Reaction[],
+ *   kind?: 'user' | 'system',
+ *   system?: SystemChange | null,
  * }} Message
+ * `kind` `system` (with `system` set): a change to a group, recorded in its history.
+ */
+
+/**
+ * @typedef {{
+ *   type: 'created' | 'renamed' | 'member_added' | 'member_removed' | 'member_left' | 'owner_changed',
+ *   user_id?: string,
+ *   name?: string,
+ * }} SystemChange
  */
 
 /** @typedef {{ token: string, user: User }} AuthResponse */

@@ -255,6 +255,14 @@ fn schemas() -> Value {
                 "deleted": { "type": "boolean" }, "reply_to": { "allOf": [reference("Preview")], "nullable": true },
                 "mentions": { "type": "array", "items": string() },
                 "reactions": { "type": "array", "items": object(json!({ "emoji": string(), "count": integer(), "user_ids": { "type": "array", "items": string() } }), &["emoji", "count", "user_ids"]) },
+                "kind": { "type": "string", "enum": ["user", "system"] },
+                "system": {
+                    "allOf": [object(json!({
+                        "type": { "type": "string", "enum": ["created", "renamed", "member_added", "member_removed", "member_left", "owner_changed"] },
+                        "user_id": string(), "name": string(),
+                    }), &["type"])],
+                    "nullable": true,
+                },
             }),
             &[
                 "id",
@@ -265,6 +273,7 @@ fn schemas() -> Value {
                 "content",
                 "created_at",
                 "deleted",
+                "kind",
             ],
         ),
     );

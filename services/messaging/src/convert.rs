@@ -1,7 +1,7 @@
 //! The one translation of messaging's values into their protobuf messages, for the gRPC
 //! answers (`grpc.rs`) and the events (`events.rs`) alike.
 
-use crate::model::{ChatKind, ChatView, Message, Preview};
+use crate::model::{ChatKind, ChatView, Message, Preview, SystemChange};
 use astral_proto::auth::User as PbUser;
 use astral_proto::messaging as pb;
 
@@ -67,5 +67,22 @@ pub fn message(message: &Message) -> pb::Message {
                 user_ids: r.user_ids.iter().map(ToString::to_string).collect(),
             })
             .collect(),
+        system: message.system.as_ref().map(system_change),
+    }
+}
+
+pub fn system_change(change: &SystemChange) -> pb::SystemChange {
+    let kind = match change {
+        SystemChange::Created { .. } => pb::SystemChangeType::Created,
+        SystemChange::Renamed { .. } => pb::SystemChangeType::Renamed,
+        SystemChange::MemberAdded { .. } => pb::SystemChangeType::MemberAdded,
+        SystemChange::MemberRemoved { .. } => pb::SystemChangeType::MemberRemoved,
+        SystemChange::MemberLeft { .. } => pb::SystemChangeType::MemberLeft,
+        SystemChange::OwnerChanged { .. } => pb::SystemChangeType::OwnerChanged,
+    };
+    pb::SystemChange {
+        r#type: kind.into(),
+        user_id: change.user_id().map(|id| id.to_string()),
+        name: change.name().map(str::to_owned),
     }
 }

@@ -56,6 +56,14 @@ pub fn message_created(message: &Message, members: &[i64]) -> Outgoing {
     Outgoing::new(subjects, kind)
 }
 
+/// `message.created` for a system message (a change to a group) on the `user.<id>` of each
+/// member after the change only: not on `chat.<id>`, which someone just removed may still
+/// be subscribed to.
+pub fn group_change(message: &Message, members: &[i64]) -> Outgoing {
+    let kind = Kind::MessageCreated(message_event(message));
+    Outgoing::new(user_subjects(members), kind)
+}
+
 /// `message.updated` on `chat.<id>`.
 pub fn message_updated(message: &Message) -> Outgoing {
     let kind = Kind::MessageUpdated(message_event(message));

@@ -130,6 +130,66 @@ pub struct Message {
     pub reply_to: Option<Preview>,
     pub mentions: Vec<i64>,
     pub reactions: Vec<Reaction>,
+    /// For a system message (empty content, written by the member who acted): the change
+    /// to the group it records.
+    pub system: Option<SystemChange>,
+}
+
+/// A change to a group, recorded in its history as a system message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SystemChange {
+    Created { name: String },
+    Renamed { name: String },
+    MemberAdded { user_id: i64 },
+    MemberRemoved { user_id: i64 },
+    MemberLeft { user_id: i64 },
+    OwnerChanged { user_id: i64 },
+}
+
+impl SystemChange {
+    /// Its name in the database and the JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Created { .. } => "created",
+            Self::Renamed { .. } => "renamed",
+            Self::MemberAdded { .. } => "member_added",
+            Self::MemberRemoved { .. } => "member_removed",
+            Self::MemberLeft { .. } => "member_left",
+            Self::OwnerChanged { .. } => "owner_changed",
+        }
+    }
+
+    /// The member it concerns, if any.
+    pub fn user_id(&self) -> Option<i64> {
+        match self {
+            Self::Created { .. } | Self::Renamed { .. } => None,
+            Self::MemberAdded { user_id }
+            | Self::MemberRemoved { user_id }
+            | Self::MemberLeft { user_id }
+            | Self::OwnerChanged { user_id } => Some(*user_id),
+        }
+    }
+
+    /// The group's name it gives, if any.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Self::Created { name } | Self::Renamed { name } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The change stored as `kind` with `user_id` and `name`; `None` for anything else.
+    pub fn from_parts(kind: &str, user_id: Option<i64>, name: Option<String>) -> Option<Self> {
+        Some(match (kind, user_id, name) {
+            ("created", _, Some(name)) => Self::Created { name },
+            ("renamed", _, Some(name)) => Self::Renamed { name },
+            ("member_added", Some(user_id), _) => Self::MemberAdded { user_id },
+            ("member_removed", Some(user_id), _) => Self::MemberRemoved { user_id },
+            ("member_left", Some(user_id), _) => Self::MemberLeft { user_id },
+            ("owner_changed", Some(user_id), _) => Self::OwnerChanged { user_id },
+            _ => return None,
+        })
+    }
 }
 
 impl Message {

@@ -6,7 +6,7 @@ use astral_common::EventBus;
 use astral_common::outbox::{Outbox, Outgoing};
 use astral_common::testing::{MigratedDatabase, TestDatabase};
 use astral_messaging::events;
-use astral_messaging::model::{ChatKind, Message, Page, Preview, Reaction, User};
+use astral_messaging::model::{ChatKind, Message, Page, Preview, Reaction, SystemChange, User};
 use astral_messaging::store::{
     AddOutcome, Change, Changed, Inserted, Left, NewChat, NewMessage, Store,
 };
@@ -31,7 +31,7 @@ fn new_chat<'a>(
 }
 
 /// No events for a membership change (the tests that want them say so).
-fn none<T: ?Sized>(_: &T) -> Vec<Outgoing> {
+fn nothing<A: ?Sized, B: ?Sized>(_: &A, _: &B) -> Vec<Outgoing> {
     Vec::new()
 }
 
@@ -73,7 +73,7 @@ async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
             store
                 .create_chat(
                     &new_chat(CHAT, ChatKind::Direct, "", None, &[1, 2], 1),
-                    Vec::new()
+                    |_| Vec::new()
                 )
                 .await
                 .unwrap()
@@ -117,7 +117,7 @@ async fn a_chat_is_created_once_and_seen_only_by_its_members() {
             !store
                 .create_chat(
                     &new_chat(CHAT, ChatKind::Direct, "", None, &[1, 2], 2),
-                    Vec::new()
+                    |_| Vec::new()
                 )
                 .await
                 .unwrap(),
@@ -310,7 +310,7 @@ async fn the_chat_list_gives_each_chat_its_own_members_unread_count_and_newest_m
             new_chat("g", ChatKind::Group, "g", Some(3), &[3, 1, 2], 2),
             new_chat("e", ChatKind::Group, "e", Some(1), &[1, 3], 5),
         ] {
-            assert!(store.create_chat(&chat, Vec::new()).await.unwrap());
+            assert!(store.create_chat(&chat, |_| Vec::new()).await.unwrap());
         }
         for id in 1..=3 {
             store
@@ -360,6 +360,83 @@ async fn the_chat_list_gives_each_chat_its_own_members_unread_count_and_newest_m
                 "{backend}: one chat is seen as in the list"
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn group_changes_are_recorded_in_the_history_under_the_next_numbers() {
+    for (backend, store, _db) in stores().await {
+        let recorded = std::sync::Mutex::new(Vec::new());
+        let keep = |messages: &[Message]| {
+            recorded.lock().unwrap().extend_from_slice(messages);
+            Vec::new()
+        };
+        let chat = new_chat("g1", ChatKind::Group, "Trip", Some(1), &[1, 2], 100);
+        store.create_chat(&chat, keep).await.unwrap();
+        store
+            .add_member("g1", 1, 3, 100, 200, |_, m| keep(m))
+            .await
+            .unwrap();
+        store
+            .rename("g1", 1, "Trip 2", 300, |_, m| keep(m))
+            .await
+            .unwrap();
+        store
+            .remove_member("g1", 1, 3, 400, |_, m| keep(m))
+            .await
+            .unwrap();
+        store
+            .remove_member("g1", 1, 1, 500, |_, m| keep(m))
+            .await
+            .unwrap();
+        let expected = vec![
+            (
+                1,
+                SystemChange::Created {
+                    name: "Trip".into(),
+                },
+            ),
+            (2, SystemChange::MemberAdded { user_id: 3 }),
+            (
+                3,
+                SystemChange::Renamed {
+                    name: "Trip 2".into(),
+                },
+            ),
+            (4, SystemChange::MemberRemoved { user_id: 3 }),
+            (5, SystemChange::MemberLeft { user_id: 1 }),
+            (6, SystemChange::OwnerChanged { user_id: 2 }),
+        ];
+        let history = store.messages("g1", Page::Latest, 50).await.unwrap();
+        let seen = |messages: &[Message]| -> Vec<(i64, SystemChange)> {
+            messages
+                .iter()
+                .map(|m| {
+                    assert_eq!((m.author_id, m.content.as_str()), (1, ""), "{backend}");
+                    (m.seq, m.system.clone().expect("a system message"))
+                })
+                .collect()
+        };
+        assert_eq!(seen(&history), expected, "{backend}: the history");
+        assert_eq!(
+            seen(&recorded.lock().unwrap()),
+            expected,
+            "{backend}: given to the events"
+        );
+        let chat = store.chat_for("g1", 2).await.unwrap().unwrap();
+        assert_eq!(
+            (chat.last_seq, chat.unread, chat.last_message),
+            (6, 0, None),
+            "{backend}: a group change is neither unread nor the newest message"
+        );
+        let changed = store
+            .change_message("g1", history[0].id, edit("x"), 600, events::message_updated)
+            .await
+            .unwrap();
+        assert!(
+            matches!(changed, Changed::Gone),
+            "{backend}: a system message never changes"
+        );
     }
 }
 
@@ -488,7 +565,7 @@ async fn only_a_member_can_store_a_message_and_each_member_change_is_counted() {
         store
             .create_chat(
                 &new_chat("g1", ChatKind::Group, "Trip", Some(1), &[1, 2], 100),
-                Vec::new(),
+                |_| Vec::new(),
             )
             .await
             .unwrap();
@@ -514,8 +591,14 @@ async fn only_a_member_can_store_a_message_and_each_member_change_is_counted() {
         };
         assert_eq!(members_version, members.version, "{backend}");
 
-        store.add_member("g1", 3, 100, 200, none).await.unwrap();
-        store.add_member("g1", 3, 100, 201, none).await.unwrap(); // already a member: no change
+        store
+            .add_member("g1", 1, 3, 100, 200, nothing)
+            .await
+            .unwrap();
+        store
+            .add_member("g1", 1, 3, 100, 201, nothing)
+            .await
+            .unwrap(); // already a member: no change
         let added = store.members_of("g1").await.unwrap().unwrap();
         assert_eq!(added.version, members.version + 1, "{backend}");
         let Inserted::Stored {
@@ -529,7 +612,10 @@ async fn only_a_member_can_store_a_message_and_each_member_change_is_counted() {
         };
         assert_eq!(members_version, added.version, "{backend}");
 
-        store.remove_member("g1", 3, |_| Vec::new()).await.unwrap();
+        store
+            .remove_member("g1", 3, 3, 300, |_, _| Vec::new())
+            .await
+            .unwrap();
         assert!(
             matches!(
                 store
@@ -566,9 +652,10 @@ async fn only_a_member_can_store_a_message_and_each_member_change_is_counted() {
             ),
             "{backend}: and one to no chat"
         );
+        // Created (1), a message (2), 3 added (3), its message (4), 3 left (5).
         assert_eq!(
             store.chat_for("g1", 1).await.unwrap().unwrap().last_seq,
-            2,
+            5,
             "{backend}: refused messages take no number"
         );
         assert_eq!(
@@ -586,27 +673,27 @@ async fn group_members_come_and_go_and_the_last_one_out_deletes_the_chat() {
             store
                 .create_chat(
                     &new_chat("g1", ChatKind::Group, "Trip", Some(1), &[1, 2], 100),
-                    Vec::new()
+                    |_| Vec::new()
                 )
                 .await
                 .unwrap()
         );
         assert_eq!(
-            store.add_member("g1", 3, 3, 200, none).await.unwrap(),
+            store.add_member("g1", 1, 3, 3, 200, nothing).await.unwrap(),
             AddOutcome::Added,
             "{backend}"
         );
         assert_eq!(
-            store.add_member("g1", 3, 3, 201, none).await.unwrap(),
+            store.add_member("g1", 1, 3, 3, 201, nothing).await.unwrap(),
             AddOutcome::AlreadyMember,
             "{backend}"
         );
         assert_eq!(
-            store.add_member("g1", 4, 3, 202, none).await.unwrap(),
+            store.add_member("g1", 1, 4, 3, 202, nothing).await.unwrap(),
             AddOutcome::Full,
             "{backend}"
         );
-        store.rename("g1", "Trip 2", none).await.unwrap();
+        store.rename("g1", 1, "Trip 2", 300, nothing).await.unwrap();
         store
             .insert_message(
                 &NewMessage {
@@ -618,7 +705,10 @@ async fn group_members_come_and_go_and_the_last_one_out_deletes_the_chat() {
             .await
             .unwrap();
         assert_eq!(
-            store.remove_member("g1", 1, |_| Vec::new()).await.unwrap(),
+            store
+                .remove_member("g1", 1, 1, 300, |_, _| Vec::new())
+                .await
+                .unwrap(),
             Left::Remains { new_owner: Some(2) },
             "{backend}: the longest-standing member inherits"
         );
@@ -634,17 +724,26 @@ async fn group_members_come_and_go_and_the_last_one_out_deletes_the_chat() {
             "{backend}: gone for the one who left"
         );
         assert_eq!(
-            store.remove_member("g1", 1, |_| Vec::new()).await.unwrap(),
+            store
+                .remove_member("g1", 1, 1, 300, |_, _| Vec::new())
+                .await
+                .unwrap(),
             Left::NotMember,
             "{backend}"
         );
         assert_eq!(
-            store.remove_member("g1", 3, |_| Vec::new()).await.unwrap(),
+            store
+                .remove_member("g1", 3, 3, 300, |_, _| Vec::new())
+                .await
+                .unwrap(),
             Left::Remains { new_owner: None },
             "{backend}"
         );
         assert_eq!(
-            store.remove_member("g1", 2, |_| Vec::new()).await.unwrap(),
+            store
+                .remove_member("g1", 2, 2, 300, |_, _| Vec::new())
+                .await
+                .unwrap(),
             Left::Deleted,
             "{backend}"
         );
@@ -691,10 +790,10 @@ async fn a_stored_message_is_announced_to_the_members_it_was_stored_among() {
             .collect();
         store.remember_users(&users).await.unwrap();
         let chat = new_chat("g", ChatKind::Group, "G", Some(1), &[1, 2], 1);
-        store.create_chat(&chat, Vec::new()).await.unwrap();
+        store.create_chat(&chat, |_| Vec::new()).await.unwrap();
         let read = store.members_of("g").await.unwrap().unwrap();
         // Cat joins after the sender read the members, before the message is stored.
-        store.add_member("g", 3, 100, 2, none).await.unwrap();
+        store.add_member("g", 1, 3, 100, 2, nothing).await.unwrap();
         let mut cat = bus.subscribe("user.3".into()).await.unwrap();
         let recipients: Vec<i64> = read.users.iter().map(|user| user.id).collect();
         let send = NewMessage {

@@ -81,3 +81,17 @@ test('a chat\'s last message and activity time are parsed', () => {
   assert.equal(c.last_activity_at, '2026-01-01T00:00:00.000Z');
   assert.equal(parseChat({ id: 'd' }).last_message, null);
 });
+
+test('a system message says what changed in the group, with "you" for the reader', async () => {
+  const { systemText } = await import('../../../web/js/model.js');
+  const m = parseMessage({ id: 9, author_id: 1, content: '', kind: 'system', system: { type: 'member_added', user_id: 2 } });
+  assert.equal(m.kind, 'system');
+  assert.deepEqual(m.system, { type: 'member_added', user_id: '2', name: undefined });
+  const names = { 1: 'ann', 2: 'ben' };
+  const who = (id, first) => (id === '2' ? (first ? 'You' : 'you') : names[id]);
+  assert.equal(systemText(m.author_id, m.system, who), 'ann added you');
+  assert.equal(systemText('2', { type: 'renamed', name: 'Trip' }, who), 'You renamed the group to “Trip”');
+  assert.equal(systemText('1', { type: 'owner_changed', user_id: '2' }, who), 'You now own the group');
+  assert.equal(parseMessage({ kind: 'system', system: { type: 'nonsense' } }).system, null);
+  assert.equal(parseMessage({ content: 'hi' }).kind, 'user');
+});

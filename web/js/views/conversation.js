@@ -2,7 +2,7 @@
 
 import { h, reconcile, setText, avatar, updateAvatar } from '../dom.js';
 import { icon } from '../icons.js';
-import { chatName, authorName, otherMember } from '../model.js';
+import { chatName, authorName, otherMember, systemText } from '../model.js';
 import { pendingOf, typistsIn, firstUnread } from '../store.js';
 import { dayLabel, sameDayIso, msBetween } from '../format.js';
 import { composerView } from './composer.js';
@@ -186,10 +186,16 @@ export function conversationView(chatId, actions) {
     const canAnswer = !!chat && !chat.read_only;
     /** @param {string} id */
     const nameOf = (id) => (id === me ? s.me?.username ?? 'You' : authorName(chat, id, s.users));
+    /** @param {string} id @param {boolean} first */
+    const who = (id, first) => {
+      if (id === me) return first ? 'You' : 'you';
+      const name = authorName(chat, id, s.users);
+      return name !== 'Unknown user' ? name : first ? 'A former member' : 'a former member';
+    };
     /** @type {Entry[]} */
     const out = [];
     const keys = new Set();
-    /** @type {{ authorId: string, created: string, deleted: boolean } | null} */
+    /** @type {{ authorId: string, created: string, deleted: boolean, system: boolean } | null} */
     let prev = null;
     /** @param {Message | null} m @param {PendingMessage | null} p */
     const add = (m, p) => {
@@ -202,8 +208,9 @@ export function conversationView(chatId, actions) {
       const replyTo = m ? m.reply_to : p?.reply_to ?? null;
       const unreadStart = !!m && m.id === unreadFrom;
       const newDay = !prev || !sameDayIso(prev.created, created);
+      const system = m?.system ? systemText(m.author_id, m.system, who) : null;
       const grouped =
-        !!prev && !newDay && !unreadStart && !replyTo && prev.authorId === authorId && !prev.deleted && !m?.deleted && msBetween(prev.created, created) < GROUP_WITHIN_MS;
+        !!prev && !newDay && !unreadStart && !replyTo && !system && !prev.system && prev.authorId === authorId && !prev.deleted && !m?.deleted && msBetween(prev.created, created) < GROUP_WITHIN_MS;
       out.push({
         key,
         message: m,
@@ -227,8 +234,9 @@ export function conversationView(chatId, actions) {
           mine: r.user_ids.includes(me),
           who: r.user_ids.map(nameOf).join(', ') || `${r.count}`,
         })),
+        system,
       });
-      prev = { authorId, created, deleted: !!m?.deleted };
+      prev = { authorId, created, deleted: !!m?.deleted, system: !!system };
     };
     for (const m of t?.items ?? []) add(m, null);
     for (const p of pendingOf(s, chatId)) add(null, p);

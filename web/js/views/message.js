@@ -37,9 +37,11 @@ import { emojiPicker, emojiName } from './emoji.js';
  *   names: string,
  *   reply: { author: string, preview: Preview } | null,
  *   reactions: ShownReaction[],
+ *   system: string | null,
  * }} Entry
  * `canAnswer`: replies and reactions are possible (not a read-only chat); `names`: the
- * members' usernames, space-separated, for @mentions.
+ * members' usernames, space-separated, for @mentions; `system`: what a system message says
+ * (a change to the group), null for a message someone wrote.
  */
 
 /**
@@ -64,7 +66,7 @@ function signature(e) {
   const p = e.pending;
   return JSON.stringify([
     e.author, e.grouped, e.day, e.unreadStart, e.editing, e.picking, e.canAnswer, e.mentionsMe, e.names, e.mine,
-    m?.id, m?.version, m?.deleted, m?.content, m?.edited_at, p?.state, p?.error, e.reply, e.reactions,
+    m?.id, m?.version, m?.deleted, m?.content, m?.edited_at, p?.state, p?.error, e.reply, e.reactions, e.system,
   ]);
 }
 
@@ -169,6 +171,7 @@ export function updateMessageItem(li, e, actions) {
   li.classList.toggle('editing', e.editing);
   li.classList.toggle('mentions-me', e.mentionsMe);
   li.classList.toggle('picking', e.picking);
+  li.classList.toggle('system', !!e.system);
   if (m) li.dataset.messageId = m.id;
 
   // Separators exist only where they show (hidden copies would be found by text searches).
@@ -197,7 +200,8 @@ export function updateMessageItem(li, e, actions) {
     setAttr(quote, 'title', r.deleted ? 'The original message was deleted' : 'Show the original message');
   }
 
-  renderContent(q(li, '.msg-content'), m?.deleted ? null : content, e, m?.edited_at ?? null);
+  if (e.system) setText(q(li, '.msg-content'), e.system);
+  else renderContent(q(li, '.msg-content'), m?.deleted ? null : content, e, m?.edited_at ?? null);
 
   renderReactions(q(li, '.reactions'), m && !m.deleted ? e.reactions : [], e.canAnswer);
 
@@ -207,7 +211,7 @@ export function updateMessageItem(li, e, actions) {
   for (const b of status.querySelectorAll('button')) b.hidden = p?.state !== 'failed';
 
   const tools = q(li, '.msg-actions');
-  tools.hidden = !m || m.deleted || e.editing;
+  tools.hidden = !m || m.deleted || e.editing || !!e.system;
   for (const b of /** @type {NodeListOf<HTMLElement>} */ (tools.querySelectorAll('[data-tool]'))) {
     const own = b.dataset.tool === 'Edit' || b.dataset.tool === 'Delete';
     b.hidden = own ? !e.mine : !e.canAnswer;

@@ -4,7 +4,7 @@
 use super::{MessagingService, chat_not_found};
 use crate::domain::ChatName;
 use crate::events;
-use crate::model::{Chat, ChatKind, ChatView, User, direct_chat_id};
+use crate::model::{Chat, ChatKind, ChatView, Message, User, direct_chat_id};
 use crate::store::{AddOutcome, Left, NewChat};
 use astral_common::{Error, Result, ids, time};
 use tracing::instrument;
@@ -94,9 +94,18 @@ impl MessagingService {
         let name = ChatName::parse(name)?;
         self.owned_group(actor, chat_id).await?;
         self.store
-            .rename(chat_id, name.as_str(), |chat| {
-                vec![events::chat_updated(chat, &chat.member_ids())]
-            })
+            .rename(
+                chat_id,
+                actor,
+                name.as_str(),
+                time::now_ms(),
+                |chat, recorded| {
+                    let members = chat.member_ids();
+                    let mut events = vec![events::chat_updated(chat, &members)];
+                    events.extend(recorded.iter().map(|m| events::group_change(m, &members)));
+                    events
+                },
+            )
             .await?;
         self.get_chat(actor, chat_id).await
     }
@@ -110,17 +119,24 @@ impl MessagingService {
         }
         let users = self.users(&[user_id]).await?;
         self.store.remember_users(&users).await?;
-        let events = |chat: &Chat| {
-            let mut others = chat.member_ids();
-            others.retain(|id| *id != user_id);
-            vec![
+        let events = |chat: &Chat, recorded: &[Message]| {
+            let members = chat.member_ids();
+            let others: Vec<i64> = members
+                .iter()
+                .copied()
+                .filter(|id| *id != user_id)
+                .collect();
+            let mut events = vec![
                 events::chat_created(chat, &[user_id]),
                 events::chat_updated(chat, &others),
-            ]
+            ];
+            events.extend(recorded.iter().map(|m| events::group_change(m, &members)));
+            events
         };
+        let now_ms = time::now_ms();
         match self
             .store
-            .add_member(chat_id, user_id, MAX_GROUP_MEMBERS, time::now_ms(), events)
+            .add_member(chat_id, actor, user_id, MAX_GROUP_MEMBERS, now_ms, events)
             .await?
         {
             AddOutcome::Added => {}
@@ -141,14 +157,21 @@ impl MessagingService {
         if user_id != actor && chat.owner_id != Some(actor) {
             return Err(Error::forbidden("only the owner removes other members"));
         }
-        let events = |remaining: Option<&Chat>| {
+        let events = |remaining: Option<&Chat>, recorded: &[Message]| {
             let mut events = vec![events::chat_deleted(chat_id, &[user_id])];
             if let Some(chat) = remaining {
-                events.push(events::chat_updated(chat, &chat.member_ids()));
+                let members = chat.member_ids();
+                events.push(events::chat_updated(chat, &members));
+                events.extend(recorded.iter().map(|m| events::group_change(m, &members)));
             }
             events
         };
-        match self.store.remove_member(chat_id, user_id, events).await? {
+        let now_ms = time::now_ms();
+        match self
+            .store
+            .remove_member(chat_id, actor, user_id, now_ms, events)
+            .await?
+        {
             Left::NotMember => Err(Error::not_found("not a member of this chat")),
             Left::Deleted => Ok(false),
             Left::Remains { .. } => Ok(true),
@@ -195,8 +218,18 @@ impl MessagingService {
     /// Creates `new` (unless a concurrent call just did) and answers it as `actor` sees it.
     async fn create(&self, actor: i64, new: &NewChat<'_>, users: &[User]) -> Result<ChatView> {
         self.store.remember_users(users).await?;
-        let event = events::chat_created(&new_chat(new, users), new.members);
-        self.store.create_chat(new, vec![event]).await?;
+        let created = events::chat_created(&new_chat(new, users), new.members);
+        self.store
+            .create_chat(new, |recorded| {
+                let mut events = vec![created];
+                events.extend(
+                    recorded
+                        .iter()
+                        .map(|m| events::group_change(m, new.members)),
+                );
+                events
+            })
+            .await?;
         self.get_chat(actor, new.id).await
     }
 

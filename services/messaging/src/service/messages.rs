@@ -42,7 +42,8 @@ impl MessagingService {
         };
         let reply_to = match reply_to {
             Some(id) => match self.store.message(chat_id, id).await? {
-                Some(answered) => Some(Preview::of(&answered)),
+                Some(answered) if answered.system.is_none() => Some(Preview::of(&answered)),
+                Some(_) => return Err(Error::invalid("a group change cannot be replied to")),
                 None => return Err(Error::invalid("reply_to is not a message of this chat")),
             },
             None => None,

@@ -114,7 +114,8 @@ mod tests {
     use astral_common::outbox::Outbox;
     use astral_common::testing::{MigratedDatabase, TestDatabase};
 
-    /// A store on each backend with users 1–3, direct chat `1_2` and group `g` of all three.
+    /// A store on each backend with users 1–3, direct chat `1_2` and group `g` of all three
+    /// (whose "created" system message is its number 1).
     async fn stores() -> Vec<(&'static str, Store, Pool, TestDatabase)> {
         let mut stores = Vec::new();
         for MigratedDatabase {
@@ -150,7 +151,7 @@ mod tests {
                 members,
                 now_ms: 1,
             };
-            store.create_chat(&chat, Vec::new()).await.unwrap();
+            store.create_chat(&chat, |_| Vec::new()).await.unwrap();
         }
     }
 
@@ -197,10 +198,10 @@ mod tests {
             .collect();
         assert_eq!(
             seqs,
-            vec![Some(1), Some(1), None, Some(2), None, Some(2), Some(3)]
+            vec![Some(1), Some(2), None, Some(2), None, Some(3), Some(3)]
         );
         assert_eq!(store.chat_for("1_2", 1).await.unwrap().unwrap().last_seq, 3);
-        assert_eq!(store.chat_for("g", 1).await.unwrap().unwrap().last_seq, 2);
+        assert_eq!(store.chat_for("g", 1).await.unwrap().unwrap().last_seq, 3);
         let latest = store.messages("1_2", Page::Latest, 10).await.unwrap();
         let mut ids: Vec<(i64, i64)> = latest.iter().map(|m| (m.seq, m.id)).collect();
         ids.sort();
@@ -230,7 +231,7 @@ mod tests {
                     _ => None,
                 })
                 .collect();
-            assert_eq!(seqs, vec![Some(1), Some(1), None, Some(2)], "{backend}");
+            assert_eq!(seqs, vec![Some(1), Some(2), None, Some(2)], "{backend}");
         }
     }
 
@@ -265,6 +266,9 @@ mod tests {
                 .all(|o| matches!(o, Ok(Inserted::Stored { .. })))
         );
         let chat = store.chat_for("g", 1).await.unwrap().unwrap();
-        assert_eq!(chat.last_seq, 38, "{backend}: 1 + 37 stored, gapless");
+        assert_eq!(
+            chat.last_seq, 39,
+            "{backend}: created, 1 + 37 stored, gapless"
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! Chats and their members: creation, read markers, renaming and membership changes (each
-//! with its events). What members see of their chats is in `views.rs`.
+//! with its system message, `system.rs`, and its events). What members see of their chats
+//! is in `views.rs`.
 
-use super::{AddOutcome, Left, NewChat, Store, Tx};
-use crate::model::{Chat, ChatKind, Members, Preview, User};
+use super::{AddOutcome, Left, NewChat, Store, Tx, system};
+use crate::model::{Chat, ChatKind, Members, Message, Preview, SystemChange, User};
 use astral_common::Result;
 use astral_common::outbox::Outgoing;
 
@@ -76,13 +77,18 @@ pub(super) const CHAT_COLUMNS: &str =
 const MEMBERS: &str = "SELECT u.id, u.username FROM chat_members m JOIN users u ON u.id = m.user_id \
      WHERE m.chat_id = $1 ORDER BY m.joined_at_ms, u.id";
 const LAST_MESSAGE: &str = "SELECT id, author_id, SUBSTR(content, 1, 100) AS content, created_at_ms, \
-     deleted_at_ms FROM messages WHERE chat_id = $1 ORDER BY seq DESC LIMIT 1";
+     deleted_at_ms FROM messages WHERE chat_id = $1 AND system_type IS NULL ORDER BY seq DESC LIMIT 1";
 
 impl Store {
-    /// Creates a chat with its members unless it exists, with `events` if it does not; true
-    /// if this call created it.
+    /// Creates a chat with its members unless it exists (a group with its "created" system
+    /// message), with the `events` given that message if it does not; true if this call
+    /// created it.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "create_chat"))]
-    pub async fn create_chat(&self, chat: &NewChat<'_>, events: Vec<Outgoing>) -> Result<bool> {
+    pub async fn create_chat(
+        &self,
+        chat: &NewChat<'_>,
+        events: impl FnOnce(&[Message]) -> Vec<Outgoing>,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let created = sqlx::query(
             "INSERT INTO chats (id, kind, name, owner_id, last_seq, last_activity_ms, created_at_ms) \
@@ -103,7 +109,14 @@ impl Store {
             for (order, member) in (0_i64..).zip(chat.members) {
                 insert_member(&mut tx, chat.id, *member, chat.now_ms + order).await?;
             }
-            self.outbox.commit(tx, events).await?;
+            let mut recorded = Vec::new();
+            if let (ChatKind::Group, Some(owner)) = (chat.kind, chat.owner_id) {
+                let created = SystemChange::Created {
+                    name: chat.name.to_owned(),
+                };
+                recorded.push(system::record(&mut tx, chat.id, owner, created, chat.now_ms).await?);
+            }
+            self.outbox.commit(tx, events(&recorded)).await?;
         } else {
             tx.commit().await?;
         }
@@ -170,13 +183,16 @@ impl Store {
         Ok(())
     }
 
-    /// Renames a chat, with the `events` of the chat as renamed.
+    /// `actor` renames a chat (recorded in its history), with the `events` of the chat as
+    /// renamed and of that record.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "rename"))]
     pub async fn rename(
         &self,
         chat_id: &str,
+        actor: i64,
         name: &str,
-        events: impl FnOnce(&Chat) -> Vec<Outgoing>,
+        now_ms: i64,
+        events: impl FnOnce(&Chat, &[Message]) -> Vec<Outgoing>,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE chats SET name = $1 WHERE id = $2")
@@ -184,20 +200,28 @@ impl Store {
             .bind(chat_id)
             .execute(&mut *tx)
             .await?;
-        let events = chat_in(&mut tx, chat_id).await?.map(|chat| events(&chat));
+        let renamed = SystemChange::Renamed {
+            name: name.to_owned(),
+        };
+        let recorded = [system::record(&mut tx, chat_id, actor, renamed, now_ms).await?];
+        let events = chat_in(&mut tx, chat_id)
+            .await?
+            .map(|chat| events(&chat, &recorded));
         self.outbox.commit(tx, events.unwrap_or_default()).await
     }
 
-    /// Adds a member unless they are one already or the chat has `max_members`, with the
-    /// `events` of the chat as it becomes.
+    /// `actor` adds a member unless they are one already or the chat has `max_members`
+    /// (recorded in its history), with the `events` of the chat as it becomes and of that
+    /// record.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "add_member"))]
     pub async fn add_member(
         &self,
         chat_id: &str,
+        actor: i64,
         user_id: i64,
         max_members: i64,
         now_ms: i64,
-        events: impl FnOnce(&Chat) -> Vec<Outgoing>,
+        events: impl FnOnce(&Chat, &[Message]) -> Vec<Outgoing>,
     ) -> Result<AddOutcome> {
         let mut tx = self.pool.begin().await?;
         lock_chat_members(&mut tx, chat_id).await?;
@@ -209,20 +233,28 @@ impl Store {
             return Ok(AddOutcome::Full);
         }
         insert_member(&mut tx, chat_id, user_id, now_ms).await?;
-        let events = chat_in(&mut tx, chat_id).await?.map(|chat| events(&chat));
+        let added = SystemChange::MemberAdded { user_id };
+        let recorded = [system::record(&mut tx, chat_id, actor, added, now_ms).await?];
+        let events = chat_in(&mut tx, chat_id)
+            .await?
+            .map(|chat| events(&chat, &recorded));
         self.outbox.commit(tx, events.unwrap_or_default()).await?;
         Ok(AddOutcome::Added)
     }
 
-    /// Removes a member of a group: ownership passes to the longest-standing member when the
-    /// owner goes, and the chat (with its messages) is deleted when the last one goes. The
-    /// `events` are given the chat as it remains (`None` once deleted).
+    /// `actor` removes a member of a group (or leaves it: `actor` is `user_id`): ownership
+    /// passes to the longest-standing member when the owner goes, and the chat (with its
+    /// messages) is deleted when the last one goes; what happened is recorded in its
+    /// history. The `events` are given the chat as it remains (`None` once deleted) and the
+    /// records.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "remove_member"))]
     pub async fn remove_member(
         &self,
         chat_id: &str,
+        actor: i64,
         user_id: i64,
-        events: impl FnOnce(Option<&Chat>) -> Vec<Outgoing>,
+        now_ms: i64,
+        events: impl FnOnce(Option<&Chat>, &[Message]) -> Vec<Outgoing>,
     ) -> Result<Left> {
         let mut tx = self.pool.begin().await?;
         lock_chat_members(&mut tx, chat_id).await?;
@@ -258,11 +290,38 @@ impl Store {
                 }
             }
         };
+        let recorded = record_leaving(&mut tx, chat_id, actor, user_id, &outcome, now_ms).await?;
         let remaining = chat_in(&mut tx, chat_id).await?;
-        let events = events(remaining.as_ref());
+        let events = events(remaining.as_ref(), &recorded);
         self.outbox.commit(tx, events).await?;
         Ok(outcome)
     }
+}
+
+/// Records in a group's history that `user_id` left (or `actor` removed them) and who owns
+/// it now, unless it was deleted.
+async fn record_leaving(
+    tx: &mut Tx,
+    chat_id: &str,
+    actor: i64,
+    user_id: i64,
+    outcome: &Left,
+    now_ms: i64,
+) -> Result<Vec<Message>> {
+    let Left::Remains { new_owner } = outcome else {
+        return Ok(Vec::new());
+    };
+    let left = if actor == user_id {
+        SystemChange::MemberLeft { user_id }
+    } else {
+        SystemChange::MemberRemoved { user_id }
+    };
+    let mut recorded = vec![system::record(tx, chat_id, actor, left, now_ms).await?];
+    if let Some(heir) = *new_owner {
+        let changed = SystemChange::OwnerChanged { user_id: heir };
+        recorded.push(system::record(tx, chat_id, actor, changed, now_ms).await?);
+    }
+    Ok(recorded)
 }
 
 /// The members listed by `rows` (one per member), or `None` for no rows.

@@ -127,6 +127,7 @@ async fn stored(
         reply_to: new.reply_to.cloned(),
         mentions: new.mentions.to_vec(),
         reactions: Vec::new(),
+        system: None,
     };
     let outgoing = if numbers.members_version == new.recipients_version {
         event(&message, new.recipients)

@@ -2,7 +2,7 @@
 //! chat's next number. New messages are stored by `inserts.rs`.
 
 use super::{Change, Changed, Store, Tx, mentions_text};
-use crate::model::{Message, Page, Preview};
+use crate::model::{Message, Page, Preview, SystemChange};
 use astral_common::Result;
 use astral_common::outbox::Outgoing;
 
@@ -25,6 +25,9 @@ struct MessageRow {
     reply_content: Option<String>,
     reply_created_at_ms: Option<i64>,
     reply_deleted_at_ms: Option<i64>,
+    system_type: Option<String>,
+    system_user_id: Option<i64>,
+    system_name: Option<String>,
 }
 
 impl From<MessageRow> for Message {
@@ -61,6 +64,9 @@ impl From<MessageRow> for Message {
                 .filter_map(|id| id.parse().ok())
                 .collect(),
             reactions: Vec::new(),
+            system: row.system_type.and_then(|kind| {
+                SystemChange::from_parts(&kind, row.system_user_id, row.system_name)
+            }),
         }
     }
 }
@@ -76,7 +82,8 @@ struct ReactionRow {
 const MESSAGE_COLUMNS: &str = "m.id, m.chat_id, m.seq, m.version, m.author_id, m.content, m.nonce, \
     m.created_at_ms, m.edited_at_ms, m.deleted_at_ms, m.reply_to_id, m.mentions, \
     r.author_id AS reply_author_id, SUBSTR(r.content, 1, 100) AS reply_content, \
-    r.created_at_ms AS reply_created_at_ms, r.deleted_at_ms AS reply_deleted_at_ms \
+    r.created_at_ms AS reply_created_at_ms, r.deleted_at_ms AS reply_deleted_at_ms, \
+    m.system_type, m.system_user_id, m.system_name \
     FROM messages m LEFT JOIN messages r ON r.id = m.reply_to_id";
 
 impl Store {
@@ -125,7 +132,8 @@ impl Store {
     ) -> Result<Changed> {
         let mut tx = self.pool.begin().await?;
         let version = next_version(&mut tx, chat_id).await?;
-        let bumped = sqlx::query("UPDATE messages SET version = $1 WHERE chat_id = $2 AND id = $3 AND deleted_at_ms IS NULL")
+        let bumped = sqlx::query("UPDATE messages SET version = $1 WHERE chat_id = $2 AND id = $3 AND deleted_at_ms IS NULL \
+             AND system_type IS NULL")
             .bind(version)
             .bind(chat_id)
             .bind(message_id)

@@ -8,6 +8,7 @@ mod batches;
 mod chats;
 mod inserts;
 mod messages;
+mod system;
 mod views;
 
 use crate::model::{ChatKind, Message, Preview, User};

@@ -1,6 +1,6 @@
 //! What members see of their chats: the chat list (`ready`, `GET /api/chats`) and one chat,
-//! each with its members, the viewer's unread count and the newest message — three queries
-//! however many chats the viewer is in.
+//! each with its members, the viewer's unread count and the newest message (system messages
+//! count as neither) — three queries however many chats the viewer is in.
 
 use super::Store;
 use super::chats::{CHAT_COLUMNS, ChatRow, PreviewRow};
@@ -60,7 +60,8 @@ impl Store {
             format!(
                 "SELECT {CHAT_COLUMNS}, (SELECT COUNT(*) FROM messages msg \
                    WHERE msg.chat_id = me.chat_id AND msg.seq > me.read_seq \
-                   AND msg.author_id <> $1 AND msg.deleted_at_ms IS NULL) AS unread \
+                   AND msg.author_id <> $1 AND msg.deleted_at_ms IS NULL \
+                   AND msg.system_type IS NULL) AS unread \
                  FROM chat_members me JOIN chats c ON c.id = me.chat_id WHERE {mine} \
                  ORDER BY c.last_activity_ms DESC, c.id"
             ),
@@ -83,13 +84,15 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        // Each chat's highest `seq`, found in the (chat_id, seq) index, chat by chat.
+        // Each chat's newest message a member wrote, found in the (chat_id, seq) index,
+        // chat by chat.
         let newest: Vec<NewestRow> = scoped(
             format!(
                 "SELECT msg.chat_id, msg.id, msg.author_id, SUBSTR(msg.content, 1, 100) AS content, \
                  msg.created_at_ms, msg.deleted_at_ms FROM chat_members me \
                  JOIN messages msg ON msg.id = (SELECT x.id FROM messages x \
-                   WHERE x.chat_id = me.chat_id ORDER BY x.seq DESC LIMIT 1) \
+                   WHERE x.chat_id = me.chat_id AND x.system_type IS NULL \
+                   ORDER BY x.seq DESC LIMIT 1) \
                  WHERE {mine}"
             ),
             viewer,
