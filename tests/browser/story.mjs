@@ -17,7 +17,7 @@
 
 import { chromium } from 'playwright-core';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
+import fs, { createWriteStream } from 'node:fs';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
@@ -166,6 +166,21 @@ async function shot(page, name) {
  * ('desktop-light', 'phone-dark', …): into docs/screenshots/ with ASTRAL_DOC_SCREENSHOTS=1,
  * else next to the others. The page goes back to desktop and light afterwards.
  */
+/** What axe-core found on each screen shot, by screen and variant. */
+const accessibility = [];
+const AXE = fs.readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+
+/** Runs axe-core on the page as it is and keeps its violations under `screen`. */
+async function axeCheck(page, screen) {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const { violations } = await axe.run(document, { resultTypes: ['violations'] });
+    return violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => `${n.target.join(' ')}: ${n.failureSummary.split('\n').slice(1, 2).join(' ')}`) }));
+  });
+  for (const v of violations) accessibility.push({ screen, ...v });
+}
+
 async function docShot(page, name, variants = ['desktop-light', 'desktop-dark', 'phone-light', 'phone-dark'], prepare = async () => {}) {
   const dir = DOC ? DOC_SHOTS : SHOTS;
   for (const v of variants) {
@@ -179,6 +194,7 @@ async function docShot(page, name, variants = ['desktop-light', 'desktop-dark', 
       await Promise.all(document.getAnimations().filter((a) => a instanceof CSSTransition).map((a) => a.finished.catch(() => {})));
     });
     await page.screenshot({ path: path.join(dir, `${name}-${v}.png`) });
+    await axeCheck(page, `${name}-${v}`);
   }
   await page.setViewportSize(DESKTOP);
   await page.emulateMedia({ colorScheme: 'light' });
@@ -642,6 +658,11 @@ async function main() {
       await carol.page.getByRole('dialog', { name: 'Log out everywhere' }).getByRole('button', { name: 'Log out everywhere' }).click();
       await visible(carol.page.getByRole('button', { name: 'Log in' }), 'the login screen for carol');
       await visible(carol.page.getByText('You were logged out on every device.'), 'the notice on carol\'s login screen');
+    });
+
+    await step('axe-core finds no accessibility violation on any screen shot, in either theme', async () => {
+      const found = accessibility.map((v) => `${v.screen}: ${v.id} (${v.impact}) ${v.help}\n      ${v.nodes.join('\n      ')}`);
+      if (found.length > 0) throw new Error(`${found.length} violations:\n  ${found.join('\n  ')}`);
     });
 
     await step('no message text was ever inserted as HTML', async () => {

@@ -58,8 +58,10 @@ export function shellView(base) {
   const friends = friendsView(actions);
   const status = statusView();
   const notice = noticeView(actions.dismissNotice);
-  const main = h('main', { class: 'main' });
-  const el = h('div', { class: 'app' }, sidebar.el, h('div', { class: 'main-column' }, status.el, notice.el, main));
+  // The whole app is the page's main landmark (the sidebar alone is what a phone shows of it
+  // on the chat list); the pane beside the sidebar is a region of it.
+  const main = h('div', { class: 'main' });
+  const el = h('main', { class: 'app' }, sidebar.el, h('div', { class: 'main-column' }, status.el, notice.el, main));
 
   /** @type {ReturnType<typeof conversationView> | null} */
   let conversation = null;

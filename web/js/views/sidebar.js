@@ -33,9 +33,9 @@ export function sidebarView(actions) {
   );
 
   const el = h(
-    'aside',
+    'div',
     { class: 'sidebar' },
-    h('header', { class: 'sidebar-header' }, h('span', { class: 'brand-mark small' }, icon('sparkle')), h('span', { class: 'brand' }, 'Astral')),
+    h('header', { class: 'sidebar-header' }, h('span', { class: 'brand-mark small' }, icon('sparkle')), h('h1', { class: 'brand' }, 'Astral')),
     friendsLink,
     h('nav', { class: 'chats-nav', 'aria-label': 'Chats' }, h('div', { class: 'section-head' }, h('h2', { class: 'section-title' }, 'Chats'), newGroup), list, empty),
     h('footer', { class: 'me' }, h('span', { class: 'me-avatar' }, meAvatar, status), meName, settings, logout),
