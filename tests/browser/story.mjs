@@ -446,19 +446,24 @@ async function main() {
       await visible(m.locator('.mention'), 'bob\'s name highlighted as a mention');
     });
 
-    await step('alice deletes a message after confirming; bob sees it deleted', async () => {
+    await step('alice deletes a message after confirming; bob sees it deleted, and no quote of it remains', async () => {
       await say(alice.page, oops);
       await visible(messageItem(bob.page, oops), 'the message to delete, in bob\'s window');
-      await messageAction(alice.page, messageItem(alice.page, oops), 'Delete');
+      await messageAction(bob.page, messageItem(bob.page, oops).first(), 'Reply');
+      await say(bob.page, 'what did you mean?');
+      await visible(messageItem(alice.page, 'what did you mean?'), 'bob\'s reply quoting it, for alice');
+      await messageAction(alice.page, messageItem(alice.page, oops).first(), 'Delete');
       const confirm = alice.page.getByRole('dialog', { name: 'Delete message' });
       await visible(confirm, 'the confirmation dialog');
       await confirm.getByRole('button', { name: 'Cancel' }).click();
       await gone(confirm, 'the confirmation dialog after Cancel');
-      await visible(messageItem(alice.page, oops), 'the message still there after Cancel');
-      await messageAction(alice.page, messageItem(alice.page, oops), 'Delete');
+      await visible(messageItem(alice.page, oops).first(), 'the message still there after Cancel');
+      await messageAction(alice.page, messageItem(alice.page, oops).first(), 'Delete');
       await confirm.getByRole('button', { name: 'Delete' }).click();
-      await gone(messageItem(bob.page, oops), 'the deleted text in bob\'s window');
+      await gone(messageItem(bob.page, oops), 'the deleted text in bob\'s window, quotes included');
+      await gone(messageItem(alice.page, oops), 'the deleted text in alice\'s window, quotes included');
       await visible(bob.page.getByText('This message was deleted.'), 'the deleted marker in bob\'s window');
+      await visible(messageItem(bob.page, 'what did you mean?').getByText('Original message was deleted'), 'the reply\'s quote, deleted');
     });
 
     const restartName = 'the gateway restarts mid-conversation: "Reconnecting…", then nothing lost or doubled';

@@ -108,6 +108,12 @@ export function mergeMessages(items, incoming, floorSeq = -Infinity) {
     }
   }
   if (!changed) return /** @type {Message[]} */ (items);
+  // A reply quotes what it answers as it is now: edited, or deleted for everyone.
+  const now = new Map(incoming.filter((m) => byId.get(m.id) === m).map((m) => [m.id, m]));
+  for (const [id, m] of byId) {
+    const answered = m.reply_to ? now.get(m.reply_to.id) : undefined;
+    if (answered) byId.set(id, { ...m, reply_to: previewOf(answered) });
+  }
   return [...byId.values()].sort((a, b) => a.seq - b.seq);
 }
 

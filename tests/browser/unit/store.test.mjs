@@ -21,6 +21,15 @@ test('merging keeps one entry per id, ordered by seq, highest version winning', 
   assert.equal(merged[0].content, 'edited');
 });
 
+test('a reply quotes what it answers as it is now: edited, then deleted for everyone', () => {
+  const quote = { id: '1', author_id: 'b', content: 'm1', created_at: '', deleted: false };
+  let items = mergeMessages([msg('1', 1)], [msg('2', 2, 2, { reply_to: quote })]);
+  items = mergeMessages(items, [msg('1', 1, 3, { content: 'better' })]);
+  assert.equal(items[1].reply_to?.content, 'better');
+  items = mergeMessages(items, [msg('1', 1, 4, { content: '', deleted: true })]);
+  assert.deepEqual([items[1].reply_to?.content, items[1].reply_to?.deleted], ['', true]);
+});
+
 test('merging an older version of a message changes nothing', () => {
   const items = [msg('1', 1, 5, { content: 'new' })];
   assert.equal(mergeMessages(items, [msg('1', 1, 2, { content: 'old' })]), items);
