@@ -466,6 +466,22 @@ async function main() {
       await visible(messageItem(bob.page, 'what did you mean?').getByText('Original message was deleted'), 'the reply\'s quote, deleted');
     });
 
+    await step('a paste past 4,000 characters is kept whole, counted, and sent only once short enough', async () => {
+      const long = 'x'.repeat(3990) + ' the end ' + 'y'.repeat(100);
+      const box = composer(alice.page);
+      await box.fill(long);
+      const count = alice.page.locator('#composer-count');
+      await visible(count.getByText('Too long to send: 4,099 of 4,000 characters'), 'the counter past the limit');
+      if ((await box.inputValue()).length !== long.length) throw new Error('the pasted text was cut');
+      await box.press('Enter');
+      if ((await box.inputValue()).length !== long.length) throw new Error('a text over the limit was sent');
+      await box.fill(long.slice(0, 3999));
+      await visible(count.getByText('3,999 / 4,000'), 'the counter just under the limit');
+      await box.press('Enter');
+      await visible(messageItem(bob.page, 'x'.repeat(3990) + ' the end'), 'the long message, whole, in bob\'s window');
+      await count.waitFor({ state: 'hidden', timeout: TIMEOUT });
+    });
+
     const restartName = 'the gateway restarts mid-conversation: "Reconnecting…", then nothing lost or doubled';
     if (!server) skip(restartName, 'set ASTRAL_BIN to let the story run (and restart) its own server');
     else {

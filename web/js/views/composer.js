@@ -11,6 +11,8 @@ import { typingText } from '../format.js';
 const drafts = new Map();
 
 const MAX_LENGTH = 4000;
+/** The counter shows once this few characters are left. */
+const COUNT_FROM_LEFT = 500;
 /** The server passes on one typing notice per user per chat every 3 s: no use sending more. */
 const TYPING_EVERY_MS = 3000;
 
@@ -31,8 +33,8 @@ export function composerView(chatId, placeholder, actions) {
     class: 'composer-input',
     rows: '1',
     placeholder,
-    maxlength: String(MAX_LENGTH),
     autocomplete: 'off',
+    'aria-describedby': 'composer-count',
   });
   ta.value = drafts.get(chatId) ?? '';
   const sendBtn = h('button', { type: 'submit', class: 'icon-btn send-btn', 'aria-label': 'Send' }, icon('send'));
@@ -48,8 +50,24 @@ export function composerView(chatId, placeholder, actions) {
     h('button', { type: 'button', class: 'icon-btn small', 'aria-label': 'Cancel reply', title: 'Cancel reply', onclick: () => cancelReply() }, icon('close')),
   );
   const typing = h('p', { class: 'typing', 'aria-live': 'polite' });
+  // Near the limit a counter shows; past it the text stays whole (a paste is never cut) and
+  // sending waits until it is short enough.
+  const count = h('p', { id: 'composer-count', class: 'char-count', hidden: true });
   let lastTyping = 0;
   let replying = false;
+  let readOnlyNow = false;
+
+  /** Whether the text is over the limit, showing the counter near it. */
+  function measure() {
+    const n = [...ta.value].length;
+    const over = n > MAX_LENGTH;
+    count.hidden = n < MAX_LENGTH - COUNT_FROM_LEFT;
+    count.classList.toggle('over', over);
+    const fmt = (/** @type {number} */ x) => x.toLocaleString('en-US');
+    setText(count, over ? `Too long to send: ${fmt(n)} of ${fmt(MAX_LENGTH)} characters` : `${fmt(n)} / ${fmt(MAX_LENGTH)}`);
+    sendBtn.disabled = over || readOnlyNow;
+    return over;
+  }
 
   function cancelReply() {
     actions.cancelReply();
@@ -58,11 +76,12 @@ export function composerView(chatId, placeholder, actions) {
 
   function submit() {
     const content = ta.value.trim();
-    if (!content || ta.disabled) return;
+    if (!content || ta.disabled || measure()) return;
     actions.send(ta.value.replace(/^\s*\n|\s+$/g, ''));
     ta.value = '';
     drafts.delete(chatId);
     autoGrow(ta);
+    measure();
   }
 
   ta.addEventListener('keydown', (e) => {
@@ -79,6 +98,7 @@ export function composerView(chatId, placeholder, actions) {
   ta.addEventListener('input', () => {
     drafts.set(chatId, ta.value);
     autoGrow(ta);
+    measure();
     if (ta.value.trim() && Date.now() - lastTyping >= TYPING_EVERY_MS) {
       lastTyping = Date.now();
       actions.typing();
@@ -98,9 +118,12 @@ export function composerView(chatId, placeholder, actions) {
     replyBar,
     h('label', { for: 'composer-input', class: 'sr-only' }, 'Message'),
     h('div', { class: 'composer-box' }, ta, sendBtn),
+    count,
     readOnly,
     typing,
   );
+
+  measure();
 
   return {
     el,
@@ -111,8 +134,9 @@ export function composerView(chatId, placeholder, actions) {
     /** @param {boolean} ro */
     setReadOnly(ro) {
       ta.disabled = ro;
-      sendBtn.disabled = ro;
+      readOnlyNow = ro;
       readOnly.hidden = !ro;
+      measure();
     },
     /** Shows the message being answered, or nothing. @param {Preview | null} preview @param {string} author */
     setReply(preview, author) {
