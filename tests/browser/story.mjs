@@ -482,6 +482,18 @@ async function main() {
       await count.waitFor({ state: 'hidden', timeout: TIMEOUT });
     });
 
+    await step('a message grouped under the one before shows its time on hover', async () => {
+      await say(alice.page, 'one thought');
+      await say(alice.page, 'and a second');
+      const second = messageItem(bob.page, 'and a second');
+      await visible(second, 'the second message in bob\'s window');
+      if (!(await second.evaluate((li) => li.classList.contains('grouped')))) throw new Error('the second message is not grouped under the first');
+      const time = second.locator('.msg-time');
+      if (await time.isVisible()) throw new Error('a grouped message shows its time without hover');
+      await second.hover();
+      await visible(time, 'the grouped message\'s time on hover');
+    });
+
     const restartName = 'the gateway restarts mid-conversation: "Reconnecting…", then nothing lost or doubled';
     if (!server) skip(restartName, 'set ASTRAL_BIN to let the story run (and restart) its own server');
     else {
@@ -670,6 +682,15 @@ async function main() {
       await alice.page.getByRole('tab', { name: 'Blocked' }).click();
       await alice.page.getByRole('button', { name: `Unblock ${carolName}` }).click();
       await visible(alice.page.getByText('You have not blocked anyone.'), 'the empty Blocked tab after unblocking');
+    });
+
+    await step('bob\'s Log out asks first; Cancel keeps him signed in', async () => {
+      await bob.page.getByRole('button', { name: 'Log out' }).click();
+      const confirm = bob.page.getByRole('dialog', { name: 'Log out' });
+      await visible(confirm.getByText('Your other devices stay signed in'), 'the log-out confirmation');
+      await confirm.getByRole('button', { name: 'Cancel' }).click();
+      await gone(confirm, 'the confirmation after Cancel');
+      await visible(bob.page.getByRole('navigation', { name: 'Chats' }), 'bob still signed in');
     });
 
     await step('carol logs out everywhere and is back at the login screen', async () => {

@@ -9,7 +9,7 @@ import { badgeText, listTime, previewText } from '../format.js';
 /** @typedef {import('../types.js').State} State */
 /** @typedef {import('../types.js').Chat} Chat */
 
-/** @param {{ logout: () => void, closeSidebar: () => void, openCreateGroup: () => void, openAccount: () => void }} actions */
+/** @param {{ logout: () => void, closeSidebar: () => void, openCreateGroup: () => void, openAccount: () => void, confirm: (o: { title: string, text: string, confirm: string }) => Promise<boolean> }} actions */
 export function sidebarView(actions) {
   const friendsBadge = h('span', { class: 'badge', hidden: true });
   const friendsLink = h(
@@ -24,7 +24,11 @@ export function sidebarView(actions) {
   const meAvatar = avatar('?', '');
   const meName = h('span', { class: 'me-name' });
   const status = h('span', { class: 'status-dot', 'aria-hidden': 'true' });
-  const logout = h('button', { type: 'button', class: 'icon-btn small', 'aria-label': 'Log out', title: 'Log out', onclick: () => actions.logout() }, icon('logout'));
+  const logout = h('button', { type: 'button', class: 'icon-btn small', 'aria-label': 'Log out', title: 'Log out', onclick: () => confirmLogout() }, icon('logout'));
+  async function confirmLogout() {
+    const ok = await actions.confirm({ title: 'Log out', text: 'Log out of Astral on this device? Your other devices stay signed in.', confirm: 'Log out' });
+    if (ok) actions.logout();
+  }
   const settings = h('button', { type: 'button', class: 'icon-btn small', 'aria-label': 'Settings', title: 'Settings', onclick: () => actions.openAccount() }, icon('settings'));
   const newGroup = h(
     'button',
