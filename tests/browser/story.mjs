@@ -605,6 +605,19 @@ async function main() {
       await visible(messageItem(bob.page, `${aliceName} created the group “Trio”`), 'the group\'s creation at the top of its history');
     });
 
+    await step('alice removes carol, who is told why the group left her screen; alice adds her back', async () => {
+      await alice.page.getByRole('button', { name: 'Group settings' }).click();
+      const dialog = alice.page.getByRole('dialog', { name: /settings/ });
+      await dialog.getByRole('button', { name: `Remove ${carolName} from the group` }).click();
+      const confirm = alice.page.getByRole('dialog', { name: /Remove/ });
+      if (await confirm.count()) await confirm.getByRole('button', { name: /Remove/ }).click();
+      await visible(carol.page.getByRole('alert').getByText('You are no longer a member of “The Trio”.'), 'the notice in carol\'s window');
+      await visible(dialog.getByRole('button', { name: `Add ${carolName} to the group` }), 'carol among the friends to add');
+      await dialog.getByRole('button', { name: `Add ${carolName} to the group` }).click();
+      await dialog.getByRole('button', { name: 'Close' }).click();
+      await visible(carol.page.getByRole('navigation', { name: 'Chats' }).getByRole('link', { name: 'The Trio' }), 'the group back in carol\'s list');
+    });
+
     await step('a long history pages back on scroll, each message once', async () => {
       await alice.page.getByRole('link', { name: 'Friends' }).click();
       await alice.page.getByRole('button', { name: `Open chat with ${carolName}` }).click();

@@ -17,10 +17,11 @@ import { setChats, upsertChat, removeChat, countUnread, openChatId, startTyping,
  *   refreshChats: () => void,
  *   refreshBlocks: () => void,
  *   onIncoming: (m: Message) => void,
- *   onChatLost: (chatId: string) => void,
+ *   onChatLost: (chat: import('./types.js').Chat, wasOpen: boolean) => void,
  * }} deps
  * `onIncoming` hears of each new message from someone else (for notifications);
- * `onChatLost` of a chat the user no longer belongs to (left, removed or deleted).
+ * `onChatLost` of a chat the user knew and no longer belongs to (removed, or deleted;
+ * leaving forgets the chat first), and whether it was on screen.
  */
 export function createLive({ store, timelines, outbox, refreshFriends, refreshChats, refreshBlocks, onIncoming, onChatLost }) {
   /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -86,8 +87,9 @@ export function createLive({ store, timelines, outbox, refreshFriends, refreshCh
         const chatId = chatIdOf(d);
         if (!chatId) break;
         const wasOpen = openChatId(store.state) === chatId;
+        const lost = store.state.chats.get(chatId);
         store.update((s) => removeChat(s, chatId));
-        if (wasOpen) onChatLost(chatId);
+        if (lost) onChatLost(lost, wasOpen);
         break;
       }
       case 'message.created':

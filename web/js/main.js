@@ -44,7 +44,15 @@ const live = createLive({
   refreshChats: actions.refreshChats,
   refreshBlocks: actions.refreshBlocks,
   onIncoming: notifyIncoming,
-  onChatLost: () => actions.go({ name: 'friends' }),
+  onChatLost: (chat, wasOpen) => {
+    // Leaving forgets the chat before its event comes: a group still known was taken away.
+    if (chat.kind === 'group') {
+      store.update((s) => {
+        s.notice = `You are no longer a member of “${chat.name}”.`;
+      });
+    }
+    if (wasOpen) actions.go({ name: 'friends' });
+  },
 });
 
 /** A desktop notification for a new message, unless the user is looking at the page. @param {Message} m */
