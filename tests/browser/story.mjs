@@ -535,10 +535,19 @@ async function main() {
 
     await step(`carol (${carolName}) registers and becomes alice's friend`, async () => {
       await register(carol, carolName);
+      // Carol starts typing a name; alice's request arrives meanwhile: carol's tab stays.
+      const carolInput = carol.page.getByLabel('Add friend');
+      await carolInput.pressSequentially('some');
       await alice.page.getByRole('link', { name: 'Friends' }).click();
       await alice.page.getByRole('tab', { name: 'Add friend' }).click();
       await alice.page.getByLabel('Add friend').fill(carolName);
       await alice.page.getByRole('button', { name: 'Send friend request' }).click();
+      await visible(carol.page.getByRole('tab', { name: /Pending/ }).getByText('1'), 'the new request counted on carol\'s Pending tab');
+      await carolInput.pressSequentially('one');
+      if ((await carolInput.inputValue()) !== 'someone') throw new Error(`carol's typing was interrupted: ${JSON.stringify(await carolInput.inputValue())}`);
+      if ((await carol.page.getByRole('tab', { name: 'Add friend' }).getAttribute('aria-selected')) !== 'true') throw new Error('carol\'s tab changed while she typed');
+      await carolInput.fill('');
+      await carol.page.getByRole('tab', { name: /Pending/ }).click();
       const accept = carol.page.getByRole('button', { name: `Accept friend request from ${aliceName}` });
       await visible(accept, 'the request in carol\'s Pending tab');
       await docShot(carol.page, 'friends-pending', ['desktop-light', 'phone-dark']);

@@ -49,6 +49,8 @@ export function autoTab(s) {
 export function friendsView(actions) {
   /** @type {Tab | null} the tab the user picked (null: follow `autoTab`) */
   let chosen = null;
+  /** @type {Tab | null} the tab shown by the last render */
+  let shown = null;
   /** @type {State | null} */
   let last = null;
 
@@ -190,7 +192,11 @@ export function friendsView(actions) {
 
   /** @returns {Tab} */
   function current() {
-    return chosen ?? (last ? autoTab(last) : 'all');
+    if (chosen) return chosen;
+    // The automatic tab holds still while a name is being typed: a request that arrives
+    // then must not switch the tab under the keystrokes.
+    if (shown && document.activeElement === input && input.value !== '') return shown;
+    return last ? autoTab(last) : 'all';
   }
 
   const allTitle = h('h2', { class: 'section-title', id: 'all-friends-title' });
@@ -249,6 +255,7 @@ export function friendsView(actions) {
     last = s;
     const f = s.friends;
     const shownTab = current();
+    shown = shownTab;
     for (const [id, t] of tabs) {
       const on = id === shownTab;
       setAttr(t.tab, 'aria-selected', on ? 'true' : 'false');
