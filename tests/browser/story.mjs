@@ -494,6 +494,19 @@ async function main() {
       await visible(time, 'the grouped message\'s time on hover');
     });
 
+    await step('a chat that does not exist says so, with nothing loading and nothing to write in', async () => {
+      await alice.page.evaluate(() => {
+        location.hash = '#/chat/1234567890';
+      });
+      await visible(alice.page.getByRole('heading', { name: 'Chat not found', level: 1 }), 'the not-found heading');
+      await visible(alice.page.getByText('This chat does not exist, or you are not a member of it.'), 'the not-found explanation');
+      for (const text of ['Loading messages…', 'You can no longer send messages']) {
+        if (await alice.page.getByText(text).isVisible()) throw new Error(`"${text}" shows for a chat that does not exist`);
+      }
+      if (await composer(alice.page).isVisible()) throw new Error('a composer shows for a chat that does not exist');
+      await openChat(alice.page, bobName);
+    });
+
     const restartName = 'the gateway restarts mid-conversation: "Reconnecting…", then nothing lost or doubled';
     if (!server) skip(restartName, 'set ASTRAL_BIN to let the story run (and restart) its own server');
     else {
@@ -700,7 +713,7 @@ async function main() {
       await alice.page.getByRole('button', { name: `Block ${carolName}` }).click();
       await alice.page.getByRole('dialog', { name: `Block ${carolName}` }).getByRole('button', { name: 'Block' }).click();
       await gone(alice.page.getByRole('button', { name: `Open chat with ${carolName}` }), 'carol among alice\'s friends');
-      await visible(carol.page.getByText('You can no longer send messages in this chat.'), 'the read-only chat for carol');
+      await visible(carol.page.getByText(`You can no longer send messages to ${aliceName}: you are not friends any more.`), 'the read-only chat for carol, saying why');
       await alice.page.getByRole('tab', { name: 'Blocked' }).click();
       await alice.page.getByRole('button', { name: `Unblock ${carolName}` }).click();
       await visible(alice.page.getByText('You have not blocked anyone.'), 'the empty Blocked tab after unblocking');

@@ -2,6 +2,7 @@
 // pages on scroll, catch-up with `after=` when a change may have been missed, and read markers.
 
 import { receiveMessages, timelineOf, clearUnread, openChatId } from './store.js';
+import { ApiError } from './api.js';
 
 /** @typedef {import('./types.js').Message} Message */
 /** @typedef {import('./api.js').Api} Api */
@@ -79,7 +80,8 @@ export function createTimelines({ api, store, onError }) {
       store.update((s) => {
         timelineOf(s, chatId).loading = false;
       });
-      onError(e);
+      // No such chat (or no longer one's own): the conversation says so in place.
+      if (!(e instanceof ApiError && e.status === 404)) onError(e);
     }
     scheduleRead();
   }

@@ -131,11 +131,13 @@ export function composerView(chatId, placeholder, actions) {
       ta.focus();
       queueMicrotask(() => autoGrow(ta));
     },
-    /** @param {boolean} ro */
-    setReadOnly(ro) {
+    /** Read only, saying `why` (a sentence), or writable with `why` null. @param {string | null} why */
+    setReadOnly(why) {
+      const ro = why !== null;
       ta.disabled = ro;
       readOnlyNow = ro;
       readOnly.hidden = !ro;
+      setText(readOnly, why ?? '');
       measure();
     },
     /** Shows the message being answered, or nothing. @param {Preview | null} preview @param {string} author */

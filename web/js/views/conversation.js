@@ -258,7 +258,9 @@ export function conversationView(chatId, actions) {
     headAvatar.classList.toggle('group', group);
     readOnlyTag.hidden = !chat?.read_only;
     settingsBtn.hidden = !group;
-    composer.setReadOnly(!chat || chat.read_only);
+    // Nothing to write in while the chat loads or when there is no such chat.
+    composer.el.hidden = !chat;
+    composer.setReadOnly(!chat?.read_only ? null : other ? `You can no longer send messages to ${other.username}: you are not friends any more.` : 'You can no longer send messages in this chat.');
     const replying = s.replying.get(chatId) ?? null;
     composer.setReply(replying, replying ? (replying.author_id === s.me?.id ? 'yourself' : authorName(chat, replying.author_id, s.users)) : '');
     composer.setTyping(typistsIn(s, chatId, Date.now()).map((u) => u.username));
@@ -277,7 +279,8 @@ export function conversationView(chatId, actions) {
         !chat ? '' : group ? `This is the beginning of the group ${name}.` : `This is the beginning of your direct message history with ${name}.`,
       );
     }
-    const busy = !t?.loaded ? 'Loading messages…' : t.loading_older ? 'Loading older messages…' : '';
+    const missing = !chat && s.chats_loaded;
+    const busy = missing ? 'This chat does not exist, or you are not a member of it.' : !t?.loaded ? 'Loading messages…' : t.loading_older ? 'Loading older messages…' : '';
     setText(loading, busy);
     loading.hidden = !busy;
 
