@@ -622,6 +622,14 @@ async fn logging_out_everywhere_and_changing_the_password_end_other_sessions(sys
     let too_short = json!({ "current_password": alice.password, "new_password": "short" });
     let (status, body) = laptop.post("/api/users/me/password", too_short).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST);
+    let same = json!({ "current_password": alice.password, "new_password": alice.password });
+    let (status, body) = laptop.post("/api/users/me/password", same).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        me_with(system, &system.base, &phone.token).await,
+        StatusCode::OK,
+        "the current password again changes nothing: the other sessions stay"
+    );
 
     let change = json!({ "current_password": alice.password, "new_password": "a new secret" });
     let (status, _) = laptop.post("/api/users/me/password", change).await;

@@ -728,6 +728,21 @@ async function main() {
       await visible(bob.page.getByRole('navigation', { name: 'Chats' }), 'bob still signed in');
     });
 
+    await step('settings: the current password is refused as the new one, errors go once the typing changes, sessions tell themselves apart', async () => {
+      await alice.page.getByRole('button', { name: 'Settings', exact: true }).click();
+      const dialog = alice.page.getByRole('dialog', { name: 'Settings' });
+      await dialog.getByLabel('Current password').fill(PASSWORD);
+      await dialog.getByLabel('New password').fill(PASSWORD);
+      await dialog.getByRole('button', { name: 'Change password' }).click();
+      const error = dialog.getByText('The new password must differ from the current one.');
+      await visible(error, 'the refusal of the same password');
+      await dialog.getByLabel('New password').pressSequentially('!');
+      await gone(error, 'the stale error once the new password changes');
+      await visible(dialog.getByText(/^This device · signed in /), 'the session row saying when it signed in');
+      await dialog.getByLabel('New password').fill('');
+      await dialog.getByRole('button', { name: 'Close' }).click();
+    });
+
     await step('carol logs out everywhere and is back at the login screen', async () => {
       await carol.page.getByRole('button', { name: 'Settings', exact: true }).click();
       const dialog = carol.page.getByRole('dialog', { name: 'Settings' });

@@ -60,11 +60,20 @@ export function accountDialog(actions, onClose) {
     'form',
     {
       class: 'dialog-section',
+      // A message about what was typed goes as soon as the typing changes.
+      oninput: () => {
+        pwFeedback.textContent = '';
+      },
       onsubmit: async (/** @type {Event} */ e) => {
         e.preventDefault();
         if (!current.value || next.value.length < 8) {
           pwFeedback.className = 'form-feedback error';
           pwFeedback.textContent = 'Enter your current password and a new one of at least 8 characters.';
+          return;
+        }
+        if (current.value === next.value) {
+          pwFeedback.className = 'form-feedback error';
+          pwFeedback.textContent = 'The new password must differ from the current one.';
           return;
         }
         pwButton.disabled = true;
@@ -116,7 +125,11 @@ export function accountDialog(actions, onClose) {
               'span',
               { class: 'person-text' },
               h('span', { class: 'person-name' }, deviceName(x.user_agent)),
-              h('span', { class: 'person-note', title: fullTime(x.last_used_at) }, x.current ? 'This device' : `Last active ${listTime(x.last_used_at)}`),
+              h(
+                'span',
+                { class: 'person-note', title: `Signed in ${fullTime(x.created_at)}; last active ${fullTime(x.last_used_at)}` },
+                `${x.current ? 'This device' : `Last active ${listTime(x.last_used_at)}`} · signed in ${listTime(x.created_at)}`,
+              ),
             ),
             x.current ? h('span', { class: 'tag' }, 'Current') : end,
           );

@@ -135,6 +135,7 @@ impl AuthService {
         new: String,
     ) -> Result<Vec<i64>> {
         let new = NewPassword::parse(new)?;
+        let unchanged = current == new.as_str();
         let hash = self.store.password_hash(user_id).await?;
         let hash = hash.ok_or_else(|| Error::not_found("no such user"))?;
         let current = if current.len() <= MAX_PASSWORD_BYTES {
@@ -144,6 +145,11 @@ impl AuthService {
         };
         if !self.hasher.verify(current, hash).await? {
             return Err(Error::forbidden("the current password is wrong"));
+        }
+        if unchanged {
+            return Err(Error::invalid(
+                "the new password must differ from the current one",
+            ));
         }
         let new_hash = self.hasher.hash(new.as_str().to_owned()).await?;
         self.store.set_password_hash(user_id, &new_hash).await?;
