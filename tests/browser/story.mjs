@@ -161,11 +161,6 @@ async function shot(page, name) {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: false });
 }
 
-/**
- * A screenshot of a main screen for the documentation, in each of the `variants` asked
- * ('desktop-light', 'phone-dark', …): into docs/screenshots/ with ASTRAL_DOC_SCREENSHOTS=1,
- * else next to the others. The page goes back to desktop and light afterwards.
- */
 /** What axe-core found on each screen shot, by screen and variant. */
 const accessibility = [];
 const AXE = fs.readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
@@ -181,6 +176,11 @@ async function axeCheck(page, screen) {
   for (const v of violations) accessibility.push({ screen, ...v });
 }
 
+/**
+ * A screenshot of a main screen for the documentation, in each of the `variants` asked
+ * ('desktop-light', 'phone-dark', …): into docs/screenshots/ with ASTRAL_DOC_SCREENSHOTS=1,
+ * else next to the others. The page goes back to desktop and light afterwards.
+ */
 async function docShot(page, name, variants = ['desktop-light', 'desktop-dark', 'phone-light', 'phone-dark'], prepare = async () => {}) {
   const dir = DOC ? DOC_SHOTS : SHOTS;
   for (const v of variants) {
@@ -741,6 +741,29 @@ async function main() {
       await visible(dialog.getByText(/^This device · signed in /), 'the session row saying when it signed in');
       await dialog.getByLabel('New password').fill('');
       await dialog.getByRole('button', { name: 'Close' }).click();
+    });
+
+    await step('alice logs out on her phone; her desktop stays signed in', async () => {
+      const phone = await person(browser, 'alice-phone');
+      await phone.page.goto(BASE + '/');
+      await phone.page.getByLabel('Username').fill(aliceName);
+      await phone.page.getByLabel('Password').fill(PASSWORD);
+      await phone.page.getByRole('button', { name: 'Log in' }).click();
+      await visible(phone.page.getByRole('navigation', { name: 'Chats' }), 'alice signed in on her phone');
+      await phone.page.getByRole('button', { name: 'Log out' }).click();
+      await phone.page.getByRole('dialog', { name: 'Log out' }).getByRole('button', { name: 'Log out' }).click();
+      await visible(phone.page.getByRole('button', { name: 'Log in' }), 'the login screen on the phone');
+      await phone.context.close();
+      // By the time the desktop's settings list one session, the phone's end was announced.
+      await alice.page.getByRole('button', { name: 'Settings', exact: true }).click();
+      const dialog = alice.page.getByRole('dialog', { name: 'Settings' });
+      await visible(dialog.getByText('Only this device is logged in.'), 'one session left, on the desktop');
+      await dialog.getByRole('button', { name: 'Close' }).click();
+      await openChat(alice.page, bobName);
+      await openChat(bob.page, aliceName);
+      await say(alice.page, 'still here');
+      await visible(messageItem(bob.page, 'still here'), 'the desktop\'s message, sent after the phone logged out');
+      await visible(alice.page.getByRole('navigation', { name: 'Chats' }), 'alice still signed in on the desktop');
     });
 
     await step('carol logs out everywhere and is back at the login screen', async () => {

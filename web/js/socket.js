@@ -54,6 +54,8 @@ export class GatewaySocket {
     this.authRejected = false;
     /** @type {string | null} the access token the gateway passes on to the services */
     this.givenToken = null;
+    /** @type {string | null} this connection's session, from `ready` */
+    this.sessionId = null;
     this.lastRenewAt = 0;
     this.wake = () => {
       if (this.running && !this.ws) this.connectNow();
@@ -152,6 +154,7 @@ export class GatewaySocket {
         // client's `identify` arrived and that named another session: the identify wins.
         this.ready = true;
         this.everReady = true;
+        this.sessionId = typeof frame.d?.session_id === 'string' ? frame.d.session_id : null;
         this.attempt = 0;
         this.authRetried = false;
         if (this.chatId) this.send('subscribe', { chat_id: this.chatId });
@@ -160,7 +163,9 @@ export class GatewaySocket {
         break;
       case 'event':
         if (frame.t === 'session.ended') {
-          this.opts.onSessionEnded();
+          // Another device's session ending (its log out, or ended from Settings) is no
+          // reason to leave this one; only this connection's own session is.
+          if (this.sessionId !== null && frame.d?.session_id === this.sessionId) this.opts.onSessionEnded();
           return;
         }
         if (typeof frame.t === 'string') this.opts.onEvent(frame.t, frame.d ?? {});
