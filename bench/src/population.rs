@@ -11,9 +11,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 const REGISTERING: usize = 16;
 /// Other setup calls at once.
 const SETTING_UP: usize = 32;
-/// WebSockets connecting at once (and identifying: a gateway lets an address have 16
-/// waiting, and connections are taken round-robin over the addresses).
+/// WebSockets connecting at once, and at once from one address (a gateway lets an address
+/// have 16 waiting to identify).
 const CONNECTING: usize = 64;
+const IDENTIFYING_PER_ADDRESS: usize = 8;
 
 /// The `k`-th client address: 127.0.0.2, 127.0.0.3, …
 pub fn address(k: usize) -> anyhow::Result<IpAddr> {
@@ -123,8 +124,13 @@ impl Population {
         // Round-robin over the addresses, so that no address has many waiting to identify.
         let mut order: Vec<(usize, usize)> = users.iter().copied().enumerate().collect();
         order.sort_by_key(|&(_, user)| (user % self.per_address, user / self.per_address));
+        let gates: Vec<tokio::sync::Semaphore> = (0..self.apis.len())
+            .map(|_| tokio::sync::Semaphore::new(IDENTIFYING_PER_ADDRESS))
+            .collect();
+        let gates = &gates;
         let mut sockets: Vec<(usize, Identified)> = futures::stream::iter(order)
             .map(|(slot, user)| async move {
+                let _permit = gates[user / self.per_address].acquire().await?;
                 let socket =
                     socket::connect(gateway, self.source(user)?, &self.accounts[user].token).await;
                 socket

@@ -76,9 +76,9 @@ impl Report {
             .collect();
         let _ = writeln!(
             out,
-            "astral-bench {} ({:?}), {}; {}",
+            "astral-bench {} ({}), {}; {}",
             self.scenario,
-            self.mode,
+            self.mode.name(),
             self.date,
             settings.join(", ")
         );

@@ -33,9 +33,18 @@ pub async fn connect(
     let stream = tcp.connect(gateway).await.context("connect")?;
     stream.set_nodelay(true)?;
     let url = format!("ws://{gateway}/ws");
-    let (mut socket, _) = tokio_tungstenite::client_async(url, stream)
-        .await
-        .context("upgrade")?;
+    let (mut socket, _) = match tokio_tungstenite::client_async(url, stream).await {
+        Ok(upgraded) => upgraded,
+        Err(tokio_tungstenite::tungstenite::Error::Http(answer)) => {
+            let body = answer.body().as_deref().map(String::from_utf8_lossy);
+            anyhow::bail!(
+                "upgrade: HTTP {} {}",
+                answer.status().as_u16(),
+                body.unwrap_or_default()
+            );
+        }
+        Err(error) => return Err(error).context("upgrade"),
+    };
     let hello = next_text(&mut socket).await?;
     let heartbeat = heartbeat_ms(&hello).map_or(Duration::from_secs(30), Duration::from_millis);
     let identify = format!(r#"{{"op":"identify","d":{{"token":"{token}"}}}}"#);

@@ -30,6 +30,15 @@ pub enum Mode {
     AllInOne,
 }
 
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Distributed => "distributed",
+            Self::AllInOne => "all-in-one",
+        }
+    }
+}
+
 /// What to start.
 pub struct Options {
     pub mode: Mode,
