@@ -14,6 +14,9 @@ pub enum Watched {
     /// Processes whose command line starts with `postgres:` and, if given, names one of
     /// these databases.
     Postgres(Option<Vec<String>>),
+    /// Every process on the machine (`/proc/stat`): what the others took shows as the
+    /// difference.
+    Machine,
 }
 
 /// One reading of a named group of processes: CPU ticks per process id, and total RSS.
@@ -78,6 +81,7 @@ fn read(what: &Watched) -> Reading {
     let pids = match what {
         Watched::Pid(pid) => vec![*pid],
         Watched::Postgres(databases) => postgres_pids(databases.as_deref()),
+        Watched::Machine => return machine(),
     };
     let mut reading = Reading::default();
     for pid in pids {
@@ -87,6 +91,33 @@ fn read(what: &Watched) -> Reading {
         }
     }
     reading
+}
+
+/// The busy ticks of all cores (everything but idle and iowait), as process 0.
+fn machine() -> Reading {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|field| field.parse().ok())
+        .collect();
+    let busy = ticks.iter().sum::<u64>() - ticks.get(3..5).map_or(0, |idle| idle.iter().sum());
+    let rss_kib = meminfo("MemTotal:").saturating_sub(meminfo("MemAvailable:"));
+    Reading {
+        ticks: HashMap::from([(0, busy)]),
+        rss_kib,
+    }
+}
+
+fn meminfo(key: &str) -> u64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    text.lines()
+        .find(|line| line.starts_with(key))
+        .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// A process's CPU ticks (utime + stime) and RSS in KiB; `None` once it is gone.

@@ -98,6 +98,7 @@ pub async fn drive(
         "astral-bench (load generator)".to_owned(),
         Watched::Pid(std::process::id()),
     ));
+    watched.push(("whole machine (every process)".to_owned(), Watched::Machine));
     let snapshot = Snapshot::take(&watched);
     tokio::time::sleep_until(window.at(window.end_us)).await;
     let usage = snapshot.usage();
