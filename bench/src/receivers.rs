@@ -19,6 +19,8 @@ pub struct ReceiverTally {
     pub delivered_measured: u64,
     /// Due time → this socket, measured messages.
     pub latency: Histogram,
+    /// When the last measured message arrived (µs since the run's start).
+    pub last_us: u64,
     /// How the connection ended, if it ended before it was told to stop.
     pub closed_early: Option<String>,
 }
@@ -32,9 +34,10 @@ impl ReceiverTally {
         }
         seqs[seq] = seqs[seq].saturating_add(1);
         if window.measures(nonce.due_us) {
+            let now = window.now_us();
             self.delivered_measured += 1;
-            self.latency
-                .record(window.now_us().saturating_sub(nonce.due_us));
+            self.latency.record(now.saturating_sub(nonce.due_us));
+            self.last_us = self.last_us.max(now);
         }
     }
 

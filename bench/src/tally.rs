@@ -20,13 +20,16 @@ pub struct LoadFigures {
     pub delivered: u64,
     /// Deliveries expected: acknowledged × receivers per message.
     pub expected: u64,
-    /// Acknowledged messages (warm-up included) that some receiver never got.
+    /// Deliveries of acknowledged messages (warm-up included) that never happened.
     pub lost: u64,
     /// Extra copies delivered (warm-up included).
     pub duplicated: u64,
     /// Sends not answered 201, by status ("no answer": the connection failed).
     pub errors: BTreeMap<String, u64>,
+    /// Messages due per second in the window (the rate offered, in the open loop).
     pub sent_per_s: f64,
+    /// Deliveries per second, over the window or, if the last delivery came later, from
+    /// the window's start to the last delivery (what the system kept up with).
     pub delivered_per_s: f64,
     /// Due time → the receiver's socket.
     pub latency: Percentiles,
@@ -86,8 +89,10 @@ pub fn figures(
             .sum::<u64>();
     }
     let seconds = window.measured_seconds().max(1e-9);
+    let last_us = receivers.iter().map(|r| r.last_us).max().unwrap_or(0);
+    let until_last = last_us.saturating_sub(window.measure_from_us) as f64 / 1e6;
     figures.sent_per_s = figures.sent as f64 / seconds;
-    figures.delivered_per_s = figures.delivered as f64 / seconds;
+    figures.delivered_per_s = figures.delivered as f64 / seconds.max(until_last);
     figures.latency = latency.percentiles();
     figures.answered = answered.percentiles();
     figures
