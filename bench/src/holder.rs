@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 
 /// Connections of one address identifying at once (a gateway lets an address have 16
 /// waiting to identify).
-const IDENTIFYING_PER_ADDRESS: usize = 8;
+const IDENTIFYING_PER_ADDRESS: usize = 6;
 /// Back-off after a failed attempt: up to 200 ms × 2^(failures − 1), at most 5 s, the
 /// actual wait drawn at random below it (full jitter).
 const BACKOFF_BASE: Duration = Duration::from_millis(200);

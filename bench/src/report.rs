@@ -32,6 +32,8 @@ pub struct ConnectionFigures {
     pub kib_per_connection: f64,
     /// Idle: from the sends to the last connection's `message.created`.
     pub one_event_to_all_ms: Option<f64>,
+    /// Idle: from the sends to the last one's HTTP answer.
+    pub sends_answered_ms: Option<f64>,
     /// Storm: from the kill to the restarted gateway's `/readyz`.
     pub gateway_restart_ms: Option<f64>,
     /// Storm: from the kill until every connection is identified again.
@@ -145,6 +147,9 @@ fn connection_table(out: &mut String, c: &ConnectionFigures) {
     }
     if let Some(ms) = c.one_event_to_all_ms {
         let _ = writeln!(out, "one event to every connection: {ms:.1} ms");
+    }
+    if let Some(ms) = c.sends_answered_ms {
+        let _ = writeln!(out, "(the sends' HTTP answers: all within {ms:.1} ms)");
     }
     if let Some(ms) = c.gateway_restart_ms {
         let _ = writeln!(

@@ -49,6 +49,10 @@ impl Fleet {
         let tokens = dir.path().join("tokens");
         let lines: Vec<&str> = users.accounts.iter().map(|a| a.token.as_str()).collect();
         std::fs::write(&tokens, lines.join("\n"))?;
+        anyhow::ensure!(
+            c.per_process.is_multiple_of(c.per_address),
+            "--per-process must be a multiple of --per-address (an address in one process only)"
+        );
         let program = std::env::current_exe()?;
         let mut holders = Vec::new();
         for from in (0..c.connections).step_by(c.per_process) {

@@ -65,6 +65,7 @@ pub async fn run(options: &system::Options, c: &Connections) -> anyhow::Result<R
         .buffer_unordered(64)
         .collect()
         .await;
+    let answered_at = unix_us();
     let refused = outcomes
         .iter()
         .filter(|o| **o != Outcome::Status(201))
@@ -85,6 +86,7 @@ pub async fn run(options: &system::Options, c: &Connections) -> anyhow::Result<R
         gateway_rss_after_kib: after,
         kib_per_connection: after.saturating_sub(before) as f64 / c.connections as f64,
         one_event_to_all_ms: Some(received_at.saturating_sub(sent_at) as f64 / 1000.0),
+        sends_answered_ms: Some(answered_at.saturating_sub(sent_at) as f64 / 1000.0),
         errors,
         ..ConnectionFigures::default()
     });
