@@ -38,8 +38,10 @@ pub struct ConnectionFigures {
     pub gateway_restart_ms: Option<f64>,
     /// Storm: from the kill until every connection is identified again.
     pub all_identified_again_ms: Option<f64>,
-    /// Failed attempts by kind (connecting, identifying) and connections closed.
+    /// Failed attempts by kind (connecting, identifying).
     pub errors: BTreeMap<String, u64>,
+    /// Connections that were closed or broke (storm: every one, by the kill).
+    pub dropped: u64,
 }
 
 impl Report {
@@ -163,7 +165,12 @@ fn connection_table(out: &mut String, c: &ConnectionFigures) {
             "every connection identified again {ms:.0} ms after the kill"
         );
     }
-    let _ = writeln!(out, "errors {}", errors(&c.errors));
+    let _ = writeln!(
+        out,
+        "errors {}  connections dropped {}",
+        errors(&c.errors),
+        c.dropped
+    );
 }
 
 fn errors(errors: &BTreeMap<String, u64>) -> String {

@@ -15,6 +15,8 @@ use tokio::process::{Child, ChildStdout};
 
 /// Connections per user (a gateway allows 20 per user).
 pub const PER_USER: usize = 20;
+/// The errors' entry for connections that dropped.
+pub const DROPPED: &str = "connections dropped";
 /// How long the connections may take to be identified.
 const CONNECT_WITHIN: Duration = Duration::from_secs(600);
 
@@ -96,7 +98,7 @@ impl Fleet {
                 }
             }
             if let Some(dropped) = line["dropped"].as_u64().filter(|&d| d > 0) {
-                *errors.entry("connections dropped".to_owned()).or_default() += dropped;
+                *errors.entry(DROPPED.to_owned()).or_default() += dropped;
             }
         }
         Ok((latest, errors))

@@ -3,7 +3,7 @@
 //! how long one message takes to reach every connection (each user is in a group of 50;
 //! one message per group reaches all 20 connections of every member).
 
-use super::fleet::{self, Connections, Fleet};
+use super::fleet::{self, Connections, DROPPED, Fleet};
 use crate::client::api::Outcome;
 use crate::holder::unix_us;
 use crate::measure::Snapshot;
@@ -44,7 +44,7 @@ pub async fn run(options: &system::Options, c: &Connections) -> anyhow::Result<R
     eprintln!("astral-bench: connecting…");
     let started = unix_us();
     let mut holders = Fleet::start(&system, &users, c)?;
-    let (identified_at, errors) = holders.identified().await?;
+    let (identified_at, mut errors) = holders.identified().await?;
     eprintln!(
         "astral-bench: all identified in {:.1} s",
         (identified_at - started) as f64 / 1e6
@@ -87,6 +87,7 @@ pub async fn run(options: &system::Options, c: &Connections) -> anyhow::Result<R
         kib_per_connection: after.saturating_sub(before) as f64 / c.connections as f64,
         one_event_to_all_ms: Some(received_at.saturating_sub(sent_at) as f64 / 1000.0),
         sends_answered_ms: Some(answered_at.saturating_sub(sent_at) as f64 / 1000.0),
+        dropped: errors.remove(DROPPED).unwrap_or(0),
         errors,
         ..ConnectionFigures::default()
     });

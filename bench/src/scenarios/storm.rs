@@ -2,7 +2,7 @@
 //! started again at once; every client reconnects with jittered exponential back-off.
 //! Reports how long until every connection is identified again, and what failed meanwhile.
 
-use super::fleet::{self, Connections, Fleet};
+use super::fleet::{self, Connections, DROPPED, Fleet};
 use crate::holder::unix_us;
 use crate::measure::Snapshot;
 use crate::report::{ConnectionFigures, Report};
@@ -42,6 +42,7 @@ pub async fn run(options: &system::Options, c: &Connections) -> anyhow::Result<R
         connections: c.connections as u64,
         gateway_restart_ms: Some(restart.as_secs_f64() * 1000.0),
         all_identified_again_ms: Some(identified_at.saturating_sub(killed_at) as f64 / 1000.0),
+        dropped: errors.remove(DROPPED).unwrap_or(0),
         errors,
         ..ConnectionFigures::default()
     });
