@@ -180,6 +180,13 @@ fn backoff(failures: u32) -> Duration {
 
 /// A failed attempt's kind, for the report.
 fn classify(error: &str) -> String {
+    if let Some(code) = quoted_after(error, r#""code":""#) {
+        return format!("identify: error {code}");
+    }
+    if let Some(start) = error.find("upgrade: HTTP ") {
+        let status = error[start..].split_whitespace().nth(2).unwrap_or_default();
+        return format!("upgrade: HTTP {status}");
+    }
     let kinds = [
         ("Connection refused", "connect: refused"),
         ("429", "upgrade: HTTP 429"),
@@ -201,4 +208,27 @@ pub fn unix_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_micros() as u64)
+}
+
+/// The text between `key` and the next quote.
+fn quoted_after<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let start = text.find(key)? + key.len();
+    let length = text[start..].find('"')?;
+    Some(&text[start..start + length])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_attempts_are_told_apart_by_what_the_gateway_said() {
+        let refused = r#"identify: {"op":"error","d":{"code":"unavailable","message":"x"}}"#;
+        assert_eq!(classify(refused), "identify: error unavailable");
+        assert_eq!(classify("upgrade: HTTP 429 {}"), "upgrade: HTTP 429");
+        assert_eq!(
+            classify("connect: Connection refused (os error 111)"),
+            "connect: refused"
+        );
+    }
 }

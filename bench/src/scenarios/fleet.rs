@@ -2,7 +2,7 @@
 //! gateway allows a user), the connections spread over holder processes (`hold`) and client
 //! addresses, and the holders' reports read back.
 
-use crate::measure::rss_kib;
+use crate::measure::{Watched, rss_kib};
 use crate::population::Population;
 use crate::system::process::ScratchDir;
 use crate::system::{self, System};
@@ -102,6 +102,18 @@ impl Fleet {
             }
         }
         Ok((latest, errors))
+    }
+
+    /// The system's processes, the holders (the load generator) and the whole machine.
+    pub fn watched(&self, system: &System) -> Vec<(String, Watched)> {
+        let mut watched = system.watched();
+        for (n, (child, _)) in self.holders.iter().enumerate() {
+            if let Some(pid) = child.id() {
+                watched.push((format!("astral-bench holder {n}"), Watched::Pid(pid)));
+            }
+        }
+        watched.push(("whole machine (every process)".to_owned(), Watched::Machine));
+        watched
     }
 
     /// Waits until every connection is identified for the first time.

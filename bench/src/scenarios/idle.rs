@@ -40,10 +40,10 @@ pub async fn run(options: &system::Options, c: &Connections) -> anyhow::Result<R
         );
     }
     let before = fleet::gateway_rss(&system);
-    let snapshot = Snapshot::take(&system.watched());
     eprintln!("astral-bench: connecting…");
     let started = unix_us();
     let mut holders = Fleet::start(&system, &users, c)?;
+    let snapshot = Snapshot::take(&holders.watched(&system));
     let (identified_at, mut errors) = holders.identified().await?;
     eprintln!(
         "astral-bench: all identified in {:.1} s",

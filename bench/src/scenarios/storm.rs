@@ -22,7 +22,7 @@ pub async fn run(options: &system::Options, c: &Connections) -> anyhow::Result<R
     eprintln!("astral-bench: all identified; killing the gateway");
     let killed_at = unix_us();
     let restart = system.restart_gateway().await?;
-    let snapshot = Snapshot::take(&system.watched());
+    let snapshot = Snapshot::take(&holders.watched(&system));
     let (identified_at, after) = holders
         .next("identified", killed_at, RECOVER_WITHIN)
         .await?;
