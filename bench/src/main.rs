@@ -6,7 +6,12 @@ use clap::Parser as _;
 async fn main() -> anyhow::Result<()> {
     let cli = astral_bench::Cli::parse();
     let json = cli.command.json();
-    if let Some(report) = astral_bench::run(&cli.command).await? {
+    // Interrupted, the run is dropped: what it started is killed, its databases dropped.
+    let report = tokio::select! {
+        report = astral_bench::run(&cli.command) => report?,
+        () = interrupted() => anyhow::bail!("interrupted"),
+    };
+    if let Some(report) = report {
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
@@ -14,4 +19,18 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
