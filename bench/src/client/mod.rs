@@ -1,0 +1,4 @@
+//! A user's two ways into the system: the HTTP API and the WebSocket.
+
+pub mod api;
+pub mod socket;
