@@ -1,6 +1,8 @@
 //! The gateway's WebSockets: how many it holds (identified ones per user, ones not identified
-//! yet per client address; each a slot that counts until dropped), and the word to drain.
+//! yet per client address; each a slot that counts until dropped), whose turn it is to
+//! identify (`identify_queue.rs`), and the word to drain.
 
+use crate::identify_queue::{IDENTIFYING_AT_ONCE, IdentifyQueue, Turn, WAITING_TO_IDENTIFY};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::watch;
@@ -17,20 +19,39 @@ pub struct Connections {
     total: Arc<watch::Sender<usize>>,
     /// Set when the gateway is shutting down: connections send `reconnect` and close.
     draining: Arc<watch::Sender<bool>>,
+    /// Turns to identify (load `ready`).
+    identifying: IdentifyQueue,
 }
 
 impl Default for Connections {
     fn default() -> Self {
+        Self::new(IdentifyQueue::new(IDENTIFYING_AT_ONCE, WAITING_TO_IDENTIFY))
+    }
+}
+
+impl Connections {
+    /// No connections yet; turns to identify given by `identifying`.
+    pub fn new(identifying: IdentifyQueue) -> Self {
         Self {
             users: Arc::default(),
             unidentified: Arc::default(),
             total: Arc::new(watch::Sender::new(0)),
             draining: Arc::new(watch::Sender::new(false)),
+            identifying,
         }
     }
-}
 
-impl Connections {
+    /// Connections waiting for their turn to identify.
+    #[cfg(test)]
+    pub fn waiting_to_identify(&self) -> usize {
+        self.identifying.waiting()
+    }
+
+    /// Waits for a connection's turn to identify; `None`: come back later.
+    pub async fn turn_to_identify(&self) -> Option<Turn> {
+        self.identifying.turn().await
+    }
+
     /// A slot for one more connection of `user`, unless they have the most allowed.
     pub fn admit(&self, user: &str) -> Option<ConnectionSlot> {
         let mut users = lock(&self.users);

@@ -1,15 +1,17 @@
 //! Shared subscriptions: one event-bus subscription per subject for the whole gateway,
-//! however many of its connections need it, dropped when the last one leaves. Each
-//! connection receives from one bounded queue; a connection that stops reading fills it and
-//! is told to go (it catches up with `after=` when it reconnects), so memory stays bounded.
+//! however many of its connections need it, dropped when the last one leaves. Each payload
+//! is decoded and rendered once (`delivery.rs`) and the same [`Delivery`] queued for every
+//! listener. Each connection receives from one bounded queue (`mailbox.rs`); a connection
+//! that stops reading fills it and is told to go (it catches up with `after=` when it
+//! reconnects), so memory stays bounded.
 
+use crate::delivery::Delivery;
+use crate::mailbox::Mailbox;
 use astral_common::EventBus;
-use bytes::Bytes;
 use futures::StreamExt as _;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{Notify, mpsc};
 
 /// How many events may wait for one connection before it counts as too slow.
 pub const QUEUE: usize = 256;
@@ -28,11 +30,10 @@ struct Topic {
     reader: Option<tokio::task::JoinHandle<()>>,
 }
 
-#[derive(Clone)]
-struct Listener {
-    queue: mpsc::Sender<Bytes>,
-    overflowed: Arc<Notify>,
-}
+/// A connection's queue, as the hub fills it.
+pub type Queue = Arc<Mailbox<Arc<Delivery>>>;
+
+type Listener = Queue;
 
 impl Hub {
     pub fn new(bus: EventBus) -> Self {
@@ -43,23 +44,15 @@ impl Hub {
         }
     }
 
-    /// A new listener: its queue of event payloads, and what it holds to join subjects.
-    pub fn listener(&self) -> (Subscriptions, mpsc::Receiver<Bytes>) {
-        let (queue, receiver) = mpsc::channel(QUEUE);
+    /// A new listener: what it holds to join subjects (and its queue of events).
+    pub fn listener(&self) -> Subscriptions {
         let id = self.next_listener.fetch_add(1, Ordering::Relaxed);
-        let listener = Listener {
-            queue,
-            overflowed: Arc::new(Notify::new()),
-        };
-        (
-            Subscriptions {
-                hub: self.clone(),
-                id,
-                listener,
-                subjects: HashSet::new(),
-            },
-            receiver,
-        )
+        Subscriptions {
+            hub: self.clone(),
+            id,
+            listener: Arc::new(Mailbox::new(QUEUE)),
+            subjects: HashSet::new(),
+        }
     }
 
     /// Counts the bus's (re)connections: a change means events published meanwhile may
@@ -132,8 +125,8 @@ impl Hub {
     }
 }
 
-/// Copies each payload of one subject to every listener's queue; a full queue marks its
-/// listener as too slow.
+/// Decodes each payload of one subject once and queues it for every listener; a full queue
+/// marks its listener as too slow.
 async fn fan_out(
     topics: Arc<Mutex<HashMap<String, Topic>>>,
     subject: String,
@@ -145,7 +138,9 @@ async fn fan_out(
             tracing::info_span!("event.fan_out", %subject, listeners = tracing::field::Empty);
         astral_common::telemetry::set_parent(&span, delivery.trace);
         let _entered = span.enter();
-        let payload = delivery.payload;
+        let Some(event) = Delivery::decode(delivery.payload) else {
+            continue;
+        };
         let listeners: Vec<Listener> = {
             let topics = topics
                 .lock()
@@ -157,11 +152,7 @@ async fn fan_out(
         };
         span.record("listeners", listeners.len());
         for listener in listeners {
-            if let Err(mpsc::error::TrySendError::Full(_)) =
-                listener.queue.try_send(payload.clone())
-            {
-                listener.overflowed.notify_one();
-            }
+            listener.push(event.clone());
         }
     }
 }
@@ -194,9 +185,10 @@ impl Subscriptions {
         self.subjects.contains(subject)
     }
 
-    /// Completes when an event could not be queued because this connection is not reading.
-    pub fn overflowed(&self) -> Arc<Notify> {
-        self.listener.overflowed.clone()
+    /// The queue the events of these subjects arrive in; it also says when it overflowed
+    /// because this connection is not reading.
+    pub fn queue(&self) -> Queue {
+        self.listener.clone()
     }
 }
 
@@ -211,37 +203,43 @@ impl Drop for Subscriptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use astral_proto::events::{ChatDeleted, Event, event::Kind};
+    use bytes::Bytes;
+    use prost::Message as _;
     use std::time::Duration;
 
     const WAIT: Duration = Duration::from_secs(5);
+
+    fn event(id: &str) -> Bytes {
+        let kind = Kind::ChatDeleted(ChatDeleted {
+            chat_id: "1".into(),
+        });
+        let event = Event {
+            id: id.into(),
+            occurred_at_ms: 0,
+            kind: Some(kind),
+        };
+        event.encode_to_vec().into()
+    }
+
+    async fn next_id(queue: &Queue) -> String {
+        let delivery = tokio::time::timeout(WAIT, queue.recv()).await.unwrap();
+        delivery.id.to_string()
+    }
 
     #[tokio::test]
     async fn one_bus_subscription_serves_every_listener_and_goes_with_the_last() {
         let bus = EventBus::local();
         let hub = Hub::new(bus.clone());
-        let (mut first, mut first_queue) = hub.listener();
-        let (mut second, mut second_queue) = hub.listener();
+        let mut first = hub.listener();
+        let mut second = hub.listener();
         first.join("chat.1".into()).await.unwrap();
         second.join("chat.1".into()).await.unwrap();
         second.join("user.2".into()).await.unwrap();
         assert_eq!(hub.subject_count(), 2);
-        bus.publish("chat.1".into(), Bytes::from_static(b"hi"))
-            .await
-            .unwrap();
-        assert_eq!(
-            tokio::time::timeout(WAIT, first_queue.recv())
-                .await
-                .unwrap()
-                .unwrap(),
-            "hi"
-        );
-        assert_eq!(
-            tokio::time::timeout(WAIT, second_queue.recv())
-                .await
-                .unwrap()
-                .unwrap(),
-            "hi"
-        );
+        bus.publish("chat.1".into(), event("hi")).await.unwrap();
+        assert_eq!(next_id(&first.queue()).await, "hi");
+        assert_eq!(next_id(&second.queue()).await, "hi");
         first.leave("chat.1");
         assert_eq!(hub.subject_count(), 2, "second still listens to chat.1");
         drop(second);
@@ -249,18 +247,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_listener_gets_the_same_rendered_event() {
+        let bus = EventBus::local();
+        let hub = Hub::new(bus.clone());
+        let mut listeners = [hub.listener(), hub.listener()];
+        for listener in &mut listeners {
+            listener.join("user.1".into()).await.unwrap();
+        }
+        bus.publish("user.1".into(), event("e")).await.unwrap();
+        let [first, second] = &listeners;
+        let first = tokio::time::timeout(WAIT, first.queue().recv())
+            .await
+            .unwrap();
+        let second = tokio::time::timeout(WAIT, second.queue().recv())
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&first, &second), "decoded and rendered once");
+    }
+
+    #[tokio::test]
     async fn a_listener_that_does_not_read_is_told_it_overflowed() {
         let bus = EventBus::local();
         let hub = Hub::new(bus.clone());
-        let (mut slow, _never_read) = hub.listener();
+        let mut slow = hub.listener();
         slow.join("chat.1".into()).await.unwrap();
-        let overflowed = slow.overflowed();
-        for _ in 0..=QUEUE {
-            bus.publish("chat.1".into(), Bytes::from_static(b"x"))
+        let queue = slow.queue();
+        for n in 0..=QUEUE {
+            bus.publish("chat.1".into(), event(&n.to_string()))
                 .await
                 .unwrap();
         }
-        tokio::time::timeout(WAIT, overflowed.notified())
+        tokio::time::timeout(WAIT, queue.overflowed())
             .await
             .expect("overflow signalled");
     }

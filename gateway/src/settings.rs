@@ -59,6 +59,12 @@ pub struct Settings {
     /// Time for a WebSocket to identify (milliseconds).
     #[arg(long, env = "ASTRAL_IDENTIFY_TIMEOUT_MS", default_value_t = 10_000)]
     pub identify_timeout_ms: u64,
+    /// WebSockets loading `ready` at once.
+    #[arg(long, env = "ASTRAL_MAX_IDENTIFYING", default_value_t = 32)]
+    pub max_identifying: usize,
+    /// WebSockets waiting for their turn to identify; more are told to come back (1013).
+    #[arg(long, env = "ASTRAL_MAX_WAITING_TO_IDENTIFY", default_value_t = 1000)]
+    pub max_waiting_to_identify: usize,
 }
 
 impl Settings {
@@ -78,6 +84,8 @@ impl Settings {
             body_timeout: Duration::from_millis(self.body_timeout_ms),
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             identify_timeout: Duration::from_millis(self.identify_timeout_ms),
+            max_identifying: self.max_identifying,
+            max_waiting_to_identify: self.max_waiting_to_identify,
         };
     }
 }

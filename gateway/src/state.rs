@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::connections::Connections;
 use crate::hub::Hub;
+use crate::identify_queue::IdentifyQueue;
 use anyhow::Context as _;
 use astral_common::EventBus;
 use astral_common::authenticator::Authenticator;
@@ -60,7 +61,10 @@ impl AppState {
         Ok(Arc::new(Self {
             tokens: Authenticator::start(auth, bus.clone()),
             hub: Hub::new(bus),
-            connections: Connections::default(),
+            connections: Connections::new(IdentifyQueue::new(
+                config.limits.max_identifying,
+                config.limits.max_waiting_to_identify,
+            )),
             services,
             config,
         }))

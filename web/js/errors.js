@@ -23,6 +23,7 @@ export const ErrorCode = Object.freeze({
 
 /** How the gateway closes a WebSocket (the numbers the client acts on). */
 export const CloseCode = Object.freeze({
+  TRY_AGAIN_LATER: 1013,
   NO_HEARTBEAT: 4000,
   UNAUTHENTICATED: 4001,
 });

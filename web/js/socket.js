@@ -24,10 +24,15 @@ export function gatewayUrl(loc) {
   return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/ws`;
 }
 
-/** The wait before reconnect attempt `n` (0-based): 0.5 s doubling up to 15 s, with jitter. @param {number} n */
+/**
+ * The wait before reconnect attempt `n` (0-based), with full jitter: anywhere between 0 and a
+ * ceiling of 0.5 s doubling up to 15 s, so that clients dropped together (a gateway restart)
+ * come back spread over the whole window instead of in waves.
+ * @param {number} n
+ */
 export function backoffMs(n) {
-  const base = Math.min(15_000, 500 * 2 ** n);
-  return Math.round(base / 2 + Math.random() * (base / 2));
+  const ceiling = Math.min(15_000, 500 * 2 ** n);
+  return Math.round(Math.random() * ceiling);
 }
 
 const HELLO_TIMEOUT_MS = 10_000;
@@ -57,6 +62,8 @@ export class GatewaySocket {
     /** @type {string | null} this connection's session, from `ready` */
     this.sessionId = null;
     this.lastRenewAt = 0;
+    /** the gateway's `retry_after_ms` when it said it is busy (close 1013) */
+    this.retryAfterMs = 0;
     this.wake = () => {
       if (this.running && !this.ws) this.connectNow();
     };
@@ -187,7 +194,10 @@ export class GatewaySocket {
             if (ws === this.ws && this.chatId) this.send('subscribe', { chat_id: this.chatId });
           });
         } else if (frame.d?.code === ErrorCode.UNAUTHENTICATED) this.authRejected = true;
-        else console.warn('gateway error', frame.d);
+        else if (frame.d?.code === ErrorCode.UNAVAILABLE && Number(frame.d?.retry_after_ms) > 0) {
+          // Busy identifying others (a close 1013 follows): come back after the hint.
+          this.retryAfterMs = Number(frame.d.retry_after_ms);
+        } else console.warn('gateway error', frame.d);
         break;
       default:
         break; // heartbeat_ack and anything new
@@ -279,14 +289,18 @@ export class GatewaySocket {
         return;
       }
     }
-    this.scheduleReconnect();
+    // Busy: at least the gateway's hint (1 s unless it said), plus the jittered back-off.
+    const busy = code === CloseCode.TRY_AGAIN_LATER ? this.retryAfterMs || 1000 : 0;
+    this.retryAfterMs = 0;
+    this.scheduleReconnect(busy);
   }
 
-  scheduleReconnect() {
+  /** @param {number} [atLeastMs] a wait the gateway asked for, before the back-off */
+  scheduleReconnect(atLeastMs = 0) {
     if (!this.running) return;
     this.setStatus(this.everReady ? 'reconnecting' : 'connecting');
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.connectNow(), backoffMs(this.attempt));
+    this.retryTimer = setTimeout(() => this.connectNow(), atLeastMs + backoffMs(this.attempt));
     this.attempt += 1;
   }
 }

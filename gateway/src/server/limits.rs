@@ -25,6 +25,11 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
     /// A WebSocket must identify within this (close 4003).
     pub identify_timeout: Duration,
+    /// WebSockets loading `ready` at once (each asks the services for its chats).
+    pub max_identifying: usize,
+    /// WebSockets waiting for their turn to identify; more are told to come back later
+    /// (close 1013).
+    pub max_waiting_to_identify: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -37,6 +42,8 @@ impl Default for ConnectionLimits {
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(75),
             identify_timeout: Duration::from_secs(10),
+            max_identifying: crate::identify_queue::IDENTIFYING_AT_ONCE,
+            max_waiting_to_identify: crate::identify_queue::WAITING_TO_IDENTIFY,
         }
     }
 }

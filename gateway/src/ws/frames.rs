@@ -138,11 +138,8 @@ pub enum ServerFrame {
     CatchUp,
     /// The gateway is going away: reconnect to any gateway.
     Reconnect,
-    /// An event: its type in `t`, its JSON in `d`.
-    Event {
-        t: &'static str,
-        d: Value,
-    },
+    // Events (`{"op":"event","t","d"}`) are rendered once for every connection that gets
+    // them, in `crate::delivery`.
 }
 
 #[derive(Debug, Serialize)]
@@ -175,6 +172,9 @@ pub struct Unsubscribed {
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub message: String,
+    /// How long to wait before trying again, when that is the answer (`unavailable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ServerFrame {
@@ -183,6 +183,18 @@ impl ServerFrame {
             d: ErrorBody {
                 code,
                 message: message.into(),
+                retry_after_ms: None,
+            },
+        }
+    }
+
+    /// The gateway is busy: come back after `retry_after` (and a jitter of the client's own).
+    pub fn busy(retry_after: std::time::Duration) -> Self {
+        Self::Error {
+            d: ErrorBody {
+                code: ErrorCode::Unavailable,
+                message: "the gateway is busy: reconnect a little later".into(),
+                retry_after_ms: Some(u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX)),
             },
         }
     }
@@ -203,6 +215,9 @@ pub enum CloseCode {
     CannotServe(&'static str),
     /// 1012: the gateway is restarting.
     GoingAway,
+    /// 1013: the gateway is busy identifying others: reconnect after the `error` frame's
+    /// `retry_after_ms`.
+    TryAgainLater,
     /// 4000: no heartbeat for two periods.
     HeartbeatTimeout,
     /// 4001: not authenticated, or the session ended.
@@ -223,6 +238,7 @@ impl CloseCode {
             Self::TooLarge => 1009,
             Self::CannotServe(_) => 1011,
             Self::GoingAway => 1012,
+            Self::TryAgainLater => 1013,
             Self::HeartbeatTimeout => 4000,
             Self::Unauthenticated(_) => 4001,
             Self::IdentifyTimeout => 4003,
@@ -237,6 +253,7 @@ impl CloseCode {
             Self::TooLarge => "frame too large",
             Self::CannotServe(reason) | Self::Unauthenticated(reason) => reason,
             Self::GoingAway => "the gateway is restarting",
+            Self::TryAgainLater => "busy: try again later",
             Self::HeartbeatTimeout => "heartbeat timeout",
             Self::IdentifyTimeout => "identify timeout",
             Self::TooSlow => "too slow: reconnect and catch up",
@@ -294,7 +311,7 @@ mod tests {
     }
 
     #[test]
-    fn server_frames_are_op_and_d_with_t_for_events() {
+    fn server_frames_are_op_and_d() {
         let frame = |frame: ServerFrame| serde_json::to_value(frame).unwrap();
         assert_eq!(
             frame(ServerFrame::HeartbeatAck),
@@ -312,11 +329,8 @@ mod tests {
             json!({ "op": "error", "d": { "code": "not_found", "message": "no such chat" } })
         );
         assert_eq!(
-            frame(ServerFrame::Event {
-                t: "chat.deleted",
-                d: json!({ "chat_id": "7" })
-            }),
-            json!({ "op": "event", "t": "chat.deleted", "d": { "chat_id": "7" } })
+            frame(ServerFrame::busy(std::time::Duration::from_secs(1)))["d"]["retry_after_ms"],
+            json!(1000)
         );
     }
 }

@@ -4,29 +4,21 @@
 use super::backend::Backend;
 use super::frames::{ClientFrame, CloseCode, FrameError, ServerFrame, Subscribed, Unsubscribed};
 use super::session::{Closing, Identified, Identity, ReadError, Reidentify, Session, Step};
+use crate::delivery::Delivery;
 use crate::error::{ApiError, ErrorCode};
 use crate::hub::Subscriptions;
-use crate::json;
 use crate::limits::{Admit, FrameRate};
-use astral_proto::events::{Event, event::Kind};
+use astral_proto::events::event::Kind;
 use astral_proto::subjects;
 use axum::extract::ws::Message;
 use futures::{Sink, Stream};
-use prost::Message as _;
+use std::sync::Arc;
 use tokio::time::Instant;
 
 /// Changes fetched per call when filling a gap in a chat's events, and the most pages
 /// fetched before the client is told to catch up by itself.
 const FILL_PAGE: i64 = 100;
 const MAX_FILL_PAGES: usize = 10;
-
-/// Completes at `at`, or never.
-async fn sleep_until_some(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
 
 impl<W, R, B> Session<W, R, B>
 where
@@ -40,9 +32,8 @@ where
         let Identified {
             mut identity,
             mut subscriptions,
-            mut queue,
+            queue,
         } = identified;
-        let overflowed = subscriptions.overflowed();
         let mut draining = std::pin::pin!(self.connections.draining());
         let mut bus_connections = self.hub.bus_connections();
         bus_connections.mark_unchanged();
@@ -50,9 +41,13 @@ where
         let timeout = self.settings.heartbeat * 2;
         let mut deadline = Instant::now() + timeout;
         loop {
-            let next_fetch = self.order.next_fetch();
+            // One timer for both: the heartbeat deadline, and the next gap to fetch.
+            let wake = self
+                .order
+                .next_fetch()
+                .map_or(deadline, |fetch| fetch.min(deadline));
             tokio::select! {
-                frame = self.next_frame(deadline, CloseCode::HeartbeatTimeout) => {
+                frame = self.next_message() => {
                     let frame = match frame? {
                         None => continue,
                         Some(Err(error @ (FrameError::Malformed | FrameError::Binary))) => {
@@ -73,9 +68,8 @@ where
                         Admit::Close => return Err(Closing::Close(CloseCode::TooFast)),
                     }
                 }
-                Some(payload) = queue.recv() => {
-                    let Ok(event) = Event::decode(payload) else { continue };
-                    if let Some(Kind::ChatDeleted(deleted)) = &event.kind {
+                event = queue.recv() => {
+                    if let Some(Kind::ChatDeleted(deleted)) = &event.event.kind {
                         // Left, removed, or the chat is gone: its events are no longer theirs.
                         subscriptions.leave(&subjects::chat(&deleted.chat_id));
                         self.order.forget(&deleted.chat_id);
@@ -85,17 +79,20 @@ where
                     // full; its queue then overflows, which ends the wait.
                     tokio::select! {
                         delivered = Box::pin(self.deliver_all(&identity, ready)) => delivered?,
-                        () = overflowed.notified() => return Err(Closing::Close(CloseCode::TooSlow)),
+                        () = queue.overflowed() => return Err(Closing::Close(CloseCode::TooSlow)),
                     }
                 }
-                () = sleep_until_some(next_fetch) => {
+                () = tokio::time::sleep_until(wake) => {
+                    if Instant::now() >= deadline {
+                        return Err(Closing::Close(CloseCode::HeartbeatTimeout));
+                    }
                     Box::pin(self.fill_gaps(&identity)).await?;
                 }
                 Ok(()) = bus_connections.changed() => {
                     // The bus reconnected: events published meanwhile never reached us.
                     self.send(ServerFrame::CatchUp).await?;
                 }
-                () = overflowed.notified() => return Err(Closing::Close(CloseCode::TooSlow)),
+                () = queue.overflowed() => return Err(Closing::Close(CloseCode::TooSlow)),
                 () = &mut draining => {
                     self.send(ServerFrame::Reconnect).await?;
                     return Err(Closing::Close(CloseCode::GoingAway));
@@ -188,7 +185,7 @@ where
         token: String,
     ) -> Step<Option<Reidentify>> {
         let same_session = |claims: &astral_common::tokens::Claims| {
-            claims.sub == identity.user.id && claims.sid == identity.session_id
+            claims.sub == identity.user_id && claims.sid == identity.session_id
         };
         match self.backend.authenticate(&token).await {
             Ok(claims) if same_session(&claims) => {
@@ -206,7 +203,7 @@ where
         Ok(None)
     }
 
-    async fn deliver_all(&mut self, identity: &Identity, events: Vec<Event>) -> Step<()> {
+    async fn deliver_all(&mut self, identity: &Identity, events: Vec<Arc<Delivery>>) -> Step<()> {
         for event in events {
             self.deliver(identity, event).await?;
         }
@@ -257,25 +254,27 @@ where
         Ok(())
     }
 
-    /// Sends an event unless this connection has already had it; `session.ended` for this
-    /// connection's own session closes it.
-    async fn deliver(&mut self, identity: &Identity, event: Event) -> Step<()> {
-        let Some(kind) = event.kind else {
+    /// Sends an event (its frame, rendered once for every connection) unless this connection
+    /// has already had it; `session.ended` for this connection's own session closes it.
+    async fn deliver(&mut self, identity: &Identity, event: Arc<Delivery>) -> Step<()> {
+        let Some(frame) = &event.frame else {
             return Ok(());
         };
-        if !self.seen.first_time(event.id) {
+        if !self.seen.first_time(&event.id) {
             return Ok(());
         }
-        if let Kind::SessionEnded(ended) = &kind {
-            // The same news as on `sessions.revoked`; whichever comes first takes effect.
+        if let Some(Kind::SessionEnded(ended)) = &event.event.kind
+            && event.first_to_note()
+        {
+            // The same news as on `sessions.revoked`; whichever comes first takes effect
+            // (once for the gateway, by the first connection to deliver it).
             self.backend
                 .revoke(ended.session_id.clone(), ended.revoked_at_ms);
         }
-        let (t, d) = json::event(&kind);
-        self.send(ServerFrame::Event { t, d }).await?;
+        self.send_text(frame.clone()).await?;
         metrics::counter!("astral_events_sent_total").increment(1);
-        match kind {
-            Kind::SessionEnded(ended) if ended.session_id == identity.session_id => {
+        match &event.event.kind {
+            Some(Kind::SessionEnded(ended)) if ended.session_id == identity.session_id => {
                 Err(Closing::Close(CloseCode::Unauthenticated("session ended")))
             }
             _ => Ok(()),

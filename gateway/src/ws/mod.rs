@@ -27,8 +27,9 @@ use std::time::Duration;
 
 /// The largest frame a client may send.
 pub const MAX_FRAME: usize = 64 * 1024;
-/// The read buffer of a connection; frames larger than this are read in several steps.
-const READ_BUFFER: usize = 1024;
+/// The read buffer of a connection; frames larger than this are read in several steps (and
+/// grow it). Client frames are small: an `identify` with its token is about 350 bytes.
+const READ_BUFFER: usize = 512;
 
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,

@@ -6,9 +6,11 @@
 //! [`GAP_WAIT`], the connection fetches the changes it lacks (`after=`) and delivers those
 //! first. Events of other kinds, and of chats not subscribed, pass through as they come.
 
+use crate::delivery::Delivery;
 use astral_proto::events::{Event, MessageEvent, event::Kind};
 use astral_proto::messaging::Message;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -29,7 +31,7 @@ struct Cursor {
     /// The highest version delivered (or known to the client when it subscribed).
     delivered: i64,
     /// Events that came early, by version.
-    waiting: BTreeMap<i64, Event>,
+    waiting: BTreeMap<i64, Arc<Delivery>>,
     /// When the missing versions are to be fetched, while some are missing.
     fetch_at: Option<Instant>,
     /// Fetches of the current gap that failed.
@@ -57,7 +59,7 @@ impl Ordering {
 
     /// What to deliver now that `event` came, in order: nothing if it is early or old, the
     /// event and any that waited for it if it is next.
-    pub fn accept(&mut self, event: Event, now: Instant) -> Vec<Event> {
+    pub fn accept(&mut self, event: Arc<Delivery>, now: Instant) -> Vec<Arc<Delivery>> {
         let Some((chat_id, version)) = message_version(&event) else {
             return vec![event];
         };
@@ -98,7 +100,7 @@ impl Ordering {
     /// A fetch of the chat's missing versions failed: it is tried again a little later
     /// (`None`), up to [`FETCH_ATTEMPTS`] times; then the gap is given up and what waited is
     /// delivered as it is (the client is to catch up with `after=`).
-    pub fn fetch_failed(&mut self, chat_id: &str, now: Instant) -> Option<Vec<Event>> {
+    pub fn fetch_failed(&mut self, chat_id: &str, now: Instant) -> Option<Vec<Arc<Delivery>>> {
         let cursor = self.chats.get_mut(chat_id)?;
         cursor.failed_fetches += 1;
         if cursor.failed_fetches < FETCH_ATTEMPTS {
@@ -111,7 +113,12 @@ impl Ordering {
     /// What to deliver now that the changes after the delivered version were fetched (a page
     /// in `version` order; `complete` when it reached the chat's newest change, or the rest
     /// is given up): each message as its event, then whatever waited and now follows.
-    pub fn filled(&mut self, chat_id: &str, fetched: Vec<Message>, complete: bool) -> Vec<Event> {
+    pub fn filled(
+        &mut self,
+        chat_id: &str,
+        fetched: Vec<Message>,
+        complete: bool,
+    ) -> Vec<Arc<Delivery>> {
         let Some(cursor) = self.chats.get_mut(chat_id) else {
             return Vec::new();
         };
@@ -142,7 +149,7 @@ impl Ordering {
 
 impl Cursor {
     /// Takes the waiting events that follow the delivered version without a gap.
-    fn release(&mut self) -> Vec<Event> {
+    fn release(&mut self) -> Vec<Arc<Delivery>> {
         let mut ready = Vec::new();
         while let Some(entry) = self.waiting.first_entry() {
             if *entry.key() != self.delivered + 1 {
@@ -159,8 +166,8 @@ impl Cursor {
 }
 
 /// The chat and version of a message event.
-fn message_version(event: &Event) -> Option<(&str, i64)> {
-    let message = match event.kind.as_ref()? {
+fn message_version(delivery: &Delivery) -> Option<(&str, i64)> {
+    let message = match delivery.event.kind.as_ref()? {
         Kind::MessageCreated(e) | Kind::MessageUpdated(e) | Kind::MessageDeleted(e) => {
             e.message.as_ref()?
         }
@@ -171,8 +178,8 @@ fn message_version(event: &Event) -> Option<(&str, i64)> {
 
 /// A fetched change as the event that would have announced it: created if the message is
 /// newer than what the client had before (`since`), deleted if it is a tombstone, updated
-/// otherwise.
-fn as_event(message: Message, since: i64) -> Event {
+/// otherwise (rendered for this connection alone).
+fn as_event(message: Message, since: i64) -> Arc<Delivery> {
     let id = format!("{}:{}", message.chat_id, message.version);
     let (deleted, created) = (message.deleted, message.seq > since);
     let event = MessageEvent {
@@ -185,11 +192,11 @@ fn as_event(message: Message, since: i64) -> Event {
     } else {
         Kind::MessageUpdated(event)
     };
-    Event {
+    Arc::new(Delivery::new(Event {
         id,
         occurred_at_ms: astral_common::time::now_ms(),
         kind: Some(kind),
-    }
+    }))
 }
 
 #[cfg(test)]
@@ -206,17 +213,17 @@ mod tests {
         }
     }
 
-    fn created(version: i64) -> Event {
-        Event {
+    fn created(version: i64) -> Arc<Delivery> {
+        Arc::new(Delivery::new(Event {
             id: format!("e{version}"),
             occurred_at_ms: 0,
             kind: Some(Kind::MessageCreated(MessageEvent {
                 message: Some(message(version, version)),
             })),
-        }
+        }))
     }
 
-    fn versions(events: &[Event]) -> Vec<i64> {
+    fn versions(events: &[Arc<Delivery>]) -> Vec<i64> {
         events
             .iter()
             .map(|event| message_version(event).unwrap().1)
@@ -253,9 +260,18 @@ mod tests {
         deleted.deleted = true;
         let filled = order.filled("c", vec![edited, deleted, message(9, 9)], true);
         assert_eq!(versions(&filled), [7, 8, 9]);
-        assert!(matches!(filled[0].kind, Some(Kind::MessageUpdated(_))));
-        assert!(matches!(filled[1].kind, Some(Kind::MessageDeleted(_))));
-        assert!(matches!(filled[2].kind, Some(Kind::MessageCreated(_))));
+        assert!(matches!(
+            filled[0].event.kind,
+            Some(Kind::MessageUpdated(_))
+        ));
+        assert!(matches!(
+            filled[1].event.kind,
+            Some(Kind::MessageDeleted(_))
+        ));
+        assert!(matches!(
+            filled[2].event.kind,
+            Some(Kind::MessageCreated(_))
+        ));
         assert_eq!(order.next_fetch(), None);
         assert!(
             order.accept(created(9), now).is_empty(),
@@ -289,11 +305,11 @@ mod tests {
         assert!(order.due(now).is_empty(), "the wait goes on");
         order.accept(created(MAX_WAITING as i64 + 2), now);
         assert_eq!(order.due(now), [("c".to_owned(), 0)], "too many: fetch now");
-        let typing = Event {
+        let typing = Arc::new(Delivery::new(Event {
             id: "t".into(),
             occurred_at_ms: 0,
             kind: Some(Kind::TypingStarted(Default::default())),
-        };
+        }));
         assert_eq!(order.accept(typing, now).len(), 1);
         let mut other = Ordering::default();
         assert_eq!(

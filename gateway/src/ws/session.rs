@@ -8,16 +8,15 @@ use super::order::Ordering;
 use super::seen::Seen;
 use crate::connections::{ConnectionSlot, Connections, MAX_CONNECTIONS_PER_USER, UnidentifiedSlot};
 use crate::error::{ApiError, ErrorCode};
-use crate::hub::{Hub, Subscriptions};
+use crate::hub::{Hub, Queue, Subscriptions};
+use crate::identify_queue::RETRY_AFTER;
 use crate::json;
 use astral_common::tokens::Claims;
 use astral_proto::{auth, subjects};
-use axum::extract::ws::{CloseFrame, Message};
-use bytes::Bytes;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures::{Sink, SinkExt as _, Stream, StreamExt as _};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// How long a closing connection waits for the client's Close.
@@ -70,7 +69,7 @@ pub struct Session<W, R, B> {
 
 /// The identified user of a connection.
 pub(super) struct Identity {
-    pub(super) user: auth::User,
+    pub(super) user_id: String,
     pub(super) session_id: String,
     /// The user's access token, passed on to the services; a client replaces it with a
     /// fresh one (another `identify`) before it expires.
@@ -86,7 +85,7 @@ pub(super) struct Identity {
 pub(super) struct Identified {
     pub(super) identity: Identity,
     pub(super) subscriptions: Subscriptions,
-    pub(super) queue: mpsc::Receiver<Bytes>,
+    pub(super) queue: Queue,
 }
 
 /// A cookie-identified connection's `identify` named another session: the connection starts
@@ -175,8 +174,13 @@ where
     }
 
     pub(super) async fn send(&mut self, frame: ServerFrame) -> Step<()> {
+        self.send_text(frame.to_text().into()).await
+    }
+
+    /// Sends a frame already rendered (an event's, shared by every connection).
+    pub(super) async fn send_text(&mut self, text: Utf8Bytes) -> Step<()> {
         self.write
-            .send(Message::Text(frame.to_text().into()))
+            .send(Message::Text(text))
             .await
             .map_err(|_| Closing::Gone)
     }
@@ -198,11 +202,18 @@ where
         deadline: Instant,
         timed_out: CloseCode,
     ) -> Step<Option<Result<ClientFrame, FrameError>>> {
-        let message = match tokio::time::timeout_at(deadline, self.read.next()).await {
-            Err(_) => return Err(Closing::Close(timed_out)),
-            Ok(None | Some(Err(ReadError::Broken))) => return Err(Closing::Gone),
-            Ok(Some(Err(ReadError::TooLarge))) => return Err(Closing::Close(CloseCode::TooLarge)),
-            Ok(Some(Ok(message))) => message,
+        match tokio::time::timeout_at(deadline, self.next_message()).await {
+            Err(_) => Err(Closing::Close(timed_out)),
+            Ok(frame) => frame,
+        }
+    }
+
+    /// The next client frame, however long it takes (the caller keeps the time).
+    pub(super) async fn next_message(&mut self) -> Step<Option<Result<ClientFrame, FrameError>>> {
+        let message = match self.read.next().await {
+            None | Some(Err(ReadError::Broken)) => return Err(Closing::Gone),
+            Some(Err(ReadError::TooLarge)) => return Err(Closing::Close(CloseCode::TooLarge)),
+            Some(Ok(message)) => message,
         };
         Ok(match message {
             Message::Text(text) => Some(ClientFrame::parse(&text)),
@@ -253,7 +264,18 @@ where
     pub(super) async fn accept(&mut self, token: String, explicit: bool) -> Step<Identified> {
         match self.backend.authenticate(&token).await {
             Ok(claims) => self.ready(claims, token, explicit).await,
+            // Just started, its token keys still loading: not the token's fault. Come back.
+            Err(error) if error.code == ErrorCode::Unavailable => Err(self.come_back_later().await),
             Err(error) => Err(self.refuse(&error).await),
+        }
+    }
+
+    /// The gateway cannot identify the connection now: an `error` with a retry hint, then
+    /// close 1013 (the client comes back after the hint and its own jittered back-off).
+    async fn come_back_later(&mut self) -> Closing {
+        match self.send(ServerFrame::busy(RETRY_AFTER)).await {
+            Ok(()) => Closing::Close(CloseCode::TryAgainLater),
+            Err(gone) => gone,
         }
     }
 
@@ -272,6 +294,10 @@ where
     /// while `ready` is being put together waits in the connection's queue and follows it
     /// (it may repeat what `ready` already shows; clients apply events idempotently).
     async fn ready(&mut self, claims: Claims, token: String, explicit: bool) -> Step<Identified> {
+        // Its turn first: only so many connections load `ready` from the services at once.
+        let Some(_turn) = self.connections.turn_to_identify().await else {
+            return Err(self.come_back_later().await);
+        };
         let (user_id, session_id, name) = (claims.sub, claims.sid, claims.name);
         let Some(slot) = self.connections.admit(&user_id) else {
             let message = format!("at most {MAX_CONNECTIONS_PER_USER} connections per user");
@@ -279,7 +305,8 @@ where
                 .await?;
             return Err(Closing::Close(CloseCode::TooManyConnections));
         };
-        let (mut subscriptions, queue) = self.hub.listener();
+        let mut subscriptions = self.hub.listener();
+        let queue = subscriptions.queue();
         if let Err(error) = subscriptions.join(subjects::user(&user_id)).await {
             tracing::error!(error = format!("{error:#}"), "cannot subscribe");
             return Err(Closing::Close(CloseCode::CannotServe(
@@ -318,7 +345,7 @@ where
         };
         self.send(ServerFrame::Ready { d: ready }).await?;
         let identity = Identity {
-            user,
+            user_id: user.id,
             session_id,
             token,
             explicit,

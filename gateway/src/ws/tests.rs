@@ -6,6 +6,7 @@ use super::session::{COOKIE_GRACE, ReadError, Session, Settings};
 use crate::connections::Connections;
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::identify_queue::IdentifyQueue;
 use astral_common::EventBus;
 use astral_common::tokens::Claims;
 use astral_proto::events::{ChatDeleted, Event, SessionEnded, event::Kind};
@@ -17,6 +18,7 @@ use prost::Message as _;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tonic::Status;
 
@@ -28,6 +30,37 @@ const WAIT: Duration = Duration::from_secs(5);
 struct Fake {
     tokens: HashMap<String, Claims>,
     gate: Option<Gate>,
+    loads: Option<Loads>,
+}
+
+/// Chat lists held until the test opens them, counted: how many began, and the most loaded
+/// at once.
+struct Loads {
+    open: tokio::sync::watch::Sender<bool>,
+    began: tokio::sync::watch::Sender<usize>,
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl Default for Loads {
+    fn default() -> Self {
+        Self {
+            open: tokio::sync::watch::Sender::new(false),
+            began: tokio::sync::watch::Sender::new(0),
+            now: AtomicUsize::new(0),
+            most: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Loads {
+    async fn load(&self) {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        self.began.send_modify(|began| *began += 1);
+        let _ = self.open.subscribe().wait_for(|open| *open).await;
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Holds the answer to a chat list: `asked` is told when the list is asked for, and the
@@ -55,7 +88,10 @@ impl Fake {
             ("a2".into(), claims("1", "s2", "alice")),
             ("b".into(), claims("2", "s3", "bob")),
         ]);
-        Arc::new(Self { tokens, gate: None })
+        Arc::new(Self {
+            tokens,
+            ..Self::default()
+        })
     }
 }
 
@@ -76,6 +112,9 @@ impl Backend for Fake {
             let open = gate.open.notified();
             gate.asked.notify_one();
             open.await;
+        }
+        if let Some(loads) = &self.loads {
+            loads.load().await;
         }
         Ok(vec![chat()])
     }
@@ -126,10 +165,19 @@ impl Client {
 
     /// The same, against `fake`.
     fn start_with(fake: Arc<Fake>, cookie: Option<&str>, identify_timeout: Duration) -> Self {
+        Self::start_on(fake, cookie, identify_timeout, Connections::default())
+    }
+
+    /// The same, on a gateway with these `connections`.
+    fn start_on(
+        fake: Arc<Fake>,
+        cookie: Option<&str>,
+        identify_timeout: Duration,
+        connections: Connections,
+    ) -> Self {
         let (to_server, read) = mpsc::channel(16);
         let (write, from_server) = mpsc::channel(16);
         let bus = EventBus::local();
-        let connections = Connections::default();
         let settings = Settings {
             heartbeat: Duration::from_secs(30),
             identify_timeout,
@@ -447,4 +495,69 @@ async fn a_draining_gateway_asks_its_clients_to_reconnect_and_closes_with_1012()
     client.connections.drain();
     assert_eq!(client.next().await["op"], "reconnect");
     assert_eq!(client.closed_with().await, 1012);
+}
+
+/// Waits (with a timeout) until `done` holds.
+async fn until(mut done: impl FnMut() -> bool) {
+    let wait = async {
+        while !done() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(WAIT, wait).await.expect("in time");
+}
+
+#[tokio::test]
+async fn identifies_past_the_limit_wait_their_turn_or_come_back_later_and_all_get_in() {
+    let mut fake = Arc::into_inner(Fake::new()).expect("one handle");
+    fake.loads = Some(Loads::default());
+    let fake = Arc::new(fake);
+    let loads = fake.loads.as_ref().expect("counted");
+    // Two load `ready` at once, two may wait.
+    let connections = Connections::new(IdentifyQueue::new(2, 2));
+    let start = || Client::start_on(fake.clone(), None, WAIT, connections.clone());
+    let mut admitted = Vec::new();
+    for n in 0..4 {
+        let mut client = start();
+        assert_eq!(client.next().await["op"], "hello");
+        client.identify("a1").await;
+        if n < 2 {
+            let mut began = loads.began.subscribe();
+            let began = began.wait_for(|began| *began == n + 1);
+            tokio::time::timeout(WAIT, began)
+                .await
+                .expect("loading")
+                .ok();
+        } else {
+            until(|| connections.waiting_to_identify() == n - 1).await;
+        }
+        admitted.push(client);
+    }
+    // Past the queue: told to come back later, with a hint, not refused.
+    let mut deferred = 0;
+    for _ in 0..3 {
+        let mut client = start();
+        assert_eq!(client.next().await["op"], "hello");
+        client.identify("a1").await;
+        let busy = client.next().await;
+        assert_eq!(busy["d"]["code"], "unavailable", "{busy}");
+        assert_eq!(busy["d"]["retry_after_ms"], 1000, "{busy}");
+        assert_eq!(client.closed_with().await, 1013);
+        deferred += 1;
+    }
+    loads.open.send_replace(true);
+    for client in &mut admitted {
+        assert_eq!(client.next().await["op"], "ready", "waited its turn");
+    }
+    for _ in 0..deferred {
+        let mut client = start();
+        assert_eq!(client.next().await["op"], "hello");
+        client.identify("a1").await;
+        assert_eq!(client.next().await["op"], "ready", "came back and got in");
+    }
+    assert_eq!(
+        loads.most.load(Ordering::SeqCst),
+        2,
+        "never more than two loads at once"
+    );
 }

@@ -47,11 +47,17 @@ test('routes round-trip through the hash, chat ids with _ included', () => {
   assert.equal(parseRoute('#/nonsense'), null);
 });
 
-test('reconnect back-off grows and stays under 15 s', () => {
+test('reconnect back-off grows and stays under 15 s, jittered over the whole window', () => {
   for (let n = 0; n < 20; n++) {
-    const ms = backoffMs(n);
-    assert.ok(ms >= Math.min(15_000, 500 * 2 ** n) / 2 && ms <= 15_000, `attempt ${n}: ${ms}`);
+    const ceiling = Math.min(15_000, 500 * 2 ** n);
+    for (let i = 0; i < 50; i++) {
+      const ms = backoffMs(n);
+      assert.ok(ms >= 0 && ms <= ceiling && ms <= 15_000, `attempt ${n}: ${ms}`);
+    }
   }
+  // Full jitter: clients dropped together spread over the window, low and high.
+  const waits = Array.from({ length: 400 }, () => backoffMs(5));
+  assert.ok(waits.some((ms) => ms < 15_000 / 4) && waits.some((ms) => ms > (15_000 * 3) / 4), 'spread');
 });
 
 test('replies, mentions and reactions are parsed; a missing reply is null', async () => {
