@@ -64,6 +64,16 @@ pub fn group_change(message: &Message, members: &[i64]) -> Outgoing {
     Outgoing::new(user_subjects(members), kind)
 }
 
+/// [`group_change`] for each system message a change `recorded`.
+pub fn group_changes<'a>(
+    recorded: &'a [Message],
+    members: &'a [i64],
+) -> impl Iterator<Item = Outgoing> + 'a {
+    recorded
+        .iter()
+        .map(|message| group_change(message, members))
+}
+
 /// `message.updated` on `chat.<id>`.
 pub fn message_updated(message: &Message) -> Outgoing {
     let kind = Kind::MessageUpdated(message_event(message));

@@ -102,7 +102,7 @@ impl MessagingService {
                 |chat, recorded| {
                     let members = chat.member_ids();
                     let mut events = vec![events::chat_updated(chat, &members)];
-                    events.extend(recorded.iter().map(|m| events::group_change(m, &members)));
+                    events.extend(events::group_changes(recorded, &members));
                     events
                 },
             )
@@ -130,7 +130,7 @@ impl MessagingService {
                 events::chat_created(chat, &[user_id]),
                 events::chat_updated(chat, &others),
             ];
-            events.extend(recorded.iter().map(|m| events::group_change(m, &members)));
+            events.extend(events::group_changes(recorded, &members));
             events
         };
         let now_ms = time::now_ms();
@@ -162,7 +162,7 @@ impl MessagingService {
             if let Some(chat) = remaining {
                 let members = chat.member_ids();
                 events.push(events::chat_updated(chat, &members));
-                events.extend(recorded.iter().map(|m| events::group_change(m, &members)));
+                events.extend(events::group_changes(recorded, &members));
             }
             events
         };
@@ -222,11 +222,7 @@ impl MessagingService {
         self.store
             .create_chat(new, |recorded| {
                 let mut events = vec![created];
-                events.extend(
-                    recorded
-                        .iter()
-                        .map(|m| events::group_change(m, new.members)),
-                );
+                events.extend(events::group_changes(recorded, new.members));
                 events
             })
             .await?;
