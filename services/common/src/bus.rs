@@ -178,24 +178,54 @@ impl EventBus {
     /// Publishes `payload` on `subject`, with the current trace context. Delivery is at
     /// most once (NATS core semantics).
     pub async fn publish(&self, subject: String, payload: Bytes) -> anyhow::Result<()> {
-        let kind = subject.split('.').next().unwrap_or_default().to_owned();
-        metrics::counter!("astral_events_published_total", "subject" => kind).increment(1);
+        self.publish_on(&[subject], payload).await
+    }
+
+    /// Publishes one event's `payload` on each of `subjects` (one signature covers them all),
+    /// with the current trace context; an error if any subject did not take it.
+    pub async fn publish_on(&self, subjects: &[String], payload: Bytes) -> anyhow::Result<()> {
+        for subject in subjects {
+            let kind = subject.split('.').next().unwrap_or_default().to_owned();
+            metrics::counter!("astral_events_published_total", "subject" => kind).increment(1);
+        }
         match self {
             Self::Nats { client, signer, .. } => {
-                let mut headers = async_nats::HeaderMap::new();
-                crate::telemetry::inject(&mut NatsHeaders(&mut headers));
-                if let Some(signer) = signer {
-                    headers.insert(SIGNATURE_HEADER, signer.sign(&subject, &payload).as_str());
+                let mut signatures = signer
+                    .as_ref()
+                    .map(|signer| signer.sign_for(subjects, &payload))
+                    .unwrap_or_default()
+                    .into_iter();
+                let mut failed = None;
+                for subject in subjects {
+                    let mut headers = async_nats::HeaderMap::new();
+                    crate::telemetry::inject(&mut NatsHeaders(&mut headers));
+                    if let Some(signature) = signatures.next() {
+                        headers.insert(SIGNATURE_HEADER, signature.as_str());
+                    }
+                    let published = client
+                        .publish_with_headers(subject.clone(), headers, payload.clone())
+                        .await;
+                    if let Err(error) = published {
+                        failed = Some(
+                            anyhow::Error::new(error)
+                                .context(format!("publish to NATS on {subject}")),
+                        );
+                    }
                 }
-                client
-                    .publish_with_headers(subject, headers, payload)
-                    .await
-                    .context("publish to NATS")
+                failed.map_or(Ok(()), Err)
             }
             Self::Local(bus) => {
                 let trace =
                     tracing_opentelemetry::OpenTelemetrySpanExt::context(&tracing::Span::current());
-                bus.publish(&subject, Delivery { payload, trace });
+                for subject in subjects {
+                    bus.publish(
+                        subject,
+                        Delivery {
+                            payload: payload.clone(),
+                            trace: trace.clone(),
+                        },
+                    );
+                }
                 Ok(())
             }
         }

@@ -14,9 +14,7 @@ pub async fn publish(bus: &EventBus, subjects: Vec<String>, kind: Kind) {
         kind: Some(kind),
     };
     let payload = bytes::Bytes::from(event.encode_to_vec());
-    for subject in subjects {
-        if let Err(error) = bus.publish(subject.clone(), payload.clone()).await {
-            tracing::warn!(%subject, error = format!("{error:#}"), "event not published");
-        }
+    if let Err(error) = bus.publish_on(&subjects, payload).await {
+        tracing::warn!(error = format!("{error:#}"), "event not published");
     }
 }

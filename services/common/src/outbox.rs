@@ -166,16 +166,13 @@ async fn relay(
 async fn publish_all(bus: &EventBus, events: Vec<Outgoing>) -> Vec<i64> {
     let mut ids = Vec::with_capacity(events.len());
     for event in events {
-        let mut sent = true;
-        for subject in &event.subjects {
-            let publish = bus.publish(subject.clone(), event.payload.clone());
-            if let Err(error) = publish.instrument(event.span.clone()).await {
-                tracing::warn!(%subject, error = format!("{error:#}"), "event not published yet; the outbox keeps it");
-                sent = false;
-            }
-        }
-        if sent {
-            ids.push(event.id);
+        let publish = bus.publish_on(&event.subjects, event.payload.clone());
+        match publish.instrument(event.span.clone()).await {
+            Ok(()) => ids.push(event.id),
+            Err(error) => tracing::warn!(
+                error = format!("{error:#}"),
+                "event not published yet; the outbox keeps it"
+            ),
         }
     }
     ids
