@@ -8,6 +8,7 @@
 use crate::delivery::Delivery;
 use crate::mailbox::Mailbox;
 use astral_common::EventBus;
+use bytes::Bytes;
 use futures::StreamExt as _;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +23,46 @@ pub struct Hub {
     bus: EventBus,
     topics: Arc<Mutex<HashMap<String, Topic>>>,
     next_listener: Arc<AtomicU64>,
+    recent: Arc<Mutex<Recent>>,
+}
+
+/// How many decoded events are kept (times two generations) for their copies on other
+/// subjects: a message arrives on its chat and on each member's subject within moments.
+const RECENT: usize = 1024;
+
+/// Events decoded lately, by payload, so the copies of one event on several subjects are
+/// decoded and rendered once. Two generations: when the newer fills up, the older goes.
+#[derive(Default)]
+struct Recent {
+    newer: HashMap<Bytes, Arc<Delivery>>,
+    older: HashMap<Bytes, Arc<Delivery>>,
+}
+
+impl Recent {
+    fn decode(recent: &Mutex<Self>, payload: Bytes) -> Option<Arc<Delivery>> {
+        let lock = || {
+            recent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        {
+            let recent = lock();
+            if let Some(known) = recent
+                .newer
+                .get(&payload)
+                .or_else(|| recent.older.get(&payload))
+            {
+                return Some(known.clone());
+            }
+        }
+        let delivery = Delivery::decode(payload.clone())?;
+        let mut recent = lock();
+        if recent.newer.len() >= RECENT {
+            recent.older = std::mem::take(&mut recent.newer);
+        }
+        recent.newer.insert(payload, delivery.clone());
+        Some(delivery)
+    }
 }
 
 struct Topic {
@@ -41,6 +82,7 @@ impl Hub {
             bus,
             topics: Arc::default(),
             next_listener: Arc::default(),
+            recent: Arc::default(),
         }
     }
 
@@ -97,6 +139,7 @@ impl Hub {
         };
         let reader = tokio::spawn(fan_out(
             self.topics.clone(),
+            self.recent.clone(),
             subject.to_owned(),
             subscription,
         ));
@@ -125,10 +168,12 @@ impl Hub {
     }
 }
 
-/// Decodes each payload of one subject once and queues it for every listener; a full queue
-/// marks its listener as too slow.
+/// Decodes each payload of one subject once (once for all subjects, if another one brought
+/// it moments ago) and queues it for every listener; a full queue marks its listener as too
+/// slow.
 async fn fan_out(
     topics: Arc<Mutex<HashMap<String, Topic>>>,
+    recent: Arc<Mutex<Recent>>,
     subject: String,
     mut subscription: astral_common::bus::Subscription,
 ) {
@@ -138,7 +183,7 @@ async fn fan_out(
             tracing::info_span!("event.fan_out", %subject, listeners = tracing::field::Empty);
         astral_common::telemetry::set_parent(&span, delivery.trace);
         let _entered = span.enter();
-        let Some(event) = Delivery::decode(delivery.payload) else {
+        let Some(event) = Recent::decode(&recent, delivery.payload) else {
             continue;
         };
         let listeners: Vec<Listener> = {
@@ -263,6 +308,30 @@ mod tests {
             .await
             .unwrap();
         assert!(Arc::ptr_eq(&first, &second), "decoded and rendered once");
+    }
+
+    #[tokio::test]
+    async fn an_event_on_several_subjects_is_decoded_once_for_all() {
+        let bus = EventBus::local();
+        let hub = Hub::new(bus.clone());
+        let mut on_chat = hub.listener();
+        let mut on_user = hub.listener();
+        on_chat.join("chat.1".into()).await.unwrap();
+        on_user.join("user.2".into()).await.unwrap();
+        let subjects = ["chat.1".to_owned(), "user.2".to_owned()];
+        bus.publish_on(&subjects, event("e")).await.unwrap();
+        let first = tokio::time::timeout(WAIT, on_chat.queue().recv())
+            .await
+            .unwrap();
+        let second = tokio::time::timeout(WAIT, on_user.queue().recv())
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&first, &second), "one decode for both subjects");
+        bus.publish_on(&subjects, event("f")).await.unwrap();
+        let third = tokio::time::timeout(WAIT, on_chat.queue().recv())
+            .await
+            .unwrap();
+        assert_eq!(&*third.id, "f", "another payload is another event");
     }
 
     #[tokio::test]
