@@ -494,6 +494,52 @@ async function main() {
       await visible(time, 'the grouped message\'s time on hover');
     });
 
+    await step('keyboard: a skip link first, the message list one tab stop with arrow keys inside, type in rem', async () => {
+      const page = bob.page;
+      // A fresh page, so Tab starts from the top of the document.
+      await page.reload();
+      await visible(messageItem(page, 'and a second'), 'bob\'s chat after a reload');
+      await page.keyboard.press('Tab');
+      const first = await page.evaluate(() => document.activeElement?.textContent);
+      if (first !== 'Skip to content') throw new Error(`the first tab stop is ${JSON.stringify(first)}, not the skip link`);
+      await page.keyboard.press('Enter');
+      if (!(await composer(page).evaluate((el) => el === document.activeElement))) throw new Error('the skip link did not lead to the message box');
+      const stops = await page.evaluate(() => {
+        const tabbable = [...document.querySelectorAll('.messages *, .messages > li')].filter((el) => el instanceof HTMLElement && el.tabIndex >= 0 && !el.closest('[hidden]'));
+        return tabbable.length;
+      });
+      const rows = await page.locator('.messages > li').count();
+      if (rows < 3) throw new Error(`only ${rows} messages to move between`);
+      const active = page.locator('.messages > li[tabindex="0"]');
+      if ((await active.count()) !== 1) throw new Error('not exactly one message is the list\'s tab stop');
+      if (stops > 1 + (await active.locator('button:not([hidden]), a[href]').count())) throw new Error(`${stops} tab stops in the message list; only the active message and its controls should be`);
+      await composer(page).focus();
+      // Back from the message box, past its own buttons, into the list: its active message.
+      let landed = false;
+      for (let i = 0; i < 4 && !landed; i++) {
+        await page.keyboard.press('Shift+Tab');
+        landed = await page.evaluate(() => !!document.activeElement?.closest('.messages > li'));
+      }
+      if (!landed) throw new Error('Shift+Tab from the message box does not reach the message list');
+      await active.focus();
+      const before = await page.evaluate(() => [...document.querySelectorAll('.messages > li')].indexOf(/** @type {Element} */ (document.activeElement)));
+      await page.keyboard.press('ArrowUp');
+      await page.keyboard.press('ArrowUp');
+      const after = await page.evaluate(() => [...document.querySelectorAll('.messages > li')].indexOf(/** @type {Element} */ (document.activeElement)));
+      if (after !== before - 2) throw new Error(`ArrowUp twice moved from message ${before} to ${after}`);
+      if ((await page.locator('.messages > li[tabindex="0"]').count()) !== 1) throw new Error('the tab stop did not move with the arrows');
+      // The browser's text size (the root font size) scales the app's type.
+      const sizes = await page.evaluate(() => {
+        const body = () => parseFloat(getComputedStyle(document.body).fontSize);
+        const normal = body();
+        document.documentElement.style.fontSize = '20px';
+        const larger = body();
+        document.documentElement.style.fontSize = '';
+        return { normal, larger };
+      });
+      if (!(sizes.larger > sizes.normal * 1.2)) throw new Error(`a larger text size did not enlarge the text: ${JSON.stringify(sizes)}`);
+    });
+
     await step('a chat that does not exist says so, with nothing loading and nothing to write in', async () => {
       await alice.page.evaluate(() => {
         location.hash = '#/chat/1234567890';
@@ -507,19 +553,25 @@ async function main() {
       await openChat(alice.page, bobName);
     });
 
-    const restartName = 'the gateway restarts mid-conversation: "Reconnecting…", then nothing lost or doubled';
+    const restartName = 'the gateway restarts mid-conversation: "Reconnecting…", messages written meanwhile wait queued and go out in order, nothing lost or doubled';
     if (!server) skip(restartName, 'set ASTRAL_BIN to let the story run (and restart) its own server');
     else {
       await step(restartName, async () => {
         const whileDown = 'written while the server was down';
+        const second = 'and a second one, still offline';
         const afterRestart = 'posted before the clients reconnected';
         await server.stop();
         await visible(alice.page.getByRole('status').filter({ hasText: 'Reconnecting…' }), 'alice\'s "Reconnecting…" banner');
         await visible(bob.page.getByRole('status').filter({ hasText: 'Reconnecting…' }), 'bob\'s "Reconnecting…" banner');
         const box = composer(alice.page);
-        await box.fill(whileDown);
-        await box.press('Enter');
-        await visible(messageItem(alice.page, whileDown).filter({ hasText: 'Not sent' }), 'the message marked not sent while offline');
+        for (const text of [whileDown, second]) {
+          await box.fill(text);
+          await box.press('Enter');
+          await visible(messageItem(alice.page, text).filter({ hasText: 'it will send when you are back online' }), `"${text}" shown as queued while offline`);
+        }
+        if (await messageItem(alice.page, whileDown).getByRole('button', { name: 'Retry' }).isVisible()) throw new Error('a queued message offers Retry: it is not failed');
+        if (await alice.page.getByText('Not sent').count()) throw new Error('a message is shown as not sent while it only waits for the connection');
+        await shot(alice.page, '08-queued-offline');
         await server.start();
         // Straight away, before the sockets come back: bob's message must arrive by catch-up (after=).
         const { token, chatId } = await bob.page.evaluate(() => ({
@@ -534,12 +586,15 @@ async function main() {
         if (!res.ok) throw new Error(`posting as bob after the restart: ${res.status} ${await res.text()}`);
         for (const p of [alice, bob]) {
           await gone(p.page.getByRole('status').filter({ hasText: 'Reconnecting…' }), `${p.who}'s "Reconnecting…" banner after the restart`);
-          await visible(messageItem(p.page, whileDown).filter({ hasNotText: /Not sent|Sending…/ }), `the retried message in ${p.who}'s window`);
+          await visible(messageItem(p.page, whileDown).filter({ hasNotText: /Waiting|Sending…/ }), `the retried message in ${p.who}'s window`);
           await visible(messageItem(p.page, afterRestart), `the message posted after the restart in ${p.who}'s window`);
-          for (const text of [whileDown, afterRestart]) {
+          await visible(messageItem(p.page, second).filter({ hasNotText: /Waiting|Sending…/ }), `the second queued message in ${p.who}'s window`);
+          for (const text of [whileDown, second, afterRestart]) {
             const n = await messageItem(p.page, text).count();
             if (n !== 1) throw new Error(`${p.who} sees "${text}" ${n} times`);
           }
+          const order = await p.page.locator('.msg-content').allTextContents();
+          if (order.indexOf(whileDown) > order.indexOf(second)) throw new Error(`${p.who} sees the queued messages out of order`);
         }
         await say(bob.page, 'and live again');
         await visible(messageItem(alice.page, 'and live again'), 'a live message after the restart');
@@ -638,6 +693,18 @@ async function main() {
       await dialog.getByRole('button', { name: `Add ${carolName} to the group` }).click();
       await dialog.getByRole('button', { name: 'Close' }).click();
       await visible(carol.page.getByRole('navigation', { name: 'Chats' }).getByRole('link', { name: 'The Trio' }), 'the group back in carol\'s list');
+    });
+
+    await step('on a phone carol\'s app opens on the chat list, and unread messages elsewhere are counted on "Show chats"', async () => {
+      await carol.page.setViewportSize(PHONE);
+      await carol.page.goto(new URL('/', carol.page.url()).href);
+      await visible(carol.page.getByRole('navigation', { name: 'Chats' }).getByRole('link', { name: 'The Trio' }), 'the chat list first, on a phone');
+      await openChat(carol.page, 'The Trio');
+      await alice.page.getByRole('link', { name: 'Friends' }).click();
+      await alice.page.getByRole('button', { name: `Open chat with ${carolName}` }).click();
+      await say(alice.page, 'psst, carol');
+      await visible(carol.page.getByRole('button', { name: 'Show chats (1 unread)' }), 'the unread count on carol\'s "Show chats"');
+      await carol.page.setViewportSize(DESKTOP);
     });
 
     await step('a long history pages back on scroll, each message once', async () => {

@@ -29,6 +29,18 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * A server's message as a sentence for people: a capital first letter and a full stop (the
+ * API's messages are lower-case fragments, "content is too long").
+ * @param {string} text
+ */
+export function sentence(text) {
+  const t = text.trim();
+  if (!t) return t;
+  const first = t[0].toUpperCase() + t.slice(1);
+  return /[.!?…]$/.test(first) ? first : `${first}.`;
+}
+
 /** @param {Response} res */
 async function errorFrom(res) {
   let code = `http_${res.status}`;
@@ -41,7 +53,7 @@ async function errorFrom(res) {
     // Not JSON: keep the status line.
   }
   const retry = Number(res.headers.get('Retry-After'));
-  return new ApiError(res.status, code, message, Number.isFinite(retry) && retry > 0 ? retry : null);
+  return new ApiError(res.status, code, sentence(message), Number.isFinite(retry) && retry > 0 ? retry : null);
 }
 
 /**

@@ -49,7 +49,7 @@ export function createLive({ store, timelines, outbox, refreshFriends, refreshCh
     refreshFriends();
     refreshBlocks();
     timelines.resyncAll();
-    outbox.retryAll();
+    outbox.flush();
   }
 
   /** The gateway may have missed events (its bus reconnected): fetch what changed. */

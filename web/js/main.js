@@ -79,15 +79,17 @@ const narrow = window.matchMedia('(max-width: 720px)');
 /** @param {User} user */
 function signedIn(user) {
   loginNotice = null;
+  const route = parseRoute(location.hash);
   store.update((s) => {
     s.me = user;
-    s.sidebar_open = narrow.matches && !parseRoute(location.hash);
   });
   socket.start();
   actions.refreshChats();
   actions.refreshFriends();
   actions.refreshBlocks();
-  actions.show(parseRoute(location.hash) ?? { name: 'friends' });
+  actions.show(route ?? { name: 'friends' });
+  // A phone opens on the chat list, unless the address names a page.
+  if (narrow.matches && !route) actions.openSidebar();
 }
 
 /**

@@ -73,7 +73,7 @@
  *   chat_id: string,
  *   content: string,
  *   created_at: string,
- *   state: 'sending' | 'failed',
+ *   state: 'queued' | 'sending' | 'failed',
  *   error: string | null,
  *   reply_to: Preview | null,
  * }} PendingMessage

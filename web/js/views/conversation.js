@@ -2,6 +2,7 @@
 
 import { h, reconcile, setText, avatar, updateAvatar } from '../dom.js';
 import { icon } from '../icons.js';
+import { backButton } from './back.js';
 import { chatName, authorName, otherMember, systemText } from '../model.js';
 import { pendingOf, typistsIn, firstUnread } from '../store.js';
 import { dayLabel, sameDayIso, msBetween } from '../format.js';
@@ -67,6 +68,53 @@ export function conversationView(chatId, actions) {
     icon('down'),
     'Jump to latest',
   );
+
+  /** @type {string | undefined} the row the arrow keys are on (the newest when unset) */
+  let activeKey;
+
+  const rows = () => /** @type {HTMLElement[]} */ ([...list.children]);
+
+  /**
+   * The message list is one tab stop (roving tabindex): the active row and its controls are
+   * reachable with Tab, every other row by the arrow keys only.
+   */
+  function rove() {
+    const all = rows();
+    const active = all.find((li) => li.dataset.key === activeKey) ?? all.at(-1);
+    for (const li of all) {
+      const on = li === active;
+      const mark = `${on}|${li.dataset.sig}`;
+      if (li.dataset.rove === mark) continue;
+      li.dataset.rove = mark;
+      li.tabIndex = on ? 0 : -1;
+      for (const c of /** @type {NodeListOf<HTMLElement>} */ (li.querySelectorAll('button, a[href], textarea, input'))) c.tabIndex = on ? 0 : -1;
+    }
+    // An empty conversation still scrolls by keyboard.
+    if (all.length > 0) scroller.removeAttribute('tabindex');
+    else scroller.tabIndex = 0;
+  }
+
+  list.addEventListener('keydown', (e) => {
+    const li = e.target;
+    if (!(li instanceof HTMLElement) || li.parentElement !== list) return;
+    const all = rows();
+    const i = all.indexOf(li);
+    const to = { ArrowUp: i - 1, ArrowDown: i + 1, Home: 0, End: all.length - 1 }[e.key];
+    if (to === undefined) return;
+    e.preventDefault();
+    const next = all[Math.max(0, Math.min(all.length - 1, to))];
+    activeKey = next.dataset.key;
+    rove();
+    next.focus();
+    next.scrollIntoView({ block: 'nearest' });
+  });
+  list.addEventListener('focusin', (e) => {
+    const li = e.target instanceof HTMLElement ? e.target.closest('li') : null;
+    if (li instanceof HTMLElement && li.parentElement === list && li.dataset.key !== activeKey) {
+      activeKey = li.dataset.key;
+      rove();
+    }
+  });
 
   /** @param {string} messageId */
   function findRow(messageId) {
@@ -157,13 +205,14 @@ export function conversationView(chatId, actions) {
     if (scroller.scrollTop < 300) actions.loadOlder(chatId);
   });
 
+  const back = backButton(() => actions.openSidebar());
   const el = h(
     'section',
     { class: 'pane conversation', 'aria-labelledby': 'conversation-title' },
     h(
       'header',
       { class: 'pane-header' },
-      h('button', { type: 'button', class: 'icon-btn back-btn', 'aria-label': 'Show chats', onclick: () => actions.openSidebar() }, icon('menu')),
+      back.el,
       headAvatar,
       h('div', { class: 'pane-titles' }, title, subtitle),
       readOnlyTag,
@@ -246,6 +295,7 @@ export function conversationView(chatId, actions) {
   /** @param {State} s */
   function render(s) {
     last = s;
+    back.render(s);
     const chat = s.chats.get(chatId);
     const t = s.timelines.get(chatId);
     const name = chat ? chatName(chat, s.me?.id) : '';
@@ -291,6 +341,7 @@ export function conversationView(chatId, actions) {
     if (editing && !items.some((e) => e.editing)) editing = null; // deleted meanwhile
     if (picking && !items.some((e) => e.picking)) picking = null;
     reconcile(list, items, (e) => e.key, createItem, (li, e) => updateMessageItem(li, e, itemActions));
+    rove();
 
     if (stickToBottom) scroller.scrollTop = scroller.scrollHeight;
     if (!shownUnread && unreadFrom !== undefined) {

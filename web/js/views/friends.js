@@ -3,6 +3,7 @@
 
 import { h, reconcile, setText, setAttr, avatar, updateAvatar, setBadge } from '../dom.js';
 import { icon } from '../icons.js';
+import { backButton } from './back.js';
 import { badgeText } from '../format.js';
 
 /** @typedef {import('../types.js').State} State */
@@ -233,13 +234,14 @@ export function friendsView(actions) {
   panelOf('blocked').append(blockedSection, noBlocked);
   panelOf('add').append(h('div', { class: 'card' }, form), sentSection);
 
+  const back = backButton(() => actions.openSidebar());
   const el = h(
     'section',
     { class: 'pane friends-pane', 'aria-labelledby': 'friends-heading' },
     h(
       'header',
       { class: 'pane-header' },
-      h('button', { type: 'button', class: 'icon-btn back-btn', 'aria-label': 'Show chats', onclick: () => actions.openSidebar() }, icon('menu')),
+      back.el,
       h('span', { class: 'nav-icon' }, icon('friends')),
       h('h1', { id: 'friends-heading' }, 'Friends'),
       tabList,
@@ -253,6 +255,7 @@ export function friendsView(actions) {
   /** @param {State} s */
   function render(s) {
     last = s;
+    back.render(s);
     const f = s.friends;
     const shownTab = current();
     shown = shownTab;

@@ -70,6 +70,18 @@ function signature(e) {
   ]);
 }
 
+/** What a message not yet confirmed says under it. @type {Record<PendingMessage['state'], (p: PendingMessage) => string>} */
+const STATUS_TEXT = {
+  queued: () => 'Waiting for the connection: it will send when you are back online.',
+  sending: () => 'Sending…',
+  failed: (p) => `Not sent: ${p.error ?? 'the server refused it.'}`,
+};
+
+/** @param {HTMLElement} li */
+const retryButton = (li) => q(li, '[data-status="retry"]');
+/** @param {HTMLElement} li */
+const discardButton = (li) => q(li, '[data-status="discard"]');
+
 /** The entry each row shows now, for its buttons. @type {WeakMap<HTMLElement, Entry>} */
 const shown = new WeakMap();
 
@@ -92,8 +104,8 @@ export function createMessageItem(actions) {
     /** @param {string} name @param {import('../icons.js').IconName} ic @param {(m: Message) => void} f @param {string} [cls] */
     const tool = (name, ic, f, cls = '') =>
       h('button', { type: 'button', class: `icon-btn small ${cls}`.trim(), 'aria-label': name, title: name, dataset: { tool: name }, onclick: run(f) }, icon(ic));
-    const retry = h('button', { type: 'button', class: 'link-btn', onclick: withNonce(actions.retry) }, 'Retry');
-    const discard = h('button', { type: 'button', class: 'link-btn', onclick: withNonce(actions.discard) }, 'Discard');
+    const retry = h('button', { type: 'button', class: 'link-btn', dataset: { status: 'retry' }, onclick: withNonce(actions.retry) }, 'Retry');
+    const discard = h('button', { type: 'button', class: 'link-btn', dataset: { status: 'discard' }, onclick: withNonce(actions.discard) }, 'Discard');
     const quote = h(
       'button',
       {
@@ -166,6 +178,7 @@ export function updateMessageItem(li, e, actions) {
   li.classList.toggle('grouped', e.grouped);
   li.classList.toggle('mine', e.mine);
   li.classList.toggle('pending', p?.state === 'sending');
+  li.classList.toggle('queued', p?.state === 'queued');
   li.classList.toggle('failed', p?.state === 'failed');
   li.classList.toggle('deleted', !!m?.deleted);
   li.classList.toggle('editing', e.editing);
@@ -207,8 +220,9 @@ export function updateMessageItem(li, e, actions) {
 
   const status = q(li, '.msg-status');
   status.hidden = !p;
-  setText(q(li, '.msg-status-text'), !p ? '' : p.state === 'failed' ? `Not sent: ${p.error ?? 'failed'}.` : 'Sending…');
-  for (const b of status.querySelectorAll('button')) b.hidden = p?.state !== 'failed';
+  setText(q(li, '.msg-status-text'), !p ? '' : STATUS_TEXT[p.state](p));
+  retryButton(li).hidden = p?.state !== 'failed';
+  discardButton(li).hidden = p?.state !== 'failed' && p?.state !== 'queued';
 
   const tools = q(li, '.msg-actions');
   tools.hidden = !m || m.deleted || e.editing || !!e.system;

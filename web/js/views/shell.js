@@ -60,8 +60,16 @@ export function shellView(base) {
   const notice = noticeView(actions.dismissNotice);
   // The whole app is the page's main landmark (the sidebar alone is what a phone shows of it
   // on the chat list); the pane beside the sidebar is a region of it.
-  const main = h('div', { class: 'main' });
-  const el = h('main', { class: 'app' }, sidebar.el, h('div', { class: 'main-column' }, status.el, notice.el, main));
+  const main = h('div', { class: 'main', tabindex: '-1' });
+  // The first stop of the keyboard: past the chat list, to the conversation's message box (or
+  // the page beside the list).
+  const skip = h('a', { class: 'skip-link', href: '#', onclick: (/** @type {Event} */ e) => {
+    e.preventDefault();
+    actions.closeSidebar();
+    const box = /** @type {HTMLElement | null} */ (main.querySelector('textarea.composer-input'));
+    (box && box.offsetParent !== null ? box : main).focus();
+  } }, 'Skip to content');
+  const el = h('main', { class: 'app' }, skip, sidebar.el, h('div', { class: 'main-column' }, status.el, notice.el, main));
 
   /** @type {ReturnType<typeof conversationView> | null} */
   let conversation = null;
