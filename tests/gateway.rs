@@ -19,6 +19,7 @@ in_both_modes!(
     a_user_has_at_most_twenty_connections_per_gateway,
     two_connections_of_one_user_each_get_every_event_once,
     the_openapi_document_describes_every_route_and_only_those,
+    the_web_client_is_served_compressed_with_validators,
 );
 
 async fn sending_too_fast_is_answered_429_with_retry_after(system: &System) {
@@ -759,4 +760,91 @@ async fn with_auth_stopped_identified_users_reconnect_and_send() {
         .signal("astral-auth", "CONT", std::time::Duration::ZERO)
         .await;
     system.stop().await;
+}
+
+async fn the_web_client_is_served_compressed_with_validators(system: &System) {
+    use std::io::Read as _;
+    let http = reqwest::Client::new();
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let mut request = http.get(format!("{}{path}", system.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    let header = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|value| value.to_str().unwrap().to_owned())
+    };
+    let plain = get("/js/main.js", &[("accept-encoding", "identity")])
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), StatusCode::OK);
+    assert_eq!(header(&plain, "content-encoding"), None);
+    let etag = header(&plain, "etag").unwrap();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "a strong ETag: {etag}"
+    );
+    assert_eq!(header(&plain, "cache-control").as_deref(), Some("no-cache"));
+    assert_eq!(header(&plain, "vary").as_deref(), Some("Accept-Encoding"));
+    let source = plain.bytes().await.unwrap();
+
+    let br = get("/js/main.js", &[("accept-encoding", "gzip, deflate, br")])
+        .await
+        .unwrap();
+    assert_eq!(header(&br, "content-encoding").as_deref(), Some("br"));
+    let br_etag = header(&br, "etag").unwrap();
+    assert_ne!(br_etag, etag, "each encoding has its own strong validator");
+    let packed = br.bytes().await.unwrap();
+    assert!(packed.len() < source.len());
+    let mut unpacked = Vec::new();
+    brotli::Decompressor::new(&packed[..], 4096)
+        .read_to_end(&mut unpacked)
+        .unwrap();
+    assert_eq!(unpacked, source);
+
+    let gz = get("/app.css", &[("accept-encoding", "gzip, br;q=0")])
+        .await
+        .unwrap();
+    assert_eq!(header(&gz, "content-encoding").as_deref(), Some("gzip"));
+    let packed = gz.bytes().await.unwrap();
+    let mut unpacked = Vec::new();
+    flate2::read::GzDecoder::new(&packed[..])
+        .read_to_end(&mut unpacked)
+        .unwrap();
+    let css = get("/app.css", &[]).await.unwrap().bytes().await.unwrap();
+    assert_eq!(unpacked, css);
+
+    // A browser holding the file asks with its ETag and gets 304, with no body.
+    for held in [&etag, &br_etag] {
+        let again = get(
+            "/js/main.js",
+            &[("accept-encoding", "br"), ("if-none-match", held)],
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{held}");
+        assert!(again.bytes().await.unwrap().is_empty());
+    }
+    let stale = get("/js/main.js", &[("if-none-match", "\"0000\"")])
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::OK);
+
+    // Asked for by its version, a file may be kept for a year; by another, it may not.
+    let version = etag.trim_matches('"');
+    let pinned = get(&format!("/js/main.js?v={version}"), &[]).await.unwrap();
+    assert_eq!(
+        header(&pinned, "cache-control").as_deref(),
+        Some("public, max-age=31536000, immutable")
+    );
+    let other = get("/js/main.js?v=0123", &[]).await.unwrap();
+    assert_eq!(header(&other, "cache-control").as_deref(), Some("no-cache"));
+    assert_eq!(
+        get("/../Cargo.toml", &[]).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
 }

@@ -40,6 +40,8 @@ pub struct AppState {
     pub hub: Hub,
     /// Live WebSocket connections, and the word to drain them.
     pub connections: Connections,
+    /// The web client's files, compressed once per version.
+    pub web: Arc<crate::web::Assets>,
 }
 
 impl AppState {
@@ -58,7 +60,10 @@ impl AppState {
                 Role::Messaging,
             )?),
         };
+        let web = Arc::new(crate::web::Assets::new(config.web_dir.clone()));
+        web.warm();
         Ok(Arc::new(Self {
+            web,
             tokens: Authenticator::start(auth, bus.clone()),
             hub: Hub::new(bus),
             connections: Connections::new(IdentifyQueue::new(

@@ -601,6 +601,48 @@ async function main() {
       });
     }
 
+    const offlineName = 'a reload while the server is down opens the app from this device, marked as offline';
+    if (!server) skip(offlineName, 'set ASTRAL_BIN to let the story run (and stop) its own server');
+    else {
+      await step(offlineName, async () => {
+        const page = alice.page;
+        if (!(await page.evaluate(async () => !!(await navigator.serviceWorker.ready).active))) throw new Error('no service worker is active');
+        // The device's copy is written a moment after a change: wait until it holds the newest
+        // message and nothing left to send.
+        const saved = (text) =>
+          page.evaluate(async (text) => {
+            const db = await new Promise((resolve) => {
+              const req = indexedDB.open('astral', 1);
+              req.onsuccess = () => resolve(req.result);
+              req.onerror = () => resolve(null);
+            });
+            if (!db) return false;
+            const all = await new Promise((resolve) => {
+              const req = db.transaction('snapshots').objectStore('snapshots').getAll();
+              req.onsuccess = () => resolve(req.result);
+              req.onerror = () => resolve([]);
+            });
+            db.close();
+            return all.some((snap) => snap.pending.length === 0 && snap.timelines.some((t) => t.items.some((m) => m.content === text)));
+          }, text);
+        const deadline = Date.now() + TIMEOUT;
+        while (!(await saved('and live again'))) {
+          if (Date.now() > deadline) throw new Error('the device never saved the newest message');
+          await page.waitForTimeout(200);
+        }
+        await server.stop();
+        await page.reload();
+        await visible(page.getByRole('status').filter({ hasText: 'Offline: showing what this device saved' }), 'the offline banner after a reload without a server');
+        await visible(page.getByRole('navigation', { name: 'Chats' }).getByRole('link', { name: new RegExp(`^${literal(bobName).source}`) }), 'the saved chat list');
+        await visible(messageItem(page, 'and live again'), 'the saved messages of the open chat');
+        await shot(page, '09-opened-offline');
+        await server.start();
+        await gone(page.getByRole('status').filter({ hasText: /Offline|Reconnecting/ }), 'the offline banner once the server is back');
+        await say(bob.page, 'back from offline');
+        await visible(messageItem(page, 'back from offline'), 'a live message after opening offline');
+      });
+    }
+
     await step(`carol (${carolName}) registers and becomes alice's friend`, async () => {
       await register(carol, carolName);
       // Carol starts typing a name; alice's request arrives meanwhile: carol's tab stays.

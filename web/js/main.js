@@ -2,7 +2,8 @@
 
 import { createApi } from './api.js';
 import { loadSession, clearSession, watchSession } from './tokens.js';
-import { createStore, openChatId } from './store.js';
+import { createStore, openChatId, restoreSnapshot } from './store.js';
+import { loadSnapshot, forgetSnapshot, keepSnapshots, registerServiceWorker } from './offline.js';
 import { GatewaySocket, gatewayUrl } from './socket.js';
 import { createTimelines } from './timeline.js';
 import { createOutbox } from './outbox.js';
@@ -83,6 +84,10 @@ function signedIn(user) {
   store.update((s) => {
     s.me = user;
   });
+  // What this device kept, shown only if the server's chat list has not come first.
+  void loadSnapshot(user.id).then((snap) => {
+    if (snap) store.update((s) => s.me?.id === user.id && restoreSnapshot(s, snap));
+  });
   socket.start();
   actions.refreshChats();
   actions.refreshFriends();
@@ -97,10 +102,14 @@ function signedIn(user) {
  * @param {string | null} notice @param {boolean} [keepStorage]
  */
 function signOut(notice, keepStorage = false) {
-  if (!store.state.me) return;
+  const me = store.state.me;
+  if (!me) return;
   loginNotice = notice;
   socket.stop();
-  if (!keepStorage) clearSession();
+  if (!keepStorage) {
+    clearSession();
+    void forgetSnapshot(me.id);
+  }
   store.reset();
 }
 
@@ -141,6 +150,9 @@ watchSession((session) => {
     signedIn(session.user);
   }
 });
+
+registerServiceWorker();
+keepSnapshots(store);
 
 const saved = loadSession();
 if (saved) signedIn(saved.user);

@@ -32,6 +32,7 @@ export function initialState() {
     typing: new Map(),
     replying: new Map(),
     notice: null,
+    saved_at: null,
   };
 }
 
@@ -149,6 +150,7 @@ export function setChats(s, chats) {
     touch(s, c.id, c.last_activity_at);
   }
   s.chats_loaded = true;
+  s.saved_at = null;
 }
 
 /**
@@ -335,4 +337,56 @@ export function firstUnread(items, unread, meId) {
     if (n === unread) return m.id;
   }
   return items[0]?.id ?? null;
+}
+
+/** How many of each chat's newest messages are kept on the device. */
+export const SAVED_MESSAGES = 50;
+
+/**
+ * What this device keeps of the state for opening without a network: the chats, their newest
+ * messages, the people named in them, and the messages still to send.
+ * @param {State} s @param {string} savedAt
+ * @returns {import('./types.js').Snapshot}
+ */
+export function snapshotOf(s, savedAt) {
+  return {
+    v: 1,
+    saved_at: savedAt,
+    chats: [...s.chats.values()],
+    timelines: [...s.timelines]
+      .filter(([, t]) => t.loaded)
+      .map(([id, t]) => {
+        const items = t.items.slice(-SAVED_MESSAGES);
+        return { chat_id: id, items, has_more: t.has_more || items.length < t.items.length, known: t.known, max_seen: t.max_seen };
+      }),
+    users: [...s.users.values()],
+    pending: [...s.pending.values()].map((p) => (p.state === 'sending' ? { ...p, state: 'queued' } : p)),
+  };
+}
+
+/**
+ * Opens with what the device kept, while the server cannot be reached. Never over fresher
+ * data: only before the chat list has loaded. Marks the state as saved (`saved_at`) until the
+ * server's chat list replaces it.
+ * @param {State} s @param {import('./types.js').Snapshot} snap
+ */
+export function restoreSnapshot(s, snap) {
+  if (s.chats_loaded || snap?.v !== 1) return;
+  for (const u of snap.users) s.users.set(u.id, u);
+  setChats(s, snap.chats);
+  for (const t of snap.timelines) {
+    if (s.timelines.get(t.chat_id)?.loaded) continue;
+    s.timelines.set(t.chat_id, {
+      items: t.items,
+      loaded: true,
+      loading: false,
+      loading_older: false,
+      has_more: t.has_more,
+      known: t.known,
+      max_seen: t.max_seen,
+      preview: t.items.at(-1) ?? null,
+    });
+  }
+  for (const p of snap.pending) if (!s.pending.has(p.nonce)) s.pending.set(p.nonce, p);
+  s.saved_at = snap.saved_at;
 }

@@ -106,7 +106,8 @@
 
 /**
  * `users`: everyone the client has heard of, by id (to name authors who have left a group);
- * `typing`: who is typing, per chat; `replying`: the message the composer answers, per chat.
+ * `typing`: who is typing, per chat; `replying`: the message the composer answers, per chat;
+ * `saved_at`: set while the chats shown are what the device saved then (opened offline).
  * @typedef {{
  *   me: User | null,
  *   route: Route,
@@ -125,7 +126,20 @@
  *   typing: Map<string, Map<string, Typist>>,
  *   replying: Map<string, Preview>,
  *   notice: string | null,
+ *   saved_at: string | null,
  * }} State
+ */
+
+/**
+ * What the device keeps to open without a network (IndexedDB, per user; `offline.js`).
+ * @typedef {{
+ *   v: 1,
+ *   saved_at: string,
+ *   chats: Chat[],
+ *   timelines: { chat_id: string, items: Message[], has_more: boolean, known: number, max_seen: number }[],
+ *   users: User[],
+ *   pending: PendingMessage[],
+ * }} Snapshot
  */
 
 export {};

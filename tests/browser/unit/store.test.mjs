@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   initialState, mergeMessages, receiveMessages, countUnread, setChats, timelineOf, sortedChats, putPending, removeChat,
+  snapshotOf, restoreSnapshot, SAVED_MESSAGES,
 } from '../../../web/js/store.js';
 
 /** @returns {import('../../../web/js/types.js').Message} */
@@ -137,4 +138,32 @@ test('people named in chats and friend lists are remembered (authors who left a 
   setFriends(s, { friends: [{ id: 'z', username: 'zoe' }], incoming: [], outgoing: [] });
   assert.equal(authorName(undefined, 'z', s.users), 'zoe');
   assert.equal(authorName(undefined, 'q', s.users), 'Unknown user');
+});
+
+test('a snapshot keeps the newest messages and what is still to send; it opens only an unloaded state', () => {
+  const s = initialState();
+  setChats(s, [chat('a_b', { last_seq: 60 })]);
+  timelineOf(s, 'a_b').loaded = true;
+  receiveMessages(s, 'a_b', Array.from({ length: 60 }, (_, i) => msg(String(i + 1), i + 1)));
+  putPending(s, { nonce: 'n1', chat_id: 'a_b', content: 'later', created_at: '', state: 'sending', error: null, reply_to: null });
+  const snap = structuredClone(snapshotOf(s, '2026-12-01T08:00:00.000Z'));
+  assert.equal(snap.timelines[0].items.length, SAVED_MESSAGES);
+  assert.equal(snap.timelines[0].items.at(-1).id, '60');
+  assert.equal(snap.timelines[0].has_more, true);
+  assert.equal(snap.pending[0].state, 'queued', 'a send cut off by the reload goes again');
+
+  const offline = initialState();
+  restoreSnapshot(offline, snap);
+  assert.equal(offline.saved_at, '2026-12-01T08:00:00.000Z');
+  assert.equal(offline.chats.get('a_b')?.id, 'a_b');
+  assert.equal(offline.timelines.get('a_b')?.items.length, SAVED_MESSAGES);
+  assert.equal(offline.timelines.get('a_b')?.loaded, true);
+  assert.equal(offline.pending.get('n1')?.content, 'later');
+  setChats(offline, [chat('a_b')]);
+  assert.equal(offline.saved_at, null, 'the server\'s list replaces the saved one');
+
+  const fresh = initialState();
+  setChats(fresh, [chat('c_d')]);
+  restoreSnapshot(fresh, snap);
+  assert.equal(fresh.chats.has('a_b'), false, 'never over what the server already said');
 });

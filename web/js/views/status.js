@@ -1,4 +1,5 @@
-// views/status.js — the connection banner: "Connecting…" / "Reconnecting…", hidden when live.
+// views/status.js — the connection banner: "Connecting…" / "Reconnecting…" (and, opened
+// offline, that what shows is what the device saved), hidden when live.
 
 import { h, setText } from '../dom.js';
 import { icon } from '../icons.js';
@@ -11,7 +12,11 @@ export function statusView() {
 
   /** @param {State} s */
   function render(s) {
-    const words = { connecting: 'Connecting…', reconnecting: 'Reconnecting…', offline: '', connected: '' }[s.connection];
+    let words = { connecting: 'Connecting…', reconnecting: 'Reconnecting…', offline: '', connected: '' }[s.connection];
+    if (words && s.saved_at) {
+      const at = new Date(s.saved_at).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+      words = `Offline: showing what this device saved (${at}). Reconnecting…`;
+    }
     el.hidden = !words;
     setText(text, words);
   }
