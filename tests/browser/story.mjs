@@ -446,6 +446,25 @@ async function main() {
       await visible(m.locator('.mention'), 'bob\'s name highlighted as a mention');
     });
 
+    await step('markdown shows as formatting, never as HTML; the emoji picker inserts at the cursor', async () => {
+      const aliceBox = composer(alice.page);
+      await aliceBox.fill('this is **important**, see `npm test` and [the docs](https://example.com/docs) <i>not html</i>');
+      await aliceBox.press('Enter');
+      const item = messageItem(bob.page, 'see npm test');
+      await visible(item.locator('strong', { hasText: 'important' }), 'the bold word in bob\'s window');
+      await visible(item.locator('code', { hasText: 'npm test' }), 'the inline code in bob\'s window');
+      await visible(item.getByRole('link', { name: 'the docs' }), 'the markdown link in bob\'s window');
+      if (await item.locator('i').count()) throw new Error('HTML in a message became an element');
+      await visible(item.getByText('<i>not html</i>'), 'the HTML shown as text');
+      const box = composer(bob.page);
+      await box.fill('party time ');
+      await bob.page.getByRole('button', { name: 'Insert an emoji' }).click();
+      await bob.page.getByRole('group', { name: 'Pick an emoji' }).getByRole('button', { name: 'Insert party' }).click();
+      if ((await box.inputValue()) !== 'party time 🎉') throw new Error(`the emoji was not inserted: ${JSON.stringify(await box.inputValue())}`);
+      await box.press('Enter');
+      await visible(messageItem(alice.page, 'party time 🎉'), 'the emoji message in alice\'s window');
+    });
+
     await step('alice deletes a message after confirming; bob sees it deleted, and no quote of it remains', async () => {
       await say(alice.page, oops);
       await visible(messageItem(bob.page, oops), 'the message to delete, in bob\'s window');
@@ -645,6 +664,7 @@ async function main() {
 
     await step(`carol (${carolName}) registers and becomes alice's friend`, async () => {
       await register(carol, carolName);
+      await visible(carol.page.getByRole('button', { name: 'Create group', disabled: true }), '"Create group" disabled for someone with no friends');
       // Carol starts typing a name; alice's request arrives meanwhile: carol's tab stays.
       const carolInput = carol.page.getByLabel('Add friend');
       await carolInput.pressSequentially('some');
@@ -664,6 +684,7 @@ async function main() {
       await accept.click();
       await alice.page.getByRole('tab', { name: 'All' }).click();
       await visible(alice.page.getByRole('button', { name: `Open chat with ${carolName}` }), 'carol among alice\'s friends');
+      await visible(carol.page.getByRole('button', { name: 'Create group', disabled: false }), 'carol may create a group now that she has a friend');
     });
 
     await step('alice creates the group "Trio" with bob and carol; both see it live', async () => {
@@ -785,6 +806,8 @@ async function main() {
       if (history.length !== HISTORY || new Set(history).size !== HISTORY) {
         throw new Error(`expected ${HISTORY} history messages once each, found ${history.length} (${new Set(history).size} different)`);
       }
+      await say(carol.page, 'read them all');
+      await gone(carol.page.getByText('New messages'), 'the "New messages" line once carol answered');
     });
 
     await step('screenshots of the main screens', async () => {

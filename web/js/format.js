@@ -8,11 +8,14 @@ export function initials(name) {
   return (first + second).toUpperCase();
 }
 
-/** A stable hue (0–359) for someone's avatar, from their id. @param {string} key */
+/** Twelve hues at least 25° apart: two avatars either share a colour or clearly differ. */
+export const AVATAR_HUES = [12, 40, 75, 110, 145, 175, 205, 235, 265, 295, 325, 350];
+
+/** A stable hue for someone's avatar, from their id (FNV-1a, one of `AVATAR_HUES`). @param {string} key */
 export function hueOf(key) {
-  let h = 0x811c9dc5; // FNV-1a, then spread by the golden angle so close ids get far-apart hues
+  let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
-  return Math.floor((h % 1000) * 137.508) % 360;
+  return AVATAR_HUES[h % AVATAR_HUES.length];
 }
 
 /** @param {Date} a @param {Date} b */

@@ -1,11 +1,73 @@
-// richtext.js — splits a message's text into plain text, @mentions and web links, so the view
-// can show them differently while still inserting every piece as text. Pure: no DOM.
+// richtext.js — splits a message's text into plain text, @mentions and web links, and reads a
+// small markdown subset (**bold**, *italic* or _italic_, `code`, ``` code blocks ```,
+// [text](https://…)), so the view can show them differently while still inserting every piece
+// as text: no HTML from a message ever reaches the page. Pure: no DOM.
 
 /**
  * @typedef {{ kind: 'text', text: string }
  *   | { kind: 'mention', text: string, username: string }
  *   | { kind: 'link', text: string, href: string }} Token
  */
+
+/**
+ * @typedef {Token
+ *   | { kind: 'code', text: string }
+ *   | { kind: 'codeblock', text: string }
+ *   | { kind: 'strong' | 'em', children: Rich[] }} Rich
+ */
+
+const FENCE = /```[^\n`]*\n?([\s\S]*?)```/g;
+const INLINE_CODE = /`([^`\n]+)`/g;
+const MD_LINK = /\[([^\]\n]+)\]\((https?:\/\/[^\s)]+)\)/g;
+// Emphasis opens after a non-word character and closes before one, around text that neither
+// starts nor ends with a space: snake_case and 2*3*4 stay as they are.
+const EMPHASIS = /(?<![\p{L}\p{N}*_])(\*\*|\*|_)(?=[^\s*_])([\s\S]*?[^\s*_])\1(?![\p{L}\p{N}*_])/gu;
+
+/**
+ * A message's text as rich pieces: code blocks, then inline code, links and emphasis, and
+ * mentions and web links in what is left.
+ * @param {string} content @param {ReadonlySet<string>} usernames @returns {Rich[]}
+ */
+export function parseRich(content, usernames) {
+  return splitBy(content, FENCE, (m) => ({ kind: 'codeblock', text: m[1].replace(/\n$/, '') }), (text) => inline(text, usernames));
+}
+
+/** @param {string} text @param {ReadonlySet<string>} usernames @returns {Rich[]} */
+function inline(text, usernames) {
+  return splitBy(text, INLINE_CODE, (m) => ({ kind: 'code', text: m[1] }), (rest) =>
+    splitBy(rest, MD_LINK, (m) => (safeUrl(m[2]) ? { kind: 'link', text: m[1], href: m[2] } : { kind: 'text', text: m[0] }), (plain) => emphasis(plain, usernames)),
+  );
+}
+
+/** @param {string} text @param {ReadonlySet<string>} usernames @returns {Rich[]} */
+function emphasis(text, usernames) {
+  return splitBy(
+    text,
+    EMPHASIS,
+    (m) => ({ kind: m[1] === '**' ? 'strong' : 'em', children: emphasis(m[2], usernames) }),
+    (plain) => tokenize(plain, usernames),
+  );
+}
+
+/**
+ * Splits `text` at the matches of `pattern` (global): each match becomes `found(match)`, the
+ * text between becomes `between(text)`.
+ * @param {string} text @param {RegExp} pattern @param {(m: RegExpMatchArray) => Rich} found
+ * @param {(text: string) => Rich[]} between @returns {Rich[]}
+ */
+function splitBy(text, pattern, found, between) {
+  /** @type {Rich[]} */
+  const out = [];
+  let last = 0;
+  for (const m of text.matchAll(pattern)) {
+    const at = m.index ?? 0;
+    if (at > last) out.push(...between(text.slice(last, at)));
+    out.push(found(m));
+    last = at + m[0].length;
+  }
+  if (last < text.length) out.push(...between(text.slice(last)));
+  return out;
+}
 
 const PATTERN = /https?:\/\/[^\s<>"'`]+|@[a-z0-9_.]+/gi;
 const TRAILING_PUNCTUATION = /[.,;:!?'")\]}>]+$/;

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseChat, parseMessage, chatName, messageOf, chatIdOf } from '../../../web/js/model.js';
-import { initials, badgeText, hueOf } from '../../../web/js/format.js';
+import { initials, badgeText, hueOf, AVATAR_HUES } from '../../../web/js/format.js';
 import { parseRoute, routeHash } from '../../../web/js/router.js';
 import { backoffMs } from '../../../web/js/socket.js';
 
@@ -100,4 +100,12 @@ test('a system message says what changed in the group, with "you" for the reader
   assert.equal(systemText('1', { type: 'owner_changed', user_id: '2' }, who), 'You now own the group');
   assert.equal(parseMessage({ kind: 'system', system: { type: 'nonsense' } }).system, null);
   assert.equal(parseMessage({ content: 'hi' }).kind, 'user');
+});
+
+test('avatar colours are one of twelve hues at least 25 degrees apart, spread over ids', () => {
+  const sorted = [...AVATAR_HUES].sort((a, b) => a - b);
+  for (let i = 1; i < sorted.length; i++) assert.ok(sorted[i] - sorted[i - 1] >= 25);
+  assert.ok(360 - sorted.at(-1) + sorted[0] >= 20);
+  const used = new Set(Array.from({ length: 200 }, (_, i) => hueOf(String(7533451057224007680n + BigInt(i)))));
+  assert.equal(used.size, AVATAR_HUES.length, 'consecutive ids use every hue');
 });

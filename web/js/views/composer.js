@@ -4,6 +4,7 @@
 import { h, setText } from '../dom.js';
 import { icon } from '../icons.js';
 import { typingText } from '../format.js';
+import { emojiPicker, COMPOSER_EMOJIS } from './emoji.js';
 
 /** @typedef {import('../types.js').Preview} Preview */
 
@@ -38,6 +39,34 @@ export function composerView(chatId, placeholder, actions) {
   });
   ta.value = drafts.get(chatId) ?? '';
   const sendBtn = h('button', { type: 'submit', class: 'icon-btn send-btn', 'aria-label': 'Send' }, icon('send'));
+  const emojiBtn = h('button', { type: 'button', class: 'icon-btn emoji-open', 'aria-label': 'Insert an emoji', title: 'Emoji', 'aria-expanded': 'false', onclick: () => togglePicker() }, '🙂');
+  /** @type {HTMLElement | null} */
+  let picker = null;
+
+  function closePicker() {
+    picker?.remove();
+    picker = null;
+    emojiBtn.setAttribute('aria-expanded', 'false');
+  }
+
+  function togglePicker() {
+    if (picker) return closePicker();
+    picker = emojiPicker(
+      (emoji) => {
+        closePicker();
+        ta.focus();
+        ta.setRangeText(emoji, ta.selectionStart, ta.selectionEnd, 'end');
+        ta.dispatchEvent(new Event('input'));
+      },
+      () => {
+        closePicker();
+        emojiBtn.focus();
+      },
+      { emojis: COMPOSER_EMOJIS, verb: 'Insert', label: 'Pick an emoji', className: 'composer-emojis' },
+    );
+    emojiBtn.setAttribute('aria-expanded', 'true');
+    el.append(picker);
+  }
   const readOnly = h('p', { class: 'composer-readonly', hidden: true }, 'You can no longer send messages in this chat.');
   const replyWho = h('strong', {});
   const replyText = h('span', { class: 'replying-text' });
@@ -117,7 +146,7 @@ export function composerView(chatId, placeholder, actions) {
     },
     replyBar,
     h('label', { for: 'composer-input', class: 'sr-only' }, 'Message'),
-    h('div', { class: 'composer-box' }, ta, sendBtn),
+    h('div', { class: 'composer-box' }, ta, emojiBtn, sendBtn),
     count,
     readOnly,
     typing,
@@ -135,6 +164,8 @@ export function composerView(chatId, placeholder, actions) {
     setReadOnly(why) {
       const ro = why !== null;
       ta.disabled = ro;
+      emojiBtn.disabled = ro;
+      if (ro) closePicker();
       readOnlyNow = ro;
       readOnly.hidden = !ro;
       setText(readOnly, why ?? '');

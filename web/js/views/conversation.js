@@ -56,7 +56,7 @@ export function conversationView(chatId, actions) {
   const settingsBtn = h(
     'button',
     { type: 'button', class: 'icon-btn', 'aria-label': 'Group settings', title: 'Group settings', hidden: true, onclick: () => actions.openGroupSettings(chatId) },
-    icon('users'),
+    icon('settings'),
   );
   const intro = h('div', { class: 'conversation-intro', hidden: true }, h('div', { class: 'intro-avatar' }), h('h2', {}), h('p', {}));
   const loading = h('p', { class: 'loading', role: 'status' });
@@ -174,6 +174,8 @@ export function conversationView(chatId, actions) {
   const composer = composerView(chatId, 'Message', {
     send: (content) => {
       stickToBottom = true;
+      unreadFrom = null; // answering is reading: the "New messages" line goes
+      shownUnread = true;
       actions.send(chatId, content);
     },
     typing: () => actions.typing(chatId),

@@ -1,5 +1,5 @@
-// views/emoji.js — the small reaction picker: eight common emojis, arrow keys to move,
-// Escape to close.
+// views/emoji.js — the emoji pickers: eight common reactions on a message, and a larger set
+// for the message box; arrow keys to move, Escape to close.
 
 import { h } from '../dom.js';
 
@@ -15,20 +15,43 @@ export const QUICK_REACTIONS = /** @type {const} */ ([
   ['👀', 'eyes'],
 ]);
 
+/** What the message box offers. */
+export const COMPOSER_EMOJIS = /** @type {const} */ ([
+  ...QUICK_REACTIONS,
+  ['😀', 'grinning'],
+  ['😊', 'smiling'],
+  ['😉', 'winking'],
+  ['😍', 'heart eyes'],
+  ['🤔', 'thinking'],
+  ['😅', 'sweat smile'],
+  ['🙏', 'thank you'],
+  ['👏', 'clapping'],
+  ['🙌', 'raised hands'],
+  ['💪', 'strong'],
+  ['👋', 'waving'],
+  ['🤝', 'handshake'],
+  ['✅', 'check mark'],
+  ['❌', 'cross mark'],
+  ['⭐', 'star'],
+  ['☕', 'coffee'],
+]);
+
 /** Words for an emoji (for names and tooltips). @param {string} emoji */
 export function emojiName(emoji) {
-  return QUICK_REACTIONS.find(([e]) => e === emoji)?.[1] ?? emoji;
+  return COMPOSER_EMOJIS.find(([e]) => e === emoji)?.[1] ?? emoji;
 }
 
 /**
  * @param {(emoji: string, byKeyboard: boolean) => void} onPick @param {() => void} onClose
+ * @param {{ emojis: readonly (readonly [string, string])[], verb: string, label: string, className?: string }} [options]
+ *   what to offer, the verb of each button's name ("React with thumbs up") and the group's name
  * @returns {HTMLElement}
  */
-export function emojiPicker(onPick, onClose) {
-  const buttons = QUICK_REACTIONS.map(([emoji, name]) =>
-    h('button', { type: 'button', class: 'emoji-btn', 'aria-label': `React with ${name}`, title: name, onclick: (e) => onPick(emoji, /** @type {MouseEvent} */ (e).detail === 0) }, emoji),
+export function emojiPicker(onPick, onClose, options = { emojis: QUICK_REACTIONS, verb: 'React with', label: 'Pick a reaction' }) {
+  const buttons = options.emojis.map(([emoji, name]) =>
+    h('button', { type: 'button', class: 'emoji-btn', 'aria-label': `${options.verb} ${name}`, title: name, onclick: (e) => onPick(emoji, /** @type {MouseEvent} */ (e).detail === 0) }, emoji),
   );
-  const el = h('div', { class: 'emoji-picker', role: 'group', 'aria-label': 'Pick a reaction' }, ...buttons);
+  const el = h('div', { class: `emoji-picker ${options.className ?? ''}`.trim(), role: 'group', 'aria-label': options.label }, ...buttons);
   el.addEventListener('keydown', (e) => {
     const i = buttons.indexOf(/** @type {HTMLButtonElement} */ (document.activeElement));
     if (e.key === 'Escape') {

@@ -4,7 +4,7 @@
 import { h, setText, setAttr, updateAvatar, avatar } from '../dom.js';
 import { icon } from '../icons.js';
 import { messageTime, fullTime } from '../format.js';
-import { tokenize } from '../richtext.js';
+import { parseRich } from '../richtext.js';
 import { autoGrow } from './composer.js';
 import { emojiPicker, emojiName } from './emoji.js';
 
@@ -269,11 +269,25 @@ function renderContent(el, content, e, editedAt) {
   }
   const names = new Set(e.names.split(' ').filter(Boolean));
   const me = e.meName.toLowerCase();
-  const parts = tokenize(content, names).map((t) => {
-    if (t.kind === 'mention') return h('span', { class: t.username === me ? 'mention mention-self' : 'mention' }, t.text);
-    if (t.kind === 'link') return h('a', { href: t.href, target: '_blank', rel: 'noopener noreferrer nofollow' }, t.text);
-    return document.createTextNode(t.text);
-  });
+  /** Every piece as elements made here and text nodes: never HTML from the message. @param {import('../richtext.js').Rich} t @returns {Node} */
+  const node = (t) => {
+    switch (t.kind) {
+      case 'mention':
+        return h('span', { class: t.username === me ? 'mention mention-self' : 'mention' }, t.text);
+      case 'link':
+        return h('a', { href: t.href, target: '_blank', rel: 'noopener noreferrer nofollow' }, t.text);
+      case 'code':
+        return h('code', {}, t.text);
+      case 'codeblock':
+        return h('pre', { class: 'code-block' }, h('code', {}, t.text));
+      case 'strong':
+      case 'em':
+        return h(t.kind, {}, ...t.children.map(node));
+      default:
+        return document.createTextNode(t.text);
+    }
+  };
+  const parts = parseRich(content, names).map(node);
   if (editedAt) parts.push(h('span', { class: 'msg-edited', title: `Edited ${fullTime(editedAt)}` }, ' (edited)'));
   el.replaceChildren(...parts);
 }

@@ -61,6 +61,9 @@ export function sidebarView(actions) {
   function render(s) {
     const me = s.me;
     const incoming = s.friends.incoming.length;
+    const noFriends = s.friends_loaded && s.friends.friends.length === 0;
+    newGroup.disabled = noFriends;
+    setAttr(newGroup, 'title', noFriends ? 'Add a friend first to create a group' : 'Create group');
     setBadge(friendsBadge, incoming, badgeText(incoming));
     setAttr(friendsLink, 'aria-current', s.route.name === 'friends' ? 'page' : null);
 
