@@ -847,4 +847,14 @@ async fn the_web_client_is_served_compressed_with_validators(system: &System) {
         get("/../Cargo.toml", &[]).await.unwrap().status(),
         StatusCode::NOT_FOUND
     );
+    // The service worker carries the version of the whole client, filled in by the gateway.
+    let worker = get("/sw.js", &[]).await.unwrap().text().await.unwrap();
+    assert!(!worker.contains("__WEB_VERSION__"));
+    let version = worker
+        .split("const VERSION = '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap();
+    assert_eq!(version.len(), 24, "{version}");
+    assert!(version.chars().all(|c| c.is_ascii_hexdigit()));
 }

@@ -1,24 +1,26 @@
-// sw.js — the service worker: keeps a copy of the app's own files (the page, its styles,
-// scripts and icons) so that a reload without a network still opens the app. Network first:
-// online, every file comes from the server as before (revalidated with its ETag) and the copy
-// is refreshed; only when the server cannot be reached is the copy used. The API, the
-// WebSocket and anything from another origin are never touched.
+// sw.js — the service worker: keeps the app's own files (the page, its styles, scripts and
+// icons) so the app opens at once, and without a network. The gateway writes the version of
+// the whole client below; any change to any file is a new worker, which copies every file of
+// the new version at install and then replaces the old copy at once, so one version is never
+// mixed with another. The API, the WebSocket and anything from another origin are never
+// touched.
 
-const CACHE = 'astral-shell-v1';
+const VERSION = '__WEB_VERSION__';
+const CACHE = `astral-shell-${VERSION}`;
 
 /** The page and every file it names (its preloaded modules, styles, icons, manifest). */
 async function shellFiles() {
   const page = await fetch('./', { cache: 'no-cache' });
   const html = await page.text();
   const named = [...html.matchAll(/(?:href|src)="([^"#?]+)"/g)].map((m) => m[1]);
-  return ['./', 'js/main.js', ...named];
+  return [...new Set(['./', 'js/main.js', ...named])];
 }
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
     (async () => {
       const cache = await caches.open(CACHE);
-      await cache.addAll([...new Set(await shellFiles())]);
+      await cache.addAll((await shellFiles()).map((url) => new Request(url, { cache: 'no-cache' })));
       await self.skipWaiting();
     })(),
   );
@@ -49,15 +51,11 @@ self.addEventListener('fetch', (event) => {
       const cache = await caches.open(CACHE);
       // A page address (`/`, `/#/chat/…` arrive as `/`) is the page.
       const key = request.mode === 'navigate' ? './' : request;
-      try {
-        const fresh = await fetch(request);
-        if (fresh.ok) await cache.put(key, fresh.clone());
-        return fresh;
-      } catch (error) {
-        const kept = await cache.match(key, { ignoreSearch: true });
-        if (kept) return kept;
-        throw error;
-      }
+      const kept = await cache.match(key, { ignoreSearch: true });
+      if (kept) return kept;
+      const fresh = await fetch(request);
+      if (fresh.ok) await cache.put(key, fresh.clone());
+      return fresh;
     })(),
   );
 });

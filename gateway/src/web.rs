@@ -34,6 +34,10 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Any other address: keep it, but ask (with its ETag) before using it again.
 const REVALIDATE: &str = "no-cache";
 
+/// The service worker, and the mark in it that the gateway replaces with the client's version.
+const SERVICE_WORKER: &str = "sw.js";
+const WEB_VERSION: &str = "__WEB_VERSION__";
+
 /// Smaller than this, a file is sent as it is.
 const COMPRESS_FROM: usize = 256;
 
@@ -76,18 +80,14 @@ impl Assets {
 
     /// The file at `path` (already checked to stay inside the web directory), current.
     async fn get(&self, path: &str) -> Option<Arc<Asset>> {
-        let (bytes, version) = match &self.dir {
-            Some(dir) => {
-                let bytes = tokio::fs::read(dir.join(path)).await.ok()?;
-                let version = hex(&sha2::Sha256::digest(&bytes)[..12]);
-                (Bytes::from(bytes), version)
-            }
-            None => {
-                let file = Embedded::get(path)?;
-                let version = hex(&file.metadata.sha256_hash()[..12]);
-                (Bytes::from(file.data.into_owned()), version)
-            }
-        };
+        let (mut bytes, mut version) = self.read(path).await?;
+        if path == SERVICE_WORKER {
+            // The worker names the version of the whole client: any change to any file makes
+            // it a new worker, which copies the new files (all of them, at once) for the app.
+            let text = String::from_utf8_lossy(&bytes).replace(WEB_VERSION, &self.version().await);
+            version = hex(&sha2::Sha256::digest(text.as_bytes())[..12]);
+            bytes = Bytes::from(text);
+        }
         if let Some(known) = self.lock().get(path).filter(|a| a.version == version) {
             return Some(known.clone());
         }
@@ -101,6 +101,36 @@ impl Assets {
         let asset = Arc::new(asset);
         self.lock().insert(path.to_owned(), asset.clone());
         Some(asset)
+    }
+
+    /// A file's bytes and version, from the folder or the binary.
+    async fn read(&self, path: &str) -> Option<(Bytes, String)> {
+        match &self.dir {
+            Some(dir) => {
+                let bytes = tokio::fs::read(dir.join(path)).await.ok()?;
+                let version = hex(&sha2::Sha256::digest(&bytes)[..12]);
+                Some((Bytes::from(bytes), version))
+            }
+            None => {
+                let file = Embedded::get(path)?;
+                let version = hex(&file.metadata.sha256_hash()[..12]);
+                Some((Bytes::from(file.data.into_owned()), version))
+            }
+        }
+    }
+
+    /// The version of the whole client: a hash of every file's path and version.
+    async fn version(&self) -> String {
+        let mut all = sha2::Sha256::new();
+        for path in Embedded::iter().filter(|path| path != SERVICE_WORKER) {
+            if let Some((_, version)) = self.read(&path).await {
+                all.update(path.as_bytes());
+                all.update([0]);
+                all.update(version.as_bytes());
+                all.update([0]);
+            }
+        }
+        hex(&all.finalize()[..12])
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Asset>>> {

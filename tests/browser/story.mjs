@@ -713,6 +713,20 @@ async function main() {
     await step('alice (the owner) renames the group; the others see the new name', async () => {
       await alice.page.getByRole('button', { name: 'Group settings' }).click();
       const dialog = alice.page.getByRole('dialog', { name: /settings/ });
+      // First a long name with no space to break at: it must not push any screen wider.
+      const long = 'Supercalifragilisticexpialidocious'.repeat(2);
+      await dialog.getByLabel('Group name').fill(long);
+      await dialog.getByRole('button', { name: 'Save name' }).click();
+      await visible(bob.page.getByRole('heading', { name: long, level: 1 }), 'the long name in bob\'s window');
+      for (const size of [DESKTOP, PHONE]) {
+        await bob.page.setViewportSize(size);
+        const overflow = await bob.page.evaluate(() => {
+          const wide = [...document.querySelectorAll('h1, h2, .chat-name, .pane-header, .main-column')].filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1);
+          return { page: document.documentElement.scrollWidth > window.innerWidth, wide: wide.map((el) => el.className || el.tagName) };
+        });
+        if (overflow.page || overflow.wide.length) throw new Error(`a long group name overflows at ${size.width} px: ${JSON.stringify(overflow)}`);
+      }
+      await bob.page.setViewportSize(DESKTOP);
       await dialog.getByLabel('Group name').fill('The Trio');
       await dialog.getByRole('button', { name: 'Save name' }).click();
       await visible(bob.page.getByRole('heading', { name: 'The Trio', level: 1 }), 'the new name in bob\'s window');
