@@ -657,6 +657,7 @@ async function main() {
         await shot(page, '09-opened-offline');
         await server.start();
         await gone(page.getByRole('status').filter({ hasText: /Offline|Reconnecting/ }), 'the offline banner once the server is back');
+        await gone(page.getByRole('alert').filter({ hasText: 'Cannot reach the server' }), 'the "cannot reach" notice once the server is back');
         await say(bob.page, 'back from offline');
         await visible(messageItem(page, 'back from offline'), 'a live message after opening offline');
       });

@@ -29,6 +29,9 @@ export class ApiError extends Error {
   }
 }
 
+/** What a request that got no answer says (shown until the connection is back). */
+export const NO_ANSWER = 'Cannot reach the server. Check your connection.';
+
 /**
  * A server's message as a sentence for people: a capital first letter and a full stop (the
  * API's messages are lower-case fragments, "content is too long").
@@ -82,7 +85,7 @@ export function createApi({ onAuthLost, base = '' }) {
         credentials: 'same-origin',
       });
     } catch {
-      throw new ApiError(0, 'network', 'Cannot reach the server. Check your connection.');
+      throw new ApiError(0, 'network', NO_ANSWER);
     }
     if (!res.ok) throw await errorFrom(res);
     if (res.status === 204) return null;

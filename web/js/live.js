@@ -1,6 +1,7 @@
 // live.js — what the client does with the gateway's `ready` and events.
 
 import { parseChat, parseUser, chatOf, chatIdOf, messageOf } from './model.js';
+import { NO_ANSWER } from './api.js';
 import { setChats, upsertChat, removeChat, countUnread, openChatId, startTyping, stopTyping, pruneTyping, TYPING_MS } from './store.js';
 
 /** @typedef {import('./store.js').Store} Store */
@@ -41,6 +42,7 @@ export function createLive({ store, timelines, outbox, refreshFriends, refreshCh
   /** @param {any} d */
   function onReady(d) {
     store.update((s) => {
+      if (s.notice === NO_ANSWER) s.notice = null; // the server answers again
       if (d?.user) s.me = parseUser(d.user);
       if (Array.isArray(d?.chats)) setChats(s, d.chats.map(parseChat));
     });

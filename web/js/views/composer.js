@@ -39,7 +39,7 @@ export function composerView(chatId, placeholder, actions) {
   });
   ta.value = drafts.get(chatId) ?? '';
   const sendBtn = h('button', { type: 'submit', class: 'icon-btn send-btn', 'aria-label': 'Send' }, icon('send'));
-  const emojiBtn = h('button', { type: 'button', class: 'icon-btn emoji-open', 'aria-label': 'Insert an emoji', title: 'Emoji', 'aria-expanded': 'false', onclick: () => togglePicker() }, '🙂');
+  const emojiBtn = h('button', { type: 'button', class: 'icon-btn emoji-open', 'aria-label': 'Insert an emoji', title: 'Emoji', 'aria-expanded': 'false', onclick: () => togglePicker() }, icon('smile'));
   /** @type {HTMLElement | null} */
   let picker = null;
 
