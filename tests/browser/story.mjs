@@ -290,6 +290,9 @@ async function main() {
       await alice.page.getByLabel('Password').fill(PASSWORD);
       await alice.page.getByRole('button', { name: 'Log in' }).click();
       await visible(alice.page.getByRole('alert').filter({ hasText: /\S/ }), 'an error message after logging in as nobody');
+      // The server's words, as a sentence for people: a capital first letter and a full stop.
+      const said = (await alice.page.getByRole('alert').filter({ hasText: /\S/ }).first().innerText()).trim();
+      if (!/^[A-Z].*[.!?]$/s.test(said)) throw new Error(`the error is shown as the server's raw words: ${JSON.stringify(said)}`);
     });
 
     await step(`alice (${aliceName}) and bob (${bobName}) register`, async () => {
