@@ -114,7 +114,12 @@ impl Assets {
             None => {
                 let file = Embedded::get(path)?;
                 let version = hex(&file.metadata.sha256_hash()[..12]);
-                Some((Bytes::from(file.data.into_owned()), version))
+                // A release build's files are static: shared, not copied, on every request.
+                let bytes = match file.data {
+                    std::borrow::Cow::Borrowed(bytes) => Bytes::from_static(bytes),
+                    std::borrow::Cow::Owned(bytes) => Bytes::from(bytes),
+                };
+                Some((bytes, version))
             }
         }
     }
