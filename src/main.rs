@@ -31,7 +31,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let _telemetry = astral_common::telemetry::init("astral", &args.telemetry)?;
-    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    let listener = astral_common::listen(&args.listen).await?;
     let mut gateway = astral_gateway::Config::default();
     args.gateway.apply(&mut gateway);
     let options = astral::Options {

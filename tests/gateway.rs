@@ -18,6 +18,7 @@ in_both_modes!(
     a_frame_over_64_kib_closes_the_connection_with_1009,
     a_user_has_at_most_twenty_connections_per_gateway,
     two_connections_of_one_user_each_get_every_event_once,
+    a_long_event_arrives_whole_and_a_plain_request_to_ws_is_refused_with_400,
     the_openapi_document_describes_every_route_and_only_those,
     the_web_client_is_served_compressed_with_validators,
 );
@@ -140,6 +141,29 @@ async fn a_user_has_at_most_twenty_connections_per_gateway(system: &System) {
             "the freed place is given back"
         );
     }
+}
+
+/// Frames over 1 KiB go out in fragments (the gateway's write buffer stays small); a client
+/// gets them whole. A request to `/ws` that is not an upgrade gets the contract's error.
+async fn a_long_event_arrives_whole_and_a_plain_request_to_ws_is_refused_with_400(system: &System) {
+    let (alice, bob, chat_id) =
+        support::user::friends_with_a_chat(&system.base, &system.base).await;
+    let mut socket = bob.on(&system.base);
+    socket.connect().await;
+    socket.subscribe(&chat_id).await;
+    let long = "é€😀x".repeat(1000);
+    let messages = format!("/api/chats/{chat_id}/messages");
+    let (status, _) = alice.post(&messages, json!({ "content": long })).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        socket.expect_event("message.created").await["content"],
+        long
+    );
+
+    let plain = reqwest::get(format!("{}/ws", system.base)).await.unwrap();
+    assert_eq!(plain.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = plain.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_argument", "{body}");
 }
 
 async fn two_connections_of_one_user_each_get_every_event_once(system: &System) {

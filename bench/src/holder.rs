@@ -187,11 +187,16 @@ fn classify(error: &str) -> String {
         let status = error[start..].split_whitespace().nth(2).unwrap_or_default();
         return format!("upgrade: HTTP {status}");
     }
+    if let Some(cause) = error.strip_prefix("upgrade: ") {
+        return format!(
+            "upgrade: {}",
+            cause.split(" (os error").next().unwrap_or(cause)
+        );
+    }
     let kinds = [
         ("Connection refused", "connect: refused"),
         ("429", "upgrade: HTTP 429"),
         ("503", "upgrade: HTTP 503"),
-        ("upgrade", "upgrade: other"),
         ("identify:", "identify: error frame"),
         ("no answer", "identify: no answer in 30 s"),
         ("closed", "identify: closed"),
@@ -226,6 +231,11 @@ mod tests {
         let refused = r#"identify: {"op":"error","d":{"code":"unavailable","message":"x"}}"#;
         assert_eq!(classify(refused), "identify: error unavailable");
         assert_eq!(classify("upgrade: HTTP 429 {}"), "upgrade: HTTP 429");
+        let reset = "upgrade: IO error: Connection reset by peer (os error 104)";
+        assert_eq!(
+            classify(reset),
+            "upgrade: IO error: Connection reset by peer"
+        );
         assert_eq!(
             classify("connect: Connection refused (os error 111)"),
             "connect: refused"

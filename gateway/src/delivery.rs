@@ -4,13 +4,13 @@
 
 use crate::json;
 use astral_proto::events::Event;
-use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use prost::Message as _;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// One event, as every connection that receives it shares it.
 #[derive(Debug)]

@@ -62,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let nats = NatsOptions::load(&args.bus, Role::Gateway, args.plane.insecure_dev)?;
     let bus = astral_common::EventBus::nats_with(&args.bus.nats_url, nats).await?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
+    let listener = astral_common::listen(&args.listen)
         .await
         .with_context(|| format!("listen on {}", args.listen))?;
     astral_gateway::serve(

@@ -10,10 +10,10 @@ use crate::hub::Subscriptions;
 use crate::limits::{Admit, FrameRate};
 use astral_proto::events::event::Kind;
 use astral_proto::subjects;
-use axum::extract::ws::Message;
 use futures::{Sink, Stream};
 use std::sync::Arc;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
 
 /// Changes fetched per call when filling a gap in a chat's events, and the most pages
 /// fetched before the client is told to catch up by itself.

@@ -10,40 +10,46 @@ mod seen;
 mod session;
 #[cfg(test)]
 mod tests;
+mod upgrade;
 
 use crate::address::client_addr;
 use crate::error::ApiError;
 use crate::origin::origin_allowed;
 use crate::state::AppState;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
 use session::{ReadError, Session, Settings};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use upgrade::Handshake;
 
 /// The largest frame a client may send.
 pub const MAX_FRAME: usize = 64 * 1024;
 /// The read buffer of a connection; frames larger than this are read in several steps (and
 /// grow it). Client frames are small: an `identify` with its token is about 350 bytes.
-const READ_BUFFER: usize = 512;
+const READ_BUFFER: usize = 256;
 
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    mut request: Request,
 ) -> Response {
-    if !origin_allowed(&headers, &state.config, false) {
+    let handshake = match Handshake::of(&mut request) {
+        Ok(handshake) => handshake,
+        Err(error) => return error.into_response(),
+    };
+    let headers = request.headers();
+    if !origin_allowed(headers, &state.config, false) {
         return ApiError::forbidden("cross-site WebSocket refused").into_response();
     }
     // A connection that has not identified costs the gateway without proving anything: each
     // address may hold a few, and each only for the identify timeout.
     let limits = &state.config.limits;
-    let address = client_addr(&headers, peer, state.config.trusted_proxy_hops);
+    let address = client_addr(headers, peer, state.config.trusted_proxy_hops);
     let address = match address.parse() {
         Ok(ip) => crate::server::address_group(ip).to_string(),
         Err(_) => address,
@@ -58,34 +64,34 @@ pub async fn upgrade(
         );
         return ApiError::rate_limited(message, limits.identify_timeout).into_response();
     };
-    let cookie = crate::session::cookie(&headers);
+    let cookie = crate::session::cookie(headers);
     let settings = Settings {
         heartbeat: Duration::from_millis(state.config.heartbeat_ms),
         identify_timeout: limits.identify_timeout,
     };
-    upgrade
-        // tungstenite's defaults (128 KiB each way) would cost every idle connection ~256 KiB.
+    // tungstenite's defaults (128 KiB each way) would cost every idle connection ~256 KiB.
+    let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
-        .max_message_size(MAX_FRAME)
-        .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| async move {
-            let (hub, connections) = (state.hub.clone(), state.connections.clone());
-            let (write, read) = socket.split();
-            let read = read.map(|message| message.map_err(ReadError::from));
-            Session::new(write, read, state, hub, connections, settings)
-                .run(cookie, unidentified)
-                .await;
-        })
+        .max_message_size(Some(MAX_FRAME))
+        .max_frame_size(Some(MAX_FRAME));
+    handshake.accept(config, move |socket| async move {
+        let (hub, connections) = (state.hub.clone(), state.connections.clone());
+        let (write, read) = socket.split();
+        let write = upgrade::fragmenting(write);
+        let read = read.map(|message| message.map_err(ReadError::from));
+        Session::new(write, read, state, hub, connections, settings)
+            .run(cookie, unidentified)
+            .await;
+    })
 }
 
-impl From<axum::Error> for ReadError {
+impl From<tungstenite::Error> for ReadError {
     /// A frame over the limits is tungstenite's capacity error; anything else broke the
     /// connection.
-    fn from(error: axum::Error) -> Self {
-        use tokio_tungstenite::tungstenite;
-        match error.into_inner().downcast::<tungstenite::Error>() {
-            Ok(error) if matches!(*error, tungstenite::Error::Capacity(_)) => Self::TooLarge,
+    fn from(error: tungstenite::Error) -> Self {
+        match error {
+            tungstenite::Error::Capacity(_) => Self::TooLarge,
             _ => Self::Broken,
         }
     }

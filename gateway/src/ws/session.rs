@@ -13,11 +13,12 @@ use crate::identify_queue::RETRY_AFTER;
 use crate::json;
 use astral_common::tokens::Claims;
 use astral_proto::{auth, subjects};
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures::{Sink, SinkExt as _, Stream, StreamExt as _};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// How long a closing connection waits for the client's Close.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
@@ -156,7 +157,7 @@ where
     /// does not read may never make room for it.
     async fn close(&mut self, code: CloseCode) {
         let frame = CloseFrame {
-            code: code.code(),
+            code: code.code().into(),
             reason: code.reason().into(),
         };
         let close = self.write.send(Message::Close(Some(frame)));
@@ -218,7 +219,8 @@ where
         Ok(match message {
             Message::Text(text) => Some(ClientFrame::parse(&text)),
             Message::Binary(_) => Some(Err(FrameError::Binary)),
-            Message::Ping(_) | Message::Pong(_) => None,
+            // Raw frames are never read: tungstenite gives whole messages.
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
             Message::Close(_) => return Err(Closing::Gone),
         })
     }

@@ -11,7 +11,6 @@ use astral_common::EventBus;
 use astral_common::tokens::Claims;
 use astral_proto::events::{ChatDeleted, Event, SessionEnded, event::Kind};
 use astral_proto::{auth, messaging, subjects};
-use axum::extract::ws::Message;
 use futures::channel::mpsc;
 use futures::{SinkExt as _, StreamExt as _};
 use prost::Message as _;
@@ -20,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
 use tonic::Status;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -235,7 +235,7 @@ impl Client {
     async fn closed_with(&mut self) -> u16 {
         loop {
             match tokio::time::timeout(WAIT, self.from_server.next()).await {
-                Ok(Some(Message::Close(Some(frame)))) => return frame.code,
+                Ok(Some(Message::Close(Some(frame)))) => return frame.code.into(),
                 Ok(Some(Message::Text(_))) => continue,
                 other => panic!("expected a close, got {other:?}"),
             }

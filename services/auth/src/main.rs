@@ -50,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
     astral_common::metrics::spawn_listener(&args.metrics_listen).await?;
     let nats = NatsOptions::load(&args.bus, Role::Auth, args.plane.insecure_dev)?;
     let bus = astral_common::EventBus::nats_with(&args.bus.nats_url, nats).await?;
-    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    let listener = astral_common::listen(&args.listen).await?;
     astral_auth::serve(
         &args.database_url,
         kek,

@@ -10,6 +10,7 @@ pub mod events;
 pub mod grpc;
 pub mod guard;
 pub mod ids;
+pub mod listen;
 pub mod metrics;
 pub mod outbox;
 pub mod paging;
@@ -26,4 +27,5 @@ pub mod tokens;
 
 pub use bus::EventBus;
 pub use error::{Error, Result};
+pub use listen::listen;
 pub use shutdown::shutdown_signal;
