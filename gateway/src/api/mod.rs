@@ -6,6 +6,7 @@ mod endpoint;
 mod friends;
 mod openapi;
 mod query;
+mod search;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -283,6 +284,29 @@ pub fn endpoints() -> Vec<Endpoint> {
             (200, Some("Message")),
             post(chats::react),
         ),
+        Endpoint {
+            query: &[
+                (
+                    "q",
+                    "the words to find (required); the last also as the beginning of a word",
+                ),
+                ("chat_id", "only in this chat"),
+                ("author_id", "only messages of this user"),
+                (
+                    "before",
+                    "only messages older than this message id (the next page)",
+                ),
+                ("limit", "1–50 (default 20)"),
+            ],
+            ..endpoint(
+                "GET",
+                "/search",
+                "Search your chats' messages, newest first",
+                None,
+                (200, Some("SearchResults")),
+                get(search::search),
+            )
+        },
         endpoint(
             "GET",
             "/openapi.json",

@@ -279,6 +279,19 @@ fn schemas() -> Value {
     );
     add("Messages", array_of("Message"));
     add(
+        "SearchResults",
+        object(
+            json!({
+                "results": { "type": "array", "items": object(json!({
+                    "message": reference("Message"),
+                    "highlights": { "type": "array", "items": object(json!({ "start": integer(), "end": integer() }), &["start", "end"]) },
+                }), &["message", "highlights"]) },
+                "next_before": nullable_string(),
+            }),
+            &["results", "next_before"],
+        ),
+    );
+    add(
         "NewMessage",
         object(
             json!({ "content": string(), "nonce": string(), "reply_to": string() }),

@@ -2,6 +2,7 @@
 //! answers (`grpc.rs`) and the events (`events.rs`) alike.
 
 use crate::model::{ChatKind, ChatView, Message, Preview, SystemChange};
+use crate::service::Found;
 use astral_proto::auth::User as PbUser;
 use astral_proto::messaging as pb;
 
@@ -42,6 +43,22 @@ pub fn chat(view: &ChatView) -> pb::Chat {
         read_only: view.read_only,
         last_activity_ms: chat.last_activity_ms,
         last_message: chat.last_message.as_ref().map(preview),
+    }
+}
+
+/// A search result: the message, and where it matched.
+pub fn found(found: &Found) -> pb::SearchResult {
+    let offset = |at: usize| i64::try_from(at).unwrap_or(i64::MAX);
+    pb::SearchResult {
+        message: Some(message(&found.message)),
+        highlights: found
+            .highlights
+            .iter()
+            .map(|&(start, end)| pb::Highlight {
+                start: offset(start),
+                end: offset(end),
+            })
+            .collect(),
     }
 }
 

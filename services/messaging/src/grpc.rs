@@ -1,7 +1,7 @@
 //! The messaging gRPC API: translates protobuf to use-case calls and back.
 
 use crate::convert;
-use crate::service::MessagingService;
+use crate::service::{MessagingService, SearchFilters};
 use astral_common::error::parse_id;
 use astral_common::guard::{Access, Policy, Role, actor};
 use astral_common::ratelimit::Rate;
@@ -74,6 +74,10 @@ pub const POLICY: Policy = &[
     (
         "/astral.messaging.v1.MessagingService/MarkRead",
         Access::user_at(Rate::per_minute(300)),
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/SearchMessages",
+        Access::user_at(Rate::per_minute(120)),
     ),
     (
         "/astral.messaging.v1.MessagingService/InspectChat",
@@ -263,6 +267,25 @@ impl pb::messaging_service_server::MessagingService for Api {
             .await?;
         Ok(Response::new(pb::ListMessagesResponse {
             messages: messages.iter().map(convert::message).collect(),
+        }))
+    }
+
+    async fn search_messages(
+        &self,
+        request: Request<pb::SearchMessagesRequest>,
+    ) -> Result<Response<pb::SearchMessagesResponse>, Status> {
+        let actor = actor(&request)?.user_id;
+        let r = request.into_inner();
+        let filters = SearchFilters {
+            chat_id: r.chat_id.as_deref(),
+            author_id: r.author_id.as_deref(),
+            before: r.before.as_deref(),
+            limit: r.limit,
+        };
+        let page = self.0.search_messages(actor, &r.q, filters).await?;
+        Ok(Response::new(pb::SearchMessagesResponse {
+            results: page.found.iter().map(convert::found).collect(),
+            next_before: page.next_before.map(|id| id.to_string()),
         }))
     }
 

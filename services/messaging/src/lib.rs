@@ -7,6 +7,7 @@ mod friendships;
 mod grpc;
 mod member_lists;
 pub mod model;
+pub mod search;
 mod sends;
 pub mod service;
 pub mod store;
@@ -43,7 +44,9 @@ pub async fn serve(
     let social = SocialServiceClient::new(plane.channel(social_url, Role::Social)?);
     let tokens = Authenticator::start(auth.clone(), bus.clone());
     let outbox = astral_common::outbox::Outbox::start(pool.clone(), bus.clone());
-    let service = MessagingService::new(store::Store::new(pool.clone(), outbox), auth, social, bus);
+    let store = store::Store::new(pool.clone(), outbox);
+    store.prepare_search().await?;
+    let service = MessagingService::new(store, auth, social, bus);
     tracing::info!(addr = %listener.describe(), "messaging service listening");
     let limiter = astral_common::ratelimit::for_database(database_url).await?;
     let ready = tokens.until_ready();

@@ -7,8 +7,9 @@ use astral_common::outbox::{Outbox, Outgoing};
 use astral_common::testing::{MigratedDatabase, TestDatabase};
 use astral_messaging::events;
 use astral_messaging::model::{ChatKind, Message, Page, Preview, Reaction, SystemChange, User};
+use astral_messaging::search::Query;
 use astral_messaging::store::{
-    AddOutcome, Change, Changed, Inserted, Left, NewChat, NewMessage, Store,
+    AddOutcome, Change, Changed, Inserted, Left, NewChat, NewMessage, Search, Store,
 };
 
 /// A new chat's description.
@@ -54,6 +55,7 @@ async fn stores() -> Vec<(&'static str, Store, TestDatabase)> {
     } in MigratedDatabase::both(&astral_messaging::MIGRATOR).await
     {
         let store = Store::new(pool.clone(), Outbox::start(pool, EventBus::local()));
+        store.prepare_search().await.unwrap();
         let users = [
             User {
                 id: 1,
@@ -816,6 +818,239 @@ async fn a_stored_message_is_announced_to_the_members_it_was_stored_among() {
             created.message.unwrap().id,
             message.id.to_string(),
             "{backend}: the member who joined first hears of it"
+        );
+    }
+}
+
+/// The ids of what `user_id` finds with `q` (newest first), in `chat_id` if given.
+async fn found(store: &Store, user_id: i64, q: &str, chat_id: Option<&str>) -> Vec<i64> {
+    let query = Query::parse(q).unwrap();
+    let search = Search {
+        user_id,
+        query: &query,
+        chat_id,
+        author_id: None,
+        before: None,
+        limit: 50,
+    };
+    let messages = store.search(&search).await.unwrap();
+    messages.iter().map(|message| message.id).collect()
+}
+
+#[tokio::test]
+async fn search_finds_every_word_in_any_case_the_last_as_a_prefix_newest_first() {
+    for (backend, store, _db) in stores().await {
+        let texts = [
+            "Hello World",
+            "hello there, WORLDLY one",
+            "world without greeting",
+            "HELLO again; the world!",
+            "héllo wörld",
+        ];
+        // One batch (PostgreSQL's one-statement insert); the next test stores one at a time.
+        let batch: Vec<NewMessage> = (1..)
+            .zip(texts)
+            .map(|(id, text)| new_message(id, 1, text, None))
+            .collect();
+        for outcome in store
+            .insert_messages(&batch, &events::message_created)
+            .await
+        {
+            stored(outcome.unwrap());
+        }
+        assert_eq!(
+            found(&store, 2, "hello world", None).await,
+            [4, 2, 1],
+            "{backend}"
+        );
+        assert_eq!(
+            found(&store, 2, "world", None).await,
+            [4, 3, 2, 1],
+            "{backend}"
+        );
+        assert_eq!(
+            found(&store, 2, "wor", None).await,
+            [4, 3, 2, 1],
+            "{backend}"
+        );
+        assert_eq!(
+            found(&store, 2, "wor hello", None).await,
+            Vec::<i64>::new(),
+            "{backend}: only the last word is a prefix"
+        );
+        assert_eq!(
+            found(&store, 2, "WÖRLD", None).await,
+            [5],
+            "{backend}: accents are kept"
+        );
+        assert_eq!(
+            found(&store, 2, "greeting WITHOUT", None).await,
+            [3],
+            "{backend}"
+        );
+        let query = Query::parse("hello").unwrap();
+        let page = |before, author_id| Search {
+            user_id: 1,
+            query: &query,
+            chat_id: Some(CHAT),
+            author_id,
+            before,
+            limit: 2,
+        };
+        let first = store.search(&page(None, None)).await.unwrap();
+        let ids: Vec<i64> = first.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [4, 2], "{backend}");
+        let second = store.search(&page(Some(2), None)).await.unwrap();
+        let ids: Vec<i64> = second.iter().map(|m| m.id).collect();
+        assert_eq!(
+            ids,
+            [1],
+            "{backend}: the next page starts below the last id"
+        );
+        assert!(
+            store.search(&page(None, Some(2))).await.unwrap().is_empty(),
+            "{backend}: by author"
+        );
+        assert_eq!(
+            found(&store, 3, "hello", None).await,
+            Vec::<i64>::new(),
+            "{backend}: not a member"
+        );
+    }
+}
+
+#[tokio::test]
+async fn search_follows_edits_deletes_and_who_is_a_member_now() {
+    for (backend, store, _db) in stores().await {
+        store
+            .insert_message(
+                &new_message(1, 1, "the old plan", None),
+                &events::message_created,
+            )
+            .await
+            .unwrap();
+        store
+            .insert_message(
+                &new_message(2, 2, "another plan", None),
+                &events::message_created,
+            )
+            .await
+            .unwrap();
+        store
+            .change_message(CHAT, 1, edit("the new idea"), 50, events::message_updated)
+            .await
+            .unwrap();
+        assert_eq!(
+            found(&store, 2, "old", None).await,
+            Vec::<i64>::new(),
+            "{backend}"
+        );
+        assert_eq!(found(&store, 2, "plan", None).await, [2], "{backend}");
+        assert_eq!(found(&store, 2, "new idea", None).await, [1], "{backend}");
+        store
+            .change_message(CHAT, 2, Change::Delete, 60, events::message_deleted)
+            .await
+            .unwrap();
+        assert_eq!(
+            found(&store, 1, "plan", None).await,
+            Vec::<i64>::new(),
+            "{backend}: deleted"
+        );
+
+        store
+            .create_chat(
+                &new_chat("g1", ChatKind::Group, "Trip", Some(1), &[1, 2, 3], 100),
+                |_| Vec::new(),
+            )
+            .await
+            .unwrap();
+        store
+            .insert_message(
+                &NewMessage {
+                    chat_id: "g1",
+                    ..new_message(3, 1, "new tickets", None)
+                },
+                &events::message_created,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            found(&store, 3, "new", None).await,
+            [3],
+            "{backend}: only the group"
+        );
+        assert_eq!(found(&store, 2, "new", None).await, [3, 1], "{backend}");
+        assert_eq!(
+            found(&store, 2, "new", Some(CHAT)).await,
+            [1],
+            "{backend}: in one chat"
+        );
+        store
+            .remove_member("g1", 1, 3, 300, |_, _| Vec::new())
+            .await
+            .unwrap();
+        assert_eq!(
+            found(&store, 3, "new", None).await,
+            Vec::<i64>::new(),
+            "{backend}: removed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn messages_written_before_search_existed_are_indexed_at_start() {
+    for MigratedDatabase {
+        backend,
+        pool,
+        database: _db,
+    } in MigratedDatabase::both(&astral_messaging::MIGRATOR).await
+    {
+        let store = Store::new(pool.clone(), Outbox::start(pool.clone(), EventBus::local()));
+        store.prepare_search().await.unwrap();
+        store
+            .remember_users(&[
+                User {
+                    id: 1,
+                    username: "ann".into(),
+                },
+                User {
+                    id: 2,
+                    username: "ben".into(),
+                },
+            ])
+            .await
+            .unwrap();
+        store
+            .create_chat(
+                &new_chat(CHAT, ChatKind::Direct, "", None, &[1, 2], 1),
+                |_| Vec::new(),
+            )
+            .await
+            .unwrap();
+        for id in 1..=3 {
+            store
+                .insert_message(
+                    &new_message(id, 1, "from before", None),
+                    &events::message_created,
+                )
+                .await
+                .unwrap();
+        }
+        // As a database migrated from before search: words not cut yet.
+        sqlx::query("UPDATE messages SET search_words = NULL")
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            found(&store, 2, "before", None).await,
+            Vec::<i64>::new(),
+            "{backend}"
+        );
+        store.prepare_search().await.unwrap();
+        assert_eq!(
+            found(&store, 2, "before", None).await,
+            [3, 2, 1],
+            "{backend}"
         );
     }
 }

@@ -5,8 +5,9 @@ use super::{MessagingService, chat_not_found};
 use crate::domain::{Emoji, MessageContent, mentioned_usernames, parse_nonce, read_only};
 use crate::events;
 use crate::model::{ChatKind, Members, Message, Page, Preview, User};
+use crate::search::{DEFAULT_RESULTS, MAX_RESULTS, Query};
 use crate::sends::QueuedSend;
-use crate::store::{Change, Changed, Inserted};
+use crate::store::{Change, Changed, Inserted, Search};
 use anyhow::Context as _;
 use astral_common::{Error, Result, ids, time};
 use std::sync::Arc;
@@ -16,6 +17,27 @@ use tracing::instrument;
 pub const DEFAULT_PAGE: i64 = 50;
 /// The most a history page holds.
 pub const MAX_PAGE: i64 = 100;
+/// Where to search, and which page.
+#[derive(Default)]
+pub struct SearchFilters<'a> {
+    pub chat_id: Option<&'a str>,
+    pub author_id: Option<&'a str>,
+    pub before: Option<&'a str>,
+    pub limit: Option<i64>,
+}
+
+/// A page of search results, and the `before` of the next (none after the last).
+pub struct SearchPage {
+    pub found: Vec<Found>,
+    pub next_before: Option<i64>,
+}
+
+/// A message found, and where it matched (`(start, end)` in characters of its content).
+pub struct Found {
+    pub message: Message,
+    pub highlights: Vec<(usize, usize)>,
+}
+
 /// Different reactions one user may leave on one message.
 const MAX_REACTIONS_PER_USER: i64 = 20;
 
@@ -191,6 +213,42 @@ impl MessagingService {
         let limit = astral_common::paging::page_size(limit, DEFAULT_PAGE, MAX_PAGE)?;
         self.membership(actor, chat_id).await?;
         self.store.messages(chat_id, page, limit).await
+    }
+
+    /// Searches the actor's chats (those they are a member of now) for `q`: newest first, each
+    /// message with where it matched (`crate::search`).
+    pub async fn search_messages(
+        &self,
+        actor: i64,
+        q: &str,
+        filters: SearchFilters<'_>,
+    ) -> Result<SearchPage> {
+        let query = Query::parse(q)?;
+        let id = |text: Option<&str>, what: &str| {
+            text.map(|text| {
+                ids::parse_id(text).ok_or_else(|| Error::invalid(format!("{what} is not an id")))
+            })
+            .transpose()
+        };
+        let search = Search {
+            user_id: actor,
+            query: &query,
+            chat_id: filters.chat_id,
+            author_id: id(filters.author_id, "author_id")?,
+            before: id(filters.before, "before")?,
+            limit: astral_common::paging::page_size(filters.limit, DEFAULT_RESULTS, MAX_RESULTS)?,
+        };
+        let messages = self.store.search(&search).await?;
+        let full = i64::try_from(messages.len()).is_ok_and(|found| found == search.limit);
+        let next_before = messages.last().filter(|_| full).map(|last| last.id);
+        let found = messages
+            .into_iter()
+            .map(|message| Found {
+                highlights: query.highlights(&message.content),
+                message,
+            })
+            .collect();
+        Ok(SearchPage { found, next_before })
     }
 
     /// Moves the actor's read marker in a chat forward to `seq`.

@@ -4,6 +4,8 @@
 mod chats;
 mod messages;
 
+pub use messages::{Found, SearchFilters, SearchPage};
+
 use crate::domain::read_only;
 use crate::events::Typing;
 use crate::friendships::Friendships;

@@ -3,6 +3,7 @@
 //! service, `sends.rs`; the caller holds the transaction, which also writes the events).
 
 use super::{NewMessage, Numbers, Tx, mentions_text};
+use crate::search::index_words;
 use std::fmt::Write as _;
 
 /// One message of a batch as stored: its place in the batch, and where it stands.
@@ -20,8 +21,8 @@ pub async fn insert_one(tx: &mut Tx, new: &NewMessage<'_>) -> Result<Option<Numb
         "WITH next AS (UPDATE chats SET last_seq = last_seq + 1, last_activity_ms = $7 \
          WHERE id = $2 AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3) \
          RETURNING last_seq, members_version) \
-         INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions) \
-         SELECT $1, $2, last_seq, last_seq, $3, $4, $5, $7, $6, $8 FROM next \
+         INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions, search_words) \
+         SELECT $1, $2, last_seq, last_seq, $3, $4, $5, $7, $6, $8, $9 FROM next \
          RETURNING seq, (SELECT members_version FROM next) AS members_version",
     )
     .bind(new.id)
@@ -32,6 +33,7 @@ pub async fn insert_one(tx: &mut Tx, new: &NewMessage<'_>) -> Result<Option<Numb
     .bind(new.reply_to.map(|reply| reply.id))
     .bind(new.now_ms)
     .bind(mentions_text(new.mentions))
+    .bind(index_words(new.content))
     .fetch_optional(&mut **tx)
     .await
 }
@@ -45,13 +47,13 @@ pub async fn insert_many(
     messages: &[NewMessage<'_>],
 ) -> Result<Vec<Option<Numbers>>, sqlx::Error> {
     let mut sql = String::from(
-        "WITH input (ord, id, chat_id, author_id, content, nonce, reply_to_id, created_at_ms, mentions) AS (VALUES ",
+        "WITH input (ord, id, chat_id, author_id, content, nonce, reply_to_id, created_at_ms, mentions, search_words) AS (VALUES ",
     );
     for ord in 0..messages.len() {
-        let p = ord * 8;
+        let p = ord * 9;
         let _ = write!(
             sql,
-            "{}({ord}, ${}::bigint, ${}::text, ${}::bigint, ${}::text, ${}::text, ${}::bigint, ${}::bigint, ${}::text)",
+            "{}({ord}, ${}::bigint, ${}::text, ${}::bigint, ${}::text, ${}::text, ${}::bigint, ${}::bigint, ${}::text, ${}::text)",
             if ord == 0 { "" } else { ", " },
             p + 1,
             p + 2,
@@ -61,6 +63,7 @@ pub async fn insert_many(
             p + 6,
             p + 7,
             p + 8,
+            p + 9,
         );
     }
     sql.push_str(
@@ -75,8 +78,8 @@ pub async fn insert_many(
          numbered AS (SELECT a.*, b.members_version, \
            b.first_seq + row_number() OVER (PARTITION BY a.chat_id ORDER BY a.ord) AS seq \
            FROM allowed a JOIN bumped b ON b.id = a.chat_id), \
-         stored AS (INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions) \
-           SELECT id, chat_id, seq, seq, author_id, content, nonce, created_at_ms, reply_to_id, mentions FROM numbered) \
+         stored AS (INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions, search_words) \
+           SELECT id, chat_id, seq, seq, author_id, content, nonce, created_at_ms, reply_to_id, mentions, search_words FROM numbered) \
          SELECT ord, seq, members_version FROM numbered",
     );
     let mut query = sqlx::query_as::<_, Numbered>(sqlx::AssertSqlSafe(sql));
@@ -89,7 +92,8 @@ pub async fn insert_many(
             .bind(message.nonce)
             .bind(message.reply_to.map(|reply| reply.id))
             .bind(message.now_ms)
-            .bind(mentions_text(message.mentions));
+            .bind(mentions_text(message.mentions))
+            .bind(index_words(message.content));
     }
     let rows = query.fetch_all(&mut **tx).await?;
     let mut outcomes = vec![None; messages.len()];

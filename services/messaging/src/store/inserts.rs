@@ -5,6 +5,7 @@
 use super::chats::member_ids_in;
 use super::{Inserted, MessageEvent, NewMessage, Numbers, Store, Tx, batches, mentions_text};
 use crate::model::Message;
+use crate::search::index_words;
 use astral_common::Result;
 use astral_common::db::is_unique_violation;
 use astral_common::outbox::Outgoing;
@@ -161,8 +162,8 @@ async fn insert_in(
         return Ok(None);
     };
     sqlx::query(
-        "INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions) \
-         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO messages (id, chat_id, seq, version, author_id, content, nonce, created_at_ms, reply_to_id, mentions, search_words) \
+         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(new.id)
     .bind(new.chat_id)
@@ -173,6 +174,7 @@ async fn insert_in(
     .bind(new.now_ms)
     .bind(new.reply_to.map(|reply| reply.id))
     .bind(mentions_text(new.mentions))
+    .bind(index_words(new.content))
     .execute(&mut **tx)
     .await?;
     Ok(Some(numbers))

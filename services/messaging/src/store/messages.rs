@@ -3,12 +3,13 @@
 
 use super::{Change, Changed, Store, Tx, mentions_text};
 use crate::model::{Message, Page, Preview, SystemChange};
+use crate::search::index_words;
 use astral_common::Result;
 use astral_common::outbox::Outgoing;
 
 /// A message's row, and what its reply (if any) answers.
 #[derive(sqlx::FromRow)]
-struct MessageRow {
+pub(super) struct MessageRow {
     id: i64,
     chat_id: String,
     seq: i64,
@@ -79,7 +80,7 @@ struct ReactionRow {
     user_id: i64,
 }
 
-const MESSAGE_COLUMNS: &str = "m.id, m.chat_id, m.seq, m.version, m.author_id, m.content, m.nonce, \
+pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.chat_id, m.seq, m.version, m.author_id, m.content, m.nonce, \
     m.created_at_ms, m.edited_at_ms, m.deleted_at_ms, m.reply_to_id, m.mentions, \
     r.author_id AS reply_author_id, SUBSTR(r.content, 1, 100) AS reply_content, \
     r.created_at_ms AS reply_created_at_ms, r.deleted_at_ms AS reply_deleted_at_ms, \
@@ -179,7 +180,7 @@ impl Store {
     }
 
     /// Fills in the reactions of `messages`.
-    async fn attach_reactions(&self, messages: &mut [Message]) -> Result<()> {
+    pub(super) async fn attach_reactions(&self, messages: &mut [Message]) -> Result<()> {
         for chunk in messages.chunks_mut(500) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
@@ -207,18 +208,21 @@ async fn apply(tx: &mut Tx, message_id: i64, change: Change<'_>, now_ms: i64) ->
     match change {
         Change::Edit { content, mentions } => {
             sqlx::query(
-                "UPDATE messages SET content = $1, mentions = $2, edited_at_ms = $3 WHERE id = $4",
+                "UPDATE messages SET content = $1, mentions = $2, edited_at_ms = $3, search_words = $5 \
+                 WHERE id = $4",
             )
             .bind(content)
             .bind(mentions_text(mentions))
             .bind(now_ms)
             .bind(message_id)
+            .bind(index_words(content))
             .execute(&mut **tx)
             .await?;
         }
         Change::Delete => {
             sqlx::query(
-                "UPDATE messages SET content = '', mentions = '', deleted_at_ms = $1 WHERE id = $2",
+                "UPDATE messages SET content = '', mentions = '', search_words = '', deleted_at_ms = $1 \
+                 WHERE id = $2",
             )
             .bind(now_ms)
             .bind(message_id)

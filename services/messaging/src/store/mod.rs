@@ -1,15 +1,18 @@
 //! The messaging database: SQL only, written once for PostgreSQL and SQLite. Chats and
 //! their members live in `chats.rs`, what members see of them (the chat list) in `views.rs`,
 //! new messages in `inserts.rs` (PostgreSQL's one-statement batches in `batches.rs`),
-//! reading and changing messages in `messages.rs`; every change commits with its events
+//! reading and changing messages in `messages.rs`, searching them in `search.rs`; every change commits with its events
 //! (`astral_common::outbox`).
 
 mod batches;
 mod chats;
 mod inserts;
 mod messages;
+mod search;
 mod system;
 mod views;
+
+pub use search::Search;
 
 use crate::model::{ChatKind, Message, Preview, User};
 use astral_common::Result;

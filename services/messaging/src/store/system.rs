@@ -25,7 +25,8 @@ pub(super) async fn record(
     let id = ids::new_id();
     sqlx::query(
         "INSERT INTO messages (id, chat_id, seq, version, author_id, content, created_at_ms, \
-         system_type, system_user_id, system_name) VALUES ($1, $2, $3, $3, $4, '', $5, $6, $7, $8)",
+         system_type, system_user_id, system_name, search_words) \
+         VALUES ($1, $2, $3, $3, $4, '', $5, $6, $7, $8, '')",
     )
     .bind(id)
     .bind(chat_id)

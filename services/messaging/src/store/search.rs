@@ -1,0 +1,142 @@
+//! Search over messages with each database's own full-text index: an FTS5 table in SQLite,
+//! a GIN index over a `tsvector` in PostgreSQL. Both index the words the service cut
+//! (`search_words`, `crate::search`), so they find the same messages. The index is written
+//! in the transaction of each send, edit and delete (`inserts.rs`, `messages.rs`): a search
+//! never finds a message's old text, and a deleted message never.
+
+use super::Store;
+use super::messages::{MESSAGE_COLUMNS, MessageRow};
+use crate::model::Message;
+use crate::search::{Query, index_words};
+use astral_common::Result;
+
+/// What to search for, and where.
+pub struct Search<'a> {
+    pub user_id: i64,
+    pub query: &'a Query,
+    pub chat_id: Option<&'a str>,
+    pub author_id: Option<i64>,
+    /// Only messages with a lower id (older): the next page.
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+/// The SQLite index: an FTS5 table holding no copy of the text (`content=''`), kept in step
+/// with `messages.search_words` by triggers. The `ascii` tokenizer splits only on ASCII
+/// punctuation and spaces and folds nothing beyond ASCII: the words arrive cut and folded.
+const SQLITE_INDEX: &str = "\
+    CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(\
+        words, content = '', contentless_delete = 1, tokenize = 'ascii', prefix = '2 3'); \
+    CREATE TRIGGER IF NOT EXISTS message_search_insert AFTER INSERT ON messages \
+        WHEN new.search_words <> '' BEGIN \
+        INSERT INTO message_search (rowid, words) VALUES (new.id, new.search_words); END; \
+    CREATE TRIGGER IF NOT EXISTS message_search_update AFTER UPDATE OF search_words ON messages \
+        BEGIN DELETE FROM message_search WHERE rowid = old.id; \
+        INSERT INTO message_search (rowid, words) SELECT new.id, new.search_words \
+        WHERE new.search_words <> ''; END; \
+    CREATE TRIGGER IF NOT EXISTS message_search_delete AFTER DELETE ON messages \
+        BEGIN DELETE FROM message_search WHERE rowid = old.id; END;";
+
+/// The PostgreSQL index: the words as a `tsvector` of lexemes taken as they are (no parser,
+/// no dictionary), in a GIN index of that expression.
+const POSTGRES_DOCUMENT: &str = "array_to_tsvector(string_to_array(m.search_words, ' '))";
+const POSTGRES_INDEX: &str = "CREATE INDEX IF NOT EXISTS messages_search ON messages \
+    USING GIN (array_to_tsvector(string_to_array(search_words, ' ')))";
+
+/// Messages indexed per statement while filling in those written before search existed.
+const BACKFILL_BATCH: i64 = 500;
+
+#[derive(sqlx::FromRow)]
+struct Unindexed {
+    id: i64,
+    content: String,
+}
+
+impl Store {
+    /// Makes the search index of this database if it is missing, then indexes the messages
+    /// written before it existed.
+    pub async fn prepare_search(&self) -> Result<()> {
+        let index = if self.postgres {
+            POSTGRES_INDEX
+        } else {
+            SQLITE_INDEX
+        };
+        sqlx::raw_sql(sqlx::AssertSqlSafe(index))
+            .execute(&self.pool)
+            .await?;
+        while self.index_some().await? > 0 {}
+        Ok(())
+    }
+
+    /// Indexes up to [`BACKFILL_BATCH`] messages not indexed yet; how many.
+    async fn index_some(&self) -> Result<usize> {
+        let unindexed: Vec<Unindexed> = sqlx::query_as(
+            "SELECT id, content FROM messages WHERE search_words IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(BACKFILL_BATCH)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tx = self.pool.begin().await?;
+        for message in &unindexed {
+            sqlx::query("UPDATE messages SET search_words = $1 WHERE id = $2")
+                .bind(index_words(&message.content))
+                .bind(message.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(unindexed.len())
+    }
+
+    /// The messages that match, newest first, in the chats the user is a member of now
+    /// (deleted messages have no words).
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "search"))]
+    pub async fn search(&self, search: &Search<'_>) -> Result<Vec<Message>> {
+        let matches = if self.postgres {
+            format!("{POSTGRES_DOCUMENT} @@ $2::tsquery")
+        } else {
+            "m.id IN (SELECT rowid FROM message_search WHERE message_search MATCH $2)".to_owned()
+        };
+        let mut sql = format!(
+            "SELECT {MESSAGE_COLUMNS} \
+             JOIN chat_members cm ON cm.chat_id = m.chat_id AND cm.user_id = $1 \
+             WHERE {matches}"
+        );
+        let mut next = 3;
+        let mut condition = |sql: &mut String, column: &str, operator: &str| {
+            sql.push_str(&format!(" AND m.{column} {operator} ${next}"));
+            next += 1;
+        };
+        if search.chat_id.is_some() {
+            condition(&mut sql, "chat_id", "=");
+        }
+        if search.author_id.is_some() {
+            condition(&mut sql, "author_id", "=");
+        }
+        if search.before.is_some() {
+            condition(&mut sql, "id", "<");
+        }
+        sql.push_str(&format!(" ORDER BY m.id DESC LIMIT ${next}"));
+        let query = if self.postgres {
+            search.query.tsquery()
+        } else {
+            search.query.fts5()
+        };
+        let mut rows = sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(sql))
+            .bind(search.user_id)
+            .bind(query);
+        if let Some(chat_id) = search.chat_id {
+            rows = rows.bind(chat_id);
+        }
+        if let Some(author_id) = search.author_id {
+            rows = rows.bind(author_id);
+        }
+        if let Some(before) = search.before {
+            rows = rows.bind(before);
+        }
+        let rows = rows.bind(search.limit).fetch_all(&self.pool).await?;
+        let mut messages: Vec<Message> = rows.into_iter().map(Message::from).collect();
+        self.attach_reactions(&mut messages).await?;
+        Ok(messages)
+    }
+}
