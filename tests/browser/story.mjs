@@ -828,6 +828,37 @@ async function main() {
       await gone(carol.page.getByText('New messages'), 'the "New messages" line once carol answered');
     });
 
+    await step('alice searches her messages; a result opens the chat at that message, its older history loaded', async () => {
+      // A fresh page holds only the newest page of each chat: "history 1" is 60 messages back.
+      await alice.page.reload();
+      await alice.page.getByRole('link', { name: 'Search' }).click();
+      const box = alice.page.getByRole('searchbox', { name: 'Search your messages' });
+      await box.fill('HISTORY 1');
+      const hit = alice.page.locator('.search-hit').filter({ has: alice.page.locator('.search-snippet', { hasText: /^history 1$/ }) });
+      await visible(hit, 'the result "history 1"');
+      const marks = await hit.locator('mark').allTextContents();
+      if (marks.join('|') !== 'history|1') throw new Error(`the marked words were ${JSON.stringify(marks)}`);
+      await visible(alice.page.locator('.search-hit', { hasText: 'history 10' }), 'the last word found as a prefix ("history 10")');
+      await visible(alice.page.getByRole('heading', { name: carolName, level: 2 }), 'the results grouped under the chat with carol');
+      await docShot(alice.page, 'search', ['desktop-light', 'phone-dark']);
+      await alice.page.setViewportSize(DESKTOP);
+      await hit.click();
+      await visible(alice.page.getByRole('heading', { name: carolName, level: 1 }), 'the chat with carol');
+      await alice.page.waitForFunction(
+        () => {
+          const target = [...document.querySelectorAll('.msg-content')].find((e) => e.textContent === 'history 1');
+          const scroller = document.querySelector('.scroller');
+          if (!target || !scroller) return false;
+          const t = target.getBoundingClientRect();
+          const s = scroller.getBoundingClientRect();
+          return t.top >= s.top && t.bottom <= s.bottom;
+        },
+        null,
+        { polling: 100, timeout: TIMEOUT },
+      );
+      await shot(alice.page, 'search-jump');
+    });
+
     await step('screenshots of the main screens', async () => {
       // bob: his chat with alice (reactions, reply, edit, mention, deletion), alice typing.
       await openChat(bob.page, aliceName);

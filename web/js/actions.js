@@ -81,7 +81,8 @@ export function createActions({ api, store, socket, timelines, outbox, signedIn,
     });
     const chatId = route.name === 'chat' ? route.chat_id : null;
     socket.focusChat(chatId);
-    if (chatId) void timelines.open(chatId);
+    if (route.name === 'chat' && route.message_id) void timelines.reveal(route.chat_id, route.message_id);
+    else if (chatId) void timelines.open(chatId);
   }
 
   /** @param {Route} route */
@@ -98,6 +99,9 @@ export function createActions({ api, store, socket, timelines, outbox, signedIn,
     refreshBlocks,
     show,
     go,
+
+    /** @param {string} q @param {string | null} before */
+    search: (q, before) => api.search(q, { before }),
 
     /** @param {string} username @param {string} password */
     async login(username, password) {

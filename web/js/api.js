@@ -1,7 +1,7 @@
 // api.js — the HTTP client: one function per API route, bearer tokens, one refresh on a 401.
 
 import { loadSession, saveSession, expiresAt } from './tokens.js';
-import { parseAuth, parseChat, parseFriends, parseMessage, parseRequest, parseSession, parseUser } from './model.js';
+import { parseAuth, parseChat, parseFriends, parseMessage, parseRequest, parseSearch, parseSession, parseUser } from './model.js';
 
 /** @typedef {import('./types.js').Chat} Chat */
 /** @typedef {import('./types.js').Message} Message */
@@ -286,6 +286,16 @@ export function createApi({ onAuthLost, base = '' }) {
       if (q.after !== undefined) params.set('after', String(q.after));
       params.set('limit', String(q.limit ?? 50));
       return list(await request('GET', `/api/chats/${enc(chatId)}/messages?${params}`)).map(parseMessage);
+    },
+    /**
+     * Searches one's chats: the newest matches first, `before` the next page's start.
+     * @param {string} q @param {{ before?: string | null, limit?: number }} [page]
+     * @returns {Promise<import('./types.js').SearchPage>}
+     */
+    async search(q, page = {}) {
+      const params = new URLSearchParams({ q, limit: String(page.limit ?? 20) });
+      if (page.before) params.set('before', page.before);
+      return parseSearch(await request('GET', `/api/search?${params}`));
     },
     /**
      * @param {string} chatId @param {string} content @param {string} nonce @param {string | null} [replyTo]

@@ -112,3 +112,34 @@ export function deviceName(ua) {
   if (browser && os) return `${browser} on ${os}`;
   return browser ?? os ?? ua.slice(0, 40);
 }
+
+/** Characters shown before a long message's first match, and in all. */
+const BEFORE_MATCH = 60;
+const SNIPPET = 240;
+
+/**
+ * A search result's content in parts, the matches marked: the whole content, or for a long
+ * one a window starting a little before its first match, with "…" where it was cut.
+ * Highlights are in characters (code points), as the server counts them.
+ * @param {string} content @param {{ start: number, end: number }[]} highlights
+ * @returns {{ text: string, mark: boolean }[]}
+ */
+export function snippetParts(content, highlights) {
+  const chars = [...content];
+  const from = chars.length > SNIPPET ? Math.max(0, (highlights[0]?.start ?? 0) - BEFORE_MATCH) : 0;
+  const to = Math.min(chars.length, from + SNIPPET);
+  /** @type {{ text: string, mark: boolean }[]} */
+  const parts = from > 0 ? [{ text: '…', mark: false }] : [];
+  let at = from;
+  for (const { start, end } of highlights) {
+    if (end <= at || start >= to) continue;
+    const s = Math.max(start, at);
+    if (s > at) parts.push({ text: chars.slice(at, s).join(''), mark: false });
+    const e = Math.min(end, to);
+    parts.push({ text: chars.slice(s, e).join(''), mark: true });
+    at = e;
+  }
+  if (at < to) parts.push({ text: chars.slice(at, to).join(''), mark: false });
+  if (to < chars.length) parts.push({ text: '…', mark: false });
+  return parts;
+}

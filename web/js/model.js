@@ -208,6 +208,27 @@ export function messageOf(d) {
   return parseMessage(o.message && typeof o.message === 'object' ? o.message : o);
 }
 
+/**
+ * A page of search results; highlights outside the content are dropped.
+ * @param {unknown} raw @returns {import('./types.js').SearchPage}
+ */
+export function parseSearch(raw) {
+  const o = obj(raw);
+  const results = Array.isArray(o.results) ? o.results : [];
+  return {
+    results: results.map((r) => {
+      const ro = obj(r);
+      const message = parseMessage(ro.message);
+      const length = [...message.content].length;
+      const highlights = (Array.isArray(ro.highlights) ? ro.highlights : [])
+        .map((hl) => ({ start: count(obj(hl).start), end: count(obj(hl).end) }))
+        .filter((hl) => hl.start < hl.end && hl.end <= length);
+      return { message, highlights };
+    }),
+    next_before: typeof o.next_before === 'string' ? o.next_before : null,
+  };
+}
+
 /** A chat event's payload: the chat itself, or `{chat}`. @param {unknown} d */
 export function chatOf(d) {
   const o = obj(d);

@@ -10,6 +10,8 @@ import { ApiError } from './api.js';
 
 const PAGE = 50;
 const CATCH_UP_PAGE = 100;
+/** Pages of history loaded at most to show a message (2,500 messages back). */
+const REVEAL_PAGES = 50;
 
 /** The highest version among messages, or `floor`. @param {readonly Message[]} ms @param {number} floor */
 function topVersion(ms, floor) {
@@ -112,6 +114,20 @@ export function createTimelines({ api, store, onError }) {
   }
 
   /**
+   * Opens a chat and loads its history back to `messageId` (a search result's), at most
+   * [`REVEAL_PAGES`] pages: the history stays one piece from the newest message down.
+   * @param {string} chatId @param {string} messageId
+   */
+  async function reveal(chatId, messageId) {
+    await open(chatId);
+    for (let page = 0; page < REVEAL_PAGES; page++) {
+      const t = timelineOf(store.state, chatId);
+      if (!t.loaded || !t.has_more || t.items.some((m) => m.id === messageId)) return;
+      await loadOlder(chatId);
+    }
+  }
+
+  /**
    * Takes a message from an event. A version more than one above the last known means a
    * change was missed: the open chat catches up now, others when they are next opened.
    * @param {Message} m
@@ -156,7 +172,7 @@ export function createTimelines({ api, store, onError }) {
     }
   }
 
-  return { open, loadOlder, catchUp, receive, resyncAll, scheduleRead };
+  return { open, reveal, loadOlder, catchUp, receive, resyncAll, scheduleRead };
 }
 
 /** @typedef {ReturnType<typeof createTimelines>} Timelines */

@@ -96,7 +96,17 @@
  * }} Timeline
  */
 
-/** @typedef {{ name: 'friends' } | { name: 'chat', chat_id: string }} Route */
+/**
+ * A page: friends, search, or a chat (`message_id`: a message to show, loading history back
+ * to it, as a search result links to it).
+ * @typedef {{ name: 'friends' } | { name: 'search' } | { name: 'chat', chat_id: string, message_id?: string }} Route
+ */
+
+/** Where a search result matched, in characters of its content. @typedef {{ start: number, end: number }} Highlight */
+
+/** @typedef {{ message: Message, highlights: Highlight[] }} SearchResult */
+
+/** @typedef {{ results: SearchResult[], next_before: string | null }} SearchPage */
 
 /** @typedef {{ id: string, user_agent: string, created_at: string, last_used_at: string, current: boolean }} SessionInfo */
 

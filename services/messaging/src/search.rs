@@ -53,15 +53,31 @@ fn words(text: &str) -> impl Iterator<Item = Word> + '_ {
     })
 }
 
-/// What the index holds for a message: its distinct words, separated by single spaces
-/// (empty when it has none, as a deleted message).
-pub fn index_words(content: &str) -> String {
+/// What the index holds for a message of `chat_id`: its distinct words and its chat's term,
+/// separated by single spaces (empty when it has no words, as a deleted message: nothing to
+/// find it by).
+pub fn index_words(chat_id: &str, content: &str) -> String {
     let mut seen = std::collections::HashSet::new();
-    let distinct: Vec<String> = words(content)
+    let mut terms: Vec<String> = words(content)
         .map(|word| word.folded)
         .filter(|word| seen.insert(word.clone()))
         .collect();
-    distinct.join(" ")
+    if !terms.is_empty() {
+        terms.push(chat_term(chat_id));
+    }
+    terms.join(" ")
+}
+
+/// The term that stands for a chat in the index: `§` (which no word holds: it is not a letter
+/// or a digit) and the chat id's bytes in hex (letters and digits only, so no tokenizer cuts
+/// it). A search asks for its words *and* one of the searcher's chats' terms, so that the
+/// index itself narrows the matches to those chats, however common the words are elsewhere.
+fn chat_term(chat_id: &str) -> String {
+    let mut term = String::from("§");
+    for byte in chat_id.bytes() {
+        term.push_str(&format!("{byte:02x}"));
+    }
+    term
 }
 
 /// A search: every word must be in a message, the last one also as the beginning of a word
@@ -95,24 +111,35 @@ impl Query {
         Ok(Self { words })
     }
 
-    /// The query as a PostgreSQL `tsquery` (its lexemes quoted, so taken as they are):
-    /// `'hello' & 'wor':*`.
-    pub fn tsquery(&self) -> String {
-        self.terms(|word| format!("'{word}'"), " & ", ":*")
+    /// The query in `chats` as a PostgreSQL `tsquery` (its lexemes quoted, so taken as they
+    /// are): `'hello' & 'wor':* & ('§31' | '§32')`.
+    pub fn tsquery<'a>(&self, chats: impl IntoIterator<Item = &'a str>) -> String {
+        self.terms(chats, |term| format!("'{term}'"), (" & ", " | "), ":*")
     }
 
-    /// The query as an SQLite FTS5 expression (each word a quoted string):
-    /// `"hello" AND "wor"*`.
-    pub fn fts5(&self) -> String {
-        self.terms(|word| format!("\"{word}\""), " AND ", "*")
+    /// The query in `chats` as an SQLite FTS5 expression (each term a quoted string):
+    /// `"hello" AND "wor"* AND ("§31" OR "§32")`.
+    pub fn fts5<'a>(&self, chats: impl IntoIterator<Item = &'a str>) -> String {
+        self.terms(chats, |term| format!("\"{term}\""), (" AND ", " OR "), "*")
     }
 
-    /// Words contain only letters and digits, so quoting them needs no escapes.
-    fn terms(&self, quote: impl Fn(&str) -> String, and: &str, prefix: &str) -> String {
+    /// Terms hold only letters, digits and `§`, so quoting them needs no escapes.
+    fn terms<'a>(
+        &self,
+        chats: impl IntoIterator<Item = &'a str>,
+        quote: impl Fn(&str) -> String,
+        (and, or): (&str, &str),
+        prefix: &str,
+    ) -> String {
         let mut terms: Vec<String> = self.words.iter().map(|word| quote(word)).collect();
         if let Some(last) = terms.last_mut() {
             last.push_str(prefix);
         }
+        let chats: Vec<String> = chats
+            .into_iter()
+            .map(|chat| quote(&chat_term(chat)))
+            .collect();
+        terms.push(format!("({})", chats.join(or)));
         terms.join(and)
     }
 
@@ -134,20 +161,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn words_are_runs_of_letters_and_digits_lower_cased() {
+    fn words_are_runs_of_letters_and_digits_lower_cased_then_the_chat() {
+        let words = |content| index_words("1_2", content);
         assert_eq!(
-            index_words("Hello, WORLD! hello-world_2 x²"),
-            "hello world 2 x²"
+            words("Hello, WORLD! hello-world_2 x²"),
+            "hello world 2 x² §315f32"
         );
-        assert_eq!(index_words("Ça va? Приве́т 東京"), "ça va приве́т 東京");
-        assert_eq!(index_words("🎉 ... !!!"), "");
-        assert_eq!(index_words(""), "");
+        assert_eq!(words("Ça va? Приве́т 東京"), "ça va приве́т 東京 §315f32");
+        assert_eq!(words("🎉 ... !!!"), "");
+        assert_eq!(words(""), "");
     }
 
     #[test]
     fn a_long_word_is_kept_by_its_beginning() {
         let long = "a".repeat(100);
-        assert_eq!(index_words(&long), "a".repeat(MAX_WORD_CHARS));
+        assert_eq!(
+            index_words("g", &long),
+            format!("{} §67", "a".repeat(MAX_WORD_CHARS))
+        );
         let query = Query::parse(&long).unwrap();
         assert_eq!(query.highlights(&long), vec![(0, 100)]);
     }
@@ -165,12 +196,20 @@ mod tests {
     #[test]
     fn queries_are_written_for_each_database_with_the_last_word_as_a_prefix() {
         let query = Query::parse("Hello, wor").unwrap();
-        assert_eq!(query.tsquery(), "'hello' & 'wor':*");
-        assert_eq!(query.fts5(), "\"hello\" AND \"wor\"*");
-        // Quotes and operators in the query are not words: nothing to escape.
+        let chats = ["1", "g"];
+        assert_eq!(query.tsquery(chats), "'hello' & 'wor':* & ('§31' | '§67')");
+        assert_eq!(
+            query.fts5(chats),
+            "\"hello\" AND \"wor\"* AND (\"§31\" OR \"§67\")"
+        );
+        // Quotes and operators in the query are not words, and chat ids are written in hex:
+        // nothing to escape.
         let hostile = Query::parse("a' | b\" OR c*:").unwrap();
-        assert_eq!(hostile.tsquery(), "'a' & 'b' & 'or' & 'c':*");
-        assert_eq!(hostile.fts5(), "\"a\" AND \"b\" AND \"or\" AND \"c\"*");
+        assert_eq!(hostile.tsquery(["'"]), "'a' & 'b' & 'or' & 'c':* & ('§27')");
+        assert_eq!(
+            hostile.fts5(["\""]),
+            "\"a\" AND \"b\" AND \"or\" AND \"c\"* AND (\"§22\")"
+        );
     }
 
     #[test]

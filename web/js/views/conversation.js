@@ -46,6 +46,8 @@ export function conversationView(chatId, actions) {
   let unreadFrom;
   let stickToBottom = true;
   let shownUnread = false;
+  /** @type {string | undefined} the message the address named, once shown */
+  let revealed;
   /** @type {State | null} */
   let last = null;
 
@@ -361,6 +363,26 @@ export function conversationView(chatId, actions) {
     }
     // A first page that does not fill the screen cannot be scrolled: fetch more right away.
     if (t?.loaded && t.has_more && !t.loading_older && scroller.scrollHeight <= scroller.clientHeight) actions.loadOlder(chatId);
+    revealTarget(s);
+  }
+
+  /**
+   * Shows the message the address names (a search result's) once its row is there: in the
+   * middle of the list, flashed, and the row the arrow keys start from.
+   * @param {State} s
+   */
+  function revealTarget(s) {
+    const target = s.route.name === 'chat' ? s.route.message_id : undefined;
+    if (!target || target === revealed) return;
+    const row = findRow(target);
+    if (!row) return;
+    revealed = target;
+    shownUnread = true;
+    activeKey = row.dataset.key;
+    rove();
+    itemActions.jumpTo(target);
+    stickToBottom = false;
+    jump.hidden = false;
   }
 
   return {

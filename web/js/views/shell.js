@@ -5,6 +5,7 @@ import { h } from '../dom.js';
 import { sidebarView } from './sidebar.js';
 import { friendsView } from './friends.js';
 import { conversationView } from './conversation.js';
+import { searchView } from './search.js';
 import { statusView, noticeView } from './status.js';
 import { confirmDialog } from './dialog.js';
 import { createGroupDialog, groupSettingsDialog } from './groups.js';
@@ -16,13 +17,14 @@ import { totalUnread } from '../store.js';
 /** @typedef {import('./conversation.js').ConversationActions} ConversationActions */
 /** @typedef {import('./groups.js').GroupActions} GroupActions */
 /** @typedef {import('./account.js').AccountActions} AccountActions */
+/** @typedef {import('./search.js').SearchActions} SearchActions */
 /** @typedef {import('./groups.js').OpenDialog} OpenDialog */
 
 /** What the shell adds for its views: dialogs. */
 /** @typedef {'confirm' | 'openGroupSettings'} ShellProvided */
 
 /**
- * @typedef {Omit<FriendsActions & ConversationActions & GroupActions & AccountActions, ShellProvided> & {
+ * @typedef {Omit<FriendsActions & ConversationActions & GroupActions & AccountActions & SearchActions, ShellProvided> & {
  *   closeSidebar: () => void,
  *   dismissNotice: () => void,
  * }} ShellActions
@@ -56,6 +58,8 @@ export function shellView(base) {
 
   const sidebar = sidebarView(actions);
   const friends = friendsView(actions);
+  /** @type {ReturnType<typeof searchView> | null} made when first shown, kept with its results */
+  let search = null;
   const status = statusView();
   const notice = noticeView(actions.dismissNotice);
   // The whole app is the page's main landmark (the sidebar alone is what a phone shows of it
@@ -88,6 +92,14 @@ export function shellView(base) {
         conversation.render(s);
         if (!s.sidebar_open && !dialog) conversation.focus();
       } else conversation.render(s);
+    } else if (s.route.name === 'search') {
+      conversation = null;
+      search ??= searchView(actions);
+      if (main.firstElementChild !== search.el) {
+        main.replaceChildren(search.el);
+        search.render(s);
+        if (!s.sidebar_open && !dialog) search.focus();
+      } else search.render(s);
     } else {
       conversation = null;
       if (main.firstElementChild !== friends.el) main.replaceChildren(friends.el);

@@ -1,4 +1,5 @@
-// views/sidebar.js — the left column: Friends, the chat list (nav "Chats") and the signed-in user.
+// views/sidebar.js — the left column: Friends, Search, the chat list (nav "Chats") and the
+// signed-in user.
 
 import { h, reconcile, setText, setAttr, avatar, updateAvatar, setBadge } from '../dom.js';
 import { icon } from '../icons.js';
@@ -18,6 +19,12 @@ export function sidebarView(actions) {
     h('span', { class: 'nav-icon' }, icon('friends')),
     h('span', { class: 'nav-label' }, 'Friends'),
     friendsBadge,
+  );
+  const searchLink = h(
+    'a',
+    { class: 'nav-item search-link', href: '#/search', onclick: () => actions.closeSidebar() },
+    h('span', { class: 'nav-icon' }, icon('search')),
+    h('span', { class: 'nav-label' }, 'Search'),
   );
   const list = h('ul', { class: 'chat-list' });
   const empty = h('p', { class: 'empty small' }, 'No chats yet. Open one from your friends list, or create a group.');
@@ -41,6 +48,7 @@ export function sidebarView(actions) {
     { class: 'sidebar' },
     h('header', { class: 'sidebar-header' }, h('span', { class: 'brand-mark small' }, icon('sparkle')), h('h1', { class: 'brand' }, 'Astral')),
     friendsLink,
+    searchLink,
     h('nav', { class: 'chats-nav', 'aria-label': 'Chats' }, h('div', { class: 'section-head' }, h('h2', { class: 'section-title' }, 'Chats'), newGroup), list, empty),
     h('footer', { class: 'me' }, h('span', { class: 'me-avatar' }, meAvatar, status), meName, settings, logout),
   );
@@ -66,6 +74,7 @@ export function sidebarView(actions) {
     setAttr(newGroup, 'title', noFriends ? 'Add a friend first to create a group' : 'Create group');
     setBadge(friendsBadge, incoming, badgeText(incoming));
     setAttr(friendsLink, 'aria-current', s.route.name === 'friends' ? 'page' : null);
+    setAttr(searchLink, 'aria-current', s.route.name === 'search' ? 'page' : null);
 
     const chats = sortedChats(s);
     empty.hidden = chats.length > 0 || !s.chats_loaded;

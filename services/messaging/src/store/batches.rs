@@ -33,7 +33,7 @@ pub async fn insert_one(tx: &mut Tx, new: &NewMessage<'_>) -> Result<Option<Numb
     .bind(new.reply_to.map(|reply| reply.id))
     .bind(new.now_ms)
     .bind(mentions_text(new.mentions))
-    .bind(index_words(new.content))
+    .bind(index_words(new.chat_id, new.content))
     .fetch_optional(&mut **tx)
     .await
 }
@@ -93,7 +93,7 @@ pub async fn insert_many(
             .bind(message.reply_to.map(|reply| reply.id))
             .bind(message.now_ms)
             .bind(mentions_text(message.mentions))
-            .bind(index_words(message.content));
+            .bind(index_words(message.chat_id, message.content));
     }
     let rows = query.fetch_all(&mut **tx).await?;
     let mut outcomes = vec![None; messages.len()];

@@ -174,7 +174,7 @@ async fn insert_in(
     .bind(new.now_ms)
     .bind(new.reply_to.map(|reply| reply.id))
     .bind(mentions_text(new.mentions))
-    .bind(index_words(new.content))
+    .bind(index_words(new.chat_id, new.content))
     .execute(&mut **tx)
     .await?;
     Ok(Some(numbers))

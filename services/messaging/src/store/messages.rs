@@ -143,7 +143,7 @@ impl Store {
         if bumped.rows_affected() != 1 {
             return Ok(Changed::Gone);
         }
-        if !apply(&mut tx, message_id, change, now_ms).await? {
+        if !apply(&mut tx, chat_id, message_id, change, now_ms).await? {
             return Ok(Changed::ReactionsFull);
         }
         let Some(changed) = message_in(&mut tx, chat_id, message_id).await? else {
@@ -204,7 +204,13 @@ impl Store {
 
 /// Applies `change` to a live message; false (nothing changed) when a reaction would pass
 /// the user's limit.
-async fn apply(tx: &mut Tx, message_id: i64, change: Change<'_>, now_ms: i64) -> Result<bool> {
+async fn apply(
+    tx: &mut Tx,
+    chat_id: &str,
+    message_id: i64,
+    change: Change<'_>,
+    now_ms: i64,
+) -> Result<bool> {
     match change {
         Change::Edit { content, mentions } => {
             sqlx::query(
@@ -215,7 +221,7 @@ async fn apply(tx: &mut Tx, message_id: i64, change: Change<'_>, now_ms: i64) ->
             .bind(mentions_text(mentions))
             .bind(now_ms)
             .bind(message_id)
-            .bind(index_words(content))
+            .bind(index_words(chat_id, content))
             .execute(&mut **tx)
             .await?;
         }

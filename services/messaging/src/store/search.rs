@@ -26,7 +26,9 @@ pub struct Search<'a> {
 /// punctuation and spaces and folds nothing beyond ASCII: the words arrive cut and folded.
 const SQLITE_INDEX: &str = "\
     CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(\
-        words, content = '', contentless_delete = 1, tokenize = 'ascii', prefix = '2 3'); \
+        words, content = '', contentless_delete = 1, tokenize = 'ascii', \
+        detail = 'none'); \
+    INSERT INTO message_search (message_search, rank) VALUES ('automerge', 16); \
     CREATE TRIGGER IF NOT EXISTS message_search_insert AFTER INSERT ON messages \
         WHEN new.search_words <> '' BEGIN \
         INSERT INTO message_search (rowid, words) VALUES (new.id, new.search_words); END; \
@@ -49,6 +51,7 @@ const BACKFILL_BATCH: i64 = 500;
 #[derive(sqlx::FromRow)]
 struct Unindexed {
     id: i64,
+    chat_id: String,
     content: String,
 }
 
@@ -71,7 +74,7 @@ impl Store {
     /// Indexes up to [`BACKFILL_BATCH`] messages not indexed yet; how many.
     async fn index_some(&self) -> Result<usize> {
         let unindexed: Vec<Unindexed> = sqlx::query_as(
-            "SELECT id, content FROM messages WHERE search_words IS NULL ORDER BY id LIMIT $1",
+            "SELECT id, chat_id, content FROM messages WHERE search_words IS NULL ORDER BY id LIMIT $1",
         )
         .bind(BACKFILL_BATCH)
         .fetch_all(&self.pool)
@@ -79,7 +82,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         for message in &unindexed {
             sqlx::query("UPDATE messages SET search_words = $1 WHERE id = $2")
-                .bind(index_words(&message.content))
+                .bind(index_words(&message.chat_id, &message.content))
                 .bind(message.id)
                 .execute(&mut *tx)
                 .await?;
@@ -89,27 +92,52 @@ impl Store {
     }
 
     /// The messages that match, newest first, in the chats the user is a member of now
-    /// (deleted messages have no words).
+    /// (deleted messages have no words). The query names the chats searched, so that the
+    /// index finds only their messages however common the words are elsewhere; the join
+    /// with the memberships holds even if one changed meanwhile.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "search"))]
     pub async fn search(&self, search: &Search<'_>) -> Result<Vec<Message>> {
-        let matches = if self.postgres {
-            format!("{POSTGRES_DOCUMENT} @@ $2::tsquery")
+        let chats: Vec<String> = match search.chat_id {
+            Some(chat_id) => vec![chat_id.to_owned()],
+            None => {
+                sqlx::query_scalar("SELECT chat_id FROM chat_members WHERE user_id = $1")
+                    .bind(search.user_id)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        if chats.is_empty() {
+            return Ok(Vec::new());
+        }
+        let chats = chats.iter().map(String::as_str);
+        // The matches first, from the index alone, then the newest of them. PostgreSQL is
+        // told so (a materialized CTE): otherwise, expecting many matches, it may walk all
+        // messages newest first and test each (hundreds of milliseconds when they are few).
+        let (hits, query) = if self.postgres {
+            (
+                format!(
+                    "WITH hits AS MATERIALIZED \
+                     (SELECT m.id FROM messages m WHERE {POSTGRES_DOCUMENT} @@ $2::tsquery) "
+                ),
+                search.query.tsquery(chats),
+            )
         } else {
-            "m.id IN (SELECT rowid FROM message_search WHERE message_search MATCH $2)".to_owned()
+            (
+                "WITH hits AS (SELECT rowid AS id FROM message_search WHERE message_search MATCH $2) "
+                    .to_owned(),
+                search.query.fts5(chats),
+            )
         };
         let mut sql = format!(
-            "SELECT {MESSAGE_COLUMNS} \
+            "{hits}SELECT {MESSAGE_COLUMNS} \
              JOIN chat_members cm ON cm.chat_id = m.chat_id AND cm.user_id = $1 \
-             WHERE {matches}"
+             WHERE m.id IN (SELECT id FROM hits)"
         );
         let mut next = 3;
         let mut condition = |sql: &mut String, column: &str, operator: &str| {
             sql.push_str(&format!(" AND m.{column} {operator} ${next}"));
             next += 1;
         };
-        if search.chat_id.is_some() {
-            condition(&mut sql, "chat_id", "=");
-        }
         if search.author_id.is_some() {
             condition(&mut sql, "author_id", "=");
         }
@@ -117,17 +145,9 @@ impl Store {
             condition(&mut sql, "id", "<");
         }
         sql.push_str(&format!(" ORDER BY m.id DESC LIMIT ${next}"));
-        let query = if self.postgres {
-            search.query.tsquery()
-        } else {
-            search.query.fts5()
-        };
         let mut rows = sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(sql))
             .bind(search.user_id)
             .bind(query);
-        if let Some(chat_id) = search.chat_id {
-            rows = rows.bind(chat_id);
-        }
         if let Some(author_id) = search.author_id {
             rows = rows.bind(author_id);
         }
