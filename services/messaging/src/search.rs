@@ -143,6 +143,17 @@ impl Query {
         terms.join(and)
     }
 
+    /// Whether `content` holds every word of the query, the last also as the beginning of a
+    /// word: what the index answers, checked again on the text as it is now.
+    pub fn matches(&self, content: &str) -> bool {
+        let Some((last, whole)) = self.words.split_last() else {
+            return false;
+        };
+        let held: Vec<String> = words(content).map(|word| word.folded).collect();
+        held.iter().any(|word| word.starts_with(last.as_str()))
+            && whole.iter().all(|wanted| held.contains(wanted))
+    }
+
     /// Where `content` matches: every word equal to one of the query's words, or beginning
     /// with its last; `(start, end)` in characters, in order.
     pub fn highlights(&self, content: &str) -> Vec<(usize, usize)> {
@@ -210,6 +221,18 @@ mod tests {
             hostile.fts5(["\""]),
             "\"a\" AND \"b\" AND \"or\" AND \"c\"* AND (\"§22\")"
         );
+    }
+
+    #[test]
+    fn a_text_matches_when_it_holds_every_word_the_last_as_a_beginning() {
+        let query = Query::parse("lunch tick").unwrap();
+        assert!(query.matches("Tickets for LUNCH"));
+        assert!(!query.matches("lunch at noon"), "the last word is missing");
+        assert!(
+            !query.matches("lunchtime tickets"),
+            "only the last word is a prefix"
+        );
+        assert!(!query.matches(""));
     }
 
     #[test]

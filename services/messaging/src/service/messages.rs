@@ -241,8 +241,11 @@ impl MessagingService {
         let messages = self.store.search(&search).await?;
         let full = i64::try_from(messages.len()).is_ok_and(|found| found == search.limit);
         let next_before = messages.last().filter(|_| full).map(|last| last.id);
+        // Only what the message says now, as these rules read it: an index may hold words
+        // cut by an earlier version of them (until its messages are indexed again).
         let found = messages
             .into_iter()
+            .filter(|message| !message.deleted && query.matches(&message.content))
             .map(|message| Found {
                 highlights: query.highlights(&message.content),
                 message,
