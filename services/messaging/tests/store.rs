@@ -1054,3 +1054,33 @@ async fn messages_written_before_search_existed_are_indexed_at_start() {
         );
     }
 }
+
+/// Replicas of the service start at once on one database: each makes the search index if it
+/// is missing, and none fails because another is making it. (PostgreSQL only: a SQLite file
+/// belongs to the one all-in-one process.)
+#[tokio::test]
+async fn replicas_preparing_search_at_once_all_succeed() {
+    for MigratedDatabase {
+        backend,
+        pool,
+        database,
+    } in MigratedDatabase::both(&astral_messaging::MIGRATOR).await
+    {
+        if backend == "sqlite" {
+            continue;
+        }
+        let mut replicas = Vec::new();
+        for _ in 0..4 {
+            let pool = astral_common::db::connect(&database.url).await.unwrap();
+            let store = Store::new(pool.clone(), Outbox::start(pool, EventBus::local()));
+            replicas.push(tokio::spawn(async move { store.prepare_search().await }));
+        }
+        for replica in replicas {
+            replica
+                .await
+                .unwrap()
+                .unwrap_or_else(|error| panic!("{backend}: {error:#}"));
+        }
+        drop(pool);
+    }
+}

@@ -45,6 +45,9 @@ const POSTGRES_DOCUMENT: &str = "array_to_tsvector(string_to_array(m.search_word
 const POSTGRES_INDEX: &str = "CREATE INDEX IF NOT EXISTS messages_search ON messages \
     USING GIN (array_to_tsvector(string_to_array(search_words, ' ')))";
 
+/// The advisory lock under which a PostgreSQL replica makes the index ("search" in ASCII).
+const SEARCH_INDEX_LOCK: i64 = 0x7365_6172_6368;
+
 /// Messages indexed per statement while filling in those written before search existed.
 const BACKFILL_BATCH: i64 = 500;
 
@@ -58,15 +61,25 @@ struct Unindexed {
 impl Store {
     /// Makes the search index of this database if it is missing, then indexes the messages
     /// written before it existed.
+    /// Replicas starting together take turns (`IF NOT EXISTS` alone races in PostgreSQL: two
+    /// `CREATE INDEX` at once fail one of them on the catalog's unique index).
     pub async fn prepare_search(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if self.postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(SEARCH_INDEX_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
         let index = if self.postgres {
             POSTGRES_INDEX
         } else {
             SQLITE_INDEX
         };
         sqlx::raw_sql(sqlx::AssertSqlSafe(index))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         while self.index_some().await? > 0 {}
         Ok(())
     }
