@@ -5,6 +5,7 @@ pub mod domain;
 pub mod events;
 mod friendships;
 mod grpc;
+pub mod images;
 mod member_lists;
 pub mod model;
 pub mod search;

@@ -1,0 +1,499 @@
+//! Images as they are uploaded (issue 18, attachments): which kind a file is, by its first
+//! bytes; its dimensions, from its header; refused past [`MAX_PIXELS`] before anything would
+//! decode it (a decompression bomb is a small file that claims a huge picture); and its
+//! metadata removed while it streams past, losslessly, so that what is stored never held
+//! EXIF or XMP (where a photo was taken, the camera, the author).
+//!
+//! [`Scrubber`] takes the upload chunk by chunk and gives back the bytes to store. JPEG:
+//! APP1 (EXIF, XMP), APP13 (Photoshop, IPTC) and comment segments are dropped; the colour
+//! profile (APP2) and the rest are kept. PNG: the text chunks (`tEXt`, `zTXt`, `iTXt`, where
+//! XMP lives) and `eXIf` are dropped. Anything else passes through unchanged and is not an
+//! image here (GIF and WebP are recognised and measured by the next step of the work).
+
+use std::fmt;
+
+/// The largest picture accepted: 40 megapixels (a 7,000 × 5,700 photo).
+pub const MAX_PIXELS: u64 = 40_000_000;
+
+/// What kind of image an upload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Png,
+    Jpeg,
+}
+
+impl Kind {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Png => "image/png",
+            Self::Jpeg => "image/jpeg",
+        }
+    }
+}
+
+/// An image, measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Image {
+    pub kind: Kind,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Why an upload that says it is an image is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// It claims more than [`MAX_PIXELS`].
+    TooManyPixels { width: u32, height: u32 },
+    /// Its structure is broken (a segment or chunk runs past the end, no dimensions).
+    Malformed(&'static str),
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooManyPixels { width, height } => write!(
+                f,
+                "the image is {width} × {height} pixels; at most {MAX_PIXELS} are accepted"
+            ),
+            Self::Malformed(what) => write!(f, "the image is malformed: {what}"),
+        }
+    }
+}
+
+const PNG_SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
+
+/// Where the scrubber is in the file.
+#[derive(Debug, Clone, Copy)]
+enum State {
+    /// Not enough bytes yet to tell what the file is.
+    Sniffing,
+    /// Not an image, or a JPEG's image data: everything passes.
+    Through,
+    /// JPEG, before the image data: at a marker.
+    JpegMarker,
+    /// PNG: at a chunk's length and type.
+    PngChunkHeader,
+    /// Inside a segment or chunk: `keep` or drop its next `left` bytes, then go on at `next`.
+    Body { left: usize, keep: bool, next: Next },
+}
+
+/// Where a segment or chunk leads once its body is through.
+#[derive(Debug, Clone, Copy)]
+enum Next {
+    JpegMarker,
+    /// A JPEG scan header: the image data follows.
+    JpegData,
+    PngChunkHeader,
+}
+
+/// Takes an upload's bytes as they arrive and gives back what to store.
+#[derive(Debug)]
+pub struct Scrubber {
+    state: State,
+    /// Bytes read but not decided on yet (a header split between chunks).
+    pending: Vec<u8>,
+    kind: Option<Kind>,
+    size: Option<(u32, u32)>,
+}
+
+impl Default for Scrubber {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scrubber {
+    pub fn new() -> Self {
+        Self {
+            state: State::Sniffing,
+            pending: Vec::new(),
+            kind: None,
+            size: None,
+        }
+    }
+
+    /// Takes the next bytes of the upload; gives back those to store now.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Refused> {
+        let mut bytes = std::mem::take(&mut self.pending);
+        bytes.extend_from_slice(chunk);
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut at = 0;
+        while at < bytes.len() {
+            match self.step(&bytes[at..], &mut out)? {
+                Some(used) => at += used,
+                None => break,
+            }
+        }
+        bytes.drain(..at);
+        self.pending = bytes;
+        Ok(out)
+    }
+
+    /// The end of the upload: the image it was (`None`: not an image), and the bytes left.
+    pub fn finish(mut self) -> Result<(Option<Image>, Vec<u8>), Refused> {
+        let out = match self.state {
+            State::Sniffing | State::Through => std::mem::take(&mut self.pending),
+            // A PNG ends after its last chunk (IEND).
+            State::PngChunkHeader if self.pending.is_empty() => Vec::new(),
+            _ => return Err(Refused::Malformed("it ends in the middle of its header")),
+        };
+        let image = match (self.kind, self.size) {
+            (Some(kind), Some((width, height))) => Some(Image {
+                kind,
+                width,
+                height,
+            }),
+            (Some(_), None) => return Err(Refused::Malformed("it gives no dimensions")),
+            (None, _) => None,
+        };
+        Ok((image, out))
+    }
+
+    /// One step over `bytes` (those not decided on yet): how many it used, or `None` when it
+    /// needs more.
+    fn step(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<Option<usize>, Refused> {
+        match self.state {
+            State::Sniffing => Ok(self.sniff(bytes, out)),
+            State::Through => {
+                out.extend_from_slice(bytes);
+                Ok(Some(bytes.len()))
+            }
+            State::JpegMarker => self.jpeg_marker(bytes, out),
+            State::PngChunkHeader => self.png_chunk_header(bytes, out),
+            State::Body { left, keep, next } => {
+                let n = left.min(bytes.len());
+                if keep {
+                    out.extend_from_slice(&bytes[..n]);
+                }
+                self.state = if n < left {
+                    State::Body {
+                        left: left - n,
+                        keep,
+                        next,
+                    }
+                } else {
+                    match next {
+                        Next::JpegMarker => State::JpegMarker,
+                        Next::JpegData => State::Through,
+                        Next::PngChunkHeader => State::PngChunkHeader,
+                    }
+                };
+                Ok(Some(n))
+            }
+        }
+    }
+
+    /// What the file is, from its first bytes.
+    fn sniff(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+        if bytes.starts_with(PNG_SIGNATURE) {
+            self.kind = Some(Kind::Png);
+            self.state = State::PngChunkHeader;
+            out.extend_from_slice(PNG_SIGNATURE);
+            return Some(PNG_SIGNATURE.len());
+        }
+        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            self.kind = Some(Kind::Jpeg);
+            self.state = State::JpegMarker;
+            out.extend_from_slice(&bytes[..2]);
+            return Some(2);
+        }
+        let could_be = PNG_SIGNATURE.starts_with(bytes) || [0xFF, 0xD8, 0xFF].starts_with(bytes);
+        if could_be {
+            return None;
+        }
+        self.state = State::Through;
+        Some(0)
+    }
+
+    /// A JPEG marker and, for a segment, its length (and a frame header's dimensions).
+    fn jpeg_marker(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<Option<usize>, Refused> {
+        if bytes.len() < 2 {
+            return Ok(None);
+        }
+        if bytes[0] != 0xFF {
+            return Err(Refused::Malformed(
+                "a JPEG segment does not start with a marker",
+            ));
+        }
+        let marker = bytes[1];
+        if marker == 0xFF {
+            return Ok(Some(1)); // a fill byte before the marker
+        }
+        // Markers without a length (TEM, RSTn, EOI).
+        if marker == 0x01 || (0xD0..=0xD7).contains(&marker) || marker == 0xD9 {
+            out.extend_from_slice(&bytes[..2]);
+            return Ok(Some(2));
+        }
+        if bytes.len() < 4 {
+            return Ok(None);
+        }
+        let length = usize::from(u16::from_be_bytes([bytes[2], bytes[3]]));
+        if length < 2 {
+            return Err(Refused::Malformed(
+                "a JPEG segment is shorter than its length field",
+            ));
+        }
+        let frame = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+        if frame {
+            // Precision (1 byte), then height and width (2 each).
+            if bytes.len() < 9 {
+                return Ok(None);
+            }
+            let height = u32::from(u16::from_be_bytes([bytes[5], bytes[6]]));
+            let width = u32::from(u16::from_be_bytes([bytes[7], bytes[8]]));
+            self.measured(width, height)?;
+        }
+        let scan = marker == 0xDA;
+        if scan && self.size.is_none() {
+            return Err(Refused::Malformed(
+                "a JPEG scan starts before its frame header",
+            ));
+        }
+        // APP1 (EXIF, XMP), APP13 (Photoshop, IPTC), COM: dropped.
+        let keep = !matches!(marker, 0xE1 | 0xED | 0xFE);
+        if keep {
+            out.extend_from_slice(&bytes[..4]);
+        }
+        let next = if scan {
+            Next::JpegData
+        } else {
+            Next::JpegMarker
+        };
+        self.state = State::Body {
+            left: length - 2,
+            keep,
+            next,
+        };
+        Ok(Some(4))
+    }
+
+    /// A PNG chunk's length and type (and the dimensions in `IHDR`).
+    fn png_chunk_header(
+        &mut self,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Option<usize>, Refused> {
+        if bytes.len() < 8 {
+            return Ok(None);
+        }
+        let length = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        let length =
+            usize::try_from(length).map_err(|_| Refused::Malformed("a PNG chunk is too long"))?;
+        let kind = &bytes[4..8];
+        if kind == b"IHDR" {
+            if bytes.len() < 16 {
+                return Ok(None);
+            }
+            let width = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+            let height = u32::from_be_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
+            self.measured(width, height)?;
+        } else if self.size.is_none() {
+            return Err(Refused::Malformed("a PNG chunk comes before IHDR"));
+        }
+        let keep = !matches!(kind, b"tEXt" | b"zTXt" | b"iTXt" | b"eXIf");
+        if keep {
+            out.extend_from_slice(&bytes[..8]);
+        }
+        // The data, then a 4-byte CRC.
+        self.state = State::Body {
+            left: length + 4,
+            keep,
+            next: Next::PngChunkHeader,
+        };
+        Ok(Some(8))
+    }
+
+    fn measured(&mut self, width: u32, height: u32) -> Result<(), Refused> {
+        if u64::from(width) * u64::from(height) > MAX_PIXELS {
+            return Err(Refused::TooManyPixels { width, height });
+        }
+        if width == 0 || height == 0 {
+            return Err(Refused::Malformed("it is zero pixels wide or high"));
+        }
+        self.size = Some((width, height));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A JPEG segment: marker, length, body.
+    fn segment(marker: u8, body: &[u8]) -> Vec<u8> {
+        let length = u16::try_from(body.len() + 2).unwrap().to_be_bytes();
+        [&[0xFF, marker][..], &length, body].concat()
+    }
+
+    /// A PNG chunk: length, type, data, a CRC (not checked here).
+    fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let length = u32::try_from(data.len()).unwrap().to_be_bytes();
+        [&length[..], kind, data, &[0, 0, 0, 0]].concat()
+    }
+
+    fn frame(width: u16, height: u16) -> Vec<u8> {
+        [
+            &[8][..],
+            &height.to_be_bytes(),
+            &width.to_be_bytes(),
+            &[1, 1, 0x11, 0],
+        ]
+        .concat()
+    }
+
+    fn ihdr(width: u32, height: u32) -> Vec<u8> {
+        chunk(
+            b"IHDR",
+            &[
+                &width.to_be_bytes()[..],
+                &height.to_be_bytes(),
+                &[8, 6, 0, 0, 0],
+            ]
+            .concat(),
+        )
+    }
+
+    /// Scrubs `file` fed `size` bytes at a time.
+    fn scrub(file: &[u8], size: usize) -> Result<(Option<Image>, Vec<u8>), Refused> {
+        let mut scrubber = Scrubber::new();
+        let mut stored = Vec::new();
+        for piece in file.chunks(size) {
+            stored.extend(scrubber.push(piece)?);
+        }
+        let (image, rest) = scrubber.finish()?;
+        stored.extend(rest);
+        Ok((image, stored))
+    }
+
+    fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn a_jpeg_loses_its_exif_xmp_and_comments_and_keeps_the_rest() {
+        let kept = [
+            segment(0xE0, b"JFIF\0\x01\x02"),
+            segment(0xE2, b"ICC_PROFILE\0colours"),
+            segment(0xC0, &frame(640, 480)),
+            segment(0xDA, &[1, 1, 0, 0, 0x3F, 0]),
+            b"\x12\x34\xFF\x00entropy-coded data with Exif in it".to_vec(),
+            vec![0xFF, 0xD9],
+        ];
+        let file = [
+            vec![0xFF, 0xD8],
+            kept[0].clone(),
+            segment(0xE1, b"Exif\0\0GPS 48.8584 N 2.2945 E"),
+            segment(
+                0xE1,
+                b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>author</x:xmpmeta>",
+            ),
+            kept[1].clone(),
+            segment(0xED, b"Photoshop 3.0\0IPTC"),
+            segment(0xFE, b"a comment"),
+            kept[2].clone(),
+            kept[3].clone(),
+            kept[4].clone(),
+            kept[5].clone(),
+        ]
+        .concat();
+        let expected = [vec![0xFF, 0xD8], kept.concat()].concat();
+        for size in [1, 3, 7, 64, file.len()] {
+            let (image, stored) = scrub(&file, size).unwrap();
+            assert_eq!(
+                image,
+                Some(Image {
+                    kind: Kind::Jpeg,
+                    width: 640,
+                    height: 480
+                }),
+                "fed {size} at a time"
+            );
+            assert_eq!(stored, expected, "fed {size} at a time");
+            assert!(
+                !holds(&stored, b"GPS") && !holds(&stored, b"xmpmeta") && !holds(&stored, b"IPTC")
+            );
+        }
+    }
+
+    #[test]
+    fn a_png_loses_its_text_and_exif_chunks_and_keeps_the_rest() {
+        let kept = [
+            ihdr(320, 200),
+            chunk(b"iCCP", b"profile"),
+            chunk(b"IDAT", b"pixels"),
+            chunk(b"IEND", b""),
+        ];
+        let file = [
+            PNG_SIGNATURE.to_vec(),
+            kept[0].clone(),
+            chunk(b"tEXt", b"Author\0someone"),
+            chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0<x:xmpmeta/>"),
+            chunk(b"eXIf", b"MM\0*GPS"),
+            kept[1].clone(),
+            chunk(b"zTXt", b"Comment\0\0zipped"),
+            kept[2].clone(),
+            kept[3].clone(),
+        ]
+        .concat();
+        let expected = [PNG_SIGNATURE.to_vec(), kept.concat()].concat();
+        for size in [1, 5, 13, file.len()] {
+            let (image, stored) = scrub(&file, size).unwrap();
+            assert_eq!(
+                image,
+                Some(Image {
+                    kind: Kind::Png,
+                    width: 320,
+                    height: 200
+                })
+            );
+            assert_eq!(stored, expected, "fed {size} at a time");
+        }
+    }
+
+    #[test]
+    fn a_picture_claiming_too_many_pixels_is_refused_from_its_header() {
+        // A few bytes that claim 100,000 × 100,000 pixels: refused before any pixel data.
+        let png = [PNG_SIGNATURE.to_vec(), ihdr(100_000, 100_000)].concat();
+        assert_eq!(
+            Scrubber::new().push(&png),
+            Err(Refused::TooManyPixels {
+                width: 100_000,
+                height: 100_000
+            })
+        );
+        let jpeg = [vec![0xFF, 0xD8], segment(0xC2, &frame(65_000, 65_000))].concat();
+        assert!(matches!(
+            Scrubber::new().push(&jpeg),
+            Err(Refused::TooManyPixels { .. })
+        ));
+        // 40 megapixels exactly is accepted.
+        let fits = [PNG_SIGNATURE.to_vec(), ihdr(8_000, 5_000)].concat();
+        assert!(Scrubber::new().push(&fits).is_ok());
+    }
+
+    #[test]
+    fn broken_images_are_refused_and_other_files_pass_unchanged() {
+        // Data before the frame header, a chunk before IHDR, a file cut in its header.
+        let scan_first = [vec![0xFF, 0xD8], segment(0xDA, &[1, 1, 0, 0, 0x3F, 0])].concat();
+        assert!(scrub(&scan_first, 4).is_err());
+        let no_ihdr = [PNG_SIGNATURE.to_vec(), chunk(b"IDAT", b"x")].concat();
+        assert!(scrub(&no_ihdr, 4).is_err());
+        let cut = [PNG_SIGNATURE.to_vec(), ihdr(10, 10)[..10].to_vec()].concat();
+        assert!(scrub(&cut, 4).is_err());
+        assert!(
+            scrub(&[0xFF, 0xD8, 0xFF, 0xD9], 1).is_err(),
+            "a JPEG without dimensions"
+        );
+        for other in [
+            &b"%PDF-1.7 Exif"[..],
+            b"",
+            b"\xFF",
+            b"\x89PN",
+            b"hello, world",
+        ] {
+            for size in [1, 2, 64] {
+                assert_eq!(scrub(other, size), Ok((None, other.to_vec())), "{other:?}");
+            }
+        }
+    }
+}
