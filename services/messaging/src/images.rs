@@ -4,11 +4,15 @@
 //! metadata removed while it streams past, losslessly, so that what is stored never held
 //! EXIF or XMP (where a photo was taken, the camera, the author).
 //!
-//! [`Scrubber`] takes the upload chunk by chunk and gives back the bytes to store. JPEG:
-//! APP1 (EXIF, XMP), APP13 (Photoshop, IPTC) and comment segments are dropped; the colour
-//! profile (APP2) and the rest are kept. PNG: the text chunks (`tEXt`, `zTXt`, `iTXt`, where
-//! XMP lives) and `eXIf` are dropped. Anything else passes through unchanged and is not an
-//! image here (GIF and WebP are recognised and measured by the next step of the work).
+//! [`Scrubber`] takes the upload chunk by chunk and gives back the bytes to store:
+//! - JPEG: APP1 (EXIF, XMP), APP13 (Photoshop, IPTC) and comment segments are dropped; the
+//!   colour profile (APP2) and the rest are kept;
+//! - PNG: the text chunks (`tEXt`, `zTXt`, `iTXt`, where XMP lives) and `eXIf` are dropped;
+//! - WebP: `EXIF` and `XMP ` chunks are erased in place (renamed `JUNK`, their bytes zeroed:
+//!   the file's size is written at its start, so nothing can be dropped while streaming) and
+//!   the `VP8X` flags that announced them cleared.
+//!
+//! Anything else passes through unchanged and is not an image here (GIF is the next step).
 
 use std::fmt;
 
@@ -20,6 +24,7 @@ pub const MAX_PIXELS: u64 = 40_000_000;
 pub enum Kind {
     Png,
     Jpeg,
+    Webp,
 }
 
 impl Kind {
@@ -27,6 +32,7 @@ impl Kind {
         match self {
             Self::Png => "image/png",
             Self::Jpeg => "image/jpeg",
+            Self::Webp => "image/webp",
         }
     }
 }
@@ -73,8 +79,20 @@ enum State {
     JpegMarker,
     /// PNG: at a chunk's length and type.
     PngChunkHeader,
-    /// Inside a segment or chunk: `keep` or drop its next `left` bytes, then go on at `next`.
-    Body { left: usize, keep: bool, next: Next },
+    /// WebP: at a chunk's type and size.
+    WebpChunkHeader,
+    /// Inside a segment or chunk: its next `left` bytes, passed as `pass` says, then `next`.
+    Body { left: usize, pass: Pass, next: Next },
+}
+
+/// What becomes of a segment's or chunk's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Keep,
+    Drop,
+    /// Stored as zeros: a WebP chunk cannot be dropped without changing the file's size,
+    /// written at its start; it is renamed to a type decoders skip and its data erased.
+    Zero,
 }
 
 /// Where a segment or chunk leads once its body is through.
@@ -84,6 +102,7 @@ enum Next {
     /// A JPEG scan header: the image data follows.
     JpegData,
     PngChunkHeader,
+    WebpChunkHeader,
 }
 
 /// Takes an upload's bytes as they arrive and gives back what to store.
@@ -133,8 +152,8 @@ impl Scrubber {
     pub fn finish(mut self) -> Result<(Option<Image>, Vec<u8>), Refused> {
         let out = match self.state {
             State::Sniffing | State::Through => std::mem::take(&mut self.pending),
-            // A PNG ends after its last chunk (IEND).
-            State::PngChunkHeader if self.pending.is_empty() => Vec::new(),
+            // A PNG or WebP file ends after its last chunk.
+            State::PngChunkHeader | State::WebpChunkHeader if self.pending.is_empty() => Vec::new(),
             _ => return Err(Refused::Malformed("it ends in the middle of its header")),
         };
         let image = match (self.kind, self.size) {
@@ -160,15 +179,18 @@ impl Scrubber {
             }
             State::JpegMarker => self.jpeg_marker(bytes, out),
             State::PngChunkHeader => self.png_chunk_header(bytes, out),
-            State::Body { left, keep, next } => {
+            State::WebpChunkHeader => self.webp_chunk_header(bytes, out),
+            State::Body { left, pass, next } => {
                 let n = left.min(bytes.len());
-                if keep {
-                    out.extend_from_slice(&bytes[..n]);
+                match pass {
+                    Pass::Keep => out.extend_from_slice(&bytes[..n]),
+                    Pass::Drop => {}
+                    Pass::Zero => out.resize(out.len() + n, 0),
                 }
                 self.state = if n < left {
                     State::Body {
                         left: left - n,
-                        keep,
+                        pass,
                         next,
                     }
                 } else {
@@ -176,6 +198,7 @@ impl Scrubber {
                         Next::JpegMarker => State::JpegMarker,
                         Next::JpegData => State::Through,
                         Next::PngChunkHeader => State::PngChunkHeader,
+                        Next::WebpChunkHeader => State::WebpChunkHeader,
                     }
                 };
                 Ok(Some(n))
@@ -197,7 +220,20 @@ impl Scrubber {
             out.extend_from_slice(&bytes[..2]);
             return Some(2);
         }
-        let could_be = PNG_SIGNATURE.starts_with(bytes) || [0xFF, 0xD8, 0xFF].starts_with(bytes);
+        if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+            self.kind = Some(Kind::Webp);
+            self.state = State::WebpChunkHeader;
+            out.extend_from_slice(&bytes[..12]);
+            return Some(12);
+        }
+        let riff = if bytes.len() <= 4 {
+            b"RIFF".starts_with(bytes)
+        } else {
+            bytes.starts_with(b"RIFF") && b"WEBP".starts_with(&bytes[8.min(bytes.len())..])
+        };
+        let could_be = PNG_SIGNATURE.starts_with(bytes)
+            || [0xFF, 0xD8, 0xFF].starts_with(bytes)
+            || (riff && bytes.len() < 12);
         if could_be {
             return None;
         }
@@ -261,7 +297,7 @@ impl Scrubber {
         };
         self.state = State::Body {
             left: length - 2,
-            keep,
+            pass: if keep { Pass::Keep } else { Pass::Drop },
             next,
         };
         Ok(Some(4))
@@ -297,10 +333,114 @@ impl Scrubber {
         // The data, then a 4-byte CRC.
         self.state = State::Body {
             left: length + 4,
-            keep,
+            pass: if keep { Pass::Keep } else { Pass::Drop },
             next: Next::PngChunkHeader,
         };
         Ok(Some(8))
+    }
+
+    /// A WebP chunk's type and size; the canvas or frame size in `VP8X`, `VP8 `, `VP8L` and
+    /// `ANMF`. `EXIF` and `XMP ` chunks are erased, and `VP8X` no longer says they are there.
+    fn webp_chunk_header(
+        &mut self,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Option<usize>, Refused> {
+        if bytes.len() < 8 {
+            return Ok(None);
+        }
+        let fourcc: [u8; 4] = [bytes[0], bytes[1], bytes[2], bytes[3]];
+        let size = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+        let size =
+            usize::try_from(size).map_err(|_| Refused::Malformed("a WebP chunk is too long"))?;
+        // Chunks are padded to an even length.
+        let body = size + (size & 1);
+        let u24 = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], 0]);
+        let (read, header): (usize, Vec<u8>) = match &fourcc {
+            b"VP8X" => {
+                if bytes.len() < 18 || size < 10 {
+                    return self.need(bytes.len() < 18);
+                }
+                self.measured(u24(12) + 1, u24(15) + 1)?;
+                // Flags: bit 3 EXIF, bit 2 XMP.
+                let mut header = bytes[..18].to_vec();
+                header[8] &= !(0x08 | 0x04);
+                (18, header)
+            }
+            b"VP8 " => {
+                if bytes.len() < 18 || size < 10 {
+                    return self.need(bytes.len() < 18);
+                }
+                if bytes[11..14] != [0x9D, 0x01, 0x2A] {
+                    return Err(Refused::Malformed("a WebP VP8 frame lacks its start code"));
+                }
+                let width = u32::from(u16::from_le_bytes([bytes[14], bytes[15]]) & 0x3FFF);
+                let height = u32::from(u16::from_le_bytes([bytes[16], bytes[17]]) & 0x3FFF);
+                self.measure_frame(width, height)?;
+                (18, bytes[..18].to_vec())
+            }
+            b"VP8L" => {
+                if bytes.len() < 13 || size < 5 {
+                    return self.need(bytes.len() < 13);
+                }
+                if bytes[8] != 0x2F {
+                    return Err(Refused::Malformed("a WebP VP8L frame lacks its signature"));
+                }
+                let bits = u32::from_le_bytes([bytes[9], bytes[10], bytes[11], bytes[12]]);
+                self.measure_frame((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)?;
+                (13, bytes[..13].to_vec())
+            }
+            b"ANMF" => {
+                if bytes.len() < 20 || size < 12 {
+                    return self.need(bytes.len() < 20);
+                }
+                let (width, height) = (u24(14) + 1, u24(17) + 1);
+                if u64::from(width) * u64::from(height) > MAX_PIXELS {
+                    return Err(Refused::TooManyPixels { width, height });
+                }
+                (20, bytes[..20].to_vec())
+            }
+            b"EXIF" | b"XMP " => {
+                out.extend_from_slice(b"JUNK");
+                out.extend_from_slice(&bytes[4..8]);
+                self.state = State::Body {
+                    left: body,
+                    pass: Pass::Zero,
+                    next: Next::WebpChunkHeader,
+                };
+                return Ok(Some(8));
+            }
+            _ => (8, bytes[..8].to_vec()),
+        };
+        out.extend_from_slice(&header);
+        self.state = State::Body {
+            left: body - (read - 8),
+            pass: Pass::Keep,
+            next: Next::WebpChunkHeader,
+        };
+        Ok(Some(read))
+    }
+
+    /// More bytes are needed (`short`), or a chunk is too small for its own header.
+    fn need(&self, short: bool) -> Result<Option<usize>, Refused> {
+        if short {
+            Ok(None)
+        } else {
+            Err(Refused::Malformed(
+                "a WebP chunk is shorter than its header",
+            ))
+        }
+    }
+
+    /// A frame's size: the image's, unless a canvas (`VP8X`) already gave it.
+    fn measure_frame(&mut self, width: u32, height: u32) -> Result<(), Refused> {
+        match self.size {
+            Some(_) if u64::from(width) * u64::from(height) > MAX_PIXELS => {
+                Err(Refused::TooManyPixels { width, height })
+            }
+            Some(_) => Ok(()),
+            None => self.measured(width, height),
+        }
     }
 
     fn measured(&mut self, width: u32, height: u32) -> Result<(), Refused> {
@@ -469,6 +609,123 @@ mod tests {
         // 40 megapixels exactly is accepted.
         let fits = [PNG_SIGNATURE.to_vec(), ihdr(8_000, 5_000)].concat();
         assert!(Scrubber::new().push(&fits).is_ok());
+    }
+
+    /// A WebP chunk: type, little-endian size, data, a pad byte to an even length.
+    fn riff(fourcc: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let size = u32::try_from(data.len()).unwrap().to_le_bytes();
+        let pad: &[u8] = if data.len() % 2 == 1 { &[0] } else { &[] };
+        [&fourcc[..], &size, data, pad].concat()
+    }
+
+    fn webp(chunks: &[Vec<u8>]) -> Vec<u8> {
+        let body = chunks.concat();
+        let size = u32::try_from(body.len() + 4).unwrap().to_le_bytes();
+        [&b"RIFF"[..], &size, b"WEBP", &body].concat()
+    }
+
+    /// `VP8X` with flags, a canvas of `width` × `height`.
+    fn vp8x(flags: u8, width: u32, height: u32) -> Vec<u8> {
+        let w = (width - 1).to_le_bytes();
+        let h = (height - 1).to_le_bytes();
+        riff(
+            b"VP8X",
+            &[flags, 0, 0, 0, w[0], w[1], w[2], h[0], h[1], h[2]],
+        )
+    }
+
+    /// A lossless frame header of `width` × `height`, then some data.
+    fn vp8l(width: u32, height: u32) -> Vec<u8> {
+        let bits = (width - 1) | ((height - 1) << 14);
+        riff(
+            b"VP8L",
+            &[&[0x2F][..], &bits.to_le_bytes(), b"pixels"].concat(),
+        )
+    }
+
+    #[test]
+    fn a_webp_has_its_exif_and_xmp_erased_in_place_and_its_flags_cleared() {
+        let exif = riff(b"EXIF", b"MM\0*GPS 48.8584 N");
+        let xmp = riff(b"XMP ", b"<x:xmpmeta>author</x:xmpmeta>");
+        let file = webp(&[
+            vp8x(0x08 | 0x04 | 0x10, 1920, 1080),
+            vp8l(1920, 1080),
+            exif.clone(),
+            xmp.clone(),
+        ]);
+        for size in [1, 7, file.len()] {
+            let (image, stored) = scrub(&file, size).unwrap();
+            assert_eq!(
+                image,
+                Some(Image {
+                    kind: Kind::Webp,
+                    width: 1920,
+                    height: 1080
+                })
+            );
+            assert_eq!(stored.len(), file.len(), "the RIFF size still holds");
+            assert!(
+                !holds(&stored, b"GPS") && !holds(&stored, b"xmpmeta") && !holds(&stored, b"EXIF")
+            );
+            assert_eq!(stored[20], 0x10, "only the alpha flag is left");
+            let erased = [
+                b"JUNK".to_vec(),
+                exif[4..8].to_vec(),
+                vec![0; exif.len() - 8],
+            ]
+            .concat();
+            assert!(
+                holds(&stored, &erased),
+                "the EXIF chunk, renamed and zeroed"
+            );
+        }
+        // A simple lossy file: its size from the VP8 frame header.
+        let frame = [
+            &[0x50, 0x00, 0x00, 0x9D, 0x01, 0x2A][..],
+            &640u16.to_le_bytes(),
+            &360u16.to_le_bytes(),
+            b"data",
+        ]
+        .concat();
+        let lossy = webp(&[riff(b"VP8 ", &frame)]);
+        assert_eq!(
+            scrub(&lossy, 3).unwrap(),
+            (
+                Some(Image {
+                    kind: Kind::Webp,
+                    width: 640,
+                    height: 360
+                }),
+                lossy.clone()
+            )
+        );
+    }
+
+    #[test]
+    fn a_webp_claiming_too_many_pixels_is_refused() {
+        let canvas = webp(&[vp8x(0, 16_384, 16_384)]);
+        assert!(matches!(
+            scrub(&canvas, 64),
+            Err(Refused::TooManyPixels { .. })
+        ));
+        let frame = webp(&[vp8l(16_384, 16_384)]);
+        assert!(matches!(
+            scrub(&frame, 64),
+            Err(Refused::TooManyPixels { .. })
+        ));
+        // An animation frame bigger than any image accepted, on a small canvas.
+        let w = (16_000u32 - 1).to_le_bytes();
+        let anmf = riff(
+            b"ANMF",
+            &[
+                0, 0, 0, 0, 0, 0, w[0], w[1], w[2], w[0], w[1], w[2], 0, 0, 0, 0,
+            ],
+        );
+        let animated = webp(&[vp8x(0x02, 100, 100), anmf]);
+        assert!(matches!(
+            scrub(&animated, 64),
+            Err(Refused::TooManyPixels { .. })
+        ));
     }
 
     #[test]
