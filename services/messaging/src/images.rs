@@ -12,7 +12,10 @@
 //!   the file's size is written at its start, so nothing can be dropped while streaming) and
 //!   the `VP8X` flags that announced them cleared.
 //!
-//! Anything else passes through unchanged and is not an image here (GIF is the next step).
+//! - GIF: comment extensions and the XMP application block are dropped, and nothing after the
+//!   trailer is stored (a file hidden behind a picture).
+//!
+//! Anything else passes through unchanged and is not an image here.
 
 use std::fmt;
 
@@ -25,6 +28,7 @@ pub enum Kind {
     Png,
     Jpeg,
     Webp,
+    Gif,
 }
 
 impl Kind {
@@ -33,6 +37,7 @@ impl Kind {
             Self::Png => "image/png",
             Self::Jpeg => "image/jpeg",
             Self::Webp => "image/webp",
+            Self::Gif => "image/gif",
         }
     }
 }
@@ -68,6 +73,15 @@ impl fmt::Display for Refused {
 
 const PNG_SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
 
+/// The size of a GIF colour table announced by a flags byte (none unless its top bit is set).
+fn colour_table(flags: u8) -> usize {
+    if flags & 0x80 == 0 {
+        0
+    } else {
+        3 << ((flags & 0x07) + 1)
+    }
+}
+
 /// Where the scrubber is in the file.
 #[derive(Debug, Clone, Copy)]
 enum State {
@@ -81,6 +95,12 @@ enum State {
     PngChunkHeader,
     /// WebP: at a chunk's type and size.
     WebpChunkHeader,
+    /// GIF: at a block (an extension, an image, the trailer).
+    GifBlock,
+    /// GIF: at the length of the next data sub-block of a block passed as `Pass` says.
+    GifSubBlock(Pass),
+    /// After a GIF's trailer: nothing more is stored.
+    GifEnd,
     /// Inside a segment or chunk: its next `left` bytes, passed as `pass` says, then `next`.
     Body { left: usize, pass: Pass, next: Next },
 }
@@ -103,6 +123,8 @@ enum Next {
     JpegData,
     PngChunkHeader,
     WebpChunkHeader,
+    GifBlock,
+    GifSubBlock(Pass),
 }
 
 /// Takes an upload's bytes as they arrive and gives back what to store.
@@ -154,6 +176,7 @@ impl Scrubber {
             State::Sniffing | State::Through => std::mem::take(&mut self.pending),
             // A PNG or WebP file ends after its last chunk.
             State::PngChunkHeader | State::WebpChunkHeader if self.pending.is_empty() => Vec::new(),
+            State::GifEnd => Vec::new(),
             _ => return Err(Refused::Malformed("it ends in the middle of its header")),
         };
         let image = match (self.kind, self.size) {
@@ -172,7 +195,7 @@ impl Scrubber {
     /// needs more.
     fn step(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<Option<usize>, Refused> {
         match self.state {
-            State::Sniffing => Ok(self.sniff(bytes, out)),
+            State::Sniffing => self.sniff(bytes, out),
             State::Through => {
                 out.extend_from_slice(bytes);
                 Ok(Some(bytes.len()))
@@ -180,6 +203,24 @@ impl Scrubber {
             State::JpegMarker => self.jpeg_marker(bytes, out),
             State::PngChunkHeader => self.png_chunk_header(bytes, out),
             State::WebpChunkHeader => self.webp_chunk_header(bytes, out),
+            State::GifBlock => self.gif_block(bytes, out),
+            State::GifSubBlock(pass) => {
+                let length = usize::from(bytes[0]);
+                if pass == Pass::Keep {
+                    out.push(bytes[0]);
+                }
+                self.state = if length == 0 {
+                    State::GifBlock
+                } else {
+                    State::Body {
+                        left: length,
+                        pass,
+                        next: Next::GifSubBlock(pass),
+                    }
+                };
+                Ok(Some(1))
+            }
+            State::GifEnd => Ok(Some(bytes.len())),
             State::Body { left, pass, next } => {
                 let n = left.min(bytes.len());
                 match pass {
@@ -199,6 +240,8 @@ impl Scrubber {
                         Next::JpegData => State::Through,
                         Next::PngChunkHeader => State::PngChunkHeader,
                         Next::WebpChunkHeader => State::WebpChunkHeader,
+                        Next::GifBlock => State::GifBlock,
+                        Next::GifSubBlock(pass) => State::GifSubBlock(pass),
                     }
                 };
                 Ok(Some(n))
@@ -207,24 +250,38 @@ impl Scrubber {
     }
 
     /// What the file is, from its first bytes.
-    fn sniff(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    fn sniff(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<Option<usize>, Refused> {
         if bytes.starts_with(PNG_SIGNATURE) {
             self.kind = Some(Kind::Png);
             self.state = State::PngChunkHeader;
             out.extend_from_slice(PNG_SIGNATURE);
-            return Some(PNG_SIGNATURE.len());
+            return Ok(Some(PNG_SIGNATURE.len()));
         }
         if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
             self.kind = Some(Kind::Jpeg);
             self.state = State::JpegMarker;
             out.extend_from_slice(&bytes[..2]);
-            return Some(2);
+            return Ok(Some(2));
+        }
+        if bytes.len() >= 13 && (bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a")) {
+            self.kind = Some(Kind::Gif);
+            let width = u32::from(u16::from_le_bytes([bytes[6], bytes[7]]));
+            let height = u32::from(u16::from_le_bytes([bytes[8], bytes[9]]));
+            self.measured(width, height)?;
+            out.extend_from_slice(&bytes[..13]);
+            // The global colour table, if any, follows.
+            self.state = State::Body {
+                left: colour_table(bytes[10]),
+                pass: Pass::Keep,
+                next: Next::GifBlock,
+            };
+            return Ok(Some(13));
         }
         if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
             self.kind = Some(Kind::Webp);
             self.state = State::WebpChunkHeader;
             out.extend_from_slice(&bytes[..12]);
-            return Some(12);
+            return Ok(Some(12));
         }
         let riff = if bytes.len() <= 4 {
             b"RIFF".starts_with(bytes)
@@ -233,12 +290,16 @@ impl Scrubber {
         };
         let could_be = PNG_SIGNATURE.starts_with(bytes)
             || [0xFF, 0xD8, 0xFF].starts_with(bytes)
-            || (riff && bytes.len() < 12);
+            || (riff && bytes.len() < 12)
+            || (bytes.len() < 13
+                && bytes.len() >= 6
+                && (bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a")))
+            || (bytes.len() < 6 && (b"GIF87a".starts_with(bytes) || b"GIF89a".starts_with(bytes)));
         if could_be {
-            return None;
+            return Ok(None);
         }
         self.state = State::Through;
-        Some(0)
+        Ok(Some(0))
     }
 
     /// A JPEG marker and, for a segment, its length (and a frame header's dimensions).
@@ -419,6 +480,63 @@ impl Scrubber {
             next: Next::WebpChunkHeader,
         };
         Ok(Some(read))
+    }
+
+    /// A GIF block: an extension (comments and XMP dropped, the rest kept), an image (its
+    /// size checked), or the trailer (nothing after it is stored).
+    fn gif_block(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<Option<usize>, Refused> {
+        match bytes[0] {
+            0x3B => {
+                out.push(0x3B);
+                self.state = State::GifEnd;
+                Ok(Some(1))
+            }
+            0x2C => {
+                // Left, top, width, height (2 bytes each), flags; then a local colour table,
+                // the LZW code size, and the data's sub-blocks.
+                if bytes.len() < 10 {
+                    return Ok(None);
+                }
+                let width = u32::from(u16::from_le_bytes([bytes[5], bytes[6]]));
+                let height = u32::from(u16::from_le_bytes([bytes[7], bytes[8]]));
+                if u64::from(width) * u64::from(height) > MAX_PIXELS {
+                    return Err(Refused::TooManyPixels { width, height });
+                }
+                out.extend_from_slice(&bytes[..10]);
+                self.state = State::Body {
+                    left: colour_table(bytes[9]) + 1,
+                    pass: Pass::Keep,
+                    next: Next::GifSubBlock(Pass::Keep),
+                };
+                Ok(Some(10))
+            }
+            0x21 => {
+                if bytes.len() < 2 {
+                    return Ok(None);
+                }
+                let pass = match bytes[1] {
+                    0xFE => Pass::Drop, // a comment
+                    0xFF => {
+                        // An application's block: its first sub-block names it.
+                        if bytes.len() < 14 {
+                            return Ok(None);
+                        }
+                        if bytes[2] == 11 && &bytes[3..14] == b"XMP DataXMP" {
+                            Pass::Drop
+                        } else {
+                            Pass::Keep
+                        }
+                    }
+                    _ => Pass::Keep,
+                };
+                if pass == Pass::Keep {
+                    out.extend_from_slice(&bytes[..2]);
+                }
+                self.state = State::GifSubBlock(pass);
+                Ok(Some(2))
+            }
+            _ => Err(Refused::Malformed("a GIF block of an unknown kind")),
+        }
     }
 
     /// More bytes are needed (`short`), or a chunk is too small for its own header.
@@ -724,6 +842,92 @@ mod tests {
         let animated = webp(&[vp8x(0x02, 100, 100), anmf]);
         assert!(matches!(
             scrub(&animated, 64),
+            Err(Refused::TooManyPixels { .. })
+        ));
+    }
+
+    /// A GIF image descriptor of `width` × `height`, its LZW code size and one data block.
+    fn gif_image(width: u16, height: u16) -> Vec<u8> {
+        [
+            &[0x2C, 0, 0, 0, 0][..],
+            &width.to_le_bytes(),
+            &height.to_le_bytes(),
+            &[0x00, 0x02, 0x02, 0x4C, 0x01, 0x00],
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn a_gif_loses_its_comments_and_xmp_and_nothing_after_its_trailer_is_stored() {
+        let screen = [
+            &b"GIF89a"[..],
+            &200u16.to_le_bytes(),
+            &100u16.to_le_bytes(),
+            &[0x80, 0, 0],
+            &[0, 0, 0, 255, 255, 255],
+        ]
+        .concat();
+        let looping = [&[0x21, 0xFF, 11][..], b"NETSCAPE2.0", &[3, 1, 0, 0, 0]].concat();
+        let control = vec![0x21, 0xF9, 4, 0, 0, 0, 0, 0];
+        let comment = [&[0x21, 0xFE, 9][..], b"by alice.", &[0]].concat();
+        let xmp = [
+            &[0x21, 0xFF, 11][..],
+            b"XMP DataXMP",
+            &[12][..],
+            b"<x:xmpmeta/>",
+            &[0],
+        ]
+        .concat();
+        let image = gif_image(200, 100);
+        let file = [
+            screen.clone(),
+            looping.clone(),
+            comment,
+            xmp,
+            control.clone(),
+            image.clone(),
+            vec![0x3B],
+            b"PK\x03\x04 a zip hidden after the end".to_vec(),
+        ]
+        .concat();
+        let expected = [screen, looping, control, image, vec![0x3B]].concat();
+        for size in [1, 4, 9, file.len()] {
+            let (found, stored) = scrub(&file, size).unwrap();
+            assert_eq!(
+                found,
+                Some(Image {
+                    kind: Kind::Gif,
+                    width: 200,
+                    height: 100
+                })
+            );
+            assert_eq!(stored, expected, "fed {size} at a time");
+        }
+    }
+
+    #[test]
+    fn a_gif_claiming_too_many_pixels_is_refused() {
+        let huge = [
+            &b"GIF87a"[..],
+            &65_535u16.to_le_bytes(),
+            &65_535u16.to_le_bytes(),
+            &[0, 0, 0],
+        ]
+        .concat();
+        assert!(matches!(
+            scrub(&huge, 64),
+            Err(Refused::TooManyPixels { .. })
+        ));
+        let small = [
+            &b"GIF87a"[..],
+            &10u16.to_le_bytes(),
+            &10u16.to_le_bytes(),
+            &[0, 0, 0],
+        ]
+        .concat();
+        let frame = [small, gif_image(20_000, 20_000), vec![0x3B]].concat();
+        assert!(matches!(
+            scrub(&frame, 64),
             Err(Refused::TooManyPixels { .. })
         ));
     }
