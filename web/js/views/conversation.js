@@ -380,8 +380,13 @@ export function conversationView(chatId, actions) {
     shownUnread = true;
     activeKey = row.dataset.key;
     rove();
-    itemActions.jumpTo(target);
+    // At once, not smoothly: a smooth scroll starts at the bottom, where the scroll handler
+    // would still see the list as stuck to it and a render in between would pull it back.
     stickToBottom = false;
+    row.scrollIntoView({ block: 'center' });
+    row.classList.remove('flash');
+    void row.offsetWidth; // restart the animation
+    row.classList.add('flash');
     jump.hidden = false;
   }
 
