@@ -16,13 +16,7 @@ pub fn client_addr(headers: &HeaderMap, peer: std::net::SocketAddr, hops: ProxyH
         return peer.ip().to_string();
     }
     // Several X-Forwarded-For lines are one list, in order.
-    let entries: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .collect();
+    let entries: Vec<&str> = crate::headers::list_items(headers, "x-forwarded-for").collect();
     match entries
         .len()
         .checked_sub(hops.0)

@@ -10,6 +10,7 @@ mod config;
 mod connections;
 mod delivery;
 mod error;
+mod headers;
 mod hub;
 mod identify_queue;
 mod json;

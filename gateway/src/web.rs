@@ -218,12 +218,8 @@ fn accepted(headers: &HeaderMap) -> (bool, bool) {
 
 /// Whether `If-None-Match` names this version (in any of its encodings).
 fn unchanged(headers: &HeaderMap, version: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(|tag| tag.trim().trim_start_matches("W/").trim_matches('"'))
+    crate::headers::list_items(headers, header::IF_NONE_MATCH)
+        .map(|tag| tag.trim_start_matches("W/").trim_matches('"'))
         .any(|tag| tag == "*" || tag.split('-').next() == Some(version))
 }
 

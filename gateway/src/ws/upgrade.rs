@@ -89,12 +89,7 @@ impl Handshake {
 
 /// Whether the comma-separated `name` header holds `token` (case-insensitively).
 fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|part| part.trim().eq_ignore_ascii_case(token))
+    crate::headers::list_items(headers, name).any(|part| part.eq_ignore_ascii_case(token))
 }
 
 /// The write half of `socket` sending text longer than [`FRAGMENT`] as a fragmented message.
