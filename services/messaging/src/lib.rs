@@ -11,6 +11,7 @@ pub mod model;
 pub mod search;
 mod sends;
 pub mod service;
+pub mod storage;
 pub mod store;
 mod typing;
 
