@@ -159,6 +159,7 @@ async fn main() {
                     content: format!("outage message {n}"),
                     nonce: format!("outage-{run}-{n}"),
                     reply_to_id: String::new(),
+                    attachment_ids: Vec::new(),
                 };
                 let message = client
                     .send_message(for_user(request, &author))

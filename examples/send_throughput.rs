@@ -138,6 +138,7 @@ async fn main() {
                             content: format!("benchmark message {n}"),
                             nonce: format!("bench-{run}-{n}"),
                             reply_to_id: String::new(),
+                            attachment_ids: Vec::new(),
                         };
                         let start = due.unwrap_or_else(Instant::now);
                         client

@@ -10,6 +10,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    // Files stream through as `Bytes`, passed on without a copy.
+    config.bytes([
+        ".astral.messaging.v1.UploadChunk.data",
+        ".astral.messaging.v1.AttachmentChunk.data",
+    ]);
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("astral_descriptor.bin"))
         .compile_with_config(config, &files, &["proto"])?;

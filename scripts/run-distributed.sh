@@ -30,6 +30,8 @@
 #                                       (not 4222: a development NATS may be there already)
 #   ASTRAL_SECRETS_DIR (target/distributed-secrets)  the deployment's secrets, made once
 #   ASTRAL_LOG_DIR (target/distributed-logs)  one <process>.log each, replaced on each run
+#   ASTRAL_STORAGE_URL (file://<repo>/target/distributed-attachments)  where attachments'
+#                                       bytes go (s3://bucket with ASTRAL_S3_* for S3)
 #   ASTRAL_START_TIMEOUT (90)           seconds to wait for each process to be ready
 #   ASTRAL_NO_BUILD=1                   same as --no-build
 #   RUST_LOG (info), OTEL_EXPORTER_OTLP_ENDPOINT  passed through to the processes
@@ -206,7 +208,8 @@ wait_for "$TIMEOUT" grpc_ready astral-social "$SOCIAL_PORT" || die "astral-socia
 
 say "starting astral-messaging on :$MESSAGING_PORT"
 start astral-messaging messaging ASTRAL_LISTEN="127.0.0.1:$MESSAGING_PORT" DATABASE_URL="$PG_URL/astral_messaging" \
-  NATS_URL="$NATS_URL" ASTRAL_AUTH_URL="$auth_url" ASTRAL_SOCIAL_URL="$social_url"
+  NATS_URL="$NATS_URL" ASTRAL_AUTH_URL="$auth_url" ASTRAL_SOCIAL_URL="$social_url" \
+  ASTRAL_STORAGE_URL="${ASTRAL_STORAGE_URL:-file://$ROOT/target/distributed-attachments}"
 wait_for "$TIMEOUT" grpc_ready astral-messaging "$MESSAGING_PORT" || die "astral-messaging not ready after ${TIMEOUT}s"
 
 say "starting astral-gateway on :$HTTP_PORT"

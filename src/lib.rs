@@ -20,7 +20,8 @@ use tokio::task::JoinSet;
 /// Where the all-in-one keeps its data, and how its gateway meets clients.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Holds `auth.db`, `social.db`, `messaging.db` and `auth.kek`; created if missing.
+    /// Holds `auth.db`, `social.db`, `messaging.db`, `auth.kek` and the attachments'
+    /// files (`attachments/`); created if missing.
     pub data_dir: PathBuf,
     /// Publish events on NATS instead of the in-process bus.
     pub nats_url: Option<String>,
@@ -117,6 +118,7 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
             .await
             .context("social service")
     });
+    let storage = astral_messaging::storage::Storage::local(&options.data_dir.join("attachments"))?;
     let (db, a, so, b, s) = (
         database("messaging"),
         auth_url.clone(),
@@ -125,9 +127,18 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
         shutdown(),
     );
     tasks.spawn(async move {
-        astral_messaging::serve(&db, &a, &so, &Plane::trusted(), b, messaging_listener, s)
-            .await
-            .context("messaging service")
+        astral_messaging::serve(
+            &db,
+            storage,
+            &a,
+            &so,
+            &Plane::trusted(),
+            b,
+            messaging_listener,
+            s,
+        )
+        .await
+        .context("messaging service")
     });
     let config = astral_gateway::Config {
         auth_url: auth_url.clone(),

@@ -581,6 +581,7 @@ async fn concurrent_senders_on_two_replicas_keep_every_chat_gapless() {
                     format!("n-{n}")
                 },
                 reply_to_id: String::new(),
+                attachment_ids: Vec::new(),
             };
             let retry = for_user(request.clone(), &author.token);
             let request = for_user(request, &author.token);

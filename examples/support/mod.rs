@@ -51,10 +51,22 @@ pub async fn start_services(
             .unwrap()
     });
     let (db, a, s) = (databases[2].url.clone(), urls[0].clone(), urls[1].clone());
+    // Benchmarks send no files: an empty directory of their own.
+    let files = std::env::temp_dir().join(format!("astral-bench-files-{}", std::process::id()));
+    let storage = astral_messaging::storage::Storage::local(&files).unwrap();
     tokio::spawn(async move {
-        astral_messaging::serve(&db, &a, &s, &Plane::trusted(), bus, messaging, never())
-            .await
-            .unwrap()
+        astral_messaging::serve(
+            &db,
+            storage,
+            &a,
+            &s,
+            &Plane::trusted(),
+            bus,
+            messaging,
+            never(),
+        )
+        .await
+        .unwrap()
     });
     (urls[0].clone(), urls[1].clone(), urls[2].clone())
 }

@@ -23,6 +23,7 @@ pub enum ErrorCode {
     Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
+    RangeNotSatisfiable,
     RateLimited,
     TooManyConnections,
     Internal,
@@ -39,7 +40,7 @@ pub enum Channel {
 
 impl ErrorCode {
     /// The whole table, in the order docs/api.md lists it.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::InvalidArgument,
         Self::InvalidJson,
         Self::InvalidFrame,
@@ -51,6 +52,7 @@ impl ErrorCode {
         Self::Conflict,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
+        Self::RangeNotSatisfiable,
         Self::RateLimited,
         Self::TooManyConnections,
         Self::Internal,
@@ -71,6 +73,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RangeNotSatisfiable => "range_not_satisfiable",
             Self::RateLimited => "rate_limited",
             Self::TooManyConnections => "too_many_connections",
             Self::Internal => "internal",
@@ -92,6 +95,7 @@ impl ErrorCode {
             Self::Conflict => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::RateLimited | Self::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -105,7 +109,8 @@ impl ErrorCode {
             | Self::MethodNotAllowed
             | Self::RequestTimeout
             | Self::PayloadTooLarge
-            | Self::UnsupportedMediaType => Channel::Http,
+            | Self::UnsupportedMediaType
+            | Self::RangeNotSatisfiable => Channel::Http,
             Self::InvalidFrame | Self::TooManyConnections => Channel::WebSocket,
             Self::InvalidArgument
             | Self::Unauthenticated
@@ -124,9 +129,9 @@ impl ErrorCode {
     pub fn of_grpc(code: tonic::Code) -> Self {
         use tonic::Code;
         match code {
-            Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
-                Self::InvalidArgument
-            }
+            Code::InvalidArgument | Code::FailedPrecondition => Self::InvalidArgument,
+            // Only ever "too large" (astral_common::Error::TooLarge).
+            Code::OutOfRange => Self::PayloadTooLarge,
             Code::Unauthenticated => Self::Unauthenticated,
             Code::PermissionDenied => Self::Forbidden,
             Code::NotFound => Self::NotFound,

@@ -49,6 +49,19 @@ fn preview(preview: &messaging::MessagePreview) -> Value {
         "content": preview.content,
         "created_at": rfc3339(preview.created_at_ms),
         "deleted": preview.deleted,
+        "attachment_count": preview.attachment_count,
+    })
+}
+
+/// A file, as uploaded and as messages carry it.
+pub fn attachment(attachment: &messaging::Attachment) -> Value {
+    json!({
+        "id": attachment.id,
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "width": attachment.width,
+        "height": attachment.height,
     })
 }
 
@@ -73,6 +86,7 @@ pub fn message(message: &messaging::Message) -> Value {
             .collect::<Vec<_>>(),
         "kind": if message.system.is_some() { "system" } else { "user" },
         "system": message.system.as_ref().map(system_change),
+        "attachments": message.attachments.iter().map(attachment).collect::<Vec<_>>(),
     })
 }
 

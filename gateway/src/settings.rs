@@ -53,6 +53,9 @@ pub struct Settings {
     /// Time for a request's body after its headers (milliseconds).
     #[arg(long, env = "ASTRAL_BODY_TIMEOUT_MS", default_value_t = 30_000)]
     pub body_timeout_ms: u64,
+    /// Time for a file upload's body after its headers (milliseconds).
+    #[arg(long, env = "ASTRAL_UPLOAD_TIMEOUT_MS", default_value_t = 600_000)]
+    pub upload_timeout_ms: u64,
     /// Time a keep-alive connection may stay idle between requests (milliseconds).
     #[arg(long, env = "ASTRAL_IDLE_TIMEOUT_MS", default_value_t = 75_000)]
     pub idle_timeout_ms: u64,
@@ -82,6 +85,7 @@ impl Settings {
             max_unidentified_per_address: self.max_unidentified_per_address,
             header_timeout: Duration::from_millis(self.header_timeout_ms),
             body_timeout: Duration::from_millis(self.body_timeout_ms),
+            upload_timeout: Duration::from_millis(self.upload_timeout_ms),
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             identify_timeout: Duration::from_millis(self.identify_timeout_ms),
             max_identifying: self.max_identifying,

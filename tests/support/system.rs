@@ -6,7 +6,7 @@
 use super::WAIT;
 use astral_common::grpc::Channel;
 use astral_common::guard::Role;
-use astral_common::testing::{TempDir, TestDatabase, unavailable};
+use astral_common::testing::{S3Server, TempDir, TestDatabase, unavailable};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
@@ -38,6 +38,11 @@ pub struct System {
     secrets: Option<PathBuf>,
     /// How each process was started, to start it again (distributed mode).
     specs: Vec<(String, Spec)>,
+    /// Where attachments' objects land on disk: the all-in-one's `attachments/` directory,
+    /// or the bucket's directory of the distributed mode's S3 server.
+    pub storage_dir: PathBuf,
+    /// The distributed mode's S3-compatible server (`s3s-fs`), stopped with the system.
+    _s3: Option<S3Server>,
     running: Running,
 }
 
@@ -159,6 +164,8 @@ impl System {
             private_nats: None,
             secrets: None,
             specs: Vec::new(),
+            storage_dir: dir.0.join("attachments"),
+            _s3: None,
             running: Running::InProcess(Some(running), dir),
         };
         system.wait_ready().await;
@@ -191,6 +198,21 @@ impl System {
             }
         }
         let logs = TempDir::new();
+        let s3 = S3Server::start().await.unwrap();
+        let s3_secret = logs.0.join("s3-secret");
+        std::fs::write(&s3_secret, &s3.secret_access_key).unwrap();
+        // Every messaging replica stores attachments in the one bucket (after the role's
+        // env file, so these win).
+        let storage = [
+            ("ASTRAL_STORAGE_URL", format!("s3://{}", s3.bucket)),
+            ("ASTRAL_S3_ENDPOINT", s3.endpoint.clone()),
+            ("ASTRAL_S3_REGION", "us-east-1".to_owned()),
+            ("ASTRAL_S3_ACCESS_KEY_ID", s3.access_key_id.clone()),
+            (
+                "ASTRAL_S3_SECRET_ACCESS_KEY_FILE",
+                s3_secret.display().to_string(),
+            ),
+        ];
         let secrets = logs.0.join("secrets");
         let nats_port = free_port();
         astral::secrets::init(&secrets, &astral::secrets::InitOptions { nats_port }).unwrap();
@@ -286,6 +308,9 @@ impl System {
             if let Some(database) = database {
                 env.push(("DATABASE_URL".into(), database));
             }
+            if binary == "astral-messaging" {
+                env.extend(storage.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+            }
             let spec = Spec {
                 program: binary_path(binary),
                 env,
@@ -322,6 +347,8 @@ impl System {
             private_nats: Some(nats_port),
             secrets: Some(secrets),
             specs,
+            storage_dir: s3.root.0.join(&s3.bucket),
+            _s3: Some(s3),
             running: Running::Processes(children, databases, logs),
         };
         system.wait_ready().await;

@@ -145,6 +145,13 @@ impl System {
                 format!("127.0.0.1:{}", free_port()?),
             ));
             env.push(("DATABASE_URL".to_owned(), databases.url(database)));
+            if role == "messaging" {
+                let files = secrets.with_file_name("attachments");
+                env.push((
+                    "ASTRAL_STORAGE_URL".to_owned(),
+                    format!("file://{}", files.display()),
+                ));
+            }
             if role == "auth" {
                 env.push((
                     "ASTRAL_REGISTRATIONS_PER_10_MIN".to_owned(),

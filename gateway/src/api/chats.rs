@@ -24,12 +24,17 @@ pub struct ReadBody {
 
 #[derive(Deserialize)]
 pub struct SendBody {
+    /// May be empty (or left out) when files are attached.
+    #[serde(default)]
     content: String,
     #[serde(default)]
     nonce: Option<String>,
     /// The id of a message of the same chat this one replies to.
     #[serde(default)]
     reply_to: Option<String>,
+    /// Files the sender uploaded (`POST /api/attachments`), at most 10.
+    #[serde(default)]
+    attachment_ids: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +138,7 @@ pub async fn send(
         content: body.content,
         nonce: body.nonce.unwrap_or_default(),
         reply_to_id: body.reply_to.unwrap_or_default(),
+        attachment_ids: body.attachment_ids,
     };
     let message = messaging
         .send_message(caller.request(request))

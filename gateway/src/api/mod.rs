@@ -1,5 +1,6 @@
 //! The HTTP API of `docs/api.md`: thin handlers that translate JSON to gRPC calls and back.
 
+mod attachments;
 mod auth;
 mod chats;
 mod endpoint;
@@ -307,6 +308,36 @@ pub fn endpoints() -> Vec<Endpoint> {
                 get(search::search),
             )
         },
+        Endpoint {
+            query: &[(
+                "filename",
+                "the file's name (its last path component is kept)",
+            )],
+            ..endpoint(
+                "POST",
+                "/attachments",
+                "Upload a file (the raw body, at most 25 MiB) to attach to a message",
+                Some("File"),
+                (201, Some("Attachment")),
+                post(attachments::upload),
+            )
+        },
+        endpoint(
+            "GET",
+            "/attachments/{attachment_id}",
+            "A file's bytes (Range requests answer 206); anything but an image as a download",
+            None,
+            (200, Some("File")),
+            get(attachments::download),
+        ),
+        endpoint(
+            "GET",
+            "/attachments/{attachment_id}/thumbnail",
+            "An image's thumbnail, at most 320 px a side",
+            None,
+            (200, Some("File")),
+            get(attachments::thumbnail),
+        ),
         endpoint(
             "GET",
             "/openapi.json",

@@ -19,7 +19,7 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         let (status, schema) = endpoint.ok;
         let mut ok = json!({ "description": "success" });
         if let Some(schema) = schema {
-            ok["content"] = json!({ "application/json": { "schema": reference(schema) } });
+            ok["content"] = content(schema);
         }
         let mut operation = json!({
             "summary": endpoint.summary,
@@ -42,7 +42,16 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         if let Some(body) = endpoint.body {
             operation["responses"]["408"] =
                 error("the body did not arrive within 30 s; the connection is closed");
-            operation["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": reference(body) } } });
+            operation["requestBody"] = json!({ "required": true, "content": content(body) });
+        }
+        // Files: uploads have a size limit, downloads byte ranges.
+        if endpoint.body == Some(FILE) {
+            operation["responses"]["413"] = error("the file is larger than 25 MiB");
+        }
+        if endpoint.ok.1 == Some(FILE) {
+            operation["responses"]["206"] =
+                json!({ "description": "the bytes a Range asked for", "content": content(FILE) });
+            operation["responses"]["416"] = error("the Range lies outside the file");
         }
         if endpoint.authenticated {
             operation["security"] = json!([{ "bearer": [] }, { "cookie": [] }]);
@@ -66,6 +75,18 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
             "schemas": schemas(),
         },
     })
+}
+
+/// The schema name of raw bytes (an upload's body, a download's answer).
+const FILE: &str = "File";
+
+/// A body of `schema`: JSON, or raw bytes for [`FILE`].
+fn content(schema: &str) -> Value {
+    if schema == FILE {
+        json!({ "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } })
+    } else {
+        json!({ "application/json": { "schema": reference(schema) } })
+    }
 }
 
 fn path_parameters(path: &str) -> impl Iterator<Item = &str> {
@@ -212,8 +233,15 @@ fn schemas() -> Value {
     add(
         "Preview",
         object(
-            json!({ "id": string(), "author_id": string(), "content": string(), "created_at": string(), "deleted": { "type": "boolean" } }),
-            &["id", "author_id", "content", "created_at", "deleted"],
+            json!({ "id": string(), "author_id": string(), "content": string(), "created_at": string(), "deleted": { "type": "boolean" }, "attachment_count": integer() }),
+            &[
+                "id",
+                "author_id",
+                "content",
+                "created_at",
+                "deleted",
+                "attachment_count",
+            ],
         ),
     );
     add(
@@ -256,6 +284,7 @@ fn schemas() -> Value {
                 "mentions": { "type": "array", "items": string() },
                 "reactions": { "type": "array", "items": object(json!({ "emoji": string(), "count": integer(), "user_ids": { "type": "array", "items": string() } }), &["emoji", "count", "user_ids"]) },
                 "kind": { "type": "string", "enum": ["user", "system"] },
+                "attachments": array_of("Attachment"),
                 "system": {
                     "allOf": [object(json!({
                         "type": { "type": "string", "enum": ["created", "renamed", "member_added", "member_removed", "member_left", "owner_changed"] },
@@ -279,6 +308,16 @@ fn schemas() -> Value {
     );
     add("Messages", array_of("Message"));
     add(
+        "Attachment",
+        object(
+            json!({
+                "id": string(), "filename": string(), "content_type": string(), "size": integer(),
+                "width": { "type": "integer", "nullable": true }, "height": { "type": "integer", "nullable": true },
+            }),
+            &["id", "filename", "content_type", "size", "width", "height"],
+        ),
+    );
+    add(
         "SearchResults",
         object(
             json!({
@@ -294,8 +333,8 @@ fn schemas() -> Value {
     add(
         "NewMessage",
         object(
-            json!({ "content": string(), "nonce": string(), "reply_to": string() }),
-            &["content"],
+            json!({ "content": string(), "nonce": string(), "reply_to": string(), "attachment_ids": { "type": "array", "items": string(), "maxItems": 10 } }),
+            &[],
         ),
     );
     add("Edit", object(json!({ "content": string() }), &["content"]));

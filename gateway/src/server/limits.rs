@@ -21,6 +21,8 @@ pub struct ConnectionLimits {
     /// A request's body must arrive within this after its headers; then 408 and the
     /// connection is closed.
     pub body_timeout: Duration,
+    /// The same for a file upload (`POST /api/attachments`, up to 25 MiB).
+    pub upload_timeout: Duration,
     /// A connection idle between requests (keep-alive) is closed after this.
     pub idle_timeout: Duration,
     /// A WebSocket must identify within this (close 4003).
@@ -40,6 +42,8 @@ impl Default for ConnectionLimits {
             max_unidentified_per_address: 16,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            // 25 MiB in 10 minutes: a link of 350 kbit/s.
+            upload_timeout: Duration::from_secs(600),
             idle_timeout: Duration::from_secs(75),
             identify_timeout: Duration::from_secs(10),
             max_identifying: crate::identify_queue::IDENTIFYING_AT_ONCE,

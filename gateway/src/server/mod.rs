@@ -110,13 +110,17 @@ impl Connection {
     async fn serve(mut self, stream: TcpStream, permit: admission::Permit) {
         let activity = Arc::new(Activity::new(&self.limits));
         let io = TokioIo::new(Watched::new(stream, activity.clone(), permit));
-        let (peer, router, body_timeout) = (self.peer, self.router, self.limits.body_timeout);
+        let (peer, router) = (self.peer, self.router);
+        let deadlines = timeouts::BodyDeadlines {
+            body: self.limits.body_timeout,
+            upload: self.limits.upload_timeout,
+        };
         let handler = activity.clone();
         let service = hyper::service::service_fn(move |request| {
             let (router, activity) = (router.clone(), handler.clone());
             async move {
                 Ok::<_, Infallible>(
-                    timeouts::handle(request, peer, router, &activity, body_timeout).await,
+                    timeouts::handle(request, peer, router, &activity, deadlines).await,
                 )
             }
         });

@@ -178,18 +178,36 @@ impl AsyncWrite for Watched {
     }
 }
 
+/// How long a request's body may take after its headers.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadlines {
+    pub body: Duration,
+    /// A file upload's (`POST /api/attachments`).
+    pub upload: Duration,
+}
+
+impl BodyDeadlines {
+    fn of(self, request: &hyper::Request<hyper::body::Incoming>) -> Duration {
+        if request.method() == hyper::Method::POST && request.uri().path() == "/api/attachments" {
+            self.upload
+        } else {
+            self.body
+        }
+    }
+}
+
 /// Serves one request: the router sees the peer address (`ConnectInfo`) and a body that must
-/// arrive within `body_timeout`; a body that did not is answered 408 and ends the connection.
+/// arrive within its deadline; a body that did not is answered 408 and ends the connection.
 pub async fn handle(
     request: hyper::Request<hyper::body::Incoming>,
     peer: SocketAddr,
     router: Router,
     activity: &Arc<Activity>,
-    body_timeout: Duration,
+    deadlines: BodyDeadlines,
 ) -> Response<Served> {
     let serving = activity.start_request();
     let late = Arc::new(AtomicBool::new(false));
-    let until = Instant::now() + body_timeout;
+    let until = Instant::now() + deadlines.of(&request);
     let mut request =
         request.map(|body| axum::body::Body::new(Due::new(body, until, late.clone())));
     request.extensions_mut().insert(ConnectInfo(peer));

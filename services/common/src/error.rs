@@ -16,6 +16,9 @@ pub enum Error {
     /// Another service this one needs did not answer: try again.
     #[error("{0}")]
     Unavailable(String),
+    /// What was sent is larger than allowed (OUT_OF_RANGE; 413 at the gateway).
+    #[error("{0}")]
+    TooLarge(String),
     /// Too many attempts: try again after this many seconds.
     #[error("{message}")]
     RateLimited { message: String, retry_after_s: u64 },
@@ -88,6 +91,7 @@ impl From<Error> for tonic::Status {
             Error::PermissionDenied(message) => Self::permission_denied(message),
             Error::Unauthenticated(message) => Self::unauthenticated(message),
             Error::Unavailable(message) => Self::unavailable(message),
+            Error::TooLarge(message) => Self::out_of_range(message),
             Error::RateLimited {
                 message,
                 retry_after_s,

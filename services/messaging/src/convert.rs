@@ -1,7 +1,7 @@
 //! The one translation of messaging's values into their protobuf messages, for the gRPC
 //! answers (`grpc.rs`) and the events (`events.rs`) alike.
 
-use crate::model::{ChatKind, ChatView, Message, Preview, SystemChange};
+use crate::model::{Attachment, ChatKind, ChatView, Message, Preview, SystemChange};
 use crate::service::Found;
 use astral_proto::auth::User as PbUser;
 use astral_proto::messaging as pb;
@@ -20,6 +20,18 @@ pub fn preview(preview: &Preview) -> pb::MessagePreview {
         content: preview.content.clone(),
         created_at_ms: preview.created_at_ms,
         deleted: preview.deleted,
+        attachment_count: preview.attachment_count,
+    }
+}
+
+pub fn attachment(attachment: &Attachment) -> pb::Attachment {
+    pb::Attachment {
+        id: attachment.id.to_string(),
+        filename: attachment.filename.clone(),
+        content_type: attachment.content_type.clone(),
+        size: attachment.size,
+        width: attachment.width,
+        height: attachment.height,
     }
 }
 
@@ -85,6 +97,7 @@ pub fn message(message: &Message) -> pb::Message {
             })
             .collect(),
         system: message.system.as_ref().map(system_change),
+        attachments: message.attachments.iter().map(attachment).collect(),
     }
 }
 

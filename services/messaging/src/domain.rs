@@ -79,6 +79,79 @@ impl MessageContent {
     }
 }
 
+impl MessageContent {
+    /// The text of a message that carries files: may be empty, else as [`Self::parse`].
+    pub fn parse_beside_files(input: &str) -> Result<Self, Error> {
+        if input.trim().is_empty() {
+            return Ok(Self(String::new()));
+        }
+        Self::parse(input)
+    }
+}
+
+/// The most files one message carries.
+pub const MAX_ATTACHMENTS: usize = 10;
+
+/// The files to attach to a message: at most [`MAX_ATTACHMENTS`] ids, each once.
+pub fn parse_attachment_ids(input: &[String]) -> Result<Vec<i64>, Error> {
+    if input.len() > MAX_ATTACHMENTS {
+        return Err(Error::invalid(format!(
+            "a message carries at most {MAX_ATTACHMENTS} files"
+        )));
+    }
+    let mut ids = Vec::with_capacity(input.len());
+    for text in input {
+        let id = astral_common::ids::parse_id(text)
+            .ok_or_else(|| Error::invalid("attachment_ids holds something that is not an id"))?;
+        if ids.contains(&id) {
+            return Err(Error::invalid("attachment_ids names a file twice"));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// The longest file name kept, in characters.
+const MAX_FILENAME_CHARS: usize = 200;
+
+/// An uploaded file's name as shown and offered on download: its last path component,
+/// without control characters or direction overrides (which disguise an extension), at most
+/// 200 characters; "file" when nothing is left.
+pub fn file_name(input: &str) -> String {
+    let last = input.rsplit(['/', '\\']).next().unwrap_or_default();
+    let kept: String = last
+        .chars()
+        .filter(|&c| !c.is_control() && !is_direction_control(c))
+        .take(MAX_FILENAME_CHARS)
+        .collect();
+    let kept = kept.trim();
+    if kept.is_empty() || kept.chars().all(is_invisible) || kept == "." || kept == ".." {
+        "file".to_owned()
+    } else {
+        kept.to_owned()
+    }
+}
+
+/// The type an uploader declared for a file that is not an image: a plain `type/subtype`
+/// (parameters dropped, lower-cased), never `image/…` (images are known by their bytes, so a
+/// file that claims to be one and is not is just bytes); `application/octet-stream` else.
+pub fn declared_type(input: &str) -> String {
+    let essence = input.split(';').next().unwrap_or_default().trim();
+    let token = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 64
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    match essence.split_once('/') {
+        Some((kind, sub)) if token(kind) && token(sub) && !kind.eq_ignore_ascii_case("image") => {
+            essence.to_ascii_lowercase()
+        }
+        _ => "application/octet-stream".to_owned(),
+    }
+}
+
 /// A client's idempotency key for a send: up to 64 printable ASCII characters; empty means none.
 pub fn parse_nonce(input: &str) -> Result<Option<String>, Error> {
     if input.is_empty() {
@@ -248,5 +321,58 @@ mod tests {
         );
         assert_eq!(mentioned_usernames("@ab is too short, @carol."), ["carol"]);
         assert_eq!(mentioned_usernames("@@dave"), ["dave"]);
+    }
+
+    #[test]
+    fn a_file_name_keeps_its_last_component_and_nothing_that_disguises_it() {
+        assert_eq!(file_name("photo.jpg"), "photo.jpg");
+        assert_eq!(file_name("../../etc/passwd"), "passwd");
+        assert_eq!(file_name("C:\\Users\\me\\cv.pdf"), "cv.pdf");
+        assert_eq!(file_name("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        assert_eq!(file_name("a\nb\u{0}c"), "abc");
+        assert_eq!(file_name(""), "file");
+        assert_eq!(file_name(".."), "file");
+        assert_eq!(file_name("dir/"), "file");
+        assert_eq!(file_name(&"é".repeat(300)).chars().count(), 200);
+    }
+
+    #[test]
+    fn a_declared_type_is_a_plain_type_and_never_an_image() {
+        assert_eq!(declared_type("application/pdf"), "application/pdf");
+        assert_eq!(declared_type("Text/Plain; charset=utf-8"), "text/plain");
+        assert_eq!(declared_type("image/svg+xml"), "application/octet-stream");
+        assert_eq!(declared_type("image/png"), "application/octet-stream");
+        assert_eq!(
+            declared_type("text/html\r\nX: y"),
+            "application/octet-stream"
+        );
+        assert_eq!(declared_type(""), "application/octet-stream");
+        assert_eq!(declared_type("nonsense"), "application/octet-stream");
+    }
+
+    #[test]
+    fn attachment_ids_are_few_distinct_ids() {
+        assert_eq!(
+            parse_attachment_ids(&["12".into(), "13".into()]).unwrap(),
+            vec![12, 13]
+        );
+        assert!(parse_attachment_ids(&["12".into(), "12".into()]).is_err());
+        assert!(parse_attachment_ids(&["x".into()]).is_err());
+        let eleven: Vec<String> = (1..=11).map(|i| i.to_string()).collect();
+        assert!(parse_attachment_ids(&eleven).is_err());
+        assert!(parse_attachment_ids(&eleven[..10]).is_ok());
+    }
+
+    #[test]
+    fn a_message_with_files_may_say_nothing() {
+        assert_eq!(
+            MessageContent::parse_beside_files("  ").unwrap().as_str(),
+            ""
+        );
+        assert_eq!(
+            MessageContent::parse_beside_files(" hi ").unwrap().as_str(),
+            "hi"
+        );
+        assert!(MessageContent::parse_beside_files("\u{202E}x").is_err());
     }
 }

@@ -1,13 +1,15 @@
 //! The messaging gRPC API: translates protobuf to use-case calls and back.
 
 use crate::convert;
-use crate::service::{MessagingService, SearchFilters};
+use crate::service::{ByteRange, Draft, MessagingService, SearchFilters, Served, UploadHeader};
 use astral_common::error::parse_id;
 use astral_common::guard::{Access, Policy, Role, actor};
 use astral_common::ratelimit::Rate;
 use astral_proto::messaging as pb;
+use futures::stream::BoxStream;
+use futures::{StreamExt as _, TryStreamExt as _};
 use std::sync::Arc;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 pub type Server = pb::messaging_service_server::MessagingServiceServer<Api>;
 
@@ -80,6 +82,14 @@ pub const POLICY: Policy = &[
         Access::user_at(Rate::per_minute(120)),
     ),
     (
+        "/astral.messaging.v1.MessagingService/UploadAttachment",
+        Access::user_at(Rate::per_minute(60)),
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/ReadAttachment",
+        Access::user_at(Rate::per_minute(600)),
+    ),
+    (
         "/astral.messaging.v1.MessagingService/InspectChat",
         Access::roles(&[Role::Admin]),
     ),
@@ -95,8 +105,109 @@ fn member_id(text: &str) -> Result<i64, Status> {
     astral_common::ids::parse_id(text).ok_or_else(|| Status::not_found("no such member"))
 }
 
+/// An upload's bytes, up to the chunk marked `last`; a stream that ends before it (or goes
+/// on after it) ends in an error, so that a broken upload is never stored.
+fn until_last(
+    first: pb::UploadChunk,
+    rest: Streaming<pb::UploadChunk>,
+) -> impl futures::Stream<Item = astral_common::Result<bytes::Bytes>> + Send + Unpin {
+    let interrupted = || astral_common::Error::invalid("the upload was interrupted");
+    let chunks = futures::stream::iter([Ok(first)]).chain(rest.map_err(move |_| interrupted()));
+    // `true` once the last chunk has passed.
+    Box::pin(futures::stream::unfold(
+        (chunks, false),
+        move |(mut chunks, ended)| async move {
+            match (chunks.next().await, ended) {
+                (None, true) => None,
+                (None, false) => Some((Err(interrupted()), (chunks, true))),
+                (Some(_), true) => Some((
+                    Err(astral_common::Error::invalid(
+                        "an upload goes on after its last chunk",
+                    )),
+                    (chunks, true),
+                )),
+                (Some(Err(error)), false) => Some((Err(error), (chunks, true))),
+                (Some(Ok(chunk)), false) => Some((Ok(chunk.data), (chunks, chunk.last))),
+            }
+        },
+    ))
+}
+
+/// What is served of an attachment, in its first chunk.
+fn served(served: &Served) -> pb::ServedAttachment {
+    pb::ServedAttachment {
+        attachment: Some(convert::attachment(&served.attachment)),
+        total: served.total,
+        start: served.start,
+        end: served.end,
+        content_type: served.content_type.clone(),
+        unsatisfiable: served.unsatisfiable,
+    }
+}
+
 #[tonic::async_trait]
 impl pb::messaging_service_server::MessagingService for Api {
+    type ReadAttachmentStream = BoxStream<'static, Result<pb::AttachmentChunk, Status>>;
+
+    async fn upload_attachment(
+        &self,
+        request: Request<Streaming<pb::UploadChunk>>,
+    ) -> Result<Response<pb::Attachment>, Status> {
+        let actor = actor(&request)?.user_id;
+        let mut chunks = request.into_inner();
+        let first = chunks
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("an upload begins with its header"))?;
+        let mut first = first;
+        let header = first
+            .header
+            .take()
+            .ok_or_else(|| Status::invalid_argument("an upload begins with its header"))?;
+        let header = UploadHeader {
+            filename: header.filename,
+            content_type: header.content_type,
+            size: header.size,
+        };
+        let attachment = self
+            .0
+            .upload_attachment(actor, header, until_last(first, chunks))
+            .await?;
+        Ok(Response::new(convert::attachment(&attachment)))
+    }
+
+    async fn read_attachment(
+        &self,
+        request: Request<pb::ReadAttachmentRequest>,
+    ) -> Result<Response<Self::ReadAttachmentStream>, Status> {
+        let actor = actor(&request)?.user_id;
+        let r = request.into_inner();
+        let id = astral_common::ids::parse_id(&r.attachment_id)
+            .ok_or_else(|| Status::not_found("no such attachment"))?;
+        let range = ByteRange {
+            start: r.start,
+            end: r.end,
+            suffix: r.suffix,
+        };
+        let mut served = self
+            .0
+            .read_attachment(actor, id, r.thumbnail, range)
+            .await?;
+        let head = pb::AttachmentChunk {
+            served: Some(self::served(&served)),
+            data: bytes::Bytes::new(),
+        };
+        let bytes = std::mem::replace(&mut served.bytes, futures::stream::empty().boxed());
+        let chunks = bytes.map(|chunk| {
+            chunk
+                .map(|data| pb::AttachmentChunk { served: None, data })
+                .map_err(Status::from)
+        });
+        Ok(Response::new(
+            futures::stream::iter([Ok(head)]).chain(chunks).boxed(),
+        ))
+    }
+
     async fn open_direct_chat(
         &self,
         request: Request<pb::OpenDirectChatRequest>,
@@ -222,10 +333,13 @@ impl pb::messaging_service_server::MessagingService for Api {
                     .ok_or_else(|| Status::invalid_argument("reply_to is not a message id"))?,
             ),
         };
-        let message = self
-            .0
-            .send_message(actor, &r.chat_id, &r.content, &r.nonce, reply_to)
-            .await?;
+        let draft = Draft {
+            content: &r.content,
+            nonce: &r.nonce,
+            reply_to,
+            attachment_ids: &r.attachment_ids,
+        };
+        let message = self.0.send_message(actor, &r.chat_id, draft).await?;
         Ok(Response::new(convert::message(&message)))
     }
 

@@ -6,6 +6,7 @@ pub mod events;
 mod friendships;
 mod grpc;
 pub mod images;
+pub mod janitor;
 mod member_lists;
 pub mod model;
 pub mod search;
@@ -13,6 +14,7 @@ mod sends;
 pub mod service;
 pub mod storage;
 pub mod store;
+mod thumbnails;
 mod typing;
 
 use astral_common::authenticator::Authenticator;
@@ -29,9 +31,12 @@ pub use service::MessagingService;
 /// The migrations of the messaging database.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Runs the messaging gRPC server on `listener` until `shutdown` completes.
+/// Runs the messaging gRPC server on `listener` until `shutdown` completes; attachments'
+/// bytes go to `storage`.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     database_url: &str,
+    storage: storage::Storage,
     auth_url: &str,
     social_url: &str,
     plane: &Plane,
@@ -48,7 +53,7 @@ pub async fn serve(
     let outbox = astral_common::outbox::Outbox::start(pool.clone(), bus.clone());
     let store = store::Store::new(pool.clone(), outbox);
     store.prepare_search().await?;
-    let service = MessagingService::new(store, auth, social, bus);
+    let service = MessagingService::new(store, auth, social, bus, storage);
     tracing::info!(addr = %listener.describe(), "messaging service listening");
     let limiter = astral_common::ratelimit::for_database(database_url).await?;
     let ready = tokens.until_ready();

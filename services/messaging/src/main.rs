@@ -1,9 +1,11 @@
 //! `astral-messaging`: the messaging service as its own process.
 
+use anyhow::Context as _;
 use astral_common::bus::NatsOptions;
 use astral_common::config::{BusArgs, TelemetryArgs};
 use astral_common::guard::Role;
 use astral_common::plane::{Plane, PlaneArgs};
+use astral_messaging::storage::StorageConfig;
 use clap::Parser;
 
 /// Astral's messaging service: chats and messages, over gRPC.
@@ -37,6 +39,25 @@ struct Args {
     /// Address of the Prometheus `/metrics` listener.
     #[arg(long, env = "ASTRAL_METRICS_LISTEN", default_value = "127.0.0.1:9103")]
     metrics_listen: String,
+    /// Where attachments' bytes are stored: `file:///absolute/dir` or `s3://bucket`.
+    #[arg(
+        long,
+        env = "ASTRAL_STORAGE_URL",
+        default_value = "file:///var/lib/astral/attachments"
+    )]
+    storage_url: String,
+    /// The S3 endpoint, e.g. `http://garage:3900` (unset: AWS).
+    #[arg(long, env = "ASTRAL_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// The S3 region (Garage's `s3_region`).
+    #[arg(long, env = "ASTRAL_S3_REGION", default_value = "us-east-1")]
+    s3_region: String,
+    /// The S3 access key id.
+    #[arg(long, env = "ASTRAL_S3_ACCESS_KEY_ID")]
+    s3_access_key_id: Option<String>,
+    /// A file holding the S3 secret access key.
+    #[arg(long, env = "ASTRAL_S3_SECRET_ACCESS_KEY_FILE")]
+    s3_secret_access_key_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     plane: PlaneArgs,
     #[command(flatten)]
@@ -53,10 +74,25 @@ async fn main() -> anyhow::Result<()> {
     astral_common::metrics::spawn_listener(&args.metrics_listen).await?;
     let nats = NatsOptions::load(&args.bus, Role::Messaging, args.plane.insecure_dev)?;
     let bus = astral_common::EventBus::nats_with(&args.bus.nats_url, nats).await?;
+    let storage = astral_messaging::storage::Storage::open(&StorageConfig {
+        url: args.storage_url,
+        s3_endpoint: args.s3_endpoint,
+        s3_region: args.s3_region,
+        s3_access_key_id: args.s3_access_key_id,
+        s3_secret_access_key: args
+            .s3_secret_access_key_file
+            .map(|path| {
+                std::fs::read_to_string(&path)
+                    .map(|secret| secret.trim().to_owned())
+                    .with_context(|| format!("read the S3 secret key {}", path.display()))
+            })
+            .transpose()?,
+    })?;
     let listener = astral_common::listen(&args.listen).await?;
     let shutdown = astral_common::shutdown_signal();
     astral_messaging::serve(
         &args.database_url,
+        storage,
         &args.auth_url,
         &args.social_url,
         &plane,

@@ -93,6 +93,8 @@ pub struct Preview {
     pub content: String,
     pub created_at_ms: i64,
     pub deleted: bool,
+    /// How many files it carries.
+    pub attachment_count: i64,
 }
 
 impl Preview {
@@ -104,7 +106,27 @@ impl Preview {
             content: message.content.chars().take(100).collect(),
             created_at_ms: message.created_at_ms,
             deleted: message.deleted,
+            attachment_count: message.attachments.len() as i64,
         }
+    }
+}
+
+/// A file uploaded to be attached to a message; its bytes are in object storage.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Attachment {
+    pub id: i64,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    /// An image's dimensions; `None` for anything else.
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+}
+
+impl Attachment {
+    /// Whether it is an image (shown inline, with a thumbnail).
+    pub fn is_image(&self) -> bool {
+        self.width.is_some()
     }
 }
 
@@ -133,6 +155,8 @@ pub struct Message {
     /// For a system message (empty content, written by the member who acted): the change
     /// to the group it records.
     pub system: Option<SystemChange>,
+    /// Files attached to it, in the order given; none once deleted.
+    pub attachments: Vec<Attachment>,
 }
 
 /// A change to a group, recorded in its history as a system message.

@@ -28,6 +28,7 @@ pub struct QueuedSend {
     pub nonce: Option<String>,
     pub reply_to: Option<Preview>,
     pub mentions: Vec<i64>,
+    pub attachment_ids: Vec<i64>,
     pub now_ms: i64,
     pub friends: Option<(i64, i64)>,
     /// The chat's members as the sender read them, and its `members_version` then.
@@ -45,6 +46,7 @@ impl QueuedSend {
             nonce: self.nonce.as_deref(),
             reply_to: self.reply_to.as_ref(),
             mentions: &self.mentions,
+            attachment_ids: &self.attachment_ids,
             now_ms: self.now_ms,
             recipients: &self.recipients,
             recipients_version: self.recipients_version,

@@ -58,6 +58,11 @@ pub enum Object<'a> {
 }
 
 impl Object<'_> {
+    /// Its key in the store (what the deletion queue names).
+    pub fn key(self) -> String {
+        self.path().to_string()
+    }
+
     fn path(self) -> Path {
         match self {
             Object::File(id) => Path::from_iter(["files", id]),
@@ -156,9 +161,10 @@ impl Storage {
         self.store.get(&object.path()).await?.bytes().await
     }
 
-    /// Removes an object; one already gone is not an error (deletions are retried).
-    pub async fn delete(&self, object: Object<'_>) -> object_store::Result<()> {
-        match self.store.delete(&object.path()).await {
+    /// Removes the object stored under `key` ([`Object::key`]); one already gone is not an
+    /// error (deletions are retried).
+    pub async fn delete(&self, key: &str) -> object_store::Result<()> {
+        match self.store.delete(&Path::parse(key)?).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(error) => Err(error),
         }

@@ -7,12 +7,12 @@
 use astral_common::EventBus;
 use astral_common::guard::for_user;
 use astral_common::plane::Plane;
-use astral_common::testing::{FakeAuth, FakeUser, TestDatabase, TestServer};
+use astral_common::testing::{FakeAuth, FakeUser, TempDir, TestDatabase, TestServer};
 use astral_proto::events::{Event, event::Kind};
 use astral_proto::messaging::messaging_service_client::MessagingServiceClient;
 use astral_proto::messaging::{
     CreateGroupChatRequest, EditMessageRequest, ListMessagesRequest, Message, MessageRef,
-    OpenDirectChatRequest, ReactionRequest, SendMessageRequest,
+    OpenDirectChatRequest, ReactionRequest, SendMessageRequest, UploadChunk, UploadHeader,
 };
 use astral_proto::social as pb;
 use futures::StreamExt as _;
@@ -166,19 +166,24 @@ impl Others {
     }
 }
 
-/// The messaging service on `database`, with `others`, publishing on `bus`.
+/// The messaging service on `database`, with `others`, publishing on `bus`, keeping
+/// attachments' files in `files`.
 async fn messaging_on(
     database: &TestDatabase,
     others: &Others,
     bus: &EventBus,
+    files: &std::path::Path,
 ) -> (TestServer, Client) {
+    let files = files.to_owned();
     let url = database.url.clone();
     let (auth_url, social_url) = (others.servers[0].url.clone(), others.servers[1].url.clone());
     let bus = bus.clone();
     let server = TestServer::start(|listener, shutdown| async move {
         let plane = Plane::trusted();
+        let storage = astral_messaging::storage::Storage::local(&files)?;
         astral_messaging::serve(
             &url,
+            storage,
             &auth_url,
             &social_url,
             &plane,
@@ -249,7 +254,8 @@ async fn friends_talk_in_their_direct_chat_and_each_change_is_announced() {
     let others = Others::start().await;
     for (backend, database) in TestDatabase::both().await {
         let bus = EventBus::local();
-        let (server, mut messaging) = messaging_on(&database, &others, &bus).await;
+        let files = TempDir::new();
+        let (server, mut messaging) = messaging_on(&database, &others, &bus, &files.0).await;
         let ann = others.auth.user(&format!("ann_{backend}"));
         let ben = others.auth.user(&format!("ben_{backend}"));
         others.social.befriend(&ann, &ben);
@@ -360,7 +366,8 @@ async fn errors_are_answered_with_their_grpc_codes() {
     let others = Others::start().await;
     for (backend, database) in TestDatabase::both().await {
         let bus = EventBus::local();
-        let (server, mut messaging) = messaging_on(&database, &others, &bus).await;
+        let files = TempDir::new();
+        let (server, mut messaging) = messaging_on(&database, &others, &bus, &files.0).await;
         let ann = others.auth.user(&format!("ann_{backend}"));
         let ben = others.auth.user(&format!("ben_{backend}"));
         let cat = others.auth.user(&format!("cat_{backend}"));
@@ -467,6 +474,86 @@ async fn errors_are_answered_with_their_grpc_codes() {
         for (case, answered, expected) in cases {
             assert_eq!(answered, expected, "{backend}: {case}");
         }
+        server.stop().await;
+    }
+    others.stop().await;
+}
+
+/// An upload as `chunks` after its header, as `user`.
+fn uploading(
+    user: &FakeUser,
+    chunks: Vec<UploadChunk>,
+) -> Request<impl tokio_stream::Stream<Item = UploadChunk> + use<>> {
+    let header = UploadChunk {
+        header: Some(UploadHeader {
+            filename: "notes.txt".into(),
+            content_type: "text/plain".into(),
+            size: None,
+        }),
+        ..Default::default()
+    };
+    for_user(
+        futures::stream::iter(std::iter::once(header).chain(chunks)),
+        &user.token,
+    )
+}
+
+#[tokio::test]
+async fn an_upload_that_ends_before_its_last_chunk_keeps_nothing() {
+    let others = Others::start().await;
+    for (backend, database) in TestDatabase::both().await {
+        let files = TempDir::new();
+        let bus = EventBus::local();
+        let (server, mut messaging) = messaging_on(&database, &others, &bus, &files.0).await;
+        let ann = others.auth.user(&format!("ann_{backend}"));
+        let part = |data: &'static [u8], last| UploadChunk {
+            data: bytes::Bytes::from_static(data),
+            last,
+            ..Default::default()
+        };
+        // The uploader's connection broke after some bytes: the stream just ends.
+        let broken = messaging
+            .upload_attachment(uploading(&ann, vec![part(b"half of it", false)]))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            broken.code(),
+            Code::InvalidArgument,
+            "{backend}: {broken:?}"
+        );
+        let after_the_end = messaging
+            .upload_attachment(uploading(
+                &ann,
+                vec![part(b"all", true), part(b"more", false)],
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(after_the_end.code(), Code::InvalidArgument, "{backend}");
+        // Whatever was written leaves storage.
+        let stored = files.0.join("files");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::read_dir(&stored).is_ok_and(|mut entries| entries.next().is_some()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{backend}: bytes left in storage"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // A whole one is kept, as uploaded.
+        let whole = messaging
+            .upload_attachment(uploading(
+                &ann,
+                vec![part(b"all of ", false), part(b"it", true)],
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(whole.size, 9, "{backend}");
+        assert_eq!(
+            std::fs::read(stored.join(&whole.id)).unwrap(),
+            b"all of it",
+            "{backend}"
+        );
         server.stop().await;
     }
     others.stop().await;

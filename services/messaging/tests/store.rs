@@ -106,6 +106,7 @@ fn new_message<'a>(
         nonce,
         reply_to: None,
         mentions: &[],
+        attachment_ids: &[],
         now_ms: 10 + id,
         recipients: &[1, 2],
         recipients_version: 0,

@@ -2,7 +2,9 @@
 //! history, read markers and typing.
 
 use super::{MessagingService, chat_not_found};
-use crate::domain::{Emoji, MessageContent, mentioned_usernames, parse_nonce, read_only};
+use crate::domain::{
+    Emoji, MessageContent, mentioned_usernames, parse_attachment_ids, parse_nonce, read_only,
+};
 use crate::events;
 use crate::model::{ChatKind, Members, Message, Page, Preview, User};
 use crate::search::{DEFAULT_RESULTS, MAX_RESULTS, Query};
@@ -38,22 +40,37 @@ pub struct Found {
     pub highlights: Vec<(usize, usize)>,
 }
 
+/// A message to send, as the sender wrote it.
+#[derive(Default)]
+pub struct Draft<'a> {
+    pub content: &'a str,
+    /// The sender's idempotency key; empty for none.
+    pub nonce: &'a str,
+    pub reply_to: Option<i64>,
+    /// Files the sender uploaded, to attach (their ids, as given).
+    pub attachment_ids: &'a [String],
+}
+
 /// Different reactions one user may leave on one message.
 const MAX_REACTIONS_PER_USER: i64 = 20;
 
 impl MessagingService {
-    /// Sends a message (maybe a reply); a retry with the same nonce returns the first one.
+    /// Sends a message (maybe a reply, maybe with files); a retry with the same nonce returns
+    /// the first one.
     #[instrument(skip_all, fields(%actor, %chat_id), err(level = "info"))]
     pub async fn send_message(
         &self,
         actor: i64,
         chat_id: &str,
-        content: &str,
-        nonce: &str,
-        reply_to: Option<i64>,
+        draft: Draft<'_>,
     ) -> Result<Message> {
-        let content = MessageContent::parse(content)?;
-        let nonce = parse_nonce(nonce)?;
+        let attachment_ids = parse_attachment_ids(draft.attachment_ids)?;
+        let content = if attachment_ids.is_empty() {
+            MessageContent::parse(draft.content)?
+        } else {
+            MessageContent::parse_beside_files(draft.content)?
+        };
+        let nonce = parse_nonce(draft.nonce)?;
         let members = self.sender_members(actor, chat_id).await?;
         // A direct chat takes messages while its two members are friends: asked with the
         // send, right before it is stored.
@@ -62,7 +79,7 @@ impl MessagingService {
             (ChatKind::Direct, _) => return Err(read_only()),
             (ChatKind::Group, _) => None,
         };
-        let reply_to = match reply_to {
+        let reply_to = match draft.reply_to {
             Some(id) => match self.store.message(chat_id, id).await? {
                 Some(answered) if answered.system.is_none() => Some(Preview::of(&answered)),
                 Some(_) => return Err(Error::invalid("a group change cannot be replied to")),
@@ -78,6 +95,7 @@ impl MessagingService {
             content: content.as_str().to_owned(),
             nonce: nonce.clone(),
             reply_to,
+            attachment_ids,
             now_ms: time::now_ms(),
             friends,
             recipients: members.users.iter().map(|user| user.id).collect(),
@@ -94,6 +112,12 @@ impl MessagingService {
                 // Removed since the list was read (the insert checked): forget the list.
                 self.member_lists.forget(chat_id);
                 return Err(chat_not_found());
+            }
+            Inserted::AttachmentsUnavailable => {
+                return Err(Error::invalid(
+                    "attachment_ids names a file that is not yours to attach \
+                     (another's, already sent, expired, or none)",
+                ));
             }
             Inserted::NonceTaken => {
                 // A retry (or a concurrent twin) of a stored send: answer with that message.
@@ -119,9 +143,13 @@ impl MessagingService {
         message_id: i64,
         content: &str,
     ) -> Result<Message> {
-        let content = MessageContent::parse(content)?;
+        // Empty only if the message carries files (known once it is read).
+        let content = MessageContent::parse_beside_files(content)?;
         let members = self.writable(actor, chat_id).await?;
-        self.own_live_message(actor, chat_id, message_id).await?;
+        let editing = self.own_live_message(actor, chat_id, message_id).await?;
+        if content.as_str().is_empty() && editing.attachments.is_empty() {
+            return Err(Error::invalid("a message cannot be empty"));
+        }
         let mentions = mentions(content.as_str(), &members.users);
         let change = Change::Edit {
             content: content.as_str(),
@@ -149,7 +177,7 @@ impl MessagingService {
         message_id: i64,
     ) -> Result<Message> {
         self.membership(actor, chat_id).await?;
-        self.own_live_message(actor, chat_id, message_id).await?;
+        let deleting = self.own_live_message(actor, chat_id, message_id).await?;
         let deleted = self
             .store
             .change_message(
@@ -160,6 +188,10 @@ impl MessagingService {
                 events::message_deleted,
             )
             .await?;
+        if !deleting.attachments.is_empty() {
+            // Its files were queued for removal with the delete: remove them now.
+            self.janitor.wake();
+        }
         changed(deleted)
     }
 

@@ -1,17 +1,21 @@
 //! The messaging use cases: one function each, holding the rules and the authorization.
 //! Managing chats lives in `chats.rs`, messages in `messages.rs`; what both need is here.
 
+mod attachments;
 mod chats;
 mod messages;
 
-pub use messages::{Found, SearchFilters, SearchPage};
+pub use attachments::{ByteRange, MAX_FILE_BYTES, Served, UploadHeader};
+pub use messages::{Draft, Found, SearchFilters, SearchPage};
 
 use crate::domain::read_only;
 use crate::events::Typing;
 use crate::friendships::Friendships;
+use crate::janitor::Janitor;
 use crate::member_lists::MemberLists;
 use crate::model::{Chat, ChatKind, ChatView, Members, User};
 use crate::sends::Sends;
+use crate::storage::Storage;
 use crate::store::Store;
 use crate::typing::TypingLimiter;
 use anyhow::Context as _;
@@ -30,6 +34,12 @@ pub struct MessagingService {
     typing_events: Typing,
     typing: TypingLimiter,
     member_lists: MemberLists,
+    storage: Storage,
+    janitor: Janitor,
+    /// Turns to store an upload ([`attachments::UPLOADS_AT_ONCE`]).
+    uploads: tokio::sync::Semaphore,
+    /// Turns to make a thumbnail ([`attachments::THUMBNAILS_AT_ONCE`]).
+    thumbnailing: tokio::sync::Semaphore,
 }
 
 fn chat_not_found() -> Error {
@@ -42,9 +52,14 @@ impl MessagingService {
         auth: AuthServiceClient<Channel>,
         social: SocialServiceClient<Channel>,
         bus: EventBus,
+        storage: Storage,
     ) -> Arc<Self> {
         let friendships = Friendships::new(social, bus.clone());
         Arc::new(Self {
+            janitor: Janitor::start(store.clone(), storage.clone()),
+            storage,
+            uploads: tokio::sync::Semaphore::new(attachments::UPLOADS_AT_ONCE),
+            thumbnailing: tokio::sync::Semaphore::new(attachments::THUMBNAILS_AT_ONCE),
             sends: Sends::new(store.clone(), friendships.clone()),
             store,
             auth,

@@ -168,6 +168,7 @@ mod tests {
             nonce: None,
             reply_to: None,
             mentions: &[],
+            attachment_ids: &[],
             now_ms: 100 + id,
             recipients: &[],
             recipients_version: 0,

@@ -48,6 +48,7 @@ pub(super) struct PreviewRow {
     content: String,
     created_at_ms: i64,
     deleted_at_ms: Option<i64>,
+    attachment_count: i64,
 }
 
 impl From<PreviewRow> for Preview {
@@ -58,6 +59,7 @@ impl From<PreviewRow> for Preview {
             content: row.content,
             created_at_ms: row.created_at_ms,
             deleted: row.deleted_at_ms.is_some(),
+            attachment_count: row.attachment_count,
         }
     }
 }
@@ -77,7 +79,8 @@ pub(super) const CHAT_COLUMNS: &str =
 const MEMBERS: &str = "SELECT u.id, u.username FROM chat_members m JOIN users u ON u.id = m.user_id \
      WHERE m.chat_id = $1 ORDER BY m.joined_at_ms, u.id";
 const LAST_MESSAGE: &str = "SELECT id, author_id, SUBSTR(content, 1, 100) AS content, created_at_ms, \
-     deleted_at_ms FROM messages WHERE chat_id = $1 AND system_type IS NULL ORDER BY seq DESC LIMIT 1";
+     deleted_at_ms, (SELECT COUNT(*) FROM attachments a WHERE a.message_id = messages.id) AS attachment_count \
+     FROM messages WHERE chat_id = $1 AND system_type IS NULL ORDER BY seq DESC LIMIT 1";
 
 impl Store {
     /// Creates a chat with its members unless it exists (a group with its "created" system

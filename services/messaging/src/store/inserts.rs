@@ -2,13 +2,14 @@
 //! its event (one by one, or a batch in one transaction: on PostgreSQL in one statement,
 //! `batches.rs`).
 
+use super::attachments::claim;
 use super::chats::member_ids_in;
 use super::{Inserted, MessageEvent, NewMessage, Numbers, Store, Tx, batches, mentions_text};
 use crate::model::Message;
 use crate::search::index_words;
-use astral_common::Result;
 use astral_common::db::is_unique_violation;
 use astral_common::outbox::Outgoing;
+use astral_common::{Error, Result};
 
 impl Store {
     /// Stores one message under the chat's next number if its author is a member, with its
@@ -69,7 +70,11 @@ impl Store {
             outcomes.push(Ok(match numbers {
                 None => Inserted::NotAMember,
                 Some(numbers) => {
-                    let (inserted, outgoing) = stored(&mut tx, new, numbers, event).await?;
+                    let Some((inserted, outgoing)) = stored(&mut tx, new, numbers, event).await?
+                    else {
+                        // Stored one by one, this send alone is refused.
+                        return Err(Error::invalid("a file cannot be attached"));
+                    };
                     events.push(outgoing);
                     inserted
                 }
@@ -99,22 +104,25 @@ impl Store {
                 None => return Ok(Inserted::NotAMember),
             },
         };
-        let (inserted, outgoing) = stored(&mut tx, new, numbers, event).await?;
+        let Some((inserted, outgoing)) = stored(&mut tx, new, numbers, event).await? else {
+            // Rolled back: nothing of the message is kept.
+            return Ok(Inserted::AttachmentsUnavailable);
+        };
         self.outbox.commit(tx, vec![outgoing]).await?;
         Ok(inserted)
     }
 }
 
-/// A message just stored under `numbers`, and its event for the chat's members then: the
-/// sender's list unless the members changed before the message was stored (then read
-/// again, under the same lock).
+/// A message just stored under `numbers`, with its files attached, and its event for the
+/// chat's members then: the sender's list unless the members changed before the message was
+/// stored (then read again, under the same lock). `None` when a file could not be attached.
 async fn stored(
     tx: &mut Tx,
     new: &NewMessage<'_>,
     numbers: Numbers,
     event: MessageEvent<'_>,
-) -> Result<(Inserted, Outgoing)> {
-    let message = Message {
+) -> Result<Option<(Inserted, Outgoing)>> {
+    let mut message = Message {
         id: new.id,
         chat_id: new.chat_id.to_owned(),
         seq: numbers.seq,
@@ -129,7 +137,14 @@ async fn stored(
         mentions: new.mentions.to_vec(),
         reactions: Vec::new(),
         system: None,
+        attachments: Vec::new(),
     };
+    if !new.attachment_ids.is_empty() {
+        match claim(tx, &message, new.attachment_ids).await? {
+            Some(attachments) => message.attachments = attachments,
+            None => return Ok(None),
+        }
+    }
     let outgoing = if numbers.members_version == new.recipients_version {
         event(&message, new.recipients)
     } else {
@@ -139,7 +154,7 @@ async fn stored(
         message: Box::new(message),
         members_version: numbers.members_version,
     };
-    Ok((inserted, outgoing))
+    Ok(Some((inserted, outgoing)))
 }
 
 /// Stores one message if its author is a member (SQLite); `None` when the author is not a

@@ -1,7 +1,9 @@
 //! Messages and reactions: reading them, and changing one (edit, delete, react) under the
 //! chat's next number. New messages are stored by `inserts.rs`.
 
+use super::attachments::delete_of_message;
 use super::{Change, Changed, Store, Tx, mentions_text};
+use crate::model::Attachment;
 use crate::model::{Message, Page, Preview, SystemChange};
 use crate::search::index_words;
 use astral_common::Result;
@@ -26,6 +28,7 @@ pub(super) struct MessageRow {
     reply_content: Option<String>,
     reply_created_at_ms: Option<i64>,
     reply_deleted_at_ms: Option<i64>,
+    reply_attachment_count: i64,
     system_type: Option<String>,
     system_user_id: Option<i64>,
     system_name: Option<String>,
@@ -44,6 +47,7 @@ impl From<MessageRow> for Message {
                 content: row.reply_content.unwrap_or_default(),
                 created_at_ms,
                 deleted: row.reply_deleted_at_ms.is_some(),
+                attachment_count: row.reply_attachment_count,
             }),
             _ => None,
         };
@@ -68,6 +72,7 @@ impl From<MessageRow> for Message {
             system: row.system_type.and_then(|kind| {
                 SystemChange::from_parts(&kind, row.system_user_id, row.system_name)
             }),
+            attachments: Vec::new(),
         }
     }
 }
@@ -84,6 +89,7 @@ pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.chat_id, m.seq, m.version, m.a
     m.created_at_ms, m.edited_at_ms, m.deleted_at_ms, m.reply_to_id, m.mentions, \
     r.author_id AS reply_author_id, SUBSTR(r.content, 1, 100) AS reply_content, \
     r.created_at_ms AS reply_created_at_ms, r.deleted_at_ms AS reply_deleted_at_ms, \
+    (SELECT COUNT(*) FROM attachments ra WHERE ra.message_id = m.reply_to_id) AS reply_attachment_count, \
     m.system_type, m.system_user_id, m.system_name \
     FROM messages m LEFT JOIN messages r ON r.id = m.reply_to_id";
 
@@ -107,7 +113,7 @@ impl Store {
             .await?;
         let Some(row) = row else { return Ok(None) };
         let mut found = [Message::from(row)];
-        self.attach_reactions(&mut found).await?;
+        self.fill_in(&mut found).await?;
         let [found] = found;
         Ok(Some(found))
     }
@@ -175,12 +181,17 @@ impl Store {
         if !matches!(page, Page::After(_)) {
             messages.reverse();
         }
-        self.attach_reactions(&mut messages).await?;
+        self.fill_in(&mut messages).await?;
         Ok(messages)
     }
 
-    /// Fills in the reactions of `messages`.
-    pub(super) async fn attach_reactions(&self, messages: &mut [Message]) -> Result<()> {
+    /// Fills in the reactions and the files of `messages`.
+    pub(super) async fn fill_in(&self, messages: &mut [Message]) -> Result<()> {
+        self.attach_reactions(messages).await?;
+        self.attach_files(messages).await
+    }
+
+    async fn attach_reactions(&self, messages: &mut [Message]) -> Result<()> {
         for chunk in messages.chunks_mut(500) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
@@ -238,6 +249,7 @@ async fn apply(
                 .bind(message_id)
                 .execute(&mut **tx)
                 .await?;
+            delete_of_message(tx, message_id, now_ms).await?;
         }
         Change::ToggleReaction {
             user_id,
@@ -309,5 +321,12 @@ async fn message_in(tx: &mut Tx, chat_id: &str, message_id: i64) -> Result<Optio
     for reaction in reactions {
         found.add_reaction(reaction.emoji, reaction.user_id);
     }
+    found.attachments = sqlx::query_as::<_, Attachment>(
+        "SELECT id, filename, content_type, size, width, height FROM attachments \
+         WHERE message_id = $1 ORDER BY position",
+    )
+    .bind(message_id)
+    .fetch_all(&mut **tx)
+    .await?;
     Ok(Some(found))
 }

@@ -1,9 +1,11 @@
 //! The messaging database: SQL only, written once for PostgreSQL and SQLite. Chats and
 //! their members live in `chats.rs`, what members see of them (the chat list) in `views.rs`,
 //! new messages in `inserts.rs` (PostgreSQL's one-statement batches in `batches.rs`),
-//! reading and changing messages in `messages.rs`, searching them in `search.rs`; every change commits with its events
+//! reading and changing messages in `messages.rs`, searching them in `search.rs`, files
+//! attached to them in `attachments.rs`; every change commits with its events
 //! (`astral_common::outbox`).
 
+mod attachments;
 mod batches;
 mod chats;
 mod inserts;
@@ -12,6 +14,7 @@ mod search;
 mod system;
 mod views;
 
+pub use attachments::StoredAttachment;
 pub use search::Search;
 
 use crate::model::{ChatKind, Message, Preview, User};
@@ -29,6 +32,8 @@ pub struct NewMessage<'a> {
     /// The message it answers, as it looked when the send was checked.
     pub reply_to: Option<&'a Preview>,
     pub mentions: &'a [i64],
+    /// Files its author uploaded, to attach to it (all of them, or the message is not stored).
+    pub attachment_ids: &'a [i64],
     pub now_ms: i64,
     /// The chat's members as the sender read them, and the chat's `members_version` then:
     /// who receives the message's event unless the members changed before it was stored.
@@ -63,6 +68,9 @@ pub enum Inserted {
     NonceTaken,
     /// The author is not a member of the chat (or there is no such chat): nothing stored.
     NotAMember,
+    /// One of the files is not the author's to attach (someone else's, already attached,
+    /// expired, or no such file): nothing stored.
+    AttachmentsUnavailable,
 }
 
 /// A change to an existing message.

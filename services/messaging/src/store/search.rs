@@ -169,7 +169,7 @@ impl Store {
         }
         let rows = rows.bind(search.limit).fetch_all(&self.pool).await?;
         let mut messages: Vec<Message> = rows.into_iter().map(Message::from).collect();
-        self.attach_reactions(&mut messages).await?;
+        self.fill_in(&mut messages).await?;
         Ok(messages)
     }
 }

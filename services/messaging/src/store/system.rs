@@ -53,5 +53,6 @@ pub(super) async fn record(
         mentions: Vec::new(),
         reactions: Vec::new(),
         system: Some(change),
+        attachments: Vec::new(),
     })
 }

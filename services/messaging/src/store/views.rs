@@ -89,7 +89,9 @@ impl Store {
         let newest: Vec<NewestRow> = scoped(
             format!(
                 "SELECT msg.chat_id, msg.id, msg.author_id, SUBSTR(msg.content, 1, 100) AS content, \
-                 msg.created_at_ms, msg.deleted_at_ms FROM chat_members me \
+                 msg.created_at_ms, msg.deleted_at_ms, \
+                 (SELECT COUNT(*) FROM attachments a WHERE a.message_id = msg.id) AS attachment_count \
+                 FROM chat_members me \
                  JOIN messages msg ON msg.id = (SELECT x.id FROM messages x \
                    WHERE x.chat_id = me.chat_id AND x.system_type IS NULL \
                    ORDER BY x.seq DESC LIMIT 1) \
