@@ -333,6 +333,23 @@ async fn files_over_the_limits_and_picture_bombs_are_refused(system: &System) {
         "{body}"
     );
 
+    // A picture whose header is sound and whose pixels are not: stored, shown without a
+    // thumbnail (404, and the same again without decoding it again).
+    let mut broken = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut header = 10u32.to_be_bytes().to_vec();
+    header.extend_from_slice(&10u32.to_be_bytes());
+    header.extend_from_slice(&[8, 2, 0, 0, 0]);
+    broken.extend(chunk(b"IHDR", &header));
+    broken.extend(chunk(b"IDAT", b"not deflate at all"));
+    broken.extend(chunk(b"IEND", &[]));
+    let (status, body) = upload(&alice, "broken.png", "image/png", broken).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let broken = support::id(&body);
+    for _ in 0..2 {
+        let (status, _, _) = read(&alice, &format!("{broken}/thumbnail"), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
     // Attaching: at most 10, each once, only one's own.
     let mut ids = Vec::new();
     for n in 0..11 {

@@ -24,7 +24,7 @@ struct Embedded;
 /// web client's WebSocket is same-origin, which `connect-src 'self'` covers (CSP Level 3:
 /// `ws:`/`wss:` of the page's own host and port match `'self'`); `ws: wss:` would let an
 /// injected script send data to any WebSocket server.
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
     connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
     form-action 'self'; frame-ancestors 'none'";
 

@@ -12,7 +12,8 @@ use astral_common::{Error, Result, ids, time};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt as _, TryStreamExt as _};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tracing::instrument;
 
@@ -22,6 +23,9 @@ pub const MAX_FILE_BYTES: i64 = 25 * 1024 * 1024;
 const MAX_UNATTACHED: i64 = 50;
 /// Uploads one process stores at once; each holds at most two 5 MiB parts in memory.
 pub const UPLOADS_AT_ONCE: usize = 8;
+/// Uploads one user may have in flight at once on one process (so that one user cannot
+/// hold every turn with slow uploads).
+pub const UPLOADS_PER_USER: usize = 3;
 /// How long an upload waits for its turn before the caller is told to try again.
 const UPLOAD_QUEUE_WAIT: Duration = Duration::from_secs(5);
 /// How long an upload may go without sending anything.
@@ -66,6 +70,13 @@ fn too_large() -> Error {
     ))
 }
 
+/// The `thumbnail_type` of a picture no thumbnail could be made of.
+const NO_THUMBNAIL: &str = "";
+
+fn no_thumbnail() -> Error {
+    Error::not_found("this picture has no thumbnail")
+}
+
 fn attachment_not_found() -> Error {
     Error::not_found("no such attachment")
 }
@@ -101,6 +112,13 @@ impl MessagingService {
                 retry_after_s: 60,
             });
         }
+        let _mine = self
+            .uploaders
+            .begin(actor)
+            .ok_or_else(|| Error::RateLimited {
+                message: format!("at most {UPLOADS_PER_USER} uploads at once"),
+                retry_after_s: 5,
+            })?;
         let _turn = tokio::time::timeout(UPLOAD_QUEUE_WAIT, self.uploads.acquire())
             .await
             .map_err(|_| Error::Unavailable("too many uploads at once, try again".into()))?
@@ -205,6 +223,7 @@ impl MessagingService {
             return Err(Error::not_found("only an image has a thumbnail"));
         }
         let (bytes, content_type) = match stored.thumbnail_type {
+            Some(none) if none == NO_THUMBNAIL => return Err(no_thumbnail()),
             Some(content_type) => {
                 let bytes = self
                     .storage
@@ -245,8 +264,17 @@ impl MessagingService {
             .map_err(storage_unavailable)?;
         let made = tokio::task::spawn_blocking(move || thumbnails::make(&image))
             .await
-            .map_err(|error| Error::Internal(error.into()))?
-            .map_err(|error| Error::Internal(error.context("make a thumbnail")))?;
+            .map_err(|error| Error::Internal(error.into()))?;
+        let made = match made {
+            Ok(made) => made,
+            Err(error) => {
+                // A picture whose header was sound and whose pixels are not (or too large to
+                // decode): recorded, so that it is not decoded again on every request.
+                tracing::info!(error = format!("{error:#}"), %id, "a picture has no thumbnail");
+                self.store.thumbnail_made(id, NO_THUMBNAIL).await?;
+                return Err(no_thumbnail());
+            }
+        };
         self.storage
             .put(Object::Thumbnail(&key), Bytes::from(made.bytes.clone()))
             .await
@@ -303,6 +331,41 @@ where
     }
 }
 
+/// Who is uploading now, and how many uploads each has in flight.
+#[derive(Default)]
+pub struct Uploaders(Mutex<HashMap<i64, usize>>);
+
+impl Uploaders {
+    /// One more upload of `user`'s, unless they have [`UPLOADS_PER_USER`] in flight; it
+    /// counts until the guard is dropped.
+    fn begin(&self, user: i64) -> Option<Uploading<'_>> {
+        let mut uploading = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = uploading.entry(user).or_default();
+        if *count >= UPLOADS_PER_USER {
+            return None;
+        }
+        *count += 1;
+        Some(Uploading { of: self, user })
+    }
+}
+
+struct Uploading<'a> {
+    of: &'a Uploaders,
+    user: i64,
+}
+
+impl Drop for Uploading<'_> {
+    fn drop(&mut self) {
+        let mut uploading = self.of.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = uploading.get_mut(&self.user) {
+            *count -= 1;
+            if *count == 0 {
+                uploading.remove(&self.user);
+            }
+        }
+    }
+}
+
 fn refused(refusal: crate::images::Refused) -> Error {
     Error::invalid(refusal.to_string())
 }
@@ -330,6 +393,21 @@ mod tests {
 
     fn range(start: Option<i64>, end: Option<i64>, suffix: Option<i64>) -> ByteRange {
         ByteRange { start, end, suffix }
+    }
+
+    #[test]
+    fn a_user_has_a_few_uploads_in_flight_at_most() {
+        let uploaders = Uploaders::default();
+        let first: Vec<_> = (0..UPLOADS_PER_USER).map(|_| uploaders.begin(1)).collect();
+        assert!(first.iter().all(Option::is_some));
+        assert!(uploaders.begin(1).is_none(), "one too many");
+        assert!(uploaders.begin(2).is_some(), "others are not held back");
+        drop(first);
+        assert!(uploaders.begin(1).is_some(), "counted down when done");
+        assert!(
+            uploaders.0.lock().unwrap().len() <= 1,
+            "nobody left counted at zero"
+        );
     }
 
     #[test]

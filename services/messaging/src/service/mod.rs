@@ -38,6 +38,8 @@ pub struct MessagingService {
     janitor: Janitor,
     /// Turns to store an upload ([`attachments::UPLOADS_AT_ONCE`]).
     uploads: tokio::sync::Semaphore,
+    /// Uploads in flight per user.
+    uploaders: attachments::Uploaders,
     /// Turns to make a thumbnail ([`attachments::THUMBNAILS_AT_ONCE`]).
     thumbnailing: tokio::sync::Semaphore,
 }
@@ -59,6 +61,7 @@ impl MessagingService {
             janitor: Janitor::start(store.clone(), storage.clone()),
             storage,
             uploads: tokio::sync::Semaphore::new(attachments::UPLOADS_AT_ONCE),
+            uploaders: attachments::Uploaders::default(),
             thumbnailing: tokio::sync::Semaphore::new(attachments::THUMBNAILS_AT_ONCE),
             sends: Sends::new(store.clone(), friendships.clone()),
             store,
