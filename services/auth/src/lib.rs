@@ -63,6 +63,8 @@ pub async fn serve(
     let listener = listener.into();
     let pool = db::connect(database_url).await?;
     MIGRATOR.run(&pool).await?;
+    // Before any id is made: this process's node, unique among those sharing the database.
+    let _ids = astral_common::ids::NodeLease::start(pool.clone()).await?;
     let outbox = astral_common::outbox::Outbox::start(pool.clone(), bus);
     let service =
         AuthService::start(store::Store::new(pool.clone(), outbox), kek, settings).await?;

@@ -1,12 +1,19 @@
 //! Ids: 64-bit, time-ordered, generated without coordination, shown as 19-digit strings.
 //!
-//! Layout: milliseconds since the Unix epoch (41 bits) | node (10 bits, random per process)
-//! | sequence (12 bits). Every id made between 1977 and 2039 has exactly 19 decimal digits, so
+//! Layout: milliseconds since the Unix epoch (41 bits) | node (10 bits, leased per process
+//! from the service's database: [`NodeLease`]; random until then) | sequence (12 bits). Every id made between 1977 and 2039 has exactly 19 decimal digits, so
 //! ordering ids as strings (as the direct chat id `<a>_<b>` does) agrees with ordering them
 //! as numbers.
 
+mod lease;
+
+pub use lease::{LEASE, NodeLease, claim, renew};
+
 use std::sync::Mutex;
 use std::sync::OnceLock;
+
+/// How many nodes there are (10 bits).
+const NODES: i64 = 1 << 10;
 
 struct Generator {
     node: i64,
@@ -16,19 +23,28 @@ struct Generator {
 
 static GENERATOR: OnceLock<Mutex<Generator>> = OnceLock::new();
 
-/// A new id, unique within this process and, with overwhelming probability, across processes
-/// (the database's primary keys catch the rest).
-pub fn new_id() -> i64 {
-    let generator = GENERATOR.get_or_init(|| {
-        Mutex::new(Generator {
-            node: rand::random::<i64>() & 0x3ff,
-            last_ms: 0,
-            sequence: 0,
+fn generator() -> std::sync::MutexGuard<'static, Generator> {
+    GENERATOR
+        .get_or_init(|| {
+            Mutex::new(Generator {
+                node: rand::random::<i64>() & (NODES - 1),
+                last_ms: 0,
+                sequence: 0,
+            })
         })
-    });
-    let mut state = generator
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Makes this process's ids with `node` from now on (its lease, [`NodeLease`]).
+fn set_node(node: i64) {
+    generator().node = node & (NODES - 1);
+}
+
+/// A new id, unique within this process, and across the processes that share a database
+/// once each holds its node's lease ([`NodeLease`]).
+pub fn new_id() -> i64 {
+    let mut state = generator();
     let mut now = crate::time::now_ms();
     if now <= state.last_ms {
         // Same millisecond (or the clock stepped back): keep counting from the last one.

@@ -47,6 +47,8 @@ pub async fn serve(
     let listener = listener.into();
     let pool = db::connect(database_url).await?;
     MIGRATOR.run(&pool).await?;
+    // Before any id is made: this process's node, unique among those sharing the database.
+    let _ids = astral_common::ids::NodeLease::start(pool.clone()).await?;
     let auth = AuthServiceClient::new(plane.channel(auth_url, Role::Auth)?);
     let social = SocialServiceClient::new(plane.channel(social_url, Role::Social)?);
     let tokens = Authenticator::start(auth.clone(), bus.clone());

@@ -32,6 +32,8 @@ pub async fn serve(
     let listener = listener.into();
     let pool = db::connect(database_url).await?;
     MIGRATOR.run(&pool).await?;
+    // Before any id is made: this process's node, unique among those sharing the database.
+    let _ids = astral_common::ids::NodeLease::start(pool.clone()).await?;
     let auth = astral_proto::auth::auth_service_client::AuthServiceClient::new(
         plane.channel(auth_url, Role::Auth)?,
     );
