@@ -1,6 +1,6 @@
 // story.mjs — Astral's web client end to end in real headless Chromium: two people register,
-// become friends and chat live both ways (edit, delete, reply, react, typing); a third joins a
-// group; history pages back on scroll; HTML in a message shows as text.
+// become friends and chat live both ways (edit, delete, reply, react, typing, pictures and
+// files); a third joins a group; history pages back on scroll; HTML in a message shows as text.
 //
 //   ASTRAL_URL=http://127.0.0.1:8000 ASTRAL_SCREENSHOTS=/tmp/astral-shots node story.mjs
 //
@@ -24,6 +24,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { storyFiles } from './files.mjs';
 
 const BIN = process.env.ASTRAL_BIN || '';
 let BASE = (process.env.ASTRAL_URL || 'http://127.0.0.1:8000').replace(/\/$/, '');
@@ -122,6 +123,24 @@ async function visible(locator, what) {
     await locator.first().waitFor({ state: 'visible', timeout: TIMEOUT });
   } catch {
     throw new Error(`${what}: not visible within ${TIMEOUT} ms`);
+  }
+}
+
+/** Waits until the locator is hidden (or gone). */
+async function hidden(locator, what) {
+  try {
+    await locator.first().waitFor({ state: 'hidden', timeout: TIMEOUT });
+  } catch {
+    throw new Error(`${what}: still shown after ${TIMEOUT} ms`);
+  }
+}
+
+/** Asks `check` every 100 ms until it answers true; fails with `what` after the timeout. */
+async function until(check, what) {
+  const deadline = Date.now() + TIMEOUT;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not so within ${TIMEOUT} ms`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -242,9 +261,29 @@ async function openChat(page, name) {
   await visible(page.getByRole('heading', { name, level: 1 }), `the chat "${name}" opened`);
 }
 
-/** Fails if any HTML element that only message text could have brought is in the page. */
+/** Chooses files with the composer's paperclip (the browser's file picker). */
+async function attach(page, ...paths) {
+  const chooser = page.waitForEvent('filechooser');
+  await page.getByRole('button', { name: 'Attach files' }).click();
+  await (await chooser).setFiles(paths);
+}
+
+/** A file chosen for the message, on its card above the message box. */
+const fileToSend = (page, name) => page.getByRole('list', { name: 'Files to send' }).getByRole('listitem').filter({ hasText: name });
+
+/** Waits until a chosen file is uploaded: its card says so, its progress bar gone. */
+async function uploadedCard(page, name) {
+  await visible(page.locator('.upload[data-state="done"]').filter({ hasText: name }), `"${name}" uploaded`);
+  if (await fileToSend(page, name).getByRole('progressbar').isVisible()) throw new Error(`"${name}" still shows its progress once uploaded`);
+}
+
+/** Whether a picture has loaded, and its natural and shown sizes. */
+const pictureState = (img) =>
+  img.evaluate((el) => ({ loaded: el.complete && el.naturalWidth > 0, natural: [el.naturalWidth, el.naturalHeight], shown: [el.clientWidth, el.clientHeight] }));
+
+/** Fails if any HTML element that only message text could have brought is in the page (the client's own pictures of files aside). */
 async function noInjectedHtml(p) {
-  const n = await p.page.locator('img, b, script:not([src]), iframe').count();
+  const n = await p.page.locator('img:not(.attachment-img), b, script:not([src]), iframe').count();
   if (n > 0) throw new Error(`${p.who}: ${n} element(s) from message text were inserted as HTML`);
 }
 
@@ -277,6 +316,7 @@ async function main() {
   const oops = 'oops, that was meant for someone else';
   const groupHello = 'hello both! carol here';
   const HISTORY = 60;
+  const files = await storyFiles();
 
   try {
     await step('the login screen loads with its form', async () => {
@@ -560,6 +600,157 @@ async function main() {
         return { normal, larger };
       });
       if (!(sizes.larger > sizes.normal * 1.2)) throw new Error(`a larger text size did not enlarge the text: ${JSON.stringify(sizes)}`);
+    });
+
+    await step('alice attaches a big picture: its card shows the upload going, Send waits, and × cancels it', async () => {
+      const page = alice.page;
+      // A slow connection (256 KB/s up), so that the upload is seen on its way.
+      const cdp = await alice.context.newCDPSession(page);
+      await cdp.send('Network.enable');
+      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 256 * 1024 });
+      try {
+        await attach(page, files.slow);
+        const card = fileToSend(page, 'holiday-album.png');
+        const bar = card.getByRole('progressbar', { name: 'Uploading holiday-album.png' });
+        await visible(bar, 'the upload\'s progress bar');
+        await until(async () => (await bar.evaluate((el) => el.value)) > 0, 'the progress bar moving');
+        await visible(card.getByText(/B of 2\.8 MB$/), 'how much has gone, in words');
+        if (!(await page.getByRole('button', { name: 'Send' }).isDisabled())) throw new Error('Send is enabled while a file is uploading');
+        await visible(page.getByText('Uploading 1 file… the message can be sent once it is done.'), 'what Send waits for');
+        await shot(page, '10-uploading');
+        await card.getByRole('button', { name: 'Cancel the upload of holiday-album.png' }).click();
+        await gone(card, 'the cancelled file\'s card');
+        if (await page.getByRole('button', { name: 'Send' }).isDisabled()) throw new Error('Send stays disabled after the upload was cancelled');
+      } finally {
+        await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+        await cdp.detach();
+      }
+    });
+
+    await step('alice sends a picture with no text; bob sees its preview, sized before it loads, and in his chat list', async () => {
+      await attach(alice.page, files.sunset);
+      await uploadedCard(alice.page, 'sunset.png');
+      await visible(fileToSend(alice.page, 'sunset.png').getByText('3.1 KB'), 'the picture\'s size on its card');
+      await alice.page.getByRole('button', { name: 'Send' }).click();
+      await gone(fileToSend(alice.page, 'sunset.png'), 'the file above the box once sent');
+      const theirs = bob.page.getByRole('list', { name: 'Messages' }).getByRole('button', { name: 'sunset.png' });
+      await visible(theirs, 'the picture in bob\'s window');
+      const thumb = theirs.getByRole('img', { name: 'sunset.png' });
+      await until(async () => (await pictureState(thumb)).loaded, 'the thumbnail loaded for bob');
+      const seen = await pictureState(thumb);
+      // The server's thumbnail is at most 320 px a side; shown in a box of the picture's proportions.
+      if (seen.natural[0] !== 320 || seen.natural[1] !== 200) throw new Error(`the thumbnail is ${seen.natural.join('×')}, not 320×200`);
+      if (seen.shown[0] !== 320 || seen.shown[1] !== 200) throw new Error(`the picture shows at ${seen.shown.join('×')}, not 320×200`);
+      if ((await thumb.getAttribute('loading')) !== 'lazy') throw new Error('the thumbnail is not lazy-loaded');
+      const chats = (page, who) => page.getByRole('navigation', { name: 'Chats' }).getByRole('link', { name: new RegExp(`^${literal(who).source}`) });
+      await visible(chats(bob.page, aliceName).filter({ hasText: 'sunset.png' }), 'the file\'s name as the last message in bob\'s chat list');
+      await visible(chats(alice.page, bobName).filter({ hasText: 'You: sunset.png' }), '"You: sunset.png" in alice\'s chat list');
+    });
+
+    await step('bob opens the picture in the viewer: full size, Tab stays inside, Escape, × and a click beside it close it', async () => {
+      const page = bob.page;
+      const preview = page.getByRole('list', { name: 'Messages' }).getByRole('button', { name: 'sunset.png' });
+      await preview.click();
+      const viewer = page.getByRole('dialog', { name: 'sunset.png' });
+      await visible(viewer, 'the viewer');
+      const full = viewer.getByRole('img', { name: 'sunset.png' });
+      await until(async () => (await pictureState(full)).loaded, 'the full picture loaded');
+      const seen = await pictureState(full);
+      if (seen.natural[0] !== 640 || seen.natural[1] !== 400) throw new Error(`the viewer shows a ${seen.natural.join('×')} picture, not the 640×400 original`);
+      const download = viewer.getByRole('link', { name: 'Download' });
+      if ((await download.getAttribute('download')) !== 'sunset.png') throw new Error('the viewer\'s Download link does not name the file');
+      for (let i = 0; i < 4; i++) {
+        await page.keyboard.press('Tab');
+        if (!(await page.evaluate(() => !!document.activeElement?.closest('dialog')))) throw new Error(`Tab ${i + 1} left the viewer`);
+      }
+      await docShot(page, 'viewer', ['desktop-light', 'desktop-dark', 'phone-dark']);
+      await page.keyboard.press('Escape');
+      await gone(viewer, 'the viewer after Escape');
+      if (!(await preview.evaluate((el) => el === document.activeElement))) throw new Error('focus did not go back to the picture after the viewer closed');
+      await preview.click();
+      await viewer.getByRole('button', { name: 'Close' }).click();
+      await gone(viewer, 'the viewer after ×');
+      await preview.click();
+      await visible(viewer, 'the viewer again');
+      await page.mouse.click(8, 8); // the backdrop, beside the dialog
+      await gone(viewer, 'the viewer after a click beside it');
+    });
+
+    await step('bob answers the picture; the quote names its file', async () => {
+      const picture = bob.page.getByRole('list', { name: 'Messages' }).getByRole('listitem').filter({ has: bob.page.getByRole('button', { name: 'sunset.png' }) });
+      await messageAction(bob.page, picture.first(), 'Reply');
+      await visible(bob.page.locator('.replying').filter({ hasText: 'sunset.png' }), 'the file\'s name in bob\'s reply bar');
+      await say(bob.page, 'what a sunset!');
+      await visible(messageItem(alice.page, 'what a sunset!').locator('.reply-quote').filter({ hasText: 'sunset.png' }), 'the quote of the picture, by its name, for alice');
+    });
+
+    await step('alice sends a text file with words; bob sees a file card whose link downloads it', async () => {
+      await attach(alice.page, files.notes);
+      await uploadedCard(alice.page, 'notes.txt');
+      await composer(alice.page).fill('the plan for Saturday');
+      await composer(alice.page).press('Enter');
+      const card = messageItem(bob.page, 'the plan for Saturday').getByRole('link', { name: `Download notes.txt ${Buffer.byteLength(files.notesText)} bytes` });
+      await visible(card, 'the file card in bob\'s window');
+      const [download] = await Promise.all([bob.page.waitForEvent('download', { timeout: TIMEOUT }), card.click()]);
+      if (download.suggestedFilename() !== 'notes.txt') throw new Error(`the download is named ${download.suggestedFilename()}`);
+      const got = fs.readFileSync(await download.path(), 'utf8');
+      if (got !== files.notesText) throw new Error(`the download holds ${JSON.stringify(got)}`);
+      await bob.page.mouse.move(1, 1); // off the card: shown at rest
+      await docShot(bob.page, 'files', ['desktop-light', 'desktop-dark', 'phone-light']);
+    });
+
+    await step('five files chosen at once all upload (the server takes three at a time: the others wait their turn) and go in one message', async () => {
+      await attach(alice.page, ...files.parts);
+      for (const part of files.parts) await uploadedCard(alice.page, path.basename(part));
+      if (await alice.page.locator('.upload[data-state="failed"]').count()) throw new Error('an upload failed');
+      await composer(alice.page).fill('all five parts');
+      await composer(alice.page).press('Enter');
+      const cards = messageItem(bob.page, 'all five parts').getByRole('link', { name: /^Download part-\d\.txt/ });
+      await until(async () => (await cards.count()) === 5, 'five file cards in bob\'s window');
+    });
+
+    await step('a pasted picture and files dropped on the chat are attached; one over 25 MiB is refused before uploading', async () => {
+      const page = alice.page;
+      await composer(page).focus();
+      await page.evaluate(async () => {
+        const canvas = document.createElement('canvas');
+        canvas.width = 240;
+        canvas.height = 160;
+        const g = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
+        g.fillStyle = '#4c9dff';
+        g.fillRect(0, 0, 240, 160);
+        g.fillStyle = '#ffd678';
+        g.fillRect(80, 40, 80, 80);
+        const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+        const dt = new DataTransfer();
+        dt.items.add(new File([/** @type {Blob} */ (blob)], 'screenshot.png', { type: 'image/png' }));
+        document.querySelector('#composer-input')?.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+      });
+      await uploadedCard(page, 'screenshot.png');
+      // Built in the page: a 26 MiB file to refuse, and a small one.
+      await page.evaluate(() => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(26 * 1024 * 1024)], 'huge.iso'));
+        dt.items.add(new File(['dropped words'], 'dropped.txt', { type: 'text/plain' }));
+        const zone = /** @type {Element} */ (document.querySelector('.scroller'));
+        for (const type of ['dragenter', 'dragover']) zone.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+        Object.assign(window, { dragged: dt });
+      });
+      await visible(page.getByText('Drop files to attach them'), 'the overlay while files are dragged over the chat');
+      await page.evaluate(() => {
+        const dt = /** @type {any} */ (window).dragged;
+        document.querySelector('.scroller')?.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      });
+      await hidden(page.getByText('Drop files to attach them'), 'the overlay after the drop');
+      await visible(page.getByText('“huge.iso” is too large (26 MB): a file can be at most 25 MB.'), 'the refusal of the large file');
+      await uploadedCard(page, 'dropped.txt');
+      if (await fileToSend(page, 'huge.iso').count()) throw new Error('the file over 25 MiB was taken');
+      await docShot(page, 'attach', ['desktop-light', 'desktop-dark', 'phone-dark']);
+      await fileToSend(page, 'dropped.txt').getByRole('button', { name: 'Remove dropped.txt' }).click();
+      await gone(fileToSend(page, 'dropped.txt'), 'the removed file');
+      await composer(page).press('Enter');
+      await visible(bob.page.getByRole('list', { name: 'Messages' }).getByRole('button', { name: 'screenshot.png' }), 'the pasted picture in bob\'s window');
+      await gone(page.getByText('“huge.iso” is too large'), 'the refusal once the message went');
     });
 
     await step('a chat that does not exist says so, with nothing loading and nothing to write in', async () => {
@@ -983,6 +1174,7 @@ async function main() {
     await browser.close().catch(() => {});
     if (server) await server.stop().catch(() => {});
     if (dataDir) await rm(dataDir, { recursive: true, force: true }).catch(() => {});
+    await rm(files.dir, { recursive: true, force: true }).catch(() => {});
   }
 }
 

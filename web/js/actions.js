@@ -12,6 +12,7 @@ import { setNotifications } from './notify.js';
 /** @typedef {import('./socket.js').GatewaySocket} GatewaySocket */
 /** @typedef {import('./timeline.js').Timelines} Timelines */
 /** @typedef {import('./outbox.js').Outbox} Outbox */
+/** @typedef {import('./uploads.js').Uploads} Uploads */
 /** @typedef {import('./types.js').Route} Route */
 /** @typedef {import('./types.js').Message} Message */
 /** @typedef {import('./types.js').User} User */
@@ -24,10 +25,10 @@ export function describe(e) {
 }
 
 /**
- * @param {{ api: Api, store: Store, socket: GatewaySocket, timelines: Timelines, outbox: Outbox,
+ * @param {{ api: Api, store: Store, socket: GatewaySocket, timelines: Timelines, outbox: Outbox, uploads: Uploads,
  *   signedIn: (user: User) => void, signOut: (notice: string | null) => void }} deps
  */
-export function createActions({ api, store, socket, timelines, outbox, signedIn, signOut }) {
+export function createActions({ api, store, socket, timelines, outbox, uploads, signedIn, signOut }) {
   /** @param {unknown} e */
   function showError(e) {
     if (e instanceof ApiError && e.status === 401) return; // handled by signing out
@@ -218,16 +219,34 @@ export function createActions({ api, store, socket, timelines, outbox, signedIn,
       go({ name: 'chat', chat_id: chat.id });
     },
 
-    /** Sends a message, as a reply if one is being written. @param {string} chatId @param {string} content */
+    /**
+     * Sends a message with the files chosen for it, as a reply if one is being written. False
+     * (nothing sent) while a file is still uploading or has failed.
+     * @param {string} chatId @param {string} content
+     */
     send(chatId, content) {
+      const files = uploads.take(chatId);
+      if (!files) return false;
       const replyTo = store.state.replying.get(chatId) ?? null;
       if (replyTo) {
         store.update((s) => {
           s.replying.delete(chatId);
         });
       }
-      outbox.send(chatId, content, replyTo);
+      outbox.send(chatId, content, replyTo, files);
+      return true;
     },
+    /** Chooses files for a chat's message; why some were refused, or null. @param {string} chatId @param {readonly File[]} files */
+    attach: (chatId, files) => uploads.add(chatId, files),
+    /** @param {string} key */
+    removeUpload: (key) => uploads.remove(key),
+    /** @param {string} key */
+    retryUpload: (key) => uploads.retry(key),
+    /**
+     * Renews the session cookie if it ran out (pictures are read with it: an open socket needs
+     * no new token, so a page left alone for a while holds a stale one).
+     */
+    renewSession: () => api.freshToken(),
     /** @param {Message} m */
     startReply(m) {
       store.update((s) => {
@@ -269,7 +288,7 @@ export function createActions({ api, store, socket, timelines, outbox, signedIn,
         // Show it gone now; the event brings the real tombstone (a higher version) soon after.
         store.update((s) => {
           const t = timelineOf(s, m.chat_id);
-          t.items = t.items.map((x) => (x.id === m.id ? { ...x, deleted: true, content: '' } : x));
+          t.items = t.items.map((x) => (x.id === m.id ? { ...x, deleted: true, content: '', attachments: [] } : x));
         });
       } catch (e) {
         showError(e);

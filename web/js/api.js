@@ -1,8 +1,9 @@
 // api.js — the HTTP client: one function per API route, bearer tokens, one refresh on a 401.
 
 import { loadSession, saveSession, expiresAt } from './tokens.js';
-import { parseAuth, parseChat, parseFriends, parseMessage, parseRequest, parseSearch, parseSession, parseUser } from './model.js';
+import { parseAttachment, parseAuth, parseChat, parseFriends, parseMessage, parseRequest, parseSearch, parseSession, parseUser } from './model.js';
 
+/** @typedef {import('./types.js').Attachment} Attachment */
 /** @typedef {import('./types.js').Chat} Chat */
 /** @typedef {import('./types.js').Message} Message */
 /** @typedef {import('./types.js').Session} Session */
@@ -57,6 +58,20 @@ async function errorFrom(res) {
   }
   const retry = Number(res.headers.get('Retry-After'));
   return new ApiError(res.status, code, sentence(message), Number.isFinite(retry) && retry > 0 ? retry : null);
+}
+
+/**
+ * Where a file is read: the picture itself, or any other file as a download. Images and links
+ * carry no Authorization header: these addresses are read with the session cookie.
+ * @param {string} attachmentId
+ */
+export function attachmentUrl(attachmentId) {
+  return `/api/attachments/${encodeURIComponent(attachmentId)}`;
+}
+
+/** A picture's thumbnail (at most 320 px a side). @param {string} attachmentId */
+export function thumbnailUrl(attachmentId) {
+  return `${attachmentUrl(attachmentId)}/thumbnail`;
 }
 
 /**
@@ -123,11 +138,57 @@ export function createApi({ onAuthLost, base = '' }) {
     return done;
   }
 
+  /**
+   * Uploads a file as the raw body with XMLHttpRequest, which (unlike fetch) reports how much
+   * of the body has gone; `signal` cancels it. Answers and failures read as `send`'s do.
+   * @param {File} file @param {string | null} token
+   * @param {(loaded: number) => void} onProgress @param {AbortSignal} signal
+   * @returns {Promise<unknown>}
+   */
+  function sendFile(file, token, onProgress, signal) {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const xhr = new XMLHttpRequest();
+      xhr.open('POST', `${base}/api/attachments?${new URLSearchParams({ filename: file.name })}`);
+      xhr.setRequestHeader('Accept', 'application/json');
+      xhr.setRequestHeader('Content-Type', file.type || 'application/octet-stream');
+      if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+      xhr.upload.onprogress = (e) => onProgress(e.loaded);
+      xhr.onload = () => {
+        if (xhr.status >= 200 && xhr.status < 300) {
+          try {
+            resolve(JSON.parse(xhr.responseText));
+          } catch {
+            reject(new ApiError(xhr.status, `http_${xhr.status}`, 'The server sent an answer that could not be read.'));
+          }
+          return;
+        }
+        /** @type {Record<string, string>} */
+        const headers = {};
+        const retry = xhr.getResponseHeader('Retry-After');
+        if (retry) headers['Retry-After'] = retry;
+        void errorFrom(new Response(xhr.responseText || null, { status: xhr.status, statusText: xhr.statusText, headers })).then(reject);
+      };
+      xhr.onerror = xhr.ontimeout = () => reject(new ApiError(0, 'network', NO_ANSWER));
+      xhr.onabort = () => reject(signal.reason);
+      signal.addEventListener('abort', () => xhr.abort(), { once: true });
+      xhr.send(file);
+    });
+  }
+
   /** An authenticated request; on a 401 it refreshes once and tries again. @param {string} method @param {string} path @param {unknown} [body] */
-  async function request(method, path, body) {
+  function request(method, path, body) {
+    return authorized((token) => send(method, path, body, token));
+  }
+
+  /**
+   * Makes a call with the current access token; on a 401 it refreshes once and calls again.
+   * @param {(token: string | null) => Promise<unknown>} call
+   */
+  async function authorized(call) {
     const used = loadSession()?.token ?? null;
     try {
-      return await send(method, path, body, used);
+      return await call(used);
     } catch (e) {
       if (!(e instanceof ApiError) || e.status !== 401) throw e;
       const current = loadSession()?.token ?? null;
@@ -137,7 +198,7 @@ export function createApi({ onAuthLost, base = '' }) {
         throw e;
       }
       try {
-        return await send(method, path, body, loadSession()?.token ?? null);
+        return await call(loadSession()?.token ?? null);
       } catch (again) {
         if (again instanceof ApiError && again.status === 401) onAuthLost();
         throw again;
@@ -299,13 +360,24 @@ export function createApi({ onAuthLost, base = '' }) {
     },
     /**
      * @param {string} chatId @param {string} content @param {string} nonce @param {string | null} [replyTo]
+     * @param {readonly string[]} [attachmentIds] files uploaded first (`uploadAttachment`)
      * @returns {Promise<Message>}
      */
-    async sendMessage(chatId, content, nonce, replyTo = null) {
-      /** @type {Record<string, string>} */
+    async sendMessage(chatId, content, nonce, replyTo = null, attachmentIds = []) {
+      /** @type {Record<string, string | readonly string[]>} */
       const body = { content, nonce };
       if (replyTo) body.reply_to = replyTo;
+      if (attachmentIds.length > 0) body.attachment_ids = attachmentIds;
       return parseMessage(await request('POST', `/api/chats/${enc(chatId)}/messages`, body));
+    },
+    /**
+     * Uploads a file to attach to a message, telling `onProgress` how many bytes have gone;
+     * `signal` cancels it (the promise then rejects with the signal's reason).
+     * @param {File} file @param {(loaded: number) => void} onProgress @param {AbortSignal} signal
+     * @returns {Promise<Attachment>}
+     */
+    async uploadAttachment(file, onProgress, signal) {
+      return parseAttachment(await authorized((token) => sendFile(file, token, onProgress, signal)));
     },
     /** Adds one's reaction with `emoji`, or takes it back. @param {string} chatId @param {string} messageId @param {string} emoji @returns {Promise<Message>} */
     async react(chatId, messageId, emoji) {

@@ -24,6 +24,9 @@ const PATHS = {
   down: 'M12 5v14M6 13l6 6 6-6',
   logout: 'M15 4h3a2 2 0 0 1 2 2v12a2 2 0 0 1-2 2h-3M10 17l5-5-5-5M15 12H4',
   search: 'M11 18a7 7 0 1 0 0-14 7 7 0 0 0 0 14zM20 20l-4-4',
+  paperclip: 'M21 11.5l-8.6 8.6a5.7 5.7 0 0 1-8-8l8.6-8.7a3.8 3.8 0 0 1 5.4 5.4l-8.6 8.6a1.9 1.9 0 0 1-2.7-2.7l8-7.9',
+  file: 'M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8zM14 3v5h5',
+  download: 'M12 4v11M7 10l5 5 5-5M5 20h14',
 };
 
 /** @typedef {keyof typeof PATHS} IconName */

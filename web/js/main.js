@@ -7,6 +7,8 @@ import { loadSnapshot, forgetSnapshot, keepSnapshots, registerServiceWorker } fr
 import { GatewaySocket, gatewayUrl } from './socket.js';
 import { createTimelines } from './timeline.js';
 import { createOutbox } from './outbox.js';
+import { createUploads } from './uploads.js';
+import { previewLabel } from './attachments.js';
 import { createLive } from './live.js';
 import { createActions } from './actions.js';
 import { parseRoute } from './router.js';
@@ -14,6 +16,7 @@ import { showNotification } from './notify.js';
 import { authorName, chatName } from './model.js';
 import { loginView } from './views/login.js';
 import { shellView } from './views/shell.js';
+import { ignoreStrayDrops } from './views/drop.js';
 
 /** @typedef {import('./types.js').User} User */
 /** @typedef {import('./types.js').Message} Message */
@@ -23,6 +26,7 @@ const store = createStore();
 const api = createApi({ onAuthLost: () => signOut('Your session has ended. Please log in again.') });
 const timelines = createTimelines({ api, store, onError: (e) => actions.showError(e) });
 const outbox = createOutbox({ api, store, onSent: () => timelines.scheduleRead() });
+const uploads = createUploads({ api, store });
 const socket = new GatewaySocket({
   url: gatewayUrl(location),
   getToken: () => api.freshToken(),
@@ -36,7 +40,7 @@ const socket = new GatewaySocket({
   onAuthFailed: () => api.refresh(),
   onSessionEnded: () => signOut('You were logged out.'),
 });
-const actions = createActions({ api, store, socket, timelines, outbox, signedIn, signOut });
+const actions = createActions({ api, store, socket, timelines, outbox, uploads, signedIn, signOut });
 const live = createLive({
   store,
   timelines,
@@ -63,7 +67,8 @@ function notifyIncoming(m) {
   const chat = s.chats.get(m.chat_id);
   const author = authorName(chat, m.author_id, s.users);
   const title = chat?.kind === 'group' ? `${author} in ${chatName(chat, s.me?.id)}` : author;
-  showNotification(title, m.content.slice(0, 200), m.chat_id, () => actions.go({ name: 'chat', chat_id: m.chat_id }));
+  const body = previewLabel(m.content, m.attachments.length, m.attachments[0]?.filename).slice(0, 200);
+  showNotification(title, body, m.chat_id, () => actions.go({ name: 'chat', chat_id: m.chat_id }));
 }
 
 /** @type {string | null} shown on the login screen after being signed out */
@@ -106,6 +111,7 @@ function signOut(notice, keepStorage = false) {
   if (!me) return;
   loginNotice = notice;
   socket.stop();
+  uploads.stopAll();
   if (!keepStorage) {
     clearSession();
     void forgetSnapshot(me.id);
@@ -153,6 +159,7 @@ watchSession((session) => {
 
 registerServiceWorker();
 keepSnapshots(store);
+ignoreStrayDrops();
 
 const saved = loadSession();
 if (saved) signedIn(saved.user);

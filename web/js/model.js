@@ -9,6 +9,7 @@
 /** @typedef {import('./types.js').AuthResponse} AuthResponse */
 /** @typedef {import('./types.js').Preview} Preview */
 /** @typedef {import('./types.js').Reaction} Reaction */
+/** @typedef {import('./types.js').Attachment} Attachment */
 /** @typedef {import('./types.js').SessionInfo} SessionInfo */
 /** @typedef {import('./types.js').SystemChange} SystemChange */
 
@@ -75,6 +76,29 @@ export function parsePreview(raw) {
     content: String(o.content ?? ''),
     created_at: String(o.created_at ?? ''),
     deleted: o.deleted === true,
+    attachment_count: count(o.attachment_count),
+  };
+}
+
+/** A size in pixels: a positive whole number, or null (not a picture). @param {unknown} v */
+function pixels(v) {
+  const n = typeof v === 'number' ? v : Number(v);
+  return v !== null && v !== undefined && Number.isInteger(n) && n > 0 ? n : null;
+}
+
+/** @param {unknown} raw @returns {Attachment} */
+export function parseAttachment(raw) {
+  const o = obj(raw);
+  const width = pixels(o.width);
+  const height = pixels(o.height);
+  return {
+    id: id(o.id),
+    filename: String(o.filename ?? '') || 'file',
+    content_type: String(o.content_type ?? '') || 'application/octet-stream',
+    size: count(o.size),
+    // Both or neither: a picture is drawn in a box of its own proportions.
+    width: width && height ? width : null,
+    height: width && height ? height : null,
   };
 }
 
@@ -99,7 +123,14 @@ export function parseSession(raw) {
 
 /** The short form of a message, as the server sends for replies and chat lists. @param {Message} m @returns {Preview} */
 export function previewOf(m) {
-  return { id: m.id, author_id: m.author_id, content: m.deleted ? '' : m.content.slice(0, 100), created_at: m.created_at, deleted: m.deleted };
+  return {
+    id: m.id,
+    author_id: m.author_id,
+    content: m.deleted ? '' : m.content.slice(0, 100),
+    created_at: m.created_at,
+    deleted: m.deleted,
+    attachment_count: m.deleted ? 0 : m.attachments.length,
+  };
 }
 
 /**
@@ -145,6 +176,7 @@ export function parseMessage(raw) {
     reply_to: parsePreview(o.reply_to),
     mentions: list(o.mentions).map(id),
     reactions: list(o.reactions).map(parseReaction).filter((r) => r.emoji && r.count > 0),
+    attachments: o.deleted === true ? [] : list(o.attachments).map(parseAttachment).filter((a) => a.id),
     kind: o.kind === 'system' ? 'system' : 'user',
     system: o.kind === 'system' ? parseSystemChange(o.system) : null,
   };

@@ -3,6 +3,11 @@
 // the connection is back (or, after a transient failure, after a back-off). Only a real
 // refusal (a 4xx other than 408/429) marks it failed, with Retry and Discard. The same nonce on
 // every attempt means a message the server already took is never stored twice.
+//
+// Files go up before their message is queued (uploads.js: that needs the server, and the
+// composer sends only once every file is uploaded), so a queued message holds just their ids
+// and waits offline like any other; the server keeps an unsent file for 24 hours, and one
+// gone by then makes the send a refusal, shown with Retry and Discard.
 
 import { putPending, receiveMessages } from './store.js';
 import { ApiError } from './api.js';
@@ -11,6 +16,7 @@ import { ApiError } from './api.js';
 /** @typedef {import('./store.js').Store} Store */
 /** @typedef {import('./types.js').PendingMessage} PendingMessage */
 /** @typedef {import('./types.js').Preview} Preview */
+/** @typedef {import('./types.js').Attachment} Attachment */
 
 /** Back-off after a transient failure while connected: doubling from 1 s up to 30 s. */
 const FIRST_BACKOFF_MS = 1000;
@@ -51,7 +57,8 @@ export function createOutbox({ api, store, onSent }) {
     const session = store.state; // a different object after logging out: drop late answers then
     set(p.nonce, { state: 'sending', error: null });
     try {
-      const m = await api.sendMessage(p.chat_id, p.content, p.nonce, p.reply_to?.id ?? null);
+      const files = p.attachments.map((a) => a.id);
+      const m = await api.sendMessage(p.chat_id, p.content, p.nonce, p.reply_to?.id ?? null, files);
       if (store.state !== session) return false;
       store.update((s) => {
         receiveMessages(s, p.chat_id, [m]);
@@ -102,8 +109,11 @@ export function createOutbox({ api, store, onSent }) {
   }
 
   return {
-    /** Queues a message (maybe a reply) and sends it when it can. @param {string} chatId @param {string} content @param {Preview | null} [replyTo] */
-    send(chatId, content, replyTo = null) {
+    /**
+     * Queues a message (maybe a reply, maybe with uploaded files) and sends it when it can.
+     * @param {string} chatId @param {string} content @param {Preview | null} [replyTo] @param {Attachment[]} [attachments]
+     */
+    send(chatId, content, replyTo = null, attachments = []) {
       /** @type {PendingMessage} */
       const p = {
         nonce: newNonce(),
@@ -113,6 +123,7 @@ export function createOutbox({ api, store, onSent }) {
         state: 'queued',
         error: null,
         reply_to: replyTo,
+        attachments,
       };
       store.update((s) => putPending(s, p));
       void flush();

@@ -10,7 +10,7 @@
 /** @typedef {import('./types.js').User} User */
 /** @typedef {import('./types.js').Preview} Preview */
 
-import { newerId, previewOf } from './model.js';
+import { newerId, previewOf, parseChat, parseMessage } from './model.js';
 
 /** @returns {State} */
 export function initialState() {
@@ -31,6 +31,7 @@ export function initialState() {
     users: new Map(),
     typing: new Map(),
     replying: new Map(),
+    uploads: new Map(),
     notice: null,
     saved_at: null,
   };
@@ -178,6 +179,7 @@ export function removeChat(s, chatId) {
   s.activity.delete(chatId);
   s.typing.delete(chatId);
   s.replying.delete(chatId);
+  s.uploads.delete(chatId);
   for (const [nonce, p] of s.pending) if (p.chat_id === chatId) s.pending.delete(nonce);
   if (s.route.name === 'chat' && s.route.chat_id === chatId) s.route = { name: 'friends' };
 }
@@ -367,26 +369,28 @@ export function snapshotOf(s, savedAt) {
 /**
  * Opens with what the device kept, while the server cannot be reached. Never over fresher
  * data: only before the chat list has loaded. Marks the state as saved (`saved_at`) until the
- * server's chat list replaces it.
+ * server's chat list replaces it. An older version of the client may have saved it, without
+ * fields added since (files): its chats and messages are parsed again, like the server's.
  * @param {State} s @param {import('./types.js').Snapshot} snap
  */
 export function restoreSnapshot(s, snap) {
   if (s.chats_loaded || snap?.v !== 1) return;
   for (const u of snap.users) s.users.set(u.id, u);
-  setChats(s, snap.chats);
+  setChats(s, snap.chats.map(parseChat));
   for (const t of snap.timelines) {
     if (s.timelines.get(t.chat_id)?.loaded) continue;
+    const items = t.items.map(parseMessage);
     s.timelines.set(t.chat_id, {
-      items: t.items,
+      items,
       loaded: true,
       loading: false,
       loading_older: false,
       has_more: t.has_more,
       known: t.known,
       max_seen: t.max_seen,
-      preview: t.items.at(-1) ?? null,
+      preview: items.findLast((m) => !m.system) ?? null, // a group change is never the last message
     });
   }
-  for (const p of snap.pending) if (!s.pending.has(p.nonce)) s.pending.set(p.nonce, p);
+  for (const p of snap.pending) if (!s.pending.has(p.nonce)) s.pending.set(p.nonce, { ...p, attachments: p.attachments ?? [] });
   s.saved_at = snap.saved_at;
 }

@@ -10,9 +10,16 @@
  */
 
 /**
+ * A file a message carries (or one uploaded to be sent). `width` and `height`: a picture's
+ * size in pixels, null for any other file; `size` in bytes.
+ * @typedef {{ id: string, filename: string, content_type: string, size: number, width: number | null, height: number | null }} Attachment
+ */
+
+/**
  * A short form of a message: a chat's last message, or the message a reply answers.
- * `content` is cut to 100 characters by the server (empty when deleted).
- * @typedef {{ id: string, author_id: string, content: string, created_at: string, deleted: boolean }} Preview
+ * `content` is cut to 100 characters by the server (empty when deleted); `attachment_count`
+ * says how many files the message carries.
+ * @typedef {{ id: string, author_id: string, content: string, created_at: string, deleted: boolean, attachment_count: number }} Preview
  */
 
 /** @typedef {{ emoji: string, count: number, user_ids: string[] }} Reaction */
@@ -47,6 +54,7 @@
  *   reply_to: Preview | null,
  *   mentions: string[],
  *   reactions: Reaction[],
+ *   attachments: Attachment[],
  *   kind?: 'user' | 'system',
  *   system?: SystemChange | null,
  * }} Message
@@ -67,7 +75,8 @@
 /** @typedef {AuthResponse & { obtained_at: number }} Session */
 
 /**
- * A message the user sent that the server has not confirmed yet.
+ * A message the user sent that the server has not confirmed yet; its files are already
+ * uploaded (`attachments`, sent by their ids).
  * @typedef {{
  *   nonce: string,
  *   chat_id: string,
@@ -76,7 +85,27 @@
  *   state: 'queued' | 'sending' | 'failed',
  *   error: string | null,
  *   reply_to: Preview | null,
+ *   attachments: Attachment[],
  * }} PendingMessage
+ */
+
+/**
+ * A file chosen for the message being written in a chat: `waiting` its turn to upload,
+ * `uploading` (`loaded` of `size` bytes sent so far), `done` (`attachment` is what the server
+ * kept) or `failed` (`error` says why). `preview` is a local `blob:` address of a picture,
+ * for its card.
+ * @typedef {{
+ *   key: string,
+ *   chat_id: string,
+ *   file: File,
+ *   name: string,
+ *   size: number,
+ *   preview: string | null,
+ *   state: 'waiting' | 'uploading' | 'done' | 'failed',
+ *   loaded: number,
+ *   error: string | null,
+ *   attachment: Attachment | null,
+ * }} Upload
  */
 
 /**
@@ -117,6 +146,7 @@
 /**
  * `users`: everyone the client has heard of, by id (to name authors who have left a group);
  * `typing`: who is typing, per chat; `replying`: the message the composer answers, per chat;
+ * `uploads`: the files chosen for the message being written, per chat;
  * `saved_at`: set while the chats shown are what the device saved then (opened offline).
  * @typedef {{
  *   me: User | null,
@@ -135,6 +165,7 @@
  *   users: Map<string, User>,
  *   typing: Map<string, Map<string, Typist>>,
  *   replying: Map<string, Preview>,
+ *   uploads: Map<string, Upload[]>,
  *   notice: string | null,
  *   saved_at: string | null,
  * }} State

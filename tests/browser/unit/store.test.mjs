@@ -9,7 +9,7 @@ import {
 /** @returns {import('../../../web/js/types.js').Message} */
 const msg = (id, seq, version = seq, extra = {}) => ({
   id, chat_id: 'a_b', seq, version, author_id: 'b', content: `m${id}`, nonce: null,
-  created_at: new Date(Date.UTC(2026, 0, 1, 12, seq)).toISOString(), edited_at: null, deleted: false, ...extra,
+  created_at: new Date(Date.UTC(2026, 0, 1, 12, seq)).toISOString(), edited_at: null, deleted: false, attachments: [], ...extra,
 });
 const chat = (id, extra = {}) => ({
   id, kind: 'direct', name: '', owner_id: null, members: [{ id: 'a', username: 'alice' }, { id: 'b', username: 'bob' }],
@@ -138,6 +138,19 @@ test('people named in chats and friend lists are remembered (authors who left a 
   setFriends(s, { friends: [{ id: 'z', username: 'zoe' }], incoming: [], outgoing: [] });
   assert.equal(authorName(undefined, 'z', s.users), 'zoe');
   assert.equal(authorName(undefined, 'q', s.users), 'Unknown user');
+});
+
+test('a snapshot whose newest message is a group change opens with the message before it as the chat\'s last', () => {
+  const s = initialState();
+  setChats(s, [chat('a_b', { kind: 'group', last_seq: 3 })]);
+  timelineOf(s, 'a_b').loaded = true;
+  receiveMessages(s, 'a_b', [msg('1', 1), msg('2', 2, 2, { author_id: 'a', content: '', kind: 'system', system: { type: 'renamed', name: 'G' } })]);
+  const offline = initialState();
+  restoreSnapshot(offline, structuredClone(snapshotOf(s, '2026-12-01T08:00:00.000Z')));
+  assert.equal(offline.timelines.get('a_b')?.preview?.id, '1');
+  setChats(offline, [chat('a_b', { kind: 'group', last_message: { id: '1', author_id: 'b', content: 'm1', created_at: '', deleted: false } })]);
+  receiveMessages(offline, 'a_b', [msg('1', 1)]);
+  assert.equal(offline.chats.get('a_b')?.last_message?.content, 'm1');
 });
 
 test('a snapshot keeps the newest messages and what is still to send; it opens only an unloaded state', () => {

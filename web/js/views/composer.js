@@ -1,12 +1,17 @@
 // views/composer.js — the message box: Enter sends, Shift+Enter adds a line, grows with its
-// text; shows the message being answered and who is typing.
+// text; takes files (the paperclip, a paste; drops come from the conversation) and shows them
+// uploading; shows the message being answered and who is typing.
 
 import { h, setText } from '../dom.js';
 import { icon } from '../icons.js';
 import { typingText } from '../format.js';
 import { emojiPicker, COMPOSER_EMOJIS } from './emoji.js';
+import { trayView, traySummary } from './tray.js';
+import { setPreview } from './attachments.js';
+import { uploaded } from '../uploads.js';
 
 /** @typedef {import('../types.js').Preview} Preview */
+/** @typedef {import('../types.js').Upload} Upload */
 
 /** Drafts per chat, kept while the page lives. @type {Map<string, string>} */
 const drafts = new Map();
@@ -24,9 +29,22 @@ export function autoGrow(ta) {
 }
 
 /**
- * @param {string} chatId @param {string} placeholder
- * @param {{ send: (content: string) => void, typing: () => void, cancelReply: () => void, editLast: () => boolean }} actions
- *   `editLast` starts editing one's last message (Arrow Up in an empty box); false if there is none.
+ * @typedef {{
+ *   send: (content: string) => boolean,
+ *   typing: () => void,
+ *   cancelReply: () => void,
+ *   editLast: () => boolean,
+ *   attach: (files: readonly File[]) => string | null,
+ *   removeUpload: (key: string) => void,
+ *   retryUpload: (key: string) => void,
+ * }} ComposerActions
+ * `send` sends the text with the chosen files (false: not while a file is uploading or failed);
+ * `editLast` starts editing one's last message (Arrow Up in an empty box), false if there is
+ * none; `attach` chooses files and says why any was refused.
+ */
+
+/**
+ * @param {string} chatId @param {string} placeholder @param {ComposerActions} actions
  */
 export function composerView(chatId, placeholder, actions) {
   const ta = h('textarea', {
@@ -40,6 +58,16 @@ export function composerView(chatId, placeholder, actions) {
   ta.value = drafts.get(chatId) ?? '';
   const sendBtn = h('button', { type: 'submit', class: 'icon-btn send-btn', 'aria-label': 'Send' }, icon('send'));
   const emojiBtn = h('button', { type: 'button', class: 'icon-btn emoji-open', 'aria-label': 'Insert an emoji', title: 'Emoji', 'aria-expanded': 'false', onclick: () => togglePicker() }, icon('smile'));
+  // The paperclip opens the browser's file picker through this input, which never shows.
+  const fileInput = h('input', { type: 'file', multiple: true, class: 'attach-input', hidden: true });
+  const attachBtn = h('button', { type: 'button', class: 'icon-btn attach-btn', 'aria-label': 'Attach files', title: 'Attach files', onclick: () => fileInput.click() }, icon('paperclip'));
+  const tray = trayView({ remove: (key) => actions.removeUpload(key), retry: (key) => actions.retryUpload(key) });
+  // What Send waits for (files still uploading or failed), or why chosen files were refused.
+  const fileNote = h('p', { class: 'attach-note', 'aria-live': 'polite', hidden: true });
+  /** @type {readonly Upload[]} */
+  let files = [];
+  /** @type {string | null} why the last files chosen were refused, until the next choice or send */
+  let refusal = null;
   /** @type {HTMLElement | null} */
   let picker = null;
 
@@ -86,6 +114,25 @@ export function composerView(chatId, placeholder, actions) {
   let replying = false;
   let readOnlyNow = false;
 
+  /** Chooses files (picked, pasted or dropped) for the message. @param {readonly File[]} chosen */
+  function addFiles(chosen) {
+    if (readOnlyNow || chosen.length === 0) return;
+    refusal = actions.attach(chosen);
+    showFileNote();
+  }
+
+  function showFileNote() {
+    const text = refusal ?? traySummary(files);
+    fileNote.hidden = !text;
+    fileNote.classList.toggle('error', !!refusal);
+    setText(fileNote, text);
+  }
+
+  fileInput.addEventListener('change', () => {
+    addFiles(Array.from(fileInput.files ?? []));
+    fileInput.value = ''; // the same file may be chosen again
+  });
+
   /** Whether the text is over the limit, showing the counter near it. */
   function measure() {
     const n = [...ta.value].length;
@@ -94,7 +141,8 @@ export function composerView(chatId, placeholder, actions) {
     count.classList.toggle('over', over);
     const fmt = (/** @type {number} */ x) => x.toLocaleString('en-US');
     setText(count, over ? `Too long to send: ${fmt(n)} of ${fmt(MAX_LENGTH)} characters` : `${fmt(n)} / ${fmt(MAX_LENGTH)}`);
-    sendBtn.disabled = over || readOnlyNow;
+    // Send waits for the files: it comes back once every one is uploaded (or removed).
+    sendBtn.disabled = over || readOnlyNow || uploaded(files) === null;
     return over;
   }
 
@@ -105,8 +153,10 @@ export function composerView(chatId, placeholder, actions) {
 
   function submit() {
     const content = ta.value.trim();
-    if (!content || ta.disabled || measure()) return;
-    actions.send(ta.value.replace(/^\s*\n|\s+$/g, ''));
+    if ((!content && files.length === 0) || ta.disabled || measure()) return;
+    if (!actions.send(content ? ta.value.replace(/^\s*\n|\s+$/g, '') : '')) return;
+    refusal = null;
+    showFileNote();
     ta.value = '';
     drafts.delete(chatId);
     autoGrow(ta);
@@ -123,6 +173,14 @@ export function composerView(chatId, placeholder, actions) {
     } else if (e.key === 'ArrowUp' && ta.value === '' && !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey) {
       if (actions.editLast()) e.preventDefault();
     }
+  });
+  // A pasted picture (a screenshot, an image copied from a page) is attached. A paste that
+  // also has text is text: word processors put a picture of the copied text alongside it.
+  ta.addEventListener('paste', (e) => {
+    const data = e.clipboardData;
+    if (!data || data.files.length === 0 || data.types.includes('text/plain')) return;
+    e.preventDefault();
+    addFiles(Array.from(data.files));
   });
   ta.addEventListener('input', () => {
     drafts.set(chatId, ta.value);
@@ -146,7 +204,8 @@ export function composerView(chatId, placeholder, actions) {
     },
     replyBar,
     h('label', { for: 'composer-input', class: 'sr-only' }, 'Message'),
-    h('div', { class: 'composer-box' }, ta, emojiBtn, sendBtn),
+    h('div', { class: 'composer-box' }, tray.el, h('div', { class: 'composer-row' }, attachBtn, fileInput, ta, emojiBtn, sendBtn)),
+    fileNote,
     count,
     readOnly,
     typing,
@@ -165,22 +224,35 @@ export function composerView(chatId, placeholder, actions) {
       const ro = why !== null;
       ta.disabled = ro;
       emojiBtn.disabled = ro;
+      attachBtn.disabled = ro;
       if (ro) closePicker();
       readOnlyNow = ro;
       readOnly.hidden = !ro;
       setText(readOnly, why ?? '');
       measure();
     },
-    /** Shows the message being answered, or nothing. @param {Preview | null} preview @param {string} author */
-    setReply(preview, author) {
+    /**
+     * Shows the message being answered, or nothing; `line` is what it says in one line.
+     * @param {Preview | null} preview @param {string} author @param {import('../attachments.js').PreviewLine} line
+     */
+    setReply(preview, author, line) {
       const was = replying;
       replying = !!preview;
       replyBar.hidden = !preview;
       el.classList.toggle('has-reply', replying);
       setText(replyWho, author);
-      setText(replyText, preview ? (preview.deleted ? 'a deleted message' : preview.content.replace(/\s+/g, ' ')) : '');
+      setPreview(replyText, '', preview?.deleted ? { text: 'a deleted message', files: false } : line);
       if (replying && !was) ta.focus();
     },
+    /** Shows the files chosen for the message. @param {readonly Upload[]} list */
+    setUploads(list) {
+      if (list === files || (list.length === 0 && files.length === 0)) return;
+      files = list;
+      tray.render(list);
+      showFileNote();
+      measure();
+    },
+    addFiles,
     /** @param {readonly string[]} names */
     setTyping(names) {
       setText(typing, typingText(names));

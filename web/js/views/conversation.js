@@ -8,6 +8,11 @@ import { pendingOf, typistsIn, firstUnread } from '../store.js';
 import { dayLabel, sameDayIso, msBetween } from '../format.js';
 import { composerView } from './composer.js';
 import { createMessageItem, updateMessageItem } from './message.js';
+import { openViewer } from './viewer.js';
+import { reloadBroken } from './attachments.js';
+import { dropZone } from './drop.js';
+import { uploadsOf } from '../uploads.js';
+import { describePreview } from '../attachments.js';
 
 /** @typedef {import('../types.js').State} State */
 /** @typedef {import('../types.js').Chat} Chat */
@@ -17,7 +22,11 @@ import { createMessageItem, updateMessageItem } from './message.js';
 
 /**
  * @typedef {{
- *   send: (chatId: string, content: string) => void,
+ *   send: (chatId: string, content: string) => boolean,
+ *   attach: (chatId: string, files: readonly File[]) => string | null,
+ *   removeUpload: (key: string) => void,
+ *   retryUpload: (key: string) => void,
+ *   renewSession: () => Promise<unknown>,
  *   typing: (chatId: string) => void,
  *   loadOlder: (chatId: string) => void,
  *   editMessage: (m: Message, content: string) => Promise<void>,
@@ -50,6 +59,7 @@ export function conversationView(chatId, actions) {
   let revealed;
   /** @type {State | null} */
   let last = null;
+  let connected = false;
 
   const title = h('h1', { id: 'conversation-title', class: 'pane-title' });
   const subtitle = h('span', { class: 'pane-subtitle' });
@@ -170,16 +180,22 @@ export function conversationView(chatId, actions) {
     },
     retry: actions.retry,
     discard: actions.discard,
+    openAttachment: (a) => openViewer(a, actions.renewSession),
+    renew: actions.renewSession,
   };
   const createItem = createMessageItem(itemActions);
 
   const composer = composerView(chatId, 'Message', {
     send: (content) => {
+      if (!actions.send(chatId, content)) return false;
       stickToBottom = true;
       unreadFrom = null; // answering is reading: the "New messages" line goes
       shownUnread = true;
-      actions.send(chatId, content);
+      return true;
     },
+    attach: (files) => actions.attach(chatId, files),
+    removeUpload: actions.removeUpload,
+    retryUpload: actions.retryUpload,
     typing: () => actions.typing(chatId),
     cancelReply: () => actions.cancelReply(chatId),
     editLast: () => {
@@ -226,6 +242,11 @@ export function conversationView(chatId, actions) {
     h('div', { class: 'scroller-wrap' }, scroller, jump),
     composer.el,
   );
+  // Files dragged over the chat go to the composer (not while the chat is read only).
+  dropZone(el, (files) => composer.addFiles(files), () => {
+    const chat = last?.chats.get(chatId);
+    return !!chat && !chat.read_only;
+  });
 
   function rerender() {
     if (last) render(last);
@@ -239,6 +260,7 @@ export function conversationView(chatId, actions) {
     const canAnswer = !!chat && !chat.read_only;
     /** @param {string} id */
     const nameOf = (id) => (id === me ? s.me?.username ?? 'You' : authorName(chat, id, s.users));
+    const byId = new Map((t?.items ?? []).map((m) => [m.id, m]));
     /** @param {string} id @param {boolean} first */
     const who = (id, first) => {
       if (id === me) return first ? 'You' : 'you';
@@ -280,7 +302,7 @@ export function conversationView(chatId, actions) {
         mentionsMe: !!m && !m.deleted && m.author_id !== me && m.mentions.includes(me),
         meName: s.me?.username ?? '',
         names,
-        reply: replyTo ? { author: nameOf(replyTo.author_id), preview: replyTo } : null,
+        reply: replyTo ? { author: nameOf(replyTo.author_id), preview: replyTo, line: describePreview(replyTo, byId.get(replyTo.id)) } : null,
         reactions: (m?.reactions ?? []).map((r) => ({
           emoji: r.emoji,
           count: r.count,
@@ -300,6 +322,9 @@ export function conversationView(chatId, actions) {
   function render(s) {
     last = s;
     back.render(s);
+    // Pictures that failed while the server was away are asked for again once it is back.
+    if (s.connection === 'connected' && !connected) reloadBroken(list);
+    connected = s.connection === 'connected';
     const chat = s.chats.get(chatId);
     const t = s.timelines.get(chatId);
     const name = chat ? chatName(chat, s.me?.id) : '';
@@ -316,7 +341,13 @@ export function conversationView(chatId, actions) {
     composer.el.hidden = !chat;
     composer.setReadOnly(!chat?.read_only ? null : other ? `You can no longer send messages to ${other.username}: you are not friends any more.` : 'You can no longer send messages in this chat.');
     const replying = s.replying.get(chatId) ?? null;
-    composer.setReply(replying, replying ? (replying.author_id === s.me?.id ? 'yourself' : authorName(chat, replying.author_id, s.users)) : '');
+    const answered = replying ? t?.items.find((m) => m.id === replying.id) : undefined;
+    composer.setReply(
+      replying,
+      replying ? (replying.author_id === s.me?.id ? 'yourself' : authorName(chat, replying.author_id, s.users)) : '',
+      replying ? describePreview(replying, answered) : { text: '', files: false },
+    );
+    composer.setUploads(uploadsOf(s, chatId));
     composer.setTyping(typistsIn(s, chatId, Date.now()).map((u) => u.username));
 
     if (unreadFrom === undefined && chat && t?.loaded) unreadFrom = firstUnread(t.items, chat.unread, s.me?.id ?? '');

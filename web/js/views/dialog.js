@@ -1,5 +1,6 @@
 // views/dialog.js — modal dialogs on the platform's <dialog>: the rest of the page is inert
-// while one is open, Escape or a click outside closes it, and focus goes back where it was.
+// while one is open, Tab goes round inside it, Escape or a click outside closes it, and focus
+// goes back where it was.
 
 import { h } from '../dom.js';
 import { icon } from '../icons.js';
@@ -35,6 +36,24 @@ export function openModal({ title, content, className = '', onClose }) {
     if (opener?.isConnected) opener.focus();
   }
   el.addEventListener('close', close);
+  // The page behind is inert, but Tab past the last control would still leave the dialog for
+  // the browser's own controls (or the bare page, headless): it goes round instead.
+  el.addEventListener('keydown', (e) => {
+    if (e.key !== 'Tab') return;
+    const stops = /** @type {HTMLElement[]} */ ([...el.querySelectorAll('button, a[href], input, textarea, select')]).filter(
+      (c) => !c.matches(':disabled') && c.tabIndex >= 0 && c.getClientRects().length > 0,
+    );
+    const first = stops[0];
+    const last = stops.at(-1);
+    if (!first || !last) return;
+    if (e.shiftKey && document.activeElement === first) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && document.activeElement === last) {
+      e.preventDefault();
+      first.focus();
+    }
+  });
   // A click on the backdrop lands on the <dialog> itself, outside its panel.
   el.addEventListener('click', (e) => {
     if (e.target === el) close();

@@ -1,4 +1,4 @@
-// views/message.js — one entry of the Messages list: a message (with its reply quote,
+// views/message.js — one entry of the Messages list: a message (with its reply quote, files,
 // reactions and action buttons), or one being sent.
 
 import { h, setText, setAttr, updateAvatar, avatar } from '../dom.js';
@@ -7,10 +7,12 @@ import { messageTime, fullTime } from '../format.js';
 import { parseRich } from '../richtext.js';
 import { autoGrow } from './composer.js';
 import { emojiPicker, emojiName } from './emoji.js';
+import { renderAttachments, setPreview } from './attachments.js';
 
 /** @typedef {import('../types.js').Message} Message */
 /** @typedef {import('../types.js').PendingMessage} PendingMessage */
 /** @typedef {import('../types.js').Preview} Preview */
+/** @typedef {import('../types.js').Attachment} Attachment */
 
 /**
  * A reaction as shown: `mine` when the user is among those who reacted, `who` their names.
@@ -35,13 +37,14 @@ import { emojiPicker, emojiName } from './emoji.js';
  *   mentionsMe: boolean,
  *   meName: string,
  *   names: string,
- *   reply: { author: string, preview: Preview } | null,
+ *   reply: { author: string, preview: Preview, line: import('../attachments.js').PreviewLine } | null,
  *   reactions: ShownReaction[],
  *   system: string | null,
  * }} Entry
  * `canAnswer`: replies and reactions are possible (not a read-only chat); `names`: the
  * members' usernames, space-separated, for @mentions; `system`: what a system message says
- * (a change to the group), null for a message someone wrote.
+ * (a change to the group), null for a message someone wrote; `reply.line`: what the message
+ * answered says, in one line (its file's name when it has no text).
  */
 
 /**
@@ -57,6 +60,8 @@ import { emojiPicker, emojiName } from './emoji.js';
  *   jumpTo: (messageId: string) => void,
  *   retry: (nonce: string) => void,
  *   discard: (nonce: string) => void,
+ *   openAttachment: (a: Attachment) => void,
+ *   renew: () => Promise<unknown>,
  * }} MessageActions
  */
 
@@ -67,7 +72,13 @@ function signature(e) {
   return JSON.stringify([
     e.author, e.grouped, e.day, e.unreadStart, e.editing, e.picking, e.canAnswer, e.mentionsMe, e.names, e.mine,
     m?.id, m?.version, m?.deleted, m?.content, m?.edited_at, p?.state, p?.error, e.reply, e.reactions, e.system,
+    filesOf(e).map((a) => a.id),
   ]);
+}
+
+/** The files an entry shows: its message's (none once deleted), or those of one being sent. @param {Entry} e */
+function filesOf(e) {
+  return e.message ? e.message.attachments : e.pending?.attachments ?? [];
 }
 
 /** What a message not yet confirmed says under it. @type {Record<PendingMessage['state'], (p: PendingMessage) => string>} */
@@ -145,6 +156,7 @@ export function createMessageItem(actions) {
             h('time', { class: 'msg-time' }),
           ),
           h('div', { class: 'msg-content' }),
+          h('div', { class: 'msg-attachments', hidden: true }),
           reactions,
           h('div', { class: 'msg-status' }, h('span', { class: 'msg-status-text' }), ' ', retry, ' ', discard),
         ),
@@ -208,7 +220,7 @@ export function updateMessageItem(li, e, actions) {
   if (e.reply) {
     const r = e.reply.preview;
     setText(q(quote, '.reply-author'), e.reply.author);
-    setText(q(quote, '.reply-text'), r.deleted ? 'Original message was deleted' : r.content.replace(/\s+/g, ' '));
+    setPreview(q(quote, '.reply-text'), '', r.deleted ? { text: 'Original message was deleted', files: false } : e.reply.line);
     quote.classList.toggle('gone', r.deleted);
     setAttr(quote, 'title', r.deleted ? 'The original message was deleted' : 'Show the original message');
   }
@@ -216,6 +228,7 @@ export function updateMessageItem(li, e, actions) {
   if (e.system) setText(q(li, '.msg-content'), e.system);
   else renderContent(q(li, '.msg-content'), m?.deleted ? null : content, e, m?.edited_at ?? null);
 
+  renderAttachments(q(li, '.msg-attachments'), filesOf(e), { open: actions.openAttachment, renew: actions.renew });
   renderReactions(q(li, '.reactions'), m && !m.deleted ? e.reactions : [], e.canAnswer);
 
   const status = q(li, '.msg-status');
@@ -322,7 +335,7 @@ function editorFor(m, actions) {
   const error = h('p', { class: 'form-error small', role: 'alert' });
   const save = async () => {
     const content = ta.value.trim();
-    if (!content) return;
+    if (!content && m.attachments.length === 0) return; // a message with files may lose its text
     if (content === m.content.trim()) return actions.cancelEdit();
     ta.disabled = true;
     try {

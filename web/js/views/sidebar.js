@@ -6,6 +6,8 @@ import { icon } from '../icons.js';
 import { chatName, authorName, otherMember } from '../model.js';
 import { sortedChats, pendingOf } from '../store.js';
 import { badgeText, listTime, previewText } from '../format.js';
+import { describePreview, previewParts } from '../attachments.js';
+import { setPreview } from './attachments.js';
 
 /** @typedef {import('../types.js').State} State */
 /** @typedef {import('../types.js').Chat} Chat */
@@ -93,14 +95,18 @@ export function sidebarView(actions) {
 
       const pend = pendingOf(s, chat.id).at(-1);
       const last = chat.last_message;
-      let preview = '';
-      if (pend) preview = `You: ${previewText(pend.content)}`;
-      else if (last) {
-        const who = last.author_id === me?.id ? 'You: ' : group ? `${authorName(chat, last.author_id, s.users)}: ` : '';
-        preview = last.deleted ? 'Message deleted' : who + previewText(last.content);
-      } else if (chat.read_only) preview = 'Read only';
-      else if (group) preview = `${chat.members.length} members`;
-      setText(/** @type {HTMLElement} */ (a.querySelector('.chat-preview')), preview);
+      /** @type {import('../attachments.js').PreviewLine} */
+      let line = { text: '', files: false };
+      let who = '';
+      if (pend) {
+        who = 'You: ';
+        line = previewParts(pend.content, pend.attachments.length, pend.attachments[0]?.filename);
+      } else if (last) {
+        who = last.deleted ? '' : last.author_id === me?.id ? 'You: ' : group ? `${authorName(chat, last.author_id, s.users)}: ` : '';
+        line = last.deleted ? { text: 'Message deleted', files: false } : describePreview(last, s.timelines.get(chat.id)?.preview);
+      } else if (chat.read_only) line.text = 'Read only';
+      else if (group) line.text = `${chat.members.length} members`;
+      setPreview(/** @type {HTMLElement} */ (a.querySelector('.chat-preview')), who, { ...line, text: previewText(line.text) });
 
       const time = /** @type {HTMLElement} */ (a.querySelector('.chat-time'));
       setText(time, last ? listTime(last.created_at) : '');
