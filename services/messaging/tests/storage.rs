@@ -99,17 +99,22 @@ async fn a_directory_stores_reads_ranges_and_deletes() {
     assert_eq!(mode, 0o700, "only the service's user reads the files");
 }
 
-#[tokio::test]
-async fn an_s3_server_stores_reads_ranges_and_deletes() {
-    let server = S3Server::start().await.unwrap();
-    let storage = Storage::open(&StorageConfig {
+/// `server`'s bucket, signed in with `secret`.
+fn bucket(server: &S3Server, secret: &str) -> Storage {
+    Storage::open(&StorageConfig {
         url: format!("s3://{}", server.bucket),
         s3_endpoint: Some(server.endpoint.clone()),
         s3_region: "us-east-1".into(),
         s3_access_key_id: Some(server.access_key_id.clone()),
-        s3_secret_access_key: Some(server.secret_access_key.clone()),
+        s3_secret_access_key: Some(secret.to_owned()),
     })
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_s3_server_stores_reads_ranges_and_deletes() {
+    let server = S3Server::start().await.unwrap();
+    let storage = bucket(&server, &server.secret_access_key);
     round_trip(&storage, "s3").await;
     // What it wrote is on the server's disk, under the bucket.
     storage
@@ -123,14 +128,7 @@ async fn an_s3_server_stores_reads_ranges_and_deletes() {
 #[tokio::test]
 async fn wrong_s3_keys_are_refused() {
     let server = S3Server::start().await.unwrap();
-    let storage = Storage::open(&StorageConfig {
-        url: format!("s3://{}", server.bucket),
-        s3_endpoint: Some(server.endpoint.clone()),
-        s3_region: "us-east-1".into(),
-        s3_access_key_id: Some(server.access_key_id.clone()),
-        s3_secret_access_key: Some("not-the-secret".into()),
-    })
-    .unwrap();
+    let storage = bucket(&server, "not-the-secret");
     let refused = storage
         .put(Object::File("1"), bytes::Bytes::from_static(b"x"))
         .await;

@@ -133,24 +133,18 @@ impl Store {
 
     /// Fills in the attachments of `messages`.
     pub(super) async fn attach_files(&self, messages: &mut [Message]) -> Result<()> {
-        for chunk in messages.chunks_mut(500) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT a.message_id, {ATTACHMENT_COLUMNS} FROM attachments a \
-                 WHERE a.message_id IN ({}) ORDER BY a.message_id, a.position",
-                placeholders.join(", ")
-            );
-            let mut query = sqlx::query_as::<_, AttachedRow>(sqlx::AssertSqlSafe(sql));
-            for message in chunk.iter() {
-                query = query.bind(message.id);
-            }
-            for row in query.fetch_all(&self.pool).await? {
-                if let Some(message) = chunk.iter_mut().find(|m| m.id == row.message_id) {
-                    message.attachments.push(row.attachment);
-                }
-            }
-        }
-        Ok(())
+        self.per_message(
+            messages,
+            |ids| {
+                format!(
+                    "SELECT a.message_id, {ATTACHMENT_COLUMNS} FROM attachments a \
+                     WHERE a.message_id IN ({ids}) ORDER BY a.message_id, a.position"
+                )
+            },
+            |row: &AttachedRow| row.message_id,
+            |message, row| message.attachments.push(row.attachment),
+        )
+        .await
     }
 
     /// Up to `limit` objects due to be removed from storage.

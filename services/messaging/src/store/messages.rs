@@ -192,20 +192,43 @@ impl Store {
     }
 
     async fn attach_reactions(&self, messages: &mut [Message]) -> Result<()> {
+        self.per_message(
+            messages,
+            |ids| {
+                format!(
+                    "SELECT message_id, emoji, user_id FROM reactions WHERE message_id IN ({ids}) \
+                     ORDER BY created_at_ms, user_id"
+                )
+            },
+            |row: &ReactionRow| row.message_id,
+            |message, row| message.add_reaction(row.emoji, row.user_id),
+        )
+        .await
+    }
+
+    /// Gives each of `messages` its rows of a query: `sql` selects them for a list of message
+    /// ids (`$1, $2, …`, 500 at a time), `message_of` says whose a row is, `add` takes it.
+    pub(super) async fn per_message<R>(
+        &self,
+        messages: &mut [Message],
+        sql: impl Fn(&str) -> String,
+        message_of: fn(&R) -> i64,
+        mut add: impl FnMut(&mut Message, R),
+    ) -> Result<()>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
         for chunk in messages.chunks_mut(500) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT message_id, emoji, user_id FROM reactions WHERE message_id IN ({}) \
-                 ORDER BY created_at_ms, user_id",
-                placeholders.join(", ")
-            );
-            let mut query = sqlx::query_as::<_, ReactionRow>(sqlx::AssertSqlSafe(sql));
+            let mut query =
+                sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(sql(&placeholders.join(", "))));
             for message in chunk.iter() {
                 query = query.bind(message.id);
             }
-            for reaction in query.fetch_all(&self.pool).await? {
-                if let Some(message) = chunk.iter_mut().find(|m| m.id == reaction.message_id) {
-                    message.add_reaction(reaction.emoji, reaction.user_id);
+            for row in query.fetch_all(&self.pool).await? {
+                let id = message_of(&row);
+                if let Some(message) = chunk.iter_mut().find(|m| m.id == id) {
+                    add(message, row);
                 }
             }
         }
