@@ -128,3 +128,65 @@ async fn an_object_storage_cannot_remove_is_tried_again_later() {
         );
     }
 }
+
+async fn thumbnail_stored(storage: &Storage, id: i64) -> bool {
+    storage
+        .exists(Object::Thumbnail(&id.to_string()))
+        .await
+        .unwrap()
+}
+
+/// A thumbnail of `id` begun at `at` and written (not recorded yet).
+async fn thumbnail_written(store: &Store, storage: &Storage, id: i64, at: i64) {
+    store.thumbnail_started(id, at).await.unwrap();
+    storage
+        .put(Object::Thumbnail(&id.to_string()), Bytes::from_static(b"t"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_thumbnail_never_outlives_its_file() {
+    for MigratedDatabase { backend, pool, .. } in
+        MigratedDatabase::both(&astral_messaging::MIGRATOR).await
+    {
+        let store = Store::new(pool.clone(), Outbox::start(pool, EventBus::local()));
+        let dir = TempDir::new();
+        let storage = Storage::local(&dir.0).unwrap();
+        for id in [1, 2, 3] {
+            store.upload_finished(&file(id), 1, 0).await.unwrap();
+            thumbnail_written(&store, &storage, id, 0).await;
+        }
+        // 1: recorded, kept. 2: its process died before recording it: gone after its lease.
+        assert!(
+            store.thumbnail_made(1, "image/jpeg", 0).await.unwrap(),
+            "{backend}"
+        );
+        round(&store, &storage, 2 * HOUR_MS).await.unwrap();
+        assert!(
+            thumbnail_stored(&storage, 1).await,
+            "{backend}: recorded, kept"
+        );
+        assert!(
+            !thumbnail_stored(&storage, 2).await,
+            "{backend}: unrecorded, gone"
+        );
+        // 3: its file expired (deleted) while its thumbnail was being made: recording it
+        // finds no file, and the thumbnail goes too; 1 goes with its file.
+        round(&store, &storage, UNATTACHED_LIFETIME_MS + 1)
+            .await
+            .unwrap();
+        let now = UNATTACHED_LIFETIME_MS + 2;
+        assert!(
+            !store.thumbnail_made(3, "image/jpeg", now).await.unwrap(),
+            "{backend}: its attachment is gone"
+        );
+        round(&store, &storage, now).await.unwrap();
+        assert!(!thumbnail_stored(&storage, 3).await, "{backend}");
+        assert!(!thumbnail_stored(&storage, 1).await, "{backend}");
+        assert!(
+            store.due_deletions(i64::MAX, 10).await.unwrap().is_empty(),
+            "{backend}"
+        );
+    }
+}

@@ -6,7 +6,7 @@ use crate::domain::{declared_type, file_name};
 use crate::images::Scrubber;
 use crate::model::Attachment;
 use crate::storage::{Object, Writer};
-use crate::store::StoredAttachment;
+use crate::store::{NO_THUMBNAIL, StoredAttachment};
 use crate::thumbnails;
 use astral_common::{Error, Result, ids, time};
 use bytes::Bytes;
@@ -69,9 +69,6 @@ fn too_large() -> Error {
         "a file has at most {MAX_FILE_BYTES} bytes (25 MiB)"
     ))
 }
-
-/// The `thumbnail_type` of a picture no thumbnail could be made of.
-const NO_THUMBNAIL: &str = "";
 
 fn no_thumbnail() -> Error {
     Error::not_found("this picture has no thumbnail")
@@ -257,11 +254,13 @@ impl MessagingService {
             .await
             .map_err(|_| Error::Unavailable("the service is stopping".into()))?;
         let key = id.to_string();
-        let image = self
-            .storage
-            .read_all(Object::File(&key))
-            .await
-            .map_err(storage_unavailable)?;
+        self.store.thumbnail_started(id, time::now_ms()).await?;
+        let image = match self.storage.read_all(Object::File(&key)).await {
+            Ok(image) => image,
+            // Deleted with its message meanwhile.
+            Err(object_store::Error::NotFound { .. }) => return Err(attachment_not_found()),
+            Err(error) => return Err(storage_unavailable(error)),
+        };
         let made = tokio::task::spawn_blocking(move || thumbnails::make(&image))
             .await
             .map_err(|error| Error::Internal(error.into()))?;
@@ -271,7 +270,9 @@ impl MessagingService {
                 // A picture whose header was sound and whose pixels are not (or too large to
                 // decode): recorded, so that it is not decoded again on every request.
                 tracing::info!(error = format!("{error:#}"), %id, "a picture has no thumbnail");
-                self.store.thumbnail_made(id, NO_THUMBNAIL).await?;
+                self.store
+                    .thumbnail_made(id, NO_THUMBNAIL, time::now_ms())
+                    .await?;
                 return Err(no_thumbnail());
             }
         };
@@ -279,7 +280,15 @@ impl MessagingService {
             .put(Object::Thumbnail(&key), Bytes::from(made.bytes.clone()))
             .await
             .map_err(storage_unavailable)?;
-        self.store.thumbnail_made(id, made.content_type).await?;
+        if !self
+            .store
+            .thumbnail_made(id, made.content_type, time::now_ms())
+            .await?
+        {
+            // The file was deleted while its thumbnail was made: that goes too.
+            self.janitor.wake();
+            return Err(attachment_not_found());
+        }
         Ok(made)
     }
 }

@@ -11,8 +11,12 @@ const ATTACHMENT_COLUMNS: &str = "a.id, a.filename, a.content_type, a.size, a.wi
 /// The same, unqualified: SQLite's `RETURNING` takes no table names.
 const RETURNED_COLUMNS: &str = "id, filename, content_type, size, width, height";
 
-/// How long bytes of an upload in progress are kept if it never finishes (a crash).
+/// How long bytes of an upload (or a thumbnail) in progress are kept if it never finishes
+/// (a crash).
 pub const UPLOAD_LEASE_MS: i64 = 60 * 60 * 1000;
+
+/// The `thumbnail_type` of a picture no thumbnail could be made of.
+pub const NO_THUMBNAIL: &str = "";
 
 /// An attachment as stored, with what decides who may read it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -120,15 +124,54 @@ impl Store {
             .await?)
     }
 
-    /// Records that an image's thumbnail is stored, as `content_type`.
+    /// A thumbnail is about to be made: its object is removed in an hour unless
+    /// [`Store::thumbnail_made`] keeps it (a crash between writing it and recording it).
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "thumbnail_started"))]
+    pub async fn thumbnail_started(&self, id: i64, now_ms: i64) -> Result<()> {
+        let [_, thumbnail] = objects_of(id);
+        // A removal already queued (the file was deleted meanwhile) keeps its sooner time.
+        sqlx::query(
+            "INSERT INTO storage_deletions (object, due_ms) VALUES ($1, $2) \
+             ON CONFLICT (object) DO NOTHING",
+        )
+        .bind(thumbnail)
+        .bind(now_ms + UPLOAD_LEASE_MS)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records that an image's thumbnail is stored, as `content_type` ([`NO_THUMBNAIL`] if
+    /// none could be made). False if the attachment was deleted meanwhile: then the
+    /// thumbnail just written is queued for removal now, or it would outlive its file.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "thumbnail_made"))]
-    pub async fn thumbnail_made(&self, id: i64, content_type: &str) -> Result<()> {
-        sqlx::query("UPDATE attachments SET thumbnail_type = $1 WHERE id = $2")
+    pub async fn thumbnail_made(&self, id: i64, content_type: &str, now_ms: i64) -> Result<bool> {
+        let [_, thumbnail] = objects_of(id);
+        let mut tx = self.pool.begin().await?;
+        let kept = sqlx::query("UPDATE attachments SET thumbnail_type = $1 WHERE id = $2")
             .bind(content_type)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if kept {
+            sqlx::query("DELETE FROM storage_deletions WHERE object = $1")
+                .bind(thumbnail)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO storage_deletions (object, due_ms) VALUES ($1, $2) \
+                 ON CONFLICT (object) DO UPDATE SET due_ms = excluded.due_ms",
+            )
+            .bind(thumbnail)
+            .bind(now_ms)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        }
+        tx.commit().await?;
+        Ok(kept)
     }
 
     /// Fills in the attachments of `messages`.

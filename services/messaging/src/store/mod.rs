@@ -14,7 +14,7 @@ mod search;
 mod system;
 mod views;
 
-pub use attachments::StoredAttachment;
+pub use attachments::{NO_THUMBNAIL, StoredAttachment};
 pub use search::Search;
 
 use crate::model::{ChatKind, Message, Preview, User};
