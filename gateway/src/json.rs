@@ -27,7 +27,7 @@ pub fn friend_request(request: &social::FriendRequest) -> Value {
 }
 
 pub fn chat(chat: &messaging::Chat) -> Value {
-    json!({
+    let mut value = json!({
         "id": chat.id,
         "kind": chat.kind().json_name(),
         "name": chat.name,
@@ -38,7 +38,12 @@ pub fn chat(chat: &messaging::Chat) -> Value {
         "read_only": chat.read_only,
         "last_activity_at": rfc3339(chat.last_activity_ms),
         "last_message": chat.last_message.as_ref().map(preview),
-    })
+    });
+    // The viewer's own: in answers, never in events (which every member gets alike).
+    if let Some(muted) = chat.muted {
+        value["muted"] = Value::from(muted);
+    }
+    value
 }
 
 /// A short view of a message: a chat's last message, or what a reply answers.

@@ -228,6 +228,32 @@ pub async fn rename(
     )))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    #[serde(default)]
+    muted: Option<bool>,
+}
+
+/// `PATCH /api/chats/{chat_id}/settings`: the caller's own settings of the chat.
+pub async fn settings(
+    State(Messaging(mut messaging)): State<Messaging>,
+    caller: Caller,
+    Path(chat_id): Path<String>,
+    Body(body): Body<SettingsBody>,
+) -> ApiResult<Json<Value>> {
+    let request = pb::ChatSettingsRequest {
+        chat_id,
+        muted: body.muted,
+    };
+    Ok(Json(json::chat(
+        &messaging
+            .update_chat_settings(caller.request(request))
+            .await?
+            .into_inner(),
+    )))
+}
+
 /// `POST /api/chats/{chat_id}/members`: the owner adds a friend.
 pub async fn add_member(
     State(Messaging(mut messaging)): State<Messaging>,

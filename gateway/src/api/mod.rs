@@ -215,6 +215,14 @@ pub fn endpoints() -> Vec<Endpoint> {
             patch(chats::rename),
         ),
         endpoint(
+            "PATCH",
+            "/chats/{chat_id}/settings",
+            "Your own settings of a chat: mute it",
+            Some("ChatSettings"),
+            (200, Some("Chat")),
+            patch(chats::settings),
+        ),
+        endpoint(
             "POST",
             "/chats/{chat_id}/members",
             "Add a friend to a group (owner)",

@@ -251,6 +251,7 @@ fn schemas() -> Value {
                 "id": string(), "kind": { "type": "string", "enum": ["direct", "group"] }, "name": string(), "owner_id": nullable_string(),
                 "members": array_of("User"), "last_seq": integer(), "unread": integer(), "read_only": { "type": "boolean" },
                 "last_activity_at": string(), "last_message": { "allOf": [reference("Preview")], "nullable": true },
+                "muted": { "type": "boolean", "description": "yours; in answers only, never in events" },
             }),
             &[
                 "id",
@@ -272,6 +273,10 @@ fn schemas() -> Value {
         ),
     );
     add("Rename", object(json!({ "name": string() }), &["name"]));
+    add(
+        "ChatSettings",
+        object(json!({ "muted": { "type": "boolean" } }), &[]),
+    );
     add("ReadMarker", object(json!({ "seq": integer() }), &["seq"]));
     add("Reaction", object(json!({ "emoji": string() }), &["emoji"]));
     add(

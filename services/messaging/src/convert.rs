@@ -55,6 +55,7 @@ pub fn chat(view: &ChatView) -> pb::Chat {
         read_only: view.read_only,
         last_activity_ms: chat.last_activity_ms,
         last_message: chat.last_message.as_ref().map(preview),
+        muted: chat.muted,
     }
 }
 

@@ -58,6 +58,10 @@ pub const POLICY: Policy = &[
         Access::USER,
     ),
     (
+        "/astral.messaging.v1.MessagingService/UpdateChatSettings",
+        Access::user_at(Rate::per_minute(60)),
+    ),
+    (
         "/astral.messaging.v1.MessagingService/SendMessage",
         Access::user_at(Rate::per_seconds(100, 5)),
     ),
@@ -382,6 +386,19 @@ impl pb::messaging_service_server::MessagingService for Api {
         Ok(Response::new(pb::ListMessagesResponse {
             messages: messages.iter().map(convert::message).collect(),
         }))
+    }
+
+    async fn update_chat_settings(
+        &self,
+        request: Request<pb::ChatSettingsRequest>,
+    ) -> Result<Response<pb::Chat>, Status> {
+        let actor = actor(&request)?.user_id;
+        let r = request.into_inner();
+        let chat = self
+            .0
+            .update_chat_settings(actor, &r.chat_id, r.muted)
+            .await?;
+        Ok(Response::new(convert::chat(&chat)))
     }
 
     async fn search_messages(

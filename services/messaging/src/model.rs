@@ -51,6 +51,8 @@ pub struct Chat {
     pub unread: i64,
     pub last_activity_ms: i64,
     pub last_message: Option<Preview>,
+    /// Whether the viewer muted it; `None` where there is no one viewer (events).
+    pub muted: Option<bool>,
 }
 
 impl Chat {

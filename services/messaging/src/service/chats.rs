@@ -110,6 +110,22 @@ impl MessagingService {
         self.get_chat(actor, chat_id).await
     }
 
+    /// The actor's own settings of a chat: muted or not (what is left out stays as it is).
+    #[instrument(skip_all, fields(%actor, %chat_id), err(level = "info"))]
+    pub async fn update_chat_settings(
+        &self,
+        actor: i64,
+        chat_id: &str,
+        muted: Option<bool>,
+    ) -> Result<ChatView> {
+        if let Some(muted) = muted
+            && !self.store.set_muted(chat_id, actor, muted).await?
+        {
+            return Err(chat_not_found());
+        }
+        self.get_chat(actor, chat_id).await
+    }
+
     /// The owner adds one of their friends to a group chat.
     #[instrument(skip_all, fields(%actor, %chat_id, %user_id), err(level = "info"))]
     pub async fn add_member(&self, actor: i64, chat_id: &str, user_id: i64) -> Result<ChatView> {
@@ -260,5 +276,6 @@ fn new_chat(new: &NewChat<'_>, users: &[User]) -> Chat {
         unread: 0,
         last_activity_ms: new.now_ms,
         last_message: None,
+        muted: None,
     }
 }

@@ -25,6 +25,7 @@ impl ChatRow {
         members: Vec<User>,
         unread: i64,
         last_message: Option<Preview>,
+        muted: Option<bool>,
     ) -> Chat {
         Chat {
             id: self.id,
@@ -36,6 +37,7 @@ impl ChatRow {
             unread,
             last_activity_ms: self.last_activity_ms,
             last_message,
+            muted,
         }
     }
 }
@@ -169,6 +171,19 @@ impl Store {
         .bind(chat_id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    /// Mutes or unmutes the chat for `viewer`; false if they are not a member.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "set_muted"))]
+    pub async fn set_muted(&self, chat_id: &str, viewer: i64, muted: bool) -> Result<bool> {
+        let changed =
+            sqlx::query("UPDATE chat_members SET muted = $1 WHERE chat_id = $2 AND user_id = $3")
+                .bind(i64::from(muted))
+                .bind(chat_id)
+                .bind(viewer)
+                .execute(&self.pool)
+                .await?;
+        Ok(changed.rows_affected() == 1)
     }
 
     /// Moves `viewer`'s read marker forward to `seq` (never back, never past the end).
@@ -388,5 +403,6 @@ async fn chat_in(tx: &mut Tx, chat_id: &str) -> Result<Option<Chat>> {
         members,
         0,
         last_message.map(Preview::from),
+        None,
     )))
 }

@@ -23,6 +23,7 @@ struct ViewRow {
     #[sqlx(flatten)]
     chat: ChatRow,
     unread: i64,
+    muted: i64,
 }
 
 /// The newest message of one of the viewer's chats.
@@ -61,7 +62,7 @@ impl Store {
                 "SELECT {CHAT_COLUMNS}, (SELECT COUNT(*) FROM messages msg \
                    WHERE msg.chat_id = me.chat_id AND msg.seq > me.read_seq \
                    AND msg.author_id <> $1 AND msg.deleted_at_ms IS NULL \
-                   AND msg.system_type IS NULL) AS unread \
+                   AND msg.system_type IS NULL) AS unread, me.muted \
                  FROM chat_members me JOIN chats c ON c.id = me.chat_id WHERE {mine} \
                  ORDER BY c.last_activity_ms DESC, c.id"
             ),
@@ -134,10 +135,16 @@ fn assemble(chats: Vec<ViewRow>, members: Vec<MemberOfRow>, newest: Vec<NewestRo
         .collect();
     chats
         .into_iter()
-        .map(|ViewRow { chat, unread }| {
-            let members = members_of.remove(&chat.id).unwrap_or_default();
-            let newest = newest.remove(&chat.id);
-            chat.into_chat(members, unread, newest)
-        })
+        .map(
+            |ViewRow {
+                 chat,
+                 unread,
+                 muted,
+             }| {
+                let members = members_of.remove(&chat.id).unwrap_or_default();
+                let newest = newest.remove(&chat.id);
+                chat.into_chat(members, unread, newest, Some(muted != 0))
+            },
+        )
         .collect()
 }
