@@ -18,6 +18,7 @@ in_both_modes!(
     other_files_are_downloads_and_answer_byte_ranges,
     files_over_the_limits_and_picture_bombs_are_refused,
     a_deleted_messages_files_leave_storage,
+    uploads_past_the_services_turns_wait_for_one_and_all_arrive,
 );
 
 /// Uploads `bytes` as `filename` of type `content_type`: the status and the body.
@@ -437,5 +438,25 @@ async fn a_deleted_messages_files_leave_storage(system: &System) {
     while file.exists() || thumbnail.exists() {
         assert!(Instant::now() < deadline, "the files are still in storage");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn uploads_past_the_services_turns_wait_for_one_and_all_arrive(system: &System) {
+    // 15 uploads at once (3 per user, the most each may have): more than the 8 a messaging
+    // process stores at once, so 7 wait for a turn. Waiting, their first bytes sit in the
+    // connection's flow-control window; with HTTP/2's default 64 KiB windows they stalled
+    // the uploads being stored until every waiter gave up (503).
+    let mut users = Vec::new();
+    for n in 0..5 {
+        users.push(User::register(&system.base, &format!("up{n}")).await);
+    }
+    let file = vec![42u8; 1024 * 1024];
+    let uploads = users.iter().flat_map(|user| {
+        (0..3).map(|_| upload(user, "part.bin", "application/octet-stream", file.clone()))
+    });
+    let answers = futures::future::join_all(uploads).await;
+    for (status, body) in answers {
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["size"], 1024 * 1024);
     }
 }

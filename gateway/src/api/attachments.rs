@@ -22,6 +22,10 @@ use tokio_stream::wrappers::ReceiverStream;
 const MAX_FILE_BYTES: u64 = 25 * 1024 * 1024;
 /// The most bytes one gRPC message carries.
 const CHUNK: usize = 64 * 1024;
+/// Downloads this gateway streams at once (each may hold a 1 MiB stream window of the
+/// service connection's 32 MiB), and how long one waits for its turn.
+static DOWNLOADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
+const DOWNLOAD_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How much of a refused upload is still read (and dropped) before the refusal is sent, and
 /// for how long: an HTTP/1 client reads the answer only once its body is sent, and a
@@ -88,8 +92,10 @@ pub async fn upload(
     queue
         .try_send(first)
         .map_err(|_| ApiError::unavailable("the upload could not start"))?;
-    let mut call =
-        Box::pin(messaging.upload_attachment(caller.request(ReceiverStream::new(queued))));
+    let mut request = caller.request(ReceiverStream::new(queued));
+    // The whole upload is one call: it may take as long as the service allows any call.
+    request.set_timeout(astral_common::grpc::LONGEST_CALL);
+    let mut call = Box::pin(messaging.upload_attachment(request));
     let mut queue = Some(queue);
     // Bytes read from the body and not queued yet.
     let mut pending = Bytes::new();
@@ -189,6 +195,13 @@ async fn serve(
     ranged: bool,
 ) -> ApiResult<Response> {
     let thumbnail = request.thumbnail;
+    // A download's unread bytes wait in the gateway's connection to the service: a bounded
+    // number at once, so that slow readers never fill its window (docs/architecture.md).
+    let turn = tokio::time::timeout(DOWNLOAD_QUEUE_WAIT, DOWNLOADS.acquire())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| ApiError::unavailable("too many downloads at once, try again"))?;
     let mut chunks = messaging
         .read_attachment(caller.request(request))
         .await?
@@ -218,7 +231,10 @@ async fn serve(
     } else {
         StatusCode::OK
     };
-    let bytes = chunks.map(|chunk| chunk.map(|chunk| chunk.data));
+    let bytes = chunks.map(move |chunk| {
+        let _turn = &turn; // held until the last byte is sent
+        chunk.map(|chunk| chunk.data)
+    });
     let mut response = (status, Body::from_stream(bytes)).into_response();
     let headers = response.headers_mut();
     insert(headers, header::CONTENT_TYPE, served.content_type);

@@ -119,6 +119,15 @@ async fn serve_draining_within(
     Ok(())
 }
 
+/// The most a server waits for any call, whatever its caller asked: an upload's (10 minutes
+/// at the gateway) and a little more. Every other call is bounded by its caller's deadline
+/// (`grpc-timeout`, 10 s unless asked), which the server honours.
+pub const LONGEST_CALL: Duration = Duration::from_secs(11 * 60);
+/// HTTP/2 receive windows of every gRPC connection, server and client (see
+/// `client::windows`): 1 MiB a stream, 32 MiB a connection.
+pub const STREAM_WINDOW: u32 = 1024 * 1024;
+pub const CONNECTION_WINDOW: u32 = 32 * 1024 * 1024;
+
 /// A server builder that already serves `grpc.health.v1` and server reflection over every
 /// Astral proto, every call behind `guard`; over mutual TLS with `tls` (the plane's). Health
 /// answers `NOT_SERVING` (for the server as a whole and for `S`) until `ready` finishes,
@@ -149,14 +158,16 @@ pub async fn server_with_health<S: NamedService>(
         .register_encoded_file_descriptor_set(astral_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = tonic::transport::Server::builder()
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW);
     if let Some(tls) = tls {
         builder = builder
             .tls_config(tls.server())
             .context("the TLS certificate or key is not usable")?;
     }
     Ok(builder
-        .timeout(Duration::from_secs(30))
+        .timeout(LONGEST_CALL)
         .layer(ObserveLayer)
         .layer(guard)
         .add_service(health)

@@ -16,7 +16,8 @@ use tonic::transport::{ClientTlsConfig, Endpoint};
 /// connection is mutual TLS (the scheme may then be `https` or `http`); `unix:///path` is a
 /// Unix socket.
 ///
-/// Every call has a deadline ([`DEFAULT_DEADLINE`] unless the request sets a shorter one).
+/// Every call has a deadline: [`DEFAULT_DEADLINE`] unless the request sets its own (a file's
+/// upload sets a long one).
 /// Among the replicas, a call goes to the less busy of two picked at random (power of two
 /// choices over calls in flight); a replica that let a call time out, failed three in a
 /// row, or has answered nothing for [`STALLED_AFTER`](super::STALLED_AFTER) while calls wait on it is left out for
@@ -34,16 +35,16 @@ pub fn channel(url: &str, tls: Option<ClientTlsConfig>) -> anyhow::Result<Channe
 }
 
 fn unix_channel(path: std::path::PathBuf) -> tonic::transport::Channel {
-    Endpoint::from_static("http://astral.internal").connect_with_connector_lazy(tower::service_fn(
-        move |_: http::Uri| {
+    windows(Endpoint::from_static("http://astral.internal")).connect_with_connector_lazy(
+        tower::service_fn(move |_: http::Uri| {
             let path = path.clone();
             async move {
                 Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
                     tokio::net::UnixStream::connect(path).await?,
                 ))
             }
-        },
-    ))
+        }),
+    )
 }
 
 fn balanced(
@@ -151,7 +152,7 @@ fn endpoint(
     tls: Option<&ClientTlsConfig>,
 ) -> anyhow::Result<Endpoint> {
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let endpoint = Endpoint::from_shared(format!("{scheme}://{address}"))?
+    let endpoint = windows(Endpoint::from_shared(format!("{scheme}://{address}"))?)
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30));
@@ -161,9 +162,21 @@ fn endpoint(
     })
 }
 
-/// The longest a call waits for its answer unless the request asks for less
-/// (`grpc-timeout`, which the server also honours). Above the auth service's longest wait
-/// for a password check (5 s).
+/// HTTP/2 flow control for a connection that carries files as well as small calls. Data a
+/// stream has received and its reader has not taken yet counts against its connection's
+/// window too: with the default 64 KiB for both, one download read slowly (by a slow HTTP
+/// client at the gateway) stalled every call on the connection. Streams get 1 MiB and the
+/// connection 32: it takes more than 32 stalled streams to stall it, and the gateway never
+/// has that many downloads at once.
+fn windows(endpoint: Endpoint) -> Endpoint {
+    endpoint
+        .initial_stream_window_size(super::STREAM_WINDOW)
+        .initial_connection_window_size(super::CONNECTION_WINDOW)
+}
+
+/// How long a call waits for its answer unless the request asks otherwise (`grpc-timeout`,
+/// which the server also honours). Above the auth service's longest wait for a password
+/// check (5 s).
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The deadline a request asks for (`grpc-timeout`: digits and a unit), if it asks.
@@ -229,7 +242,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for Channel {
     fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
         crate::telemetry::inject(&mut crate::telemetry::HttpHeaders(request.headers_mut()));
         let deadline = match requested_deadline(&request) {
-            Some(asked) => asked.min(DEFAULT_DEADLINE),
+            Some(asked) => asked,
             None => {
                 let millis = DEFAULT_DEADLINE.as_millis().to_string() + "m";
                 if let Ok(value) = http::HeaderValue::from_str(&millis) {

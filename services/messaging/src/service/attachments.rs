@@ -13,6 +13,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt as _, TryStreamExt as _};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tracing::instrument;
@@ -116,10 +117,15 @@ impl MessagingService {
                 message: format!("at most {UPLOADS_PER_USER} uploads at once"),
                 retry_after_s: 5,
             })?;
+        let busy = || Error::Unavailable("too many uploads at once, try again".into());
+        // A waiting upload's first bytes wait in its connection's flow-control window: few
+        // may wait, so that they never fill it (and stall the uploads being stored).
+        let waiting = self.uploaders.wait().ok_or_else(busy)?;
         let _turn = tokio::time::timeout(UPLOAD_QUEUE_WAIT, self.uploads.acquire())
             .await
-            .map_err(|_| Error::Unavailable("too many uploads at once, try again".into()))?
+            .map_err(|_| busy())?
             .map_err(|_| Error::Unavailable("the service is stopping".into()))?;
+        drop(waiting);
         let id = ids::new_id();
         self.store.upload_started(id, time::now_ms()).await?;
         let stored = match self.storage.writer(Object::File(&id.to_string())).await {
@@ -340,11 +346,25 @@ where
     }
 }
 
-/// Who is uploading now, and how many uploads each has in flight.
+/// Who is uploading now, and how many uploads each has in flight; how many wait for a turn.
 #[derive(Default)]
-pub struct Uploaders(Mutex<HashMap<i64, usize>>);
+pub struct Uploaders(Mutex<HashMap<i64, usize>>, AtomicUsize);
+
+/// Uploads that may wait for a turn at once (see [`UPLOADS_AT_ONCE`]).
+pub const UPLOADS_WAITING: usize = 8;
 
 impl Uploaders {
+    /// A place among the uploads waiting for a turn, unless [`UPLOADS_WAITING`] already do.
+    fn wait(&self) -> Option<Waiting<'_>> {
+        let waiting = &self.1;
+        waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < UPLOADS_WAITING).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Waiting(waiting))
+    }
+
     /// One more upload of `user`'s, unless they have [`UPLOADS_PER_USER`] in flight; it
     /// counts until the guard is dropped.
     fn begin(&self, user: i64) -> Option<Uploading<'_>> {
@@ -355,6 +375,14 @@ impl Uploaders {
         }
         *count += 1;
         Some(Uploading { of: self, user })
+    }
+}
+
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
