@@ -4,14 +4,17 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
+mod support;
+
 use astral_common::EventBus;
 use astral_common::outbox::Outbox;
 use astral_common::testing::{MigratedDatabase, S3Server, TempDir};
 use astral_messaging::janitor::{UNATTACHED_LIFETIME_MS, round};
 use astral_messaging::model::Attachment;
-use astral_messaging::storage::{Object, Storage, StorageConfig};
+use astral_messaging::storage::{Object, Storage};
 use astral_messaging::store::Store;
 use bytes::Bytes;
+use support::bucket;
 
 const HOUR_MS: i64 = 60 * 60 * 1000;
 
@@ -87,17 +90,10 @@ async fn unattached_uploads_expire_and_their_bytes_leave_storage() {
 #[tokio::test]
 async fn an_object_storage_cannot_remove_is_tried_again_later() {
     let server = S3Server::start().await.unwrap();
-    let s3 = |secret: &str| {
-        Storage::open(&StorageConfig {
-            url: format!("s3://{}", server.bucket),
-            s3_endpoint: Some(server.endpoint.clone()),
-            s3_region: "us-east-1".into(),
-            s3_access_key_id: Some(server.access_key_id.clone()),
-            s3_secret_access_key: Some(secret.to_owned()),
-        })
-        .unwrap()
-    };
-    let (storage, refusing) = (s3(&server.secret_access_key), s3("wrong"));
+    let (storage, refusing) = (
+        bucket(&server, &server.secret_access_key),
+        bucket(&server, "wrong"),
+    );
     for MigratedDatabase { backend, pool, .. } in
         MigratedDatabase::both(&astral_messaging::MIGRATOR).await
     {

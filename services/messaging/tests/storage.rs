@@ -2,9 +2,12 @@
 //! S3-compatible server (`s3s-fs`).
 #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
+mod support;
+
 use astral_common::testing::{S3Server, TempDir};
 use astral_messaging::storage::{Object, Storage, StorageConfig};
 use futures::TryStreamExt as _;
+use support::bucket;
 
 /// Writes, reads (whole and in part), and deletes on `storage`.
 async fn round_trip(storage: &Storage, backend: &str) {
@@ -97,18 +100,6 @@ async fn a_directory_stores_reads_ranges_and_deletes() {
     use std::os::unix::fs::PermissionsExt as _;
     let mode = std::fs::metadata(&root).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "only the service's user reads the files");
-}
-
-/// `server`'s bucket, signed in with `secret`.
-fn bucket(server: &S3Server, secret: &str) -> Storage {
-    Storage::open(&StorageConfig {
-        url: format!("s3://{}", server.bucket),
-        s3_endpoint: Some(server.endpoint.clone()),
-        s3_region: "us-east-1".into(),
-        s3_access_key_id: Some(server.access_key_id.clone()),
-        s3_secret_access_key: Some(secret.to_owned()),
-    })
-    .unwrap()
 }
 
 #[tokio::test]
