@@ -1,13 +1,15 @@
 //! Test support: fresh databases on both backends (migrated by a service's migrations if
 //! asked), a service's gRPC server on a free port, a stand-in for the auth service, a real
-//! S3-compatible server, and the rule that a test needing PostgreSQL or NATS fails under CI
-//! (`CI` set) instead of skipping when they are down.
+//! S3-compatible server, a Web Push service with its browsers, and the rule that a test
+//! needing PostgreSQL or NATS fails under CI (`CI` set) instead of skipping when they are down.
 
 mod fake_auth;
+mod push;
 mod s3;
 mod server;
 
 pub use fake_auth::{FakeAuth, FakeUser};
+pub use push::{PushDelivery, PushPeer, PushSubscription};
 pub use s3::S3Server;
 pub use server::TestServer;
 

@@ -9,6 +9,7 @@ pub mod images;
 pub mod janitor;
 mod member_lists;
 pub mod model;
+pub mod push;
 pub mod search;
 mod sends;
 pub mod service;
