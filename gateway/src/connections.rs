@@ -1,19 +1,84 @@
-//! The gateway's WebSockets: how many it holds (identified ones per user, ones not identified
-//! yet per client address; each a slot that counts until dropped), whose turn it is to
-//! identify (`identify_queue.rs`), and the word to drain.
+//! The gateway's WebSockets: how many it holds (identified ones per user, and how many of
+//! those are idle; ones not identified yet per client address; each a slot that counts until
+//! dropped), the presence changes this makes for the social service (`presence.rs` reports
+//! them), whose turn it is to identify (`identify_queue.rs`), and the word to drain.
 
 use crate::identify_queue::{IDENTIFYING_AT_ONCE, IdentifyQueue, Turn, WAITING_TO_IDENTIFY};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// The most WebSocket connections one user may hold on one gateway.
 pub const MAX_CONNECTIONS_PER_USER: usize = 20;
 
+/// A user's presence on this gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Online,
+    Idle,
+    /// No connection of theirs is left here.
+    Offline,
+}
+
+impl Presence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Idle => "idle",
+            Self::Offline => "offline",
+        }
+    }
+}
+
+/// One user's identified connections on this gateway.
+#[derive(Debug, Default, Clone, Copy)]
+struct Open {
+    connections: usize,
+    idle: usize,
+}
+
+impl Open {
+    /// Online while any connection is not idle.
+    fn presence(self) -> Presence {
+        match self.connections {
+            0 => Presence::Offline,
+            n if self.idle == n => Presence::Idle,
+            _ => Presence::Online,
+        }
+    }
+}
+
+/// Identified connections per user, and whose presence changed since the last report.
+#[derive(Default)]
+struct Users {
+    open: HashMap<String, Open>,
+    changed: HashMap<String, Presence>,
+}
+
+impl Users {
+    /// Changes `user`'s counts, noting the change of presence it makes (if any).
+    fn update(&mut self, user: &str, change: impl FnOnce(&mut Open)) -> bool {
+        let open = self.open.entry(user.to_owned()).or_default();
+        let before = open.presence();
+        change(open);
+        let after = open.presence();
+        if after == Presence::Offline {
+            self.open.remove(user);
+        }
+        if before == after {
+            return false;
+        }
+        self.changed.insert(user.to_owned(), after);
+        true
+    }
+}
+
 /// Live connections on this gateway: identified ones per user, the others per address.
 #[derive(Clone)]
 pub struct Connections {
-    users: Arc<Mutex<HashMap<String, usize>>>,
+    users: Arc<Mutex<Users>>,
+    /// Woken when a user's presence here changes.
+    presence_changed: Arc<Notify>,
     unidentified: Arc<Mutex<HashMap<String, usize>>>,
     /// Identified connections in all, watched by a draining gateway.
     total: Arc<watch::Sender<usize>>,
@@ -34,6 +99,7 @@ impl Connections {
     pub fn new(identifying: IdentifyQueue) -> Self {
         Self {
             users: Arc::default(),
+            presence_changed: Arc::default(),
             unidentified: Arc::default(),
             total: Arc::new(watch::Sender::new(0)),
             draining: Arc::new(watch::Sender::new(false)),
@@ -52,23 +118,62 @@ impl Connections {
         self.identifying.turn().await
     }
 
-    /// A slot for one more connection of `user`, unless they have the most allowed.
+    /// A slot for one more connection of `user` (online), unless they have the most allowed.
     pub fn admit(&self, user: &str) -> Option<ConnectionSlot> {
         let mut users = lock(&self.users);
-        let count = users.entry(user.to_owned()).or_default();
-        if *count >= MAX_CONNECTIONS_PER_USER {
+        let open = users.open.get(user).map_or(0, |open| open.connections);
+        if open >= MAX_CONNECTIONS_PER_USER {
             return None;
         }
-        *count += 1;
+        if users.update(user, |open| open.connections += 1) {
+            self.presence_changed.notify_one();
+        }
         self.total.send_modify(|total| *total += 1);
         metrics::gauge!("astral_ws_connections").increment(1.0);
         Some(ConnectionSlot {
             total: self.total.clone(),
-            _slot: Slot {
-                counts: self.users.clone(),
-                key: user.to_owned(),
-            },
+            users: self.users.clone(),
+            presence_changed: self.presence_changed.clone(),
+            user: user.to_owned(),
+            idle: false,
         })
+    }
+
+    /// Completes when a user's presence here changed since the last [`Self::take_changes`].
+    pub async fn presence_changed(&self) {
+        self.presence_changed.notified().await;
+    }
+
+    /// The presence changes since the last call, each user's latest.
+    pub fn take_changes(&self) -> Vec<(String, Presence)> {
+        lock(&self.users).changed.drain().collect()
+    }
+
+    /// Puts back changes a report could not deliver, unless newer ones came meanwhile.
+    pub fn restore_changes(&self, changes: Vec<(String, Presence)>) {
+        let mut users = lock(&self.users);
+        for (user, presence) in changes {
+            users.changed.entry(user).or_insert(presence);
+        }
+    }
+
+    /// Every user here with their presence, as changes (for a report of them all).
+    pub fn note_everyone_changed(&self) {
+        let mut users = lock(&self.users);
+        let everyone: Vec<(String, Presence)> = users
+            .open
+            .iter()
+            .map(|(user, open)| (user.clone(), open.presence()))
+            .collect();
+        for (user, presence) in everyone {
+            users.changed.entry(user).or_insert(presence);
+        }
+        self.presence_changed.notify_one();
+    }
+
+    /// How many users have an identified connection here.
+    pub fn users(&self) -> usize {
+        lock(&self.users).open.len()
     }
 
     /// A slot for one more connection from `address` that has not identified yet, unless
@@ -119,11 +224,44 @@ impl Connections {
 /// One identified connection; uncounted when dropped.
 pub struct ConnectionSlot {
     total: Arc<watch::Sender<usize>>,
-    _slot: Slot,
+    users: Arc<Mutex<Users>>,
+    presence_changed: Arc<Notify>,
+    user: String,
+    idle: bool,
+}
+
+impl ConnectionSlot {
+    /// The client says it is idle (no input for a while, or hidden), or back.
+    pub fn set_idle(&mut self, idle: bool) {
+        if self.idle == idle {
+            return;
+        }
+        self.idle = idle;
+        let changed = lock(&self.users).update(&self.user, |open| {
+            if idle {
+                open.idle += 1;
+            } else {
+                open.idle -= 1;
+            }
+        });
+        if changed {
+            self.presence_changed.notify_one();
+        }
+    }
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
+        let idle = self.idle;
+        let changed = lock(&self.users).update(&self.user, |open| {
+            open.connections -= 1;
+            if idle {
+                open.idle -= 1;
+            }
+        });
+        if changed {
+            self.presence_changed.notify_one();
+        }
         self.total.send_modify(|total| *total -= 1);
         metrics::gauge!("astral_ws_connections").decrement(1.0);
     }
@@ -153,7 +291,7 @@ impl Drop for Slot {
     }
 }
 
-fn lock(counts: &Mutex<HashMap<String, usize>>) -> MutexGuard<'_, HashMap<String, usize>> {
+fn lock<T>(counts: &Mutex<T>) -> MutexGuard<'_, T> {
     counts.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -176,6 +314,61 @@ mod tests {
             0,
             "none of them is an identified connection"
         );
+    }
+
+    fn changes(connections: &Connections) -> Vec<(String, Presence)> {
+        let mut changes = connections.take_changes();
+        changes.sort_by(|a, b| a.0.cmp(&b.0));
+        changes
+    }
+
+    #[test]
+    fn presence_changes_only_with_the_first_connection_the_last_one_and_all_idle() {
+        let connections = Connections::default();
+        let change = |user: &str, presence| vec![(user.to_owned(), presence)];
+        let mut phone = connections.admit("alice").unwrap();
+        assert_eq!(changes(&connections), change("alice", Presence::Online));
+        let mut laptop = connections.admit("alice").unwrap();
+        assert_eq!(changes(&connections), [], "still online");
+        phone.set_idle(true);
+        assert_eq!(changes(&connections), [], "the laptop is not idle");
+        laptop.set_idle(true);
+        laptop.set_idle(true);
+        assert_eq!(changes(&connections), change("alice", Presence::Idle));
+        phone.set_idle(false);
+        assert_eq!(changes(&connections), change("alice", Presence::Online));
+        drop(phone);
+        assert_eq!(changes(&connections), change("alice", Presence::Idle));
+        drop(laptop);
+        assert_eq!(changes(&connections), change("alice", Presence::Offline));
+        assert_eq!(connections.users(), 0);
+
+        // Changes not yet taken fold into each user's latest; an undelivered report is put
+        // back under anything newer.
+        let bob = connections.admit("bob").unwrap();
+        let carol = connections.admit("carol").unwrap();
+        drop(bob);
+        let taken = changes(&connections);
+        assert_eq!(
+            taken,
+            [
+                ("bob".to_owned(), Presence::Offline),
+                ("carol".to_owned(), Presence::Online)
+            ]
+        );
+        drop(carol);
+        connections.restore_changes(taken);
+        assert_eq!(
+            changes(&connections),
+            [
+                ("bob".to_owned(), Presence::Offline),
+                ("carol".to_owned(), Presence::Offline)
+            ]
+        );
+        let _dave = connections.admit("dave").unwrap();
+        let _ = connections.take_changes();
+        connections.note_everyone_changed();
+        assert_eq!(changes(&connections), change("dave", Presence::Online));
     }
 
     #[tokio::test]

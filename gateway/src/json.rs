@@ -43,6 +43,30 @@ pub fn chat(chat: &messaging::Chat) -> Value {
     if let Some(muted) = chat.muted {
         value["muted"] = Value::from(muted);
     }
+    if let Some(read_states) = &chat.read_states {
+        value["read_states"] = read_states
+            .states
+            .iter()
+            .map(|state| json!({ "user_id": state.user_id, "seq": state.seq }))
+            .collect();
+    }
+    value
+}
+
+/// What a friend sees of a user's presence.
+pub fn presence(status: &str, last_seen_at_ms: Option<i64>) -> Value {
+    json!({ "status": status, "last_seen_at": last_seen_at_ms.map(rfc3339) })
+}
+
+/// A user's settings, or (in `settings.updated`) those that changed.
+pub fn settings(share_presence: Option<bool>, share_read_receipts: Option<bool>) -> Value {
+    let mut value = json!({});
+    if let Some(share) = share_presence {
+        value["share_presence"] = Value::from(share);
+    }
+    if let Some(share) = share_read_receipts {
+        value["share_read_receipts"] = Value::from(share);
+    }
     value
 }
 
@@ -134,6 +158,19 @@ pub fn event(kind: &events::event::Kind) -> (&'static str, Value) {
             json!({ "chat_id": e.chat_id, "user": user_or_null(e.user.as_ref()) }),
         ),
         Kind::SessionEnded(e) => ("session.ended", json!({ "session_id": e.session_id })),
+        Kind::ReadUpdated(e) => (
+            "read.updated",
+            json!({ "chat_id": e.chat_id, "user_id": e.user_id, "seq": e.seq }),
+        ),
+        Kind::SettingsUpdated(e) => (
+            "settings.updated",
+            settings(e.share_presence, e.share_read_receipts),
+        ),
+        Kind::PresenceUpdated(e) => {
+            let mut value = presence(&e.status, e.last_seen_at_ms);
+            value["user_id"] = Value::from(e.user_id.clone());
+            ("presence.updated", value)
+        }
     }
 }
 

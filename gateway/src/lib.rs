@@ -18,6 +18,7 @@ mod limits;
 mod mailbox;
 mod observe;
 mod origin;
+mod presence;
 mod server;
 mod session;
 mod settings;
@@ -63,12 +64,15 @@ pub async fn serve(
     let state = AppState::new(config, plane, bus)?;
     tracing::info!(addr = %listener.local_addr()?, "gateway listening");
     let connections = state.connections.clone();
+    let presence =
+        presence::PresenceReporter::start(connections.clone(), state.services.social.clone());
     let drain = async move {
         shutdown.await;
         // Tell every client to reconnect elsewhere; give them a moment, then stop accepting.
         tracing::info!("draining: asking clients to reconnect");
         connections.drain();
         let _ = tokio::time::timeout(DRAIN_TIME, connections.all_closed()).await;
+        presence.goodbye().await;
     };
     let limits = state.config.limits.clone();
     // Behind trusted proxies every connection comes from a proxy: no cap per peer address.

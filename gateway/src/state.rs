@@ -76,6 +76,12 @@ impl AppState {
     }
 }
 
+impl FromRef<Arc<AppState>> for Services {
+    fn from_ref(state: &Arc<AppState>) -> Self {
+        state.services.clone()
+    }
+}
+
 impl FromRef<Arc<AppState>> for Social {
     fn from_ref(state: &Arc<AppState>) -> Self {
         Self(state.services.social.clone())

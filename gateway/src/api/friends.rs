@@ -32,8 +32,24 @@ pub async fn list(
         .list_friends(caller.request(request))
         .await?
         .into_inner();
+    // Each friend with what they show of their presence (offline if social says nothing).
+    let offline = pb::Presence {
+        status: "offline".to_owned(),
+        last_seen_at_ms: None,
+    };
+    let friends: Vec<Value> = overview
+        .friends
+        .iter()
+        .enumerate()
+        .map(|(n, friend)| {
+            let presence = overview.presence.get(n).unwrap_or(&offline);
+            let mut value = json::user(friend);
+            value["presence"] = json::presence(&presence.status, presence.last_seen_at_ms);
+            value
+        })
+        .collect();
     Ok(Json(json!({
-        "friends": overview.friends.iter().map(json::user).collect::<Vec<_>>(),
+        "friends": friends,
         "incoming": overview.incoming.iter().map(json::friend_request).collect::<Vec<_>>(),
         "outgoing": overview.outgoing.iter().map(json::friend_request).collect::<Vec<_>>(),
         "next_after": (!overview.next_after.is_empty()).then_some(overview.next_after),

@@ -8,6 +8,7 @@ mod friends;
 mod openapi;
 mod query;
 mod search;
+mod settings;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -87,6 +88,22 @@ pub fn endpoints() -> Vec<Endpoint> {
             None,
             (200, Some("Sessions")),
             get(auth::sessions),
+        ),
+        endpoint(
+            "GET",
+            "/users/me/settings",
+            "Your privacy settings: presence and read receipts",
+            None,
+            (200, Some("Settings")),
+            get(settings::get),
+        ),
+        endpoint(
+            "PATCH",
+            "/users/me/settings",
+            "Change your privacy settings (what is left out stays)",
+            Some("SettingsChange"),
+            (200, Some("Settings")),
+            patch(settings::update),
         ),
         endpoint(
             "DELETE",

@@ -220,9 +220,37 @@ fn schemas() -> Value {
         object(json!({ "friend": reference("User") }), &["friend"]),
     );
     add(
+        "Presence",
+        object(
+            json!({ "status": { "type": "string", "enum": ["online", "idle", "offline"] }, "last_seen_at": nullable_string() }),
+            &["status", "last_seen_at"],
+        ),
+    );
+    add(
+        "Friend",
+        object(
+            json!({ "id": string(), "username": string(), "presence": reference("Presence") }),
+            &["id", "username", "presence"],
+        ),
+    );
+    add(
+        "Settings",
+        object(
+            json!({ "share_presence": { "type": "boolean" }, "share_read_receipts": { "type": "boolean" } }),
+            &["share_presence", "share_read_receipts"],
+        ),
+    );
+    add(
+        "SettingsChange",
+        object(
+            json!({ "share_presence": { "type": "boolean" }, "share_read_receipts": { "type": "boolean" } }),
+            &[],
+        ),
+    );
+    add(
         "Friends",
         object(
-            json!({ "friends": array_of("User"), "incoming": array_of("FriendRequest"), "outgoing": array_of("FriendRequest"), "next_after": nullable_string() }),
+            json!({ "friends": array_of("Friend"), "incoming": array_of("FriendRequest"), "outgoing": array_of("FriendRequest"), "next_after": nullable_string() }),
             &["friends", "incoming", "outgoing"],
         ),
     );
@@ -252,6 +280,11 @@ fn schemas() -> Value {
                 "members": array_of("User"), "last_seq": integer(), "unread": integer(), "read_only": { "type": "boolean" },
                 "last_activity_at": string(), "last_message": { "allOf": [reference("Preview")], "nullable": true },
                 "muted": { "type": "boolean", "description": "yours; in answers only, never in events" },
+                "read_states": {
+                    "type": "array",
+                    "description": "how far members who share read receipts have read (none if you do not share); in answers only, never in events",
+                    "items": object(json!({ "user_id": string(), "seq": integer() }), &["user_id", "seq"]),
+                },
             }),
             &[
                 "id",

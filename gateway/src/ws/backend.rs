@@ -21,11 +21,11 @@ pub trait Backend: Send + Sync + 'static {
     /// A user by id (for tokens too old to name their user).
     fn user(&self, user_id: String) -> impl Future<Output = Result<auth::User, Status>> + Send;
 
-    /// The chats of the token's user.
+    /// The chats of the token's user, and whether they share read receipts.
     fn chats(
         &self,
         token: &str,
-    ) -> impl Future<Output = Result<Vec<messaging::Chat>, Status>> + Send;
+    ) -> impl Future<Output = Result<(Vec<messaging::Chat>, bool), Status>> + Send;
 
     /// One chat, if the token's user is a member.
     fn chat(
@@ -67,10 +67,11 @@ impl Backend for AppState {
         Ok(user.into_inner())
     }
 
-    async fn chats(&self, token: &str) -> Result<Vec<messaging::Chat>, Status> {
+    async fn chats(&self, token: &str) -> Result<(Vec<messaging::Chat>, bool), Status> {
         let request = for_user(messaging::ListChatsRequest {}, token);
         let chats = self.services.messaging.clone().list_chats(request).await?;
-        Ok(chats.into_inner().chats)
+        let chats = chats.into_inner();
+        Ok((chats.chats, chats.share_read_receipts))
     }
 
     async fn chat(&self, chat_id: String, token: &str) -> Result<messaging::Chat, Status> {

@@ -23,6 +23,10 @@ pub enum ClientFrame {
     Typing {
         chat_id: String,
     },
+    /// The client is idle (no input for a while, or hidden), or back (`idle` false).
+    Presence {
+        idle: bool,
+    },
 }
 
 /// Why a client frame was refused; each answers an `error` frame and keeps the connection.
@@ -38,6 +42,8 @@ pub enum FrameError {
     NoToken,
     /// `subscribe`, `unsubscribe` or `typing` without `d.chat_id`.
     NoChatId,
+    /// `presence` without `d.status` "online" or "idle".
+    NoStatus,
 }
 
 impl FrameError {
@@ -45,7 +51,7 @@ impl FrameError {
     pub fn code(self) -> ErrorCode {
         match self {
             Self::Malformed | Self::Binary | Self::UnknownOp => ErrorCode::InvalidFrame,
-            Self::NoToken | Self::NoChatId => ErrorCode::InvalidArgument,
+            Self::NoToken | Self::NoChatId | Self::NoStatus => ErrorCode::InvalidArgument,
         }
     }
 
@@ -57,6 +63,7 @@ impl FrameError {
             Self::UnknownOp => "unknown op",
             Self::NoToken => "identify needs d.token",
             Self::NoChatId => "this op needs d.chat_id",
+            Self::NoStatus => "presence needs d.status: \"online\" or \"idle\"",
         }
     }
 }
@@ -70,6 +77,7 @@ enum Op {
     Subscribe,
     Unsubscribe,
     Typing,
+    Presence,
     #[serde(other)]
     Unknown,
 }
@@ -91,6 +99,18 @@ struct ChatRef {
     chat_id: String,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    Online,
+    Idle,
+}
+
+#[derive(Deserialize)]
+struct PresenceOp {
+    status: Status,
+}
+
 impl ClientFrame {
     /// Parses a text frame. The op is read first, so that a known op with a bad payload is
     /// told what it lacks rather than that it is unknown.
@@ -109,6 +129,11 @@ impl ClientFrame {
             Op::Subscribe => chat_id(d).map(|chat_id| Self::Subscribe { chat_id }),
             Op::Unsubscribe => chat_id(d).map(|chat_id| Self::Unsubscribe { chat_id }),
             Op::Typing => chat_id(d).map(|chat_id| Self::Typing { chat_id }),
+            Op::Presence => serde_json::from_value::<PresenceOp>(d)
+                .map(|d| Self::Presence {
+                    idle: matches!(d.status, Status::Idle),
+                })
+                .map_err(|_| FrameError::NoStatus),
             Op::Unknown => Err(FrameError::UnknownOp),
         }
     }

@@ -12,6 +12,7 @@ use astral_proto::events::event::Kind;
 use astral_proto::subjects;
 use futures::{Sink, Stream};
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -128,6 +129,7 @@ where
                 let d = Unsubscribed { chat_id };
                 self.send(ServerFrame::Unsubscribed { d }).await?;
             }
+            ClientFrame::Presence { idle } => identity.slot.set_idle(idle),
             ClientFrame::Typing { chat_id } => {
                 // Membership and the 3-second limit are the messaging service's to check.
                 if let Err(status) = self.backend.typing(chat_id, &identity.token).await {
@@ -262,6 +264,18 @@ where
         };
         if !self.seen.first_time(&event.id) {
             return Ok(());
+        }
+        match &event.event.kind {
+            // Read receipts are a trade: only those who show theirs see others'.
+            Some(Kind::ReadUpdated(_)) if !identity.sees_read_receipts.load(Relaxed) => {
+                return Ok(());
+            }
+            Some(Kind::SettingsUpdated(settings)) => {
+                if let Some(share) = settings.share_read_receipts {
+                    identity.sees_read_receipts.store(share, Relaxed);
+                }
+            }
+            _ => {}
         }
         if let Some(Kind::SessionEnded(ended)) = &event.event.kind
             && event.first_to_note()

@@ -15,6 +15,7 @@ use astral_common::tokens::Claims;
 use astral_proto::{auth, subjects};
 use futures::{Sink, SinkExt as _, Stream, StreamExt as _};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -78,7 +79,11 @@ pub(super) struct Identity {
     /// Whether the client identified with a token of its own (not only the session cookie):
     /// until it does, its first `identify` decides who the connection is.
     pub(super) explicit: bool,
-    _slot: ConnectionSlot,
+    /// Whether the user shares read receipts, and so is shown others' (`read.updated`);
+    /// their `settings.updated` changes it.
+    pub(super) sees_read_receipts: AtomicBool,
+    /// Its place among the user's connections here, and whether it is idle.
+    pub(super) slot: ConnectionSlot,
 }
 
 /// An identified connection, already subscribed to its user's events (queued since before
@@ -331,7 +336,7 @@ where
             tokio::try_join!(user, self.backend.chats(&token))
         }
         .await;
-        let (user, chats) = match loaded {
+        let (user, (chats, sees_read_receipts)) = match loaded {
             Ok(loaded) => loaded,
             Err(status) => {
                 self.send_api_error(ApiError::from(status)).await?;
@@ -351,7 +356,8 @@ where
             session_id,
             token,
             explicit,
-            _slot: slot,
+            sees_read_receipts: AtomicBool::new(sees_read_receipts),
+            slot,
         };
         Ok(Identified {
             identity,

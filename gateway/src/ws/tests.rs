@@ -107,7 +107,7 @@ impl Backend for Fake {
         Err(Status::unavailable("every token names its user"))
     }
 
-    async fn chats(&self, _token: &str) -> Result<Vec<messaging::Chat>, Status> {
+    async fn chats(&self, _token: &str) -> Result<(Vec<messaging::Chat>, bool), Status> {
         if let Some(gate) = &self.gate {
             let open = gate.open.notified();
             gate.asked.notify_one();
@@ -116,7 +116,7 @@ impl Backend for Fake {
         if let Some(loads) = &self.loads {
             loads.load().await;
         }
-        Ok(vec![chat()])
+        Ok((vec![chat()], true))
     }
 
     async fn chat(&self, chat_id: String, _token: &str) -> Result<messaging::Chat, Status> {

@@ -348,8 +348,8 @@ impl EventTrust {
 }
 
 /// Which service publishes what: auth ends sessions, social tells of friends (and of
-/// friendships made and ended on `friendships`), messaging of chats and messages (the only
-/// one on `chat.*`).
+/// friendships made and ended on `friendships`) and presence, messaging of chats, messages
+/// and read markers (the only one on `chat.*`); each tells of the settings it keeps.
 pub fn may_publish(role: Role, subject: &str, kind: &Kind) -> bool {
     let on_user = subject.starts_with("user.");
     match kind {
@@ -370,6 +370,16 @@ pub fn may_publish(role: Role, subject: &str, kind: &Kind) -> bool {
         | Kind::MessageDeleted(_)
         | Kind::TypingStarted(_) => {
             role == Role::Messaging && (on_user || subject.starts_with("chat."))
+        }
+        Kind::ReadUpdated(_) => role == Role::Messaging && subject.starts_with("chat."),
+        Kind::PresenceUpdated(_) => role == Role::Social && on_user,
+        Kind::SettingsUpdated(settings) => {
+            on_user
+                && match role {
+                    Role::Social => settings.share_read_receipts.is_none(),
+                    Role::Messaging => settings.share_presence.is_none(),
+                    _ => false,
+                }
         }
     }
 }
@@ -448,6 +458,33 @@ mod tests {
             trust.verify("user.7", &payload, Some(&by_social)),
             Err(Rejected::NotItsToPublish)
         );
+    }
+
+    #[test]
+    fn presence_read_markers_and_settings_come_from_their_own_services() {
+        use astral_proto::events::{PresenceUpdated, ReadUpdated, SettingsUpdated};
+        let read = Kind::ReadUpdated(ReadUpdated::default());
+        assert!(may_publish(Role::Messaging, "chat.1", &read));
+        assert!(!may_publish(Role::Messaging, "user.1", &read));
+        assert!(!may_publish(Role::Social, "chat.1", &read));
+        let presence = Kind::PresenceUpdated(PresenceUpdated::default());
+        assert!(may_publish(Role::Social, "user.1", &presence));
+        assert!(!may_publish(Role::Social, "chat.1", &presence));
+        assert!(!may_publish(Role::Messaging, "user.1", &presence));
+        let presence_setting = Kind::SettingsUpdated(SettingsUpdated {
+            share_presence: Some(false),
+            ..Default::default()
+        });
+        let receipts_setting = Kind::SettingsUpdated(SettingsUpdated {
+            share_read_receipts: Some(false),
+            ..Default::default()
+        });
+        assert!(may_publish(Role::Social, "user.1", &presence_setting));
+        assert!(!may_publish(Role::Messaging, "user.1", &presence_setting));
+        assert!(may_publish(Role::Messaging, "user.1", &receipts_setting));
+        assert!(!may_publish(Role::Social, "user.1", &receipts_setting));
+        assert!(!may_publish(Role::Auth, "user.1", &receipts_setting));
+        assert!(!may_publish(Role::Messaging, "chat.1", &receipts_setting));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The one translation of messaging's values into their protobuf messages, for the gRPC
 //! answers (`grpc.rs`) and the events (`events.rs`) alike.
 
-use crate::model::{Attachment, ChatKind, ChatView, Message, Preview, SystemChange};
+use crate::model::{Attachment, ChatKind, ChatView, Message, Preview, Settings, SystemChange};
 use crate::service::Found;
 use astral_proto::auth::User as PbUser;
 use astral_proto::messaging as pb;
@@ -55,7 +55,17 @@ pub fn chat(view: &ChatView) -> pb::Chat {
         read_only: view.read_only,
         last_activity_ms: chat.last_activity_ms,
         last_message: chat.last_message.as_ref().map(preview),
-        muted: chat.muted,
+        muted: chat.viewed.as_ref().map(|viewed| viewed.muted),
+        read_states: chat.viewed.as_ref().map(|viewed| pb::ReadStates {
+            states: viewed
+                .read_states
+                .iter()
+                .map(|state| pb::ReadState {
+                    user_id: state.user_id.to_string(),
+                    seq: state.seq,
+                })
+                .collect(),
+        }),
     }
 }
 
@@ -115,5 +125,11 @@ pub fn system_change(change: &SystemChange) -> pb::SystemChange {
         r#type: kind.into(),
         user_id: change.user_id().map(|id| id.to_string()),
         name: change.name().map(str::to_owned),
+    }
+}
+
+pub fn settings(settings: Settings) -> pb::MessagingSettings {
+    pb::MessagingSettings {
+        share_read_receipts: settings.share_read_receipts,
     }
 }

@@ -3,10 +3,12 @@
 //! `typing.started`, which nothing keeps, is published here at once.
 
 use crate::convert;
-use crate::model::{Chat, ChatView, Message, User};
+use crate::model::{Chat, ChatView, Message, Settings, User};
 use astral_common::EventBus;
 use astral_common::outbox::Outgoing;
-use astral_proto::events::{ChatDeleted, ChatEvent, MessageEvent, TypingStarted, event::Kind};
+use astral_proto::events::{
+    ChatDeleted, ChatEvent, MessageEvent, ReadUpdated, SettingsUpdated, TypingStarted, event::Kind,
+};
 use astral_proto::subjects;
 
 /// `chat.created` on each new member's `user.<id>`. Chat events carry `unread` 0: each
@@ -84,6 +86,27 @@ pub fn message_updated(message: &Message) -> Outgoing {
 pub fn message_deleted(message: &Message) -> Outgoing {
     let kind = Kind::MessageDeleted(message_event(message));
     Outgoing::new(vec![subjects::chat(&message.chat_id)], kind)
+}
+
+/// `read.updated` on `chat.<id>`: `user` (who shares read receipts) has read up to `seq`.
+pub fn read_updated(chat_id: &str, user: i64, seq: i64) -> Outgoing {
+    let kind = Kind::ReadUpdated(ReadUpdated {
+        chat_id: chat_id.to_owned(),
+        user_id: user.to_string(),
+        seq,
+    });
+    Outgoing::new(vec![subjects::chat(chat_id)], kind)
+}
+
+/// `settings.updated` on the user's own `user.<id>` (their other devices), with the
+/// settings this service keeps.
+pub fn settings_updated(user: i64, settings: &Settings) -> Outgoing {
+    let kind = Kind::SettingsUpdated(SettingsUpdated {
+        user_id: user.to_string(),
+        share_presence: None,
+        share_read_receipts: Some(settings.share_read_receipts),
+    });
+    Outgoing::new(user_subjects(&[user]), kind)
 }
 
 /// Publishes the events that are not kept: someone typing is news for a few seconds only.

@@ -82,6 +82,14 @@ pub const POLICY: Policy = &[
         Access::user_at(Rate::per_minute(300)),
     ),
     (
+        "/astral.messaging.v1.MessagingService/GetSettings",
+        Access::USER,
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/UpdateSettings",
+        Access::user_at(Rate::per_minute(30)),
+    ),
+    (
         "/astral.messaging.v1.MessagingService/SearchMessages",
         Access::user_at(Rate::per_minute(120)),
     ),
@@ -311,9 +319,11 @@ impl pb::messaging_service_server::MessagingService for Api {
         &self,
         request: Request<pb::ListChatsRequest>,
     ) -> Result<Response<pb::ListChatsResponse>, Status> {
-        let chats = self.0.list_chats(actor(&request)?.user_id).await?;
+        let actor = actor(&request)?.user_id;
+        let (chats, settings) = tokio::try_join!(self.0.list_chats(actor), self.0.settings(actor))?;
         Ok(Response::new(pb::ListChatsResponse {
             chats: chats.iter().map(convert::chat).collect(),
+            share_read_receipts: settings.share_read_receipts,
         }))
     }
 
@@ -428,5 +438,23 @@ impl pb::messaging_service_server::MessagingService for Api {
         let r = request.into_inner();
         self.0.mark_read(actor, &r.chat_id, r.seq).await?;
         Ok(Response::new(pb::MarkReadResponse {}))
+    }
+
+    async fn get_settings(
+        &self,
+        request: Request<pb::GetSettingsRequest>,
+    ) -> Result<Response<pb::MessagingSettings>, Status> {
+        let settings = self.0.settings(actor(&request)?.user_id).await?;
+        Ok(Response::new(convert::settings(settings)))
+    }
+
+    async fn update_settings(
+        &self,
+        request: Request<pb::UpdateMessagingSettings>,
+    ) -> Result<Response<pb::MessagingSettings>, Status> {
+        let actor = actor(&request)?.user_id;
+        let r = request.into_inner();
+        let settings = self.0.update_settings(actor, r.share_read_receipts).await?;
+        Ok(Response::new(convert::settings(settings)))
     }
 }

@@ -51,8 +51,31 @@ pub struct Chat {
     pub unread: i64,
     pub last_activity_ms: i64,
     pub last_message: Option<Preview>,
-    /// Whether the viewer muted it; `None` where there is no one viewer (events).
-    pub muted: Option<bool>,
+    /// What only its viewer sees; `None` where there is no one viewer (events).
+    pub viewed: Option<Viewed>,
+}
+
+/// What one member sees of a chat that others do not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewed {
+    /// Whether they muted it.
+    pub muted: bool,
+    /// How far the members who share read receipts have read (none if the viewer does not
+    /// share).
+    pub read_states: Vec<ReadState>,
+}
+
+/// A member has read a chat up to `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadState {
+    pub user_id: i64,
+    pub seq: i64,
+}
+
+/// A user's messaging settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub share_read_receipts: bool,
 }
 
 impl Chat {

@@ -119,6 +119,34 @@ impl SocialService for FakeSocial {
         not_here()
     }
 
+    async fn get_settings(
+        &self,
+        _: Request<pb::GetSettingsRequest>,
+    ) -> Result<Response<pb::SocialSettings>, Status> {
+        not_here()
+    }
+
+    async fn update_settings(
+        &self,
+        _: Request<pb::UpdateSocialSettings>,
+    ) -> Result<Response<pb::SocialSettings>, Status> {
+        not_here()
+    }
+
+    async fn report_presence(
+        &self,
+        _: Request<pb::ReportPresenceRequest>,
+    ) -> Result<Response<pb::ReportPresenceResponse>, Status> {
+        not_here()
+    }
+
+    async fn check_connected(
+        &self,
+        _: Request<pb::CheckConnectedRequest>,
+    ) -> Result<Response<pb::CheckConnectedResponse>, Status> {
+        not_here()
+    }
+
     async fn block_user(
         &self,
         _: Request<pb::BlockRequest>,

@@ -6,7 +6,9 @@ use astral_common::EventBus;
 use astral_common::outbox::{Outbox, Outgoing};
 use astral_common::testing::{MigratedDatabase, TestDatabase};
 use astral_messaging::events;
-use astral_messaging::model::{ChatKind, Message, Page, Preview, Reaction, SystemChange, User};
+use astral_messaging::model::{
+    ChatKind, Message, Page, Preview, Reaction, Settings, SystemChange, User,
+};
 use astral_messaging::search::Query;
 use astral_messaging::store::{
     AddOutcome, Change, Changed, Inserted, Left, NewChat, NewMessage, Search, Store,
@@ -285,24 +287,86 @@ async fn unread_counts_others_messages_after_the_read_marker() {
             0,
             "{backend}: own messages"
         );
-        store.mark_read(CHAT, 2, 2).await.unwrap();
+        store.mark_read(CHAT, 2, 2, read_event).await.unwrap();
         assert_eq!(
             store.chat_for(CHAT, 2).await.unwrap().unwrap().unread,
             1,
             "{backend}"
         );
-        store.mark_read(CHAT, 2, 1).await.unwrap();
+        store.mark_read(CHAT, 2, 1, read_event).await.unwrap();
         assert_eq!(
             store.chat_for(CHAT, 2).await.unwrap().unwrap().unread,
             1,
             "{backend}: never moves back"
         );
-        store.mark_read(CHAT, 2, 99).await.unwrap();
+        store.mark_read(CHAT, 2, 99, read_event).await.unwrap();
         assert_eq!(
             store.chat_for(CHAT, 2).await.unwrap().unwrap().unread,
             0,
             "{backend}"
         );
+    }
+}
+
+fn read_event(seq: i64) -> Outgoing {
+    events::read_updated(CHAT, 2, seq)
+}
+
+/// The read markers a viewer is shown, by member.
+async fn read_states(store: &Store, viewer: i64) -> Vec<(i64, i64)> {
+    let chat = store.chat_for(CHAT, viewer).await.unwrap().unwrap();
+    let viewed = chat.viewed.expect("a viewer's answer");
+    viewed
+        .read_states
+        .iter()
+        .map(|state| (state.user_id, state.seq))
+        .collect()
+}
+
+#[tokio::test]
+async fn read_markers_are_shown_only_between_members_who_share_them() {
+    for (backend, store, _db) in stores().await {
+        for id in 1..=3 {
+            store
+                .insert_message(&new_message(id, 1, "hi", None), &events::message_created)
+                .await
+                .unwrap();
+        }
+        store.mark_read(CHAT, 2, 2, read_event).await.unwrap();
+        assert_eq!(read_states(&store, 1).await, [(1, 0), (2, 2)], "{backend}");
+        assert_eq!(read_states(&store, 2).await, [(1, 0), (2, 2)], "{backend}");
+
+        let off = events::settings_updated(
+            2,
+            &Settings {
+                share_read_receipts: false,
+            },
+        );
+        let settings = store.set_share_read_receipts(2, false, off).await.unwrap();
+        assert!(!settings.share_read_receipts, "{backend}");
+        assert!(
+            !store.settings_of(2).await.unwrap().share_read_receipts,
+            "{backend}"
+        );
+        assert!(
+            store.settings_of(1).await.unwrap().share_read_receipts,
+            "{backend}: the default"
+        );
+        assert_eq!(
+            read_states(&store, 1).await,
+            [(1, 0)],
+            "{backend}: 2's marker hidden"
+        );
+        assert_eq!(read_states(&store, 2).await, [], "{backend}: 2 sees none");
+
+        let on = events::settings_updated(
+            2,
+            &Settings {
+                share_read_receipts: true,
+            },
+        );
+        store.set_share_read_receipts(2, true, on).await.unwrap();
+        assert_eq!(read_states(&store, 1).await, [(1, 0), (2, 2)], "{backend}");
     }
 }
 

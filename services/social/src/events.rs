@@ -1,11 +1,13 @@
-//! The social service's events, on both users' subjects: built here and written to the
+//! The social service's events, on the users' subjects: built here and written to the
 //! outbox in the change's transaction (`store/`), which publishes them after the commit.
 
 use crate::convert;
-use crate::model::FriendRequest;
+use crate::model::{FriendRequest, Settings, Shown};
 use crate::store::{Blocked, Sent};
 use astral_common::outbox::Outgoing;
-use astral_proto::events::{FriendRemoved, FriendRequestEvent, event::Kind};
+use astral_proto::events::{
+    FriendRemoved, FriendRequestEvent, PresenceUpdated, SettingsUpdated, event::Kind,
+};
 use astral_proto::subjects;
 
 /// What sending a request did: a new request, or theirs accepted.
@@ -76,4 +78,32 @@ fn to_both(request: &FriendRequest, kind: fn(FriendRequestEvent) -> Kind) -> Out
         subjects::user(&request.to.id.to_string()),
     ];
     Outgoing::new(subjects, event)
+}
+
+/// `presence.updated` on each friend's `user.<id>`: what they now see of the user.
+pub fn presence_updated(shown: &Shown) -> Outgoing {
+    let kind = Kind::PresenceUpdated(PresenceUpdated {
+        user_id: shown.user.to_string(),
+        status: shown.presence.status.as_str().to_owned(),
+        last_seen_at_ms: shown.presence.last_seen_at_ms,
+    });
+    let subjects = shown
+        .friends
+        .iter()
+        .map(|friend| subjects::user(&friend.to_string()))
+        .collect();
+    Outgoing::new(subjects, kind)
+}
+
+/// The user changed their settings: `settings.updated` to their other devices, and what
+/// their friends now see of them, if that changed.
+pub fn settings_updated(user: i64, settings: &Settings, shown: Option<&Shown>) -> Vec<Outgoing> {
+    let kind = Kind::SettingsUpdated(SettingsUpdated {
+        user_id: user.to_string(),
+        share_presence: Some(settings.share_presence),
+        share_read_receipts: None,
+    });
+    let mut events = vec![Outgoing::new(vec![subjects::user(&user.to_string())], kind)];
+    events.extend(shown.map(presence_updated));
+    events
 }

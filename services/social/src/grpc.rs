@@ -1,6 +1,8 @@
 //! The social gRPC API: translates protobuf to use-case calls and back.
 
 use crate::convert;
+use crate::model::Status as PresenceStatus;
+use crate::presence::Report;
 use crate::service::SocialService;
 use astral_common::error::parse_id;
 use astral_common::guard::{Access, Policy, Role, actor};
@@ -17,8 +19,9 @@ pub fn server(service: Arc<SocialService>) -> Server {
 
 pub struct Api(Arc<SocialService>);
 
-/// Who may call each method: users through the gateway; friendship checks, the messaging
-/// service (it asks for many users' sends at once, so no one user's token covers them).
+/// Who may call each method: users through the gateway; friendship and connectivity checks,
+/// the messaging service (it asks for many users at once, so no one user's token covers
+/// them); presence reports, the gateways (one report covers all their users).
 pub const POLICY: Policy = &[
     (
         "/astral.social.v1.SocialService/SendFriendRequest",
@@ -52,6 +55,19 @@ pub const POLICY: Policy = &[
     ("/astral.social.v1.SocialService/ListBlocks", Access::USER),
     (
         "/astral.social.v1.SocialService/CheckFriendships",
+        Access::roles(&[Role::Messaging]),
+    ),
+    ("/astral.social.v1.SocialService/GetSettings", Access::USER),
+    (
+        "/astral.social.v1.SocialService/UpdateSettings",
+        Access::user_at(Rate::per_minute(30)),
+    ),
+    (
+        "/astral.social.v1.SocialService/ReportPresence",
+        Access::roles(&[Role::Gateway]),
+    ),
+    (
+        "/astral.social.v1.SocialService/CheckConnected",
         Access::roles(&[Role::Messaging]),
     ),
 ];
@@ -133,6 +149,7 @@ impl pb::social_service_server::SocialService for Api {
         Ok(Response::new(pb::ListFriendsResponse {
             next_after: overview.next_after.unwrap_or_default(),
             friends: overview.friends.iter().map(convert::user).collect(),
+            presence: overview.presence.iter().map(convert::presence).collect(),
             incoming: overview
                 .incoming
                 .iter()
@@ -197,6 +214,63 @@ impl pb::social_service_server::SocialService for Api {
             .collect::<Result<Vec<_>, Status>>()?;
         let friends = self.0.check_friendships(&pairs).await?;
         Ok(Response::new(pb::CheckFriendshipsResponse { friends }))
+    }
+
+    async fn get_settings(
+        &self,
+        request: Request<pb::GetSettingsRequest>,
+    ) -> Result<Response<pb::SocialSettings>, Status> {
+        let settings = self.0.settings(actor(&request)?.user_id).await?;
+        Ok(Response::new(convert::settings(settings)))
+    }
+
+    async fn update_settings(
+        &self,
+        request: Request<pb::UpdateSocialSettings>,
+    ) -> Result<Response<pb::SocialSettings>, Status> {
+        let actor = actor(&request)?.user_id;
+        let r = request.into_inner();
+        let settings = self.0.update_settings(actor, r.share_presence).await?;
+        Ok(Response::new(convert::settings(settings)))
+    }
+
+    async fn report_presence(
+        &self,
+        request: Request<pb::ReportPresenceRequest>,
+    ) -> Result<Response<pb::ReportPresenceResponse>, Status> {
+        let r = request.into_inner();
+        let changes = r
+            .changes
+            .iter()
+            .map(|change| {
+                let status = PresenceStatus::parse(&change.status).ok_or_else(|| {
+                    tonic::Status::invalid_argument("status must be online, idle or offline")
+                })?;
+                Ok((parse_id(&change.user_id, "user_id")?, status))
+            })
+            .collect::<Result<Vec<_>, tonic::Status>>()?;
+        let report = Report {
+            gateway: &r.gateway_id,
+            changes,
+            renew: r.renew,
+            closing: r.closing,
+        };
+        let held = self.0.report_presence(report).await?;
+        Ok(Response::new(pb::ReportPresenceResponse { held }))
+    }
+
+    async fn check_connected(
+        &self,
+        request: Request<pb::CheckConnectedRequest>,
+    ) -> Result<Response<pb::CheckConnectedResponse>, Status> {
+        let users = request
+            .into_inner()
+            .user_ids
+            .iter()
+            .map(|user| Ok(parse_id(user, "user_ids")?))
+            .collect::<Result<Vec<_>, tonic::Status>>()?;
+        let connected = self.0.check_connected(&users).await?;
+        Ok(Response::new(pb::CheckConnectedResponse { connected }))
     }
 }
 

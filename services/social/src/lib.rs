@@ -1,9 +1,10 @@
-//! Astral's social service: friend requests and friendships.
+//! Astral's social service: friend requests, friendships and presence.
 
 mod convert;
 pub mod events;
 mod grpc;
 pub mod model;
+pub mod presence;
 pub mod service;
 pub mod store;
 
@@ -39,7 +40,9 @@ pub async fn serve(
     );
     let tokens = Authenticator::start(auth.clone(), bus.clone());
     let outbox = astral_common::outbox::Outbox::start(pool.clone(), bus.clone());
-    let service = SocialService::new(store::Store::new(pool.clone(), outbox), auth);
+    let store = store::Store::new(pool.clone(), outbox);
+    let _sweeper = presence::Sweeper::start(store.clone());
+    let service = SocialService::new(store, auth);
     tracing::info!(addr = %listener.describe(), "social service listening");
     let limiter = astral_common::ratelimit::for_database(database_url).await?;
     let ready = tokens.until_ready();

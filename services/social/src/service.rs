@@ -1,7 +1,7 @@
 //! The social use cases: one function each, holding the rules.
 
 use crate::events;
-use crate::model::{FriendRequest, User};
+use crate::model::{FriendRequest, Presence, User};
 use crate::store::{NewRequest, Sent, Store};
 use anyhow::Context as _;
 use astral_common::grpc::Channel;
@@ -15,6 +15,8 @@ use tracing::instrument;
 /// Everything a user's friends screen shows.
 pub struct FriendsOverview {
     pub friends: Vec<User>,
+    /// What the actor sees of each friend's presence, in the order of `friends`.
+    pub presence: Vec<Presence>,
     /// Set when there are more friends after this page.
     pub next_after: Option<String>,
     pub incoming: Vec<FriendRequest>,
@@ -28,7 +30,7 @@ pub const MAX_FRIENDS_PAGE: i64 = 1000;
 pub const MAX_PAIRS_CHECKED: usize = 256;
 
 pub struct SocialService {
-    store: Store,
+    pub(crate) store: Store,
     auth: AuthServiceClient<Channel>,
 }
 
@@ -145,7 +147,9 @@ impl SocialService {
         } else {
             None
         };
+        let ids: Vec<i64> = friends.iter().map(|friend| friend.id).collect();
         Ok(FriendsOverview {
+            presence: self.store.presence_of(&ids).await?,
             friends,
             next_after,
             incoming: self.store.pending_requests(actor, true).await?,

@@ -276,6 +276,6 @@ fn new_chat(new: &NewChat<'_>, users: &[User]) -> Chat {
         unread: 0,
         last_activity_ms: new.now_ms,
         last_message: None,
-        muted: None,
+        viewed: None,
     }
 }

@@ -6,7 +6,7 @@ use crate::domain::{
     Emoji, MessageContent, mentioned_usernames, parse_attachment_ids, parse_nonce, read_only,
 };
 use crate::events;
-use crate::model::{ChatKind, Members, Message, Page, Preview, User};
+use crate::model::{ChatKind, Members, Message, Page, Preview, Settings, User};
 use crate::search::{DEFAULT_RESULTS, MAX_RESULTS, Query};
 use crate::sends::QueuedSend;
 use crate::store::{Change, Changed, Inserted, Search};
@@ -292,7 +292,33 @@ impl MessagingService {
             return Err(Error::invalid("seq cannot be negative"));
         }
         self.membership(actor, chat_id).await?;
-        self.store.mark_read(chat_id, actor, seq).await
+        self.store
+            .mark_read(chat_id, actor, seq, |read| {
+                events::read_updated(chat_id, actor, read)
+            })
+            .await
+    }
+
+    /// The actor's messaging settings.
+    pub async fn settings(&self, actor: i64) -> Result<Settings> {
+        self.store.settings_of(actor).await
+    }
+
+    /// Changes the actor's messaging settings (what is `None` stays as it is).
+    pub async fn update_settings(
+        &self,
+        actor: i64,
+        share_read_receipts: Option<bool>,
+    ) -> Result<Settings> {
+        let Some(share) = share_read_receipts else {
+            return self.store.settings_of(actor).await;
+        };
+        let changed = Settings {
+            share_read_receipts: share,
+        };
+        self.store
+            .set_share_read_receipts(actor, share, events::settings_updated(actor, &changed))
+            .await
     }
 
     /// The actor is typing: `typing.started` for the chat's subscribers, rate-limited.

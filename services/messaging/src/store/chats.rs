@@ -2,8 +2,9 @@
 //! with its system message, `system.rs`, and its events). What members see of their chats
 //! is in `views.rs`.
 
+use super::settings::shares_read_receipts;
 use super::{AddOutcome, Left, NewChat, Store, Tx, system};
-use crate::model::{Chat, ChatKind, Members, Message, Preview, SystemChange, User};
+use crate::model::{Chat, ChatKind, Members, Message, Preview, SystemChange, User, Viewed};
 use astral_common::Result;
 use astral_common::outbox::Outgoing;
 
@@ -25,7 +26,7 @@ impl ChatRow {
         members: Vec<User>,
         unread: i64,
         last_message: Option<Preview>,
-        muted: Option<bool>,
+        viewed: Option<Viewed>,
     ) -> Chat {
         Chat {
             id: self.id,
@@ -37,7 +38,7 @@ impl ChatRow {
             unread,
             last_activity_ms: self.last_activity_ms,
             last_message,
-            muted,
+            viewed,
         }
     }
 }
@@ -186,19 +187,35 @@ impl Store {
         Ok(changed.rows_affected() == 1)
     }
 
-    /// Moves `viewer`'s read marker forward to `seq` (never back, never past the end).
+    /// Moves `viewer`'s read marker forward to `seq` (never back, never past the end), with
+    /// the `event` of where it now stands if it moved and they share read receipts.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "mark_read"))]
-    pub async fn mark_read(&self, chat_id: &str, viewer: i64, seq: i64) -> Result<()> {
-        sqlx::query(
+    pub async fn mark_read(
+        &self,
+        chat_id: &str,
+        viewer: i64,
+        seq: i64,
+        event: impl FnOnce(i64) -> Outgoing,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
             "UPDATE chat_members SET read_seq = (SELECT CASE WHEN $1 > c.last_seq THEN c.last_seq ELSE $1 END FROM chats c WHERE c.id = $2) \
-             WHERE chat_id = $2 AND user_id = $3 AND read_seq < $1",
-        )
-        .bind(seq)
-        .bind(chat_id)
-        .bind(viewer)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+             WHERE chat_id = $2 AND user_id = $3 AND read_seq < $1 \
+             RETURNING read_seq, {} AS shares",
+            shares_read_receipts("$3")
+        );
+        let moved: Option<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(seq)
+            .bind(chat_id)
+            .bind(viewer)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match moved {
+            Some((read_seq, shares)) if shares != 0 => {
+                self.outbox.commit(tx, vec![event(read_seq)]).await
+            }
+            _ => Ok(tx.commit().await?),
+        }
     }
 
     /// `actor` renames a chat (recorded in its history), with the `events` of the chat as

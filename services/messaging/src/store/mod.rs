@@ -11,6 +11,7 @@ mod chats;
 mod inserts;
 mod messages;
 mod search;
+mod settings;
 mod system;
 mod views;
 

@@ -1,10 +1,12 @@
 //! What members see of their chats: the chat list (`ready`, `GET /api/chats`) and one chat,
-//! each with its members, the viewer's unread count and the newest message (system messages
-//! count as neither) — three queries however many chats the viewer is in.
+//! each with its members and their read markers, the viewer's unread count, mute and the
+//! newest message (system messages count as neither) — three queries however many chats the
+//! viewer is in.
 
 use super::Store;
 use super::chats::{CHAT_COLUMNS, ChatRow, PreviewRow};
-use crate::model::{Chat, Preview, User};
+use super::settings::shares_read_receipts;
+use crate::model::{Chat, Preview, ReadState, User, Viewed};
 use astral_common::Result;
 use sqlx::any::{AnyArguments, AnyRow};
 use std::collections::HashMap;
@@ -15,6 +17,9 @@ struct MemberOfRow {
     chat_id: String,
     #[sqlx(flatten)]
     user: User,
+    read_seq: i64,
+    /// 1 if they share read receipts (their marker is shown), else 0.
+    shares: i64,
 }
 
 /// One of the viewer's chats, and how many of its messages they have not read.
@@ -24,6 +29,8 @@ struct ViewRow {
     chat: ChatRow,
     unread: i64,
     muted: i64,
+    /// 1 if the viewer shares read receipts (and so sees others'), else 0.
+    shares: i64,
 }
 
 /// The newest message of one of the viewer's chats.
@@ -62,9 +69,10 @@ impl Store {
                 "SELECT {CHAT_COLUMNS}, (SELECT COUNT(*) FROM messages msg \
                    WHERE msg.chat_id = me.chat_id AND msg.seq > me.read_seq \
                    AND msg.author_id <> $1 AND msg.deleted_at_ms IS NULL \
-                   AND msg.system_type IS NULL) AS unread, me.muted \
+                   AND msg.system_type IS NULL) AS unread, me.muted, {} AS shares \
                  FROM chat_members me JOIN chats c ON c.id = me.chat_id WHERE {mine} \
-                 ORDER BY c.last_activity_ms DESC, c.id"
+                 ORDER BY c.last_activity_ms DESC, c.id",
+                shares_read_receipts("$1")
             ),
             viewer,
             only,
@@ -76,9 +84,10 @@ impl Store {
         }
         let members: Vec<MemberOfRow> = scoped(
             format!(
-                "SELECT m.chat_id, u.id, u.username FROM chat_members me \
+                "SELECT m.chat_id, u.id, u.username, m.read_seq, {} AS shares FROM chat_members me \
                  JOIN chat_members m ON m.chat_id = me.chat_id JOIN users u ON u.id = m.user_id \
-                 WHERE {mine} ORDER BY m.chat_id, m.joined_at_ms, u.id"
+                 WHERE {mine} ORDER BY m.chat_id, m.joined_at_ms, u.id",
+                shares_read_receipts("m.user_id")
             ),
             viewer,
             only,
@@ -123,11 +132,25 @@ where
     }
 }
 
+/// One chat's members and the read markers of those who share them.
+#[derive(Default)]
+struct MembersOf {
+    users: Vec<User>,
+    read_states: Vec<ReadState>,
+}
+
 /// Each chat with its members (in the order the query gave them) and newest message.
 fn assemble(chats: Vec<ViewRow>, members: Vec<MemberOfRow>, newest: Vec<NewestRow>) -> Vec<Chat> {
-    let mut members_of: HashMap<String, Vec<User>> = HashMap::with_capacity(chats.len());
+    let mut members_of: HashMap<String, MembersOf> = HashMap::with_capacity(chats.len());
     for row in members {
-        members_of.entry(row.chat_id).or_default().push(row.user);
+        let of = members_of.entry(row.chat_id).or_default();
+        if row.shares != 0 {
+            of.read_states.push(ReadState {
+                user_id: row.user.id,
+                seq: row.read_seq,
+            });
+        }
+        of.users.push(row.user);
     }
     let mut newest: HashMap<String, Preview> = newest
         .into_iter()
@@ -140,10 +163,17 @@ fn assemble(chats: Vec<ViewRow>, members: Vec<MemberOfRow>, newest: Vec<NewestRo
                  chat,
                  unread,
                  muted,
+                 shares,
              }| {
-                let members = members_of.remove(&chat.id).unwrap_or_default();
+                let MembersOf { users, read_states } =
+                    members_of.remove(&chat.id).unwrap_or_default();
+                let viewed = Viewed {
+                    muted: muted != 0,
+                    // Receipts are a trade: only those who show theirs see others'.
+                    read_states: if shares != 0 { read_states } else { Vec::new() },
+                };
                 let newest = newest.remove(&chat.id);
-                chat.into_chat(members, unread, newest, Some(muted != 0))
+                chat.into_chat(users, unread, newest, Some(viewed))
             },
         )
         .collect()

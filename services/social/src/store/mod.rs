@@ -1,11 +1,15 @@
 //! The social database: SQL only, written once for PostgreSQL and SQLite. Friend requests
-//! live in `requests.rs`, friendships and blocks in `friendships.rs`.
+//! live in `requests.rs`, friendships and blocks in `friendships.rs`, presence and settings in
+//! `presence.rs`.
 //!
 //! Every change between two users first takes the pair's lock row (`pair_locks`), so that
 //! concurrent changes to one pair — on any number of replicas — happen one after the other.
 
 mod friendships;
+mod presence;
 mod requests;
+
+pub use presence::LEASE_MS;
 
 use crate::model::{FriendRequest, User};
 use astral_common::Result;
