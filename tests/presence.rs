@@ -269,13 +269,16 @@ async fn presence_spans_gateways_and_outlives_none_of_them() {
     let (first, second) = (system.bases[0].clone(), system.bases[1].clone());
     let (mut alice, mut bob, _) = support::user::friends_with_a_chat(&first, &first).await;
     bob.connect().await;
-    alice.connect().await;
-    expect_presence(&mut bob, &alice, "online", support::WAIT).await;
+    // Each step waits for bob to hear of it: the two gateways report on their own.
     let mut elsewhere = alice.on(&second);
     elsewhere.connect().await;
+    expect_presence(&mut bob, &alice, "online", support::WAIT).await;
     elsewhere
         .send(json!({ "op": "presence", "d": { "status": "idle" } }))
         .await;
+    expect_presence(&mut bob, &alice, "idle", support::WAIT).await;
+    alice.connect().await;
+    expect_presence(&mut bob, &alice, "online", support::WAIT).await;
     // Closing the first gateway's connection leaves the idle one on the second.
     alice.socket = None;
     expect_presence(&mut bob, &alice, "idle", support::WAIT).await;
