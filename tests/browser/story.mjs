@@ -25,6 +25,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { storyFiles } from './files.mjs';
+import { storyPresence } from './presence.mjs';
 
 const BIN = process.env.ASTRAL_BIN || '';
 let BASE = (process.env.ASTRAL_URL || 'http://127.0.0.1:8000').replace(/\/$/, '');
@@ -158,6 +159,12 @@ async function person(browser, who) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
   context.setDefaultTimeout(TIMEOUT);
   const page = await context.newPage();
+  watch(page, who);
+  return { who, context, page };
+}
+
+/** Reports a page's script errors, dialogs, CSP violations and requests to other sites as problems. */
+function watch(page, who) {
   page.on('pageerror', (e) => problems.push(`${who}: uncaught error in the page: ${e.message}`));
   page.on('dialog', (d) => {
     problems.push(`${who}: unexpected ${d.type()} dialog "${d.message()}" (injected HTML ran?)`);
@@ -173,7 +180,28 @@ async function person(browser, who) {
     if (!['http:', 'https:', 'ws:', 'wss:'].includes(u.protocol)) return;
     if (u.host !== new URL(BASE).host) problems.push(`${who}: request to another site: ${r.url()}`);
   });
-  return { who, context, page };
+}
+
+/** Closes a person's page (unless closed already) and opens the app again in a new one (same browser, still signed in). */
+async function reopen(p) {
+  if (!p.page.isClosed()) await p.page.close();
+  p.page = await p.context.newPage();
+  watch(p.page, p.who);
+  await p.page.goto(BASE + '/');
+  await visible(p.page.getByRole('navigation', { name: 'Chats' }), `${p.who}: signed in again in a new page`);
+}
+
+/**
+ * Whether the server under test has the user settings that come with presence and read
+ * receipts (`GET /api/users/me/settings` answers 200; a server without them, 404). Asked with
+ * the person's current access token.
+ */
+async function hasSettings(p) {
+  return p.page.evaluate(async () => {
+    const { token } = JSON.parse(localStorage.getItem('astral.session') ?? '{}');
+    const res = await fetch('/api/users/me/settings', { headers: { Authorization: `Bearer ${token}` } });
+    return res.status === 200;
+  });
 }
 
 async function shot(page, name) {
@@ -317,6 +345,7 @@ async function main() {
   const groupHello = 'hello both! carol here';
   const HISTORY = 60;
   const files = await storyFiles();
+  let withSettings = false;
 
   try {
     await step('the login screen loads with its form', async () => {
@@ -338,6 +367,7 @@ async function main() {
     await step(`alice (${aliceName}) and bob (${bobName}) register`, async () => {
       await register(alice, aliceName);
       await register(bob, bobName);
+      withSettings = await hasSettings(alice);
     });
 
     await step('the refresh token stays in an HttpOnly cookie; a stale access token is renewed with it', async () => {
@@ -1146,6 +1176,15 @@ async function main() {
       await visible(carol.page.getByRole('button', { name: 'Log in' }), 'the login screen for carol');
       await visible(carol.page.getByText('You were logged out on every device.'), 'the notice on carol\'s login screen');
     });
+
+    const presenceName = 'presence, read receipts, privacy settings and muting';
+    if (!withSettings) skip(presenceName, 'the server has no /api/users/me/settings (it answered other than 200)');
+    else {
+      await storyPresence({
+        step, visible, hidden, gone, until, say, messageItem, openChat, composer, docShot, shot, reopen, literal,
+        alice, bob, aliceName, bobName, TIMEOUT,
+      });
+    }
 
     await step('axe-core finds no accessibility violation on any screen shot, in either theme', async () => {
       const found = accessibility.map((v) => `${v.screen}: ${v.id} (${v.impact}) ${v.help}\n      ${v.nodes.join('\n      ')}`);

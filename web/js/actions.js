@@ -2,10 +2,11 @@
 // then puts the answer in the store.
 
 import { ApiError } from './api.js';
-import { setChats, setFriends, setBlocked, upsertChat, removeChat, receiveMessages, timelineOf } from './store.js';
+import { setChats, setFriends, setBlocked, upsertChat, removeChat, receiveMessages, timelineOf, setMuted, mergeSettings } from './store.js';
 import { previewOf } from './model.js';
 import { routeHash } from './router.js';
 import { setNotifications } from './notify.js';
+import { pushState, turnOnPush, turnOffPush } from './push.js';
 
 /** @typedef {import('./api.js').Api} Api */
 /** @typedef {import('./store.js').Store} Store */
@@ -17,6 +18,11 @@ import { setNotifications } from './notify.js';
 /** @typedef {import('./types.js').Message} Message */
 /** @typedef {import('./types.js').User} User */
 /** @typedef {import('./types.js').FriendRequest} FriendRequest */
+
+/** @typedef {import('./types.js').Settings} Settings */
+
+/** How long logging out waits at most for the server to forget this browser's notifications. */
+const PUSH_STOP_MS = 3000;
 
 /** Words for an error, for people. @param {unknown} e */
 export function describe(e) {
@@ -74,6 +80,34 @@ export function createActions({ api, store, socket, timelines, outbox, uploads, 
     store.update((s) => setChats(s, chats));
   });
 
+  /**
+   * Takes the user's settings, whole or in part; when sharing read receipts changed, the chats
+   * come again (their read markers are shown, or left out, by the server).
+   * @param {Partial<Settings>} changed
+   */
+  function takeSettings(changed) {
+    let receiptsChanged = false;
+    store.update((s) => {
+      receiptsChanged = mergeSettings(s, changed);
+    });
+    if (receiptsChanged) refreshChats();
+  }
+
+  const refreshSettings = coalesced(async () => {
+    try {
+      takeSettings(await api.settings());
+    } catch (e) {
+      // A server without settings (older than presence and read receipts): nothing to show.
+      if (!(e instanceof ApiError && e.status === 404)) throw e;
+    }
+  });
+
+  /** Stops this browser's notifications while the server still knows who asks (before logging out), a few seconds at most. */
+  function stopPush() {
+    const stopped = turnOffPush((endpoint) => api.removePushSubscription(endpoint));
+    return Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, PUSH_STOP_MS))]);
+  }
+
   /** Shows a route (called when the address bar's hash changes). @param {Route} route */
   function show(route) {
     store.update((s) => {
@@ -98,6 +132,7 @@ export function createActions({ api, store, socket, timelines, outbox, uploads, 
     refreshFriends,
     refreshChats,
     refreshBlocks,
+    refreshSettings,
     show,
     go,
 
@@ -116,14 +151,17 @@ export function createActions({ api, store, socket, timelines, outbox, uploads, 
       // Close the socket first (the server closes it too), and forget locally whatever the
       // server answers: the user asked to leave.
       socket.stop();
-      void api
-        .logout()
+      void stopPush()
+        .then(() => api.logout())
         .catch(() => {})
         .finally(() => signOut(null));
     },
     /** Ends every session of the user, this one included. */
     async logoutAll() {
       socket.stop(); // else its "session ended" may sign out first, with other words
+      // Before: afterwards the server no longer knows who asks to forget this browser. (Should
+      // logging out fail, notifications stay off: turning them on again is one click.)
+      await stopPush();
       try {
         await api.logoutAll();
       } catch (e) {
@@ -139,6 +177,22 @@ export function createActions({ api, store, socket, timelines, outbox, uploads, 
     changePassword: (current, next) => api.changePassword(current, next),
     /** @param {boolean} on */
     setNotifications: (on) => setNotifications(on),
+    /** This browser's push state; unsupported too when the server sends no pushes (no key). */
+    async pushState() {
+      try {
+        await api.pushKey();
+      } catch {
+        return /** @type {const} */ ('unsupported');
+      }
+      return pushState();
+    },
+    /** Asks the browser's permission and subscribes (from a click only). */
+    turnOnPush: () => turnOnPush({ key: () => api.pushKey(), add: (sub) => api.addPushSubscription(sub) }),
+    turnOffPush: () => turnOffPush((endpoint) => api.removePushSubscription(endpoint)),
+    /** Changes what the user shares. @param {Partial<Settings>} changes */
+    async updateSettings(changes) {
+      takeSettings(await api.updateSettings(changes));
+    },
 
     /** @param {string} username @returns {Promise<string>} what to tell the user */
     async sendFriendRequest(username) {
@@ -187,6 +241,18 @@ export function createActions({ api, store, socket, timelines, outbox, uploads, 
       const chat = await api.createGroup(name, memberIds);
       store.update((s) => upsertChat(s, chat));
       go({ name: 'chat', chat_id: chat.id });
+    },
+    /** Mutes or unmutes a chat (for the user only). @param {string} chatId @param {boolean} muted */
+    async setMuted(chatId, muted) {
+      try {
+        const chat = await api.muteChat(chatId, muted);
+        store.update((s) => {
+          upsertChat(s, chat);
+          setMuted(s, chat.id, chat.muted);
+        });
+      } catch (e) {
+        showError(e);
+      }
     },
     /** @param {string} chatId @param {string} name */
     async renameChat(chatId, name) {

@@ -1,7 +1,7 @@
 // api.js — the HTTP client: one function per API route, bearer tokens, one refresh on a 401.
 
 import { loadSession, saveSession, expiresAt } from './tokens.js';
-import { parseAttachment, parseAuth, parseChat, parseFriends, parseMessage, parseRequest, parseSearch, parseSession, parseUser } from './model.js';
+import { parseAttachment, parseAuth, parseChat, parseFriends, parseMessage, parseRequest, parseSearch, parseSession, parseSettings, parseUser } from './model.js';
 
 /** @typedef {import('./types.js').Attachment} Attachment */
 /** @typedef {import('./types.js').Chat} Chat */
@@ -9,6 +9,7 @@ import { parseAttachment, parseAuth, parseChat, parseFriends, parseMessage, pars
 /** @typedef {import('./types.js').Session} Session */
 /** @typedef {import('./types.js').User} User */
 /** @typedef {import('./types.js').FriendsList} FriendsList */
+/** @typedef {import('./types.js').Settings} Settings */
 
 /**
  * An API failure: the HTTP status (0 when the server could not be reached) and the body's code
@@ -257,18 +258,40 @@ export function createApi({ onAuthLost, base = '' }) {
     async changePassword(current, next) {
       await request('POST', '/api/users/me/password', { current_password: current, new_password: next });
     },
+    /** What the user shares (presence, read receipts). @returns {Promise<Partial<Settings>>} */
+    async settings() {
+      return parseSettings(await request('GET', '/api/users/me/settings'));
+    },
+    /** Changes one or both switches; the answer is the whole settings. @param {Partial<Settings>} changes @returns {Promise<Partial<Settings>>} */
+    async updateSettings(changes) {
+      return parseSettings(await request('PATCH', '/api/users/me/settings', changes));
+    },
+
+    /** The server's public key for Web Push (VAPID, base64url). */
+    async pushKey() {
+      const o = /** @type {{ public_key?: unknown }} */ (await request('GET', '/api/push/key'));
+      return typeof o?.public_key === 'string' ? o.public_key : '';
+    },
+    /** Tells the server where to push this browser's notifications. @param {{ endpoint: string, keys: { p256dh: string, auth: string } }} sub */
+    async addPushSubscription(sub) {
+      await request('POST', '/api/push/subscriptions', { endpoint: sub.endpoint, keys: { p256dh: sub.keys.p256dh, auth: sub.keys.auth } });
+    },
+    /** @param {string} endpoint */
+    async removePushSubscription(endpoint) {
+      await request('DELETE', '/api/push/subscriptions', { endpoint });
+    },
 
     /** Every friend (page by page) and every pending request. @returns {Promise<FriendsList>} */
     async friends() {
       /** @type {FriendsList} */
-      let all = { friends: [], incoming: [], outgoing: [] };
+      let all = { friends: [], incoming: [], outgoing: [], presence: new Map() };
       let after = '';
       for (let page = 0; page < 100; page++) {
         const q = new URLSearchParams({ limit: '1000' });
         if (after) q.set('after', after);
         const raw = /** @type {{ next_after?: unknown }} */ (await request('GET', `/api/friends?${q}`));
         const f = parseFriends(raw);
-        all = page === 0 ? f : { ...all, friends: [...all.friends, ...f.friends] };
+        all = page === 0 ? f : { ...all, friends: [...all.friends, ...f.friends], presence: new Map([...all.presence, ...f.presence]) };
         after = typeof raw?.next_after === 'string' ? raw.next_after : '';
         if (!after) break;
       }
@@ -330,6 +353,10 @@ export function createApi({ onAuthLost, base = '' }) {
     /** Removes a member, or leaves when it is one's own id. @param {string} chatId @param {string} userId */
     async removeMember(chatId, userId) {
       await request('DELETE', `/api/chats/${enc(chatId)}/members/${enc(userId)}`);
+    },
+    /** Mutes or unmutes a chat for the user; the answer carries `muted`. @param {string} chatId @param {boolean} muted @returns {Promise<Chat>} */
+    async muteChat(chatId, muted) {
+      return parseChat(await request('PATCH', `/api/chats/${enc(chatId)}/settings`, { muted }));
     },
     /** @param {string} chatId @param {number} seq */
     async markRead(chatId, seq) {

@@ -104,6 +104,48 @@ export function typingText(names) {
   return 'Several people are typing…';
 }
 
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/** "1 minute", "5 minutes". @param {number} n @param {string} unit */
+function plural(n, unit) {
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * How long ago someone was last seen: "last seen just now", "last seen 5 minutes ago", "… 3
+ * hours ago", "… 2 days ago", then the date; "offline" when not known.
+ * @param {string | null} iso @param {number} now ms since the epoch
+ */
+export function lastSeenText(iso, now) {
+  const at = iso ? Date.parse(iso) : NaN;
+  if (!Number.isFinite(at)) return 'offline';
+  const ago = Math.max(0, now - at);
+  if (ago < MINUTE) return 'last seen just now';
+  if (ago < HOUR) return `last seen ${plural(Math.floor(ago / MINUTE), 'minute')} ago`;
+  if (ago < DAY) return `last seen ${plural(Math.floor(ago / HOUR), 'hour')} ago`;
+  if (ago < 7 * DAY) return `last seen ${plural(Math.floor(ago / DAY), 'day')} ago`;
+  return `last seen on ${dateFmt.format(new Date(at))}`;
+}
+
+/**
+ * A friend's presence in words ("online", "idle", "last seen 5 minutes ago"), or '' when it
+ * is not known (not a friend).
+ * @param {import('./types.js').Presence | null} p @param {number} now
+ */
+export function presenceText(p, now) {
+  if (!p) return '';
+  if (p.status === 'online') return 'online';
+  if (p.status === 'idle') return 'idle';
+  return lastSeenText(p.last_seen_at, now);
+}
+
+/** A phrase as a sentence's start: "last seen …" → "Last seen …". @param {string} text */
+export function capitalized(text) {
+  return text ? text[0].toUpperCase() + text.slice(1) : text;
+}
+
 /** A short name for a browser from its user agent: "Firefox on Linux". @param {string} ua */
 export function deviceName(ua) {
   if (!ua) return 'Unknown device';

@@ -1,8 +1,8 @@
 // live.js — what the client does with the gateway's `ready` and events.
 
-import { parseChat, parseUser, chatOf, chatIdOf, messageOf } from './model.js';
+import { parseChat, parseUser, chatOf, chatIdOf, messageOf, presenceEventOf, readEventOf, parseSettings } from './model.js';
 import { NO_ANSWER } from './api.js';
-import { setChats, upsertChat, removeChat, countUnread, openChatId, startTyping, stopTyping, pruneTyping, TYPING_MS } from './store.js';
+import { setChats, upsertChat, removeChat, countUnread, openChatId, startTyping, stopTyping, pruneTyping, TYPING_MS, setPresence, moveReadMarker, mergeSettings } from './store.js';
 
 /** @typedef {import('./store.js').Store} Store */
 /** @typedef {import('./timeline.js').Timelines} Timelines */
@@ -17,6 +17,7 @@ import { setChats, upsertChat, removeChat, countUnread, openChatId, startTyping,
  *   refreshFriends: () => void,
  *   refreshChats: () => void,
  *   refreshBlocks: () => void,
+ *   refreshSettings: () => void,
  *   onIncoming: (m: Message) => void,
  *   onChatLost: (chat: import('./types.js').Chat, wasOpen: boolean) => void,
  * }} deps
@@ -24,7 +25,7 @@ import { setChats, upsertChat, removeChat, countUnread, openChatId, startTyping,
  * `onChatLost` of a chat the user knew and no longer belongs to (removed, or deleted;
  * leaving forgets the chat first), and whether it was on screen.
  */
-export function createLive({ store, timelines, outbox, refreshFriends, refreshChats, refreshBlocks, onIncoming, onChatLost }) {
+export function createLive({ store, timelines, outbox, refreshFriends, refreshChats, refreshBlocks, refreshSettings, onIncoming, onChatLost }) {
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let typingTimer;
 
@@ -47,9 +48,11 @@ export function createLive({ store, timelines, outbox, refreshFriends, refreshCh
       if (Array.isArray(d?.chats)) setChats(s, d.chats.map(parseChat));
     });
     if (!Array.isArray(d?.chats)) refreshChats();
-    // Whatever happened while disconnected: friend changes, messages, unsent messages.
+    // Whatever happened while disconnected: friend changes (and presence), settings changed on
+    // another device, messages, unsent messages.
     refreshFriends();
     refreshBlocks();
+    refreshSettings();
     timelines.resyncAll();
     outbox.flush();
   }
@@ -58,6 +61,7 @@ export function createLive({ store, timelines, outbox, refreshFriends, refreshCh
   function onCatchUp() {
     refreshFriends();
     refreshBlocks();
+    refreshSettings();
     refreshChats();
     timelines.resyncAll();
   }
@@ -119,6 +123,26 @@ export function createLive({ store, timelines, outbox, refreshFriends, refreshCh
         if (!chatId || !user.id) break;
         store.update((s) => startTyping(s, chatId, user, Date.now()));
         if (!typingTimer) typingTimer = setTimeout(expireTyping, TYPING_MS + 20);
+        break;
+      }
+      case 'presence.updated': {
+        const { user_id, presence } = presenceEventOf(d);
+        if (user_id) store.update((s) => setPresence(s, user_id, presence));
+        break;
+      }
+      case 'read.updated': {
+        const r = readEventOf(d);
+        // Only a marker that moved forward changes the page ("Seen" under a message).
+        if (moveReadMarker(store.state, r.chat_id, r.user_id, r.seq)) store.update(() => {});
+        break;
+      }
+      case 'settings.updated': {
+        // Changed on another device of the user's; the read markers shown change with sharing.
+        let receiptsChanged = false;
+        store.update((s) => {
+          receiptsChanged = mergeSettings(s, parseSettings(d));
+        });
+        if (receiptsChanged) refreshChats();
         break;
       }
       default:

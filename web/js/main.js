@@ -13,6 +13,8 @@ import { createLive } from './live.js';
 import { createActions } from './actions.js';
 import { parseRoute } from './router.js';
 import { showNotification } from './notify.js';
+import { turnOffPush } from './push.js';
+import { createIdleTracker, watchActivity } from './idle.js';
 import { authorName, chatName } from './model.js';
 import { loginView } from './views/login.js';
 import { shellView } from './views/shell.js';
@@ -30,7 +32,10 @@ const uploads = createUploads({ api, store });
 const socket = new GatewaySocket({
   url: gatewayUrl(location),
   getToken: () => api.freshToken(),
-  onReady: (d) => live.onReady(d),
+  onReady: (d) => {
+    live.onReady(d);
+    idle.identified();
+  },
   onEvent: (t, d) => live.onEvent(t, d),
   onCatchUp: () => live.onCatchUp(),
   onStatus: (status) =>
@@ -40,6 +45,7 @@ const socket = new GatewaySocket({
   onAuthFailed: () => api.refresh(),
   onSessionEnded: () => signOut('You were logged out.'),
 });
+const idle = createIdleTracker({ send: (status) => socket.presence(status) });
 const actions = createActions({ api, store, socket, timelines, outbox, uploads, signedIn, signOut });
 const live = createLive({
   store,
@@ -48,6 +54,7 @@ const live = createLive({
   refreshFriends: actions.refreshFriends,
   refreshChats: actions.refreshChats,
   refreshBlocks: actions.refreshBlocks,
+  refreshSettings: actions.refreshSettings,
   onIncoming: notifyIncoming,
   onChatLost: (chat, wasOpen) => {
     // Leaving forgets the chat before its event comes: a group still known was taken away.
@@ -60,15 +67,20 @@ const live = createLive({
   },
 });
 
-/** A desktop notification for a new message, unless the user is looking at the page. @param {Message} m */
+/**
+ * A desktop notification for a new message, unless the user is looking at the page or muted
+ * the chat. Tagged as the service worker tags a pushed one, so the two replace each other.
+ * @param {Message} m
+ */
 function notifyIncoming(m) {
   if (document.visibilityState === 'visible' && document.hasFocus()) return;
   const s = store.state;
   const chat = s.chats.get(m.chat_id);
+  if (chat?.muted) return;
   const author = authorName(chat, m.author_id, s.users);
   const title = chat?.kind === 'group' ? `${author} in ${chatName(chat, s.me?.id)}` : author;
   const body = previewLabel(m.content, m.attachments.length, m.attachments[0]?.filename).slice(0, 200);
-  showNotification(title, body, m.chat_id, () => actions.go({ name: 'chat', chat_id: m.chat_id }));
+  showNotification(title, body, `chat-${m.chat_id}`, () => actions.go({ name: 'chat', chat_id: m.chat_id }));
 }
 
 /** @type {string | null} shown on the login screen after being signed out */
@@ -94,9 +106,11 @@ function signedIn(user) {
     if (snap) store.update((s) => s.me?.id === user.id && restoreSnapshot(s, snap));
   });
   socket.start();
+  idle.start(document.visibilityState === 'hidden');
   actions.refreshChats();
   actions.refreshFriends();
   actions.refreshBlocks();
+  actions.refreshSettings();
   actions.show(route ?? { name: 'friends' });
   // A phone opens on the chat list, unless the address names a page.
   if (narrow.matches && !route) actions.openSidebar();
@@ -111,10 +125,14 @@ function signOut(notice, keepStorage = false) {
   if (!me) return;
   loginNotice = notice;
   socket.stop();
+  idle.stop();
   uploads.stopAll();
   if (!keepStorage) {
     clearSession();
     void forgetSnapshot(me.id);
+    // Whoever signs in next on this browser must not get this user's notifications. (Logging
+    // out asked the server to forget them first; here it may no longer listen.)
+    void turnOffPush(null);
   }
   store.reset();
 }
@@ -157,7 +175,17 @@ watchSession((session) => {
   }
 });
 
+// A notification clicked (sw.js) opens its chat in this window.
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.addEventListener('message', (e) => {
+    const d = e.data;
+    if (d?.type === 'open-chat' && typeof d.chat_id === 'string' && store.state.me) actions.go({ name: 'chat', chat_id: d.chat_id });
+  });
+  navigator.serviceWorker.startMessages();
+}
+
 registerServiceWorker();
+watchActivity(idle);
 keepSnapshots(store);
 ignoreStrayDrops();
 

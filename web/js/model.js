@@ -12,6 +12,9 @@
 /** @typedef {import('./types.js').Attachment} Attachment */
 /** @typedef {import('./types.js').SessionInfo} SessionInfo */
 /** @typedef {import('./types.js').SystemChange} SystemChange */
+/** @typedef {import('./types.js').Presence} Presence */
+/** @typedef {import('./types.js').ReadState} ReadState */
+/** @typedef {import('./types.js').Settings} Settings */
 
 /** @param {unknown} v @returns {Record<string, any>} */
 function obj(v) {
@@ -56,14 +59,57 @@ export function parseRequest(raw) {
   };
 }
 
-/** @param {unknown} raw @returns {FriendsList} */
+/** A presence as the server sends it; an unknown status reads as offline. @param {unknown} raw @returns {Presence} */
+export function parsePresence(raw) {
+  const o = obj(raw);
+  const status = o.status === 'online' || o.status === 'idle' ? o.status : 'offline';
+  return { status, last_seen_at: optString(o.last_seen_at) };
+}
+
+/** A friend list page; each friend's presence, when it came with them, by user id. @param {unknown} raw @returns {FriendsList} */
 export function parseFriends(raw) {
   const o = obj(raw);
+  /** @type {Map<string, Presence>} */
+  const presence = new Map();
+  for (const f of list(o.friends)) if (obj(f).presence) presence.set(id(obj(f).id), parsePresence(obj(f).presence));
   return {
     friends: list(o.friends).map(parseUser),
     incoming: list(o.incoming).map(parseRequest),
     outgoing: list(o.outgoing).map(parseRequest),
+    presence,
   };
+}
+
+/** `presence.updated`: whose presence, and what it is now. @param {unknown} d */
+export function presenceEventOf(d) {
+  return { user_id: id(obj(d).user_id), presence: parsePresence(d) };
+}
+
+/** `read.updated`: one member's read marker in one chat. @param {unknown} d */
+export function readEventOf(d) {
+  const o = obj(d);
+  return { chat_id: id(o.chat_id), user_id: id(o.user_id), seq: count(o.seq) };
+}
+
+/** @param {unknown} raw @returns {ReadState[]} */
+function parseReadStates(raw) {
+  return list(raw)
+    .map((r) => ({ user_id: id(obj(r).user_id), seq: count(obj(r).seq) }))
+    .filter((r) => r.user_id);
+}
+
+/**
+ * The settings in an answer or an event: only the switches it names (an event may carry one
+ * service's share alone); the answer to `GET` names both.
+ * @param {unknown} raw @returns {Partial<Settings>}
+ */
+export function parseSettings(raw) {
+  const o = obj(raw);
+  /** @type {Partial<Settings>} */
+  const out = {};
+  if (typeof o.share_presence === 'boolean') out.share_presence = o.share_presence;
+  if (typeof o.share_read_receipts === 'boolean') out.share_read_receipts = o.share_read_receipts;
+  return out;
 }
 
 /** @param {unknown} raw @returns {Preview | null} */
@@ -156,6 +202,8 @@ export function parseChat(raw) {
     read_only: o.read_only === true,
     last_activity_at: String(o.last_activity_at ?? ''),
     last_message: parsePreview(o.last_message),
+    muted: o.muted === true,
+    read_states: parseReadStates(o.read_states),
   };
 }
 

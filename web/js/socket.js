@@ -104,6 +104,11 @@ export class GatewaySocket {
     if (this.ready) this.send('typing', { chat_id: chatId });
   }
 
+  /** Tells the gateway whether the user is at the device (idle.js decides). @param {'online' | 'idle'} status */
+  presence(status) {
+    if (this.ready) this.send('presence', { status });
+  }
+
   /** @param {string} op @param {unknown} [d] */
   send(op, d) {
     if (this.ws?.readyState !== WebSocket.OPEN) return;

@@ -9,6 +9,9 @@
 /** @typedef {import('./types.js').FriendsList} FriendsList */
 /** @typedef {import('./types.js').User} User */
 /** @typedef {import('./types.js').Preview} Preview */
+/** @typedef {import('./types.js').Presence} Presence */
+/** @typedef {import('./types.js').ReadState} ReadState */
+/** @typedef {import('./types.js').Settings} Settings */
 
 import { newerId, previewOf, parseChat, parseMessage } from './model.js';
 
@@ -24,7 +27,7 @@ export function initialState() {
     timelines: new Map(),
     pending: new Map(),
     activity: new Map(),
-    friends: { friends: [], incoming: [], outgoing: [] },
+    friends: { friends: [], incoming: [], outgoing: [], presence: new Map() },
     friends_loaded: false,
     blocked: [],
     blocked_loaded: false,
@@ -34,6 +37,8 @@ export function initialState() {
     uploads: new Map(),
     notice: null,
     saved_at: null,
+    presence: new Map(),
+    settings: null,
   };
 }
 
@@ -137,13 +142,37 @@ function newerPreview(a, b) {
   return newerId(b.id, a.id) ? b : a;
 }
 
+/**
+ * Read markers only move forward: each of `incoming` at the higher of its seq and the known
+ * one. `keep` also keeps the known markers `incoming` does not name (an event's chat names
+ * none); without it they go (the server's list leaves out who stopped sharing).
+ * @param {readonly ReadState[]} known @param {readonly ReadState[]} incoming @param {boolean} keep
+ * @returns {ReadState[]}
+ */
+export function mergeReadStates(known, incoming, keep) {
+  /** @type {Map<string, number>} */
+  const seqs = new Map(keep ? known.map((r) => [r.user_id, r.seq]) : []);
+  const before = new Map(known.map((r) => [r.user_id, r.seq]));
+  for (const r of incoming) seqs.set(r.user_id, Math.max(r.seq, before.get(r.user_id) ?? 0));
+  return [...seqs].map(([user_id, seq]) => ({ user_id, seq }));
+}
+
 /** Takes the whole chat list from the server (its unread counts are the truth). @param {State} s @param {Chat[]} chats */
 export function setChats(s, chats) {
   const old = s.chats;
   s.chats = new Map(
     chats.map((c) => {
       const before = old.get(c.id);
-      return [c.id, before ? { ...c, last_seq: Math.max(c.last_seq, before.last_seq), last_message: newerPreview(c.last_message, before.last_message) } : c];
+      if (!before) return [c.id, c];
+      return [
+        c.id,
+        {
+          ...c,
+          last_seq: Math.max(c.last_seq, before.last_seq),
+          last_message: newerPreview(c.last_message, before.last_message),
+          read_states: mergeReadStates(before.read_states, c.read_states, false),
+        },
+      ];
     }),
   );
   for (const c of chats) {
@@ -155,7 +184,8 @@ export function setChats(s, chats) {
 }
 
 /**
- * Takes one chat from an event. Chat events carry `unread` 0, so the client's own count stays.
+ * Takes one chat from an event (or an answer about one chat). Chat events carry `unread` 0,
+ * and neither the viewer's `muted` nor read markers, so what the client knows of those stays.
  * @param {State} s @param {Chat} chat
  */
 export function upsertChat(s, chat) {
@@ -164,7 +194,14 @@ export function upsertChat(s, chat) {
   s.chats.set(
     chat.id,
     old
-      ? { ...chat, unread: old.unread, last_seq: Math.max(chat.last_seq, old.last_seq), last_message: newerPreview(old.last_message, chat.last_message) }
+      ? {
+          ...chat,
+          unread: old.unread,
+          last_seq: Math.max(chat.last_seq, old.last_seq),
+          last_message: newerPreview(old.last_message, chat.last_message),
+          muted: old.muted,
+          read_states: mergeReadStates(old.read_states, chat.read_states, true),
+        }
       : chat,
   );
   rememberUsers(s, chat.members);
@@ -184,10 +221,55 @@ export function removeChat(s, chatId) {
   if (s.route.name === 'chat' && s.route.chat_id === chatId) s.route = { name: 'friends' };
 }
 
+/** The viewer (un)muted a chat: the server's answer says which. @param {State} s @param {string} chatId @param {boolean} muted */
+export function setMuted(s, chatId, muted) {
+  const chat = s.chats.get(chatId);
+  if (chat && chat.muted !== muted) s.chats.set(chatId, { ...chat, muted });
+}
+
+/**
+ * `read.updated`: a member read a chat up to `seq`. Markers never move back (events may come
+ * out of order). Returns whether anything changed.
+ * @param {State} s @param {string} chatId @param {string} userId @param {number} seq
+ */
+export function moveReadMarker(s, chatId, userId, seq) {
+  const chat = s.chats.get(chatId);
+  if (!chat || !userId) return false;
+  const known = chat.read_states.find((r) => r.user_id === userId);
+  if (known && known.seq >= seq) return false;
+  s.chats.set(chatId, { ...chat, read_states: mergeReadStates(chat.read_states, [{ user_id: userId, seq }], true) });
+  return true;
+}
+
+/** `presence.updated`: a friend's presence now. @param {State} s @param {string} userId @param {Presence} p */
+export function setPresence(s, userId, p) {
+  if (userId) s.presence.set(userId, p);
+}
+
+/** What a friend's presence is known to be, if they are one. @param {State} s @param {string | undefined} userId */
+export function presenceOf(s, userId) {
+  return userId ? s.presence.get(userId) ?? null : null;
+}
+
+/** What a new account shares until it says otherwise (the server's defaults). */
+export const DEFAULT_SETTINGS = Object.freeze({ share_presence: true, share_read_receipts: true });
+
+/**
+ * Takes the user's settings, whole (an answer) or in part (an event may name one switch).
+ * Returns whether sharing read receipts changed (the chats' read markers then change too).
+ * @param {State} s @param {Partial<Settings>} changed
+ */
+export function mergeSettings(s, changed) {
+  const before = s.settings;
+  s.settings = { ...DEFAULT_SETTINGS, ...before, ...changed };
+  return !!before && before.share_read_receipts !== s.settings.share_read_receipts;
+}
+
 /** @param {State} s @param {FriendsList} f */
 export function setFriends(s, f) {
   s.friends = f;
   s.friends_loaded = true;
+  s.presence = new Map(f.presence ?? []);
   rememberUsers(s, f.friends);
   rememberUsers(s, [...f.incoming, ...f.outgoing].flatMap((r) => [r.from, r.to]));
 }

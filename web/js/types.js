@@ -3,10 +3,25 @@
 
 /** @typedef {{ id: string, username: string }} User */
 
+/**
+ * Whether a friend is at a device: `online`, `idle` (away from it, or the page hidden), or
+ * `offline` since `last_seen_at` (null: never seen, or not told).
+ * @typedef {{ status: 'online' | 'idle' | 'offline', last_seen_at: string | null }} Presence
+ */
+
+/** A member has read a chat up to message `seq`. @typedef {{ user_id: string, seq: number }} ReadState */
+
+/**
+ * What the user shares with others: presence with friends, read receipts with the members of
+ * their chats (not sharing them also hides other people's).
+ * @typedef {{ share_presence: boolean, share_read_receipts: boolean }} Settings
+ */
+
 /** @typedef {{ id: string, from: User, to: User, created_at: string }} FriendRequest */
 
 /**
- * @typedef {{ friends: User[], incoming: FriendRequest[], outgoing: FriendRequest[] }} FriendsList
+ * `presence`: each friend's, by user id, as the list was read.
+ * @typedef {{ friends: User[], incoming: FriendRequest[], outgoing: FriendRequest[], presence: Map<string, Presence> }} FriendsList
  */
 
 /**
@@ -36,7 +51,11 @@
  *   read_only: boolean,
  *   last_activity_at: string,
  *   last_message: Preview | null,
+ *   muted: boolean,
+ *   read_states: ReadState[],
  * }} Chat
+ * `muted`: the viewer's choice (events do not carry it); `read_states`: how far the members who
+ * share read receipts have read (events do not carry them; empty when the viewer does not share).
  */
 
 /**
@@ -147,7 +166,9 @@
  * `users`: everyone the client has heard of, by id (to name authors who have left a group);
  * `typing`: who is typing, per chat; `replying`: the message the composer answers, per chat;
  * `uploads`: the files chosen for the message being written, per chat;
- * `saved_at`: set while the chats shown are what the device saved then (opened offline).
+ * `saved_at`: set while the chats shown are what the device saved then (opened offline);
+ * `presence`: friends' presence, by user id; `settings`: the user's own (null until read, or
+ * when the server has none).
  * @typedef {{
  *   me: User | null,
  *   route: Route,
@@ -168,6 +189,8 @@
  *   uploads: Map<string, Upload[]>,
  *   notice: string | null,
  *   saved_at: string | null,
+ *   presence: Map<string, Presence>,
+ *   settings: Settings | null,
  * }} State
  */
 

@@ -13,7 +13,7 @@ const msg = (id, seq, version = seq, extra = {}) => ({
 });
 const chat = (id, extra = {}) => ({
   id, kind: 'direct', name: '', owner_id: null, members: [{ id: 'a', username: 'alice' }, { id: 'b', username: 'bob' }],
-  last_seq: 0, unread: 0, read_only: false, ...extra,
+  last_seq: 0, unread: 0, read_only: false, muted: false, read_states: [], ...extra,
 });
 
 test('merging keeps one entry per id, ordered by seq, highest version winning', () => {

@@ -1,13 +1,14 @@
-// views/account.js — the settings dialog: desktop notifications, the password, the sessions
-// signed in elsewhere, logging out here or everywhere.
+// views/account.js — the settings dialog: notifications, privacy (presence and read receipts),
+// the password, the sessions signed in elsewhere, logging out here or everywhere.
 
 import { h, setText, avatar } from '../dom.js';
 import { fullTime, listTime, deviceName } from '../format.js';
-import { notificationsSupported, notificationsEnabled, notificationsBlocked } from '../notify.js';
 import { openModal } from './dialog.js';
+import { notificationsSection } from './notifications.js';
 
 /** @typedef {import('../types.js').State} State */
 /** @typedef {import('../types.js').SessionInfo} SessionInfo */
+/** @typedef {import('../types.js').Settings} Settings */
 
 /**
  * @typedef {{
@@ -16,9 +17,9 @@ import { openModal } from './dialog.js';
  *   sessions: () => Promise<SessionInfo[]>,
  *   endSession: (sessionId: string) => Promise<void>,
  *   changePassword: (current: string, next: string) => Promise<void>,
- *   setNotifications: (on: boolean) => Promise<boolean>,
+ *   updateSettings: (changes: Partial<Settings>) => Promise<void>,
  *   confirm: (o: { title: string, text: string, confirm: string }) => Promise<boolean>,
- * }} AccountActions
+ * } & import('./notifications.js').NotificationActions} AccountActions
  */
 
 /** @param {unknown} e */
@@ -30,26 +31,8 @@ function words(e) {
 export function accountDialog(actions, onClose) {
   const me = h('div', { class: 'account-me' });
 
-  // Notifications: a switch, asking the browser's permission when turned on.
-  const notify = h('input', { id: 'notify-toggle', type: 'checkbox', role: 'switch' });
-  const notifyNote = h('p', { class: 'hint' });
-  const showNotify = () => {
-    notify.checked = notificationsEnabled();
-    notify.disabled = !notificationsSupported() || notificationsBlocked();
-    setText(
-      notifyNote,
-      !notificationsSupported()
-        ? 'This browser cannot show notifications.'
-        : notificationsBlocked()
-          ? 'Notifications are blocked for this site in the browser settings.'
-          : 'Shown for new messages while Astral is in the background.',
-    );
-  };
-  notify.addEventListener('change', async () => {
-    await actions.setNotifications(notify.checked);
-    showNotify();
-  });
-  showNotify();
+  const notifications = notificationsSection(actions);
+  const privacy = privacySection(actions);
 
   // Password.
   const current = h('input', { id: 'current-password', type: 'password', autocomplete: 'current-password' });
@@ -160,13 +143,8 @@ export function accountDialog(actions, onClose) {
     onClose,
     content: [
       me,
-      h(
-        'div',
-        { class: 'dialog-section' },
-        h('h3', { class: 'section-title' }, 'Notifications'),
-        h('label', { class: 'switch-row', for: 'notify-toggle' }, notify, h('span', {}, 'Desktop notifications')),
-        notifyNote,
-      ),
+      notifications,
+      privacy.el,
       pwForm,
       h('div', { class: 'dialog-section' }, h('h3', { class: 'section-title', id: 'sessions-title' }, 'Where you are logged in'), sessions, sessionsNote),
       h(
@@ -182,6 +160,7 @@ export function accountDialog(actions, onClose) {
   function render(s) {
     const u = s.me;
     if (!u) return modal.close();
+    privacy.render(s);
     if (me.dataset.user !== u.id) {
       me.dataset.user = u.id;
       me.replaceChildren(avatar(u.username, u.id, 'large'), h('div', {}, h('p', { class: 'account-name' }, u.username), h('p', { class: 'hint' }, `Signed in as ${u.username}`)));
@@ -189,4 +168,57 @@ export function accountDialog(actions, onClose) {
   }
 
   return { render, close: () => modal.close() };
+}
+
+/** What each privacy switch shares, and what it says about it. */
+const PRIVACY = /** @type {const} */ ([
+  { key: 'share_presence', id: 'share-presence', label: 'Online status', note: 'Friends see when you are online.' },
+  {
+    key: 'share_read_receipts',
+    id: 'share-read-receipts',
+    label: 'Read receipts',
+    note: 'People see when you have read their messages; turning this off also hides when others read yours.',
+  },
+]);
+
+/**
+ * Privacy: whether friends see one's presence, and chats one's read receipts. Hidden until the
+ * settings are known (and on a server without them).
+ * @param {AccountActions} actions
+ */
+function privacySection(actions) {
+  const error = h('p', { class: 'form-feedback error', role: 'alert' });
+  /** @type {Set<string>} the switches whose change is on its way */
+  const saving = new Set();
+  /** @type {State | null} */
+  let last = null;
+  const switches = PRIVACY.map((p) => {
+    const input = h('input', { id: p.id, type: 'checkbox', role: 'switch', 'aria-describedby': `${p.id}-note` });
+    input.addEventListener('change', async () => {
+      saving.add(p.key);
+      input.disabled = true;
+      error.textContent = '';
+      try {
+        await actions.updateSettings({ [p.key]: input.checked });
+      } catch (err) {
+        error.textContent = words(err);
+      } finally {
+        saving.delete(p.key);
+        input.disabled = false;
+        if (last) render(last); // the server's answer, or back to what it was
+      }
+    });
+    const row = h('div', { class: 'switch-block' }, h('label', { class: 'switch-row', for: p.id }, input, h('span', {}, p.label)), h('p', { class: 'hint', id: `${p.id}-note` }, p.note));
+    return { ...p, input, row };
+  });
+  const el = h('div', { class: 'dialog-section', hidden: true }, h('h3', { class: 'section-title' }, 'Privacy'), ...switches.map((x) => x.row), error);
+
+  /** @param {State} s */
+  function render(s) {
+    last = s;
+    el.hidden = !s.settings;
+    for (const x of switches) if (s.settings && !saving.has(x.key)) x.input.checked = s.settings[x.key];
+  }
+
+  return { el, render };
 }

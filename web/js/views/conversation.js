@@ -4,8 +4,10 @@ import { h, reconcile, setText, avatar, updateAvatar } from '../dom.js';
 import { icon } from '../icons.js';
 import { backButton } from './back.js';
 import { chatName, authorName, otherMember, systemText } from '../model.js';
-import { pendingOf, typistsIn, firstUnread } from '../store.js';
-import { dayLabel, sameDayIso, msBetween } from '../format.js';
+import { pendingOf, typistsIn, firstUnread, presenceOf } from '../store.js';
+import { dayLabel, sameDayIso, msBetween, presenceText, capitalized } from '../format.js';
+import { seenLine } from '../receipts.js';
+import { withPresenceDot, showPresenceDot } from './presence.js';
 import { composerView } from './composer.js';
 import { createMessageItem, updateMessageItem } from './message.js';
 import { openViewer } from './viewer.js';
@@ -38,6 +40,7 @@ import { describePreview } from '../attachments.js';
  *   discard: (nonce: string) => void,
  *   openSidebar: () => void,
  *   openGroupSettings: (chatId: string) => void,
+ *   setMuted: (chatId: string, muted: boolean) => Promise<void>,
  *   confirm: (o: { title: string, text: string, confirm: string }) => Promise<boolean>,
  * }} ConversationActions
  */
@@ -64,7 +67,18 @@ export function conversationView(chatId, actions) {
   const title = h('h1', { id: 'conversation-title', class: 'pane-title' });
   const subtitle = h('span', { class: 'pane-subtitle' });
   const headAvatar = avatar('?', chatId);
+  const headFace = withPresenceDot(headAvatar);
   const readOnlyTag = h('span', { class: 'tag', hidden: true }, 'Read only');
+  // Muting silences the chat's notifications only: its unread messages are still counted.
+  const muteBtn = h('button', {
+    type: 'button',
+    class: 'icon-btn mute-btn',
+    hidden: true,
+    onclick: () => {
+      const chat = last?.chats.get(chatId);
+      if (chat) void actions.setMuted(chatId, !chat.muted);
+    },
+  });
   const settingsBtn = h(
     'button',
     { type: 'button', class: 'icon-btn', 'aria-label': 'Group settings', title: 'Group settings', hidden: true, onclick: () => actions.openGroupSettings(chatId) },
@@ -233,10 +247,11 @@ export function conversationView(chatId, actions) {
       'header',
       { class: 'pane-header' },
       back.el,
-      headAvatar,
+      headFace,
       h('div', { class: 'pane-titles' }, title, subtitle),
       readOnlyTag,
       h('span', { class: 'spacer' }),
+      muteBtn,
       settingsBtn,
     ),
     h('div', { class: 'scroller-wrap' }, scroller, jump),
@@ -250,6 +265,17 @@ export function conversationView(chatId, actions) {
 
   function rerender() {
     if (last) render(last);
+  }
+
+  /** The header's mute switch: its name and bell say what a press does. @param {Chat | undefined} chat */
+  function renderMute(chat) {
+    muteBtn.hidden = !chat;
+    const muted = !!chat?.muted;
+    const label = muted ? 'Unmute chat' : 'Mute chat';
+    if (muteBtn.getAttribute('aria-label') === label) return;
+    muteBtn.setAttribute('aria-label', label);
+    muteBtn.title = muted ? 'Unmute chat: notify me of new messages again' : 'Mute chat: no notifications (unread messages are still counted)';
+    muteBtn.replaceChildren(icon(muted ? 'bell-off' : 'bell'));
   }
 
   /** @param {State} s @param {Chat | undefined} chat @returns {Entry[]} */
@@ -267,6 +293,7 @@ export function conversationView(chatId, actions) {
       const name = authorName(chat, id, s.users);
       return name !== 'Unknown user' ? name : first ? 'A former member' : 'a former member';
     };
+    const seen = chat && t ? seenLine(chat, t.items, me, s.settings?.share_read_receipts !== false) : null;
     /** @type {Entry[]} */
     const out = [];
     const keys = new Set();
@@ -310,6 +337,7 @@ export function conversationView(chatId, actions) {
           who: r.user_ids.map(nameOf).join(', ') || `${r.count}`,
         })),
         system,
+        seen: m && seen?.message_id === m.id ? seen.text : null,
       });
       prev = { authorId, created, deleted: !!m?.deleted, system: !!system };
     };
@@ -331,12 +359,17 @@ export function conversationView(chatId, actions) {
     const group = chat?.kind === 'group';
     const other = chat && !group ? otherMember(chat, s.me?.id) : null;
     setText(title, chat ? name : s.chats_loaded ? 'Chat not found' : 'Loading…');
-    setText(subtitle, group ? `${chat.members.length} ${chat.members.length === 1 ? 'member' : 'members'}` : '');
-    subtitle.hidden = !group;
+    // A group counts its members; a direct chat says where the friend is ("Last seen …").
+    const presence = presenceOf(s, other?.id);
+    const now = Date.now();
+    setText(subtitle, group ? `${chat.members.length} ${chat.members.length === 1 ? 'member' : 'members'}` : capitalized(presenceText(presence, now)));
+    subtitle.hidden = !subtitle.textContent;
     updateAvatar(headAvatar, name || '?', other?.id ?? chatId);
     headAvatar.classList.toggle('group', group);
+    showPresenceDot(headFace, presence, now);
     readOnlyTag.hidden = !chat?.read_only;
     settingsBtn.hidden = !group;
+    renderMute(chat);
     // Nothing to write in while the chat loads or when there is no such chat.
     composer.el.hidden = !chat;
     composer.setReadOnly(!chat?.read_only ? null : other ? `You can no longer send messages to ${other.username}: you are not friends any more.` : 'You can no longer send messages in this chat.');

@@ -4,7 +4,9 @@
 import { h, reconcile, setText, setAttr, avatar, updateAvatar, setBadge } from '../dom.js';
 import { icon } from '../icons.js';
 import { backButton } from './back.js';
-import { badgeText } from '../format.js';
+import { badgeText, presenceText, capitalized } from '../format.js';
+import { presenceOf } from '../store.js';
+import { withPresenceDot, showPresenceDot } from './presence.js';
 
 /** @typedef {import('../types.js').State} State */
 /** @typedef {import('../types.js').User} User */
@@ -121,12 +123,16 @@ export function friendsView(actions) {
     return b;
   }
 
-  /** @param {User} user @param {string} note @param {HTMLElement[]} buttons */
-  function row(user, note, buttons) {
+  /**
+   * @param {User} user @param {string} note @param {HTMLElement[]} buttons
+   * @param {boolean} [dot] room for a presence dot (friends)
+   */
+  function row(user, note, buttons, dot = false) {
+    const av = avatar(user.username, user.id);
     return h(
       'li',
       { class: 'person' },
-      avatar(user.username, user.id),
+      dot ? withPresenceDot(av) : av,
       h('span', { class: 'person-text' }, h('span', { class: 'person-name' }, user.username), h('span', { class: 'person-note' }, note)),
       h('span', { class: 'person-actions' }, ...buttons),
     );
@@ -269,6 +275,7 @@ export function friendsView(actions) {
     setBadge(pendingBadge, f.incoming.length, badgeText(f.incoming.length));
 
     // All
+    const now = Date.now();
     setText(allTitle, `All friends — ${f.friends.length}`);
     allSection.hidden = f.friends.length === 0;
     noFriends.hidden = !s.friends_loaded || f.friends.length > 0;
@@ -277,14 +284,23 @@ export function friendsView(actions) {
       f.friends,
       (u) => u.id,
       (u) =>
-        row(u, 'Friend', [
-          actionButton('Open chat', `Open chat with ${u.username}`, 'primary', () => actions.openDirect(u)),
-          actionButton('Remove', `Remove friend ${u.username}`, 'ghost', () => askUnfriend(u)),
-          actionButton('Block', `Block ${u.username}`, 'danger-ghost', () => askBlock(u)),
-        ]),
+        row(
+          u,
+          'Friend',
+          [
+            actionButton('Open chat', `Open chat with ${u.username}`, 'primary', () => actions.openDirect(u)),
+            actionButton('Remove', `Remove friend ${u.username}`, 'ghost', () => askUnfriend(u)),
+            actionButton('Block', `Block ${u.username}`, 'danger-ghost', () => askBlock(u)),
+          ],
+          true,
+        ),
       (li, u) => {
         updateAvatar(/** @type {HTMLElement} */ (li.querySelector('.avatar')), u.username, u.id);
         setText(/** @type {HTMLElement} */ (li.querySelector('.person-name')), u.username);
+        // The dot in words, for everyone: "Online", "Last seen 5 minutes ago".
+        const p = presenceOf(s, u.id);
+        showPresenceDot(/** @type {HTMLElement} */ (li.querySelector('.avatar-wrap')), p, now);
+        setText(/** @type {HTMLElement} */ (li.querySelector('.person-note')), capitalized(presenceText(p, now)) || 'Friend');
       },
     );
 

@@ -40,11 +40,13 @@ import { renderAttachments, setPreview } from './attachments.js';
  *   reply: { author: string, preview: Preview, line: import('../attachments.js').PreviewLine } | null,
  *   reactions: ShownReaction[],
  *   system: string | null,
+ *   seen: string | null,
  * }} Entry
  * `canAnswer`: replies and reactions are possible (not a read-only chat); `names`: the
  * members' usernames, space-separated, for @mentions; `system`: what a system message says
  * (a change to the group), null for a message someone wrote; `reply.line`: what the message
- * answered says, in one line (its file's name when it has no text).
+ * answered says, in one line (its file's name when it has no text); `seen`: who has read this
+ * far ("Seen", "Seen by ann, bob"), under the user's last message only.
  */
 
 /**
@@ -71,7 +73,7 @@ function signature(e) {
   const p = e.pending;
   return JSON.stringify([
     e.author, e.grouped, e.day, e.unreadStart, e.editing, e.picking, e.canAnswer, e.mentionsMe, e.names, e.mine,
-    m?.id, m?.version, m?.deleted, m?.content, m?.edited_at, p?.state, p?.error, e.reply, e.reactions, e.system,
+    m?.id, m?.version, m?.deleted, m?.content, m?.edited_at, p?.state, p?.error, e.reply, e.reactions, e.system, e.seen,
     filesOf(e).map((a) => a.id),
   ]);
 }
@@ -159,6 +161,7 @@ export function createMessageItem(actions) {
           h('div', { class: 'msg-attachments', hidden: true }),
           reactions,
           h('div', { class: 'msg-status' }, h('span', { class: 'msg-status-text' }), ' ', retry, ' ', discard),
+          h('p', { class: 'msg-seen', hidden: true }),
         ),
         h(
           'div',
@@ -236,6 +239,10 @@ export function updateMessageItem(li, e, actions) {
   setText(q(li, '.msg-status-text'), !p ? '' : STATUS_TEXT[p.state](p));
   retryButton(li).hidden = p?.state !== 'failed';
   discardButton(li).hidden = p?.state !== 'failed' && p?.state !== 'queued';
+
+  const seen = q(li, '.msg-seen');
+  seen.hidden = !e.seen;
+  setText(seen, e.seen ?? '');
 
   const tools = q(li, '.msg-actions');
   tools.hidden = !m || m.deleted || e.editing || !!e.system;

@@ -78,6 +78,11 @@ export function shellView(base) {
   /** @type {ReturnType<typeof conversationView> | null} */
   let conversation = null;
 
+  // "Last seen 5 minutes ago" moves on even while nothing else changes.
+  const ticker = setInterval(() => {
+    if (last) render(last);
+  }, 60_000);
+
   /** @param {State} s */
   function render(s) {
     last = s;
@@ -112,6 +117,7 @@ export function shellView(base) {
 
   /** Closes whatever dialog is open (signing out). */
   function dispose() {
+    clearInterval(ticker);
     dialog?.close();
     dialog = null;
   }

@@ -4,8 +4,9 @@
 import { h, reconcile, setText, setAttr, avatar, updateAvatar, setBadge } from '../dom.js';
 import { icon } from '../icons.js';
 import { chatName, authorName, otherMember } from '../model.js';
-import { sortedChats, pendingOf } from '../store.js';
-import { badgeText, listTime, previewText } from '../format.js';
+import { sortedChats, pendingOf, presenceOf } from '../store.js';
+import { badgeText, listTime, previewText, presenceText } from '../format.js';
+import { withPresenceDot, showPresenceDot } from './presence.js';
 import { describePreview, previewParts } from '../attachments.js';
 import { setPreview } from './attachments.js';
 
@@ -57,12 +58,19 @@ export function sidebarView(actions) {
 
   /** @param {Chat} chat */
   function createItem(chat) {
+    // The other member's presence: a dot on the avatar, in words after the name (the link's
+    // name must still start with the chat's).
     const a = h(
       'a',
       { class: 'chat-item', href: '#', onclick: () => actions.closeSidebar() },
-      avatar('?', chat.id),
-      h('span', { class: 'chat-text' }, h('span', { class: 'chat-name' }), h('span', { class: 'chat-preview' })),
-      h('span', { class: 'chat-side' }, h('time', { class: 'chat-time' }), h('span', { class: 'badge', hidden: true })),
+      withPresenceDot(avatar('?', chat.id)),
+      h('span', { class: 'chat-text' }, h('span', { class: 'chat-name' }), h('span', { class: 'sr-only chat-presence' }), h('span', { class: 'chat-preview' })),
+      h(
+        'span',
+        { class: 'chat-side' },
+        h('time', { class: 'chat-time' }),
+        h('span', { class: 'chat-flags' }, h('span', { class: 'chat-muted', title: 'Muted', hidden: true }, icon('bell-off'), h('span', { class: 'sr-only' }, 'muted')), h('span', { class: 'badge', hidden: true })),
+      ),
     );
     return h('li', {}, a);
   }
@@ -79,6 +87,7 @@ export function sidebarView(actions) {
     setAttr(searchLink, 'aria-current', s.route.name === 'search' ? 'page' : null);
 
     const chats = sortedChats(s);
+    const now = Date.now();
     empty.hidden = chats.length > 0 || !s.chats_loaded;
     reconcile(list, chats, (c) => c.id, createItem, (li, chat) => {
       const a = /** @type {HTMLAnchorElement} */ (li.firstElementChild);
@@ -92,6 +101,12 @@ export function sidebarView(actions) {
       updateAvatar(av, name, other?.id ?? chat.id);
       av.classList.toggle('group', group);
       setText(/** @type {HTMLElement} */ (a.querySelector('.chat-name')), name);
+      const presence = presenceOf(s, other?.id);
+      showPresenceDot(/** @type {HTMLElement} */ (a.querySelector('.avatar-wrap')), presence, now);
+      const said = presenceText(presence, now);
+      setText(/** @type {HTMLElement} */ (a.querySelector('.chat-presence')), said ? `, ${said}` : '');
+      a.classList.toggle('muted', chat.muted);
+      /** @type {HTMLElement} */ (a.querySelector('.chat-muted')).hidden = !chat.muted;
 
       const pend = pendingOf(s, chat.id).at(-1);
       const last = chat.last_message;
