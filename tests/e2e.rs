@@ -288,7 +288,7 @@ async fn story(system: &System) {
     bob.expect_event("friend_request.accepted").await;
     let (_, friends) = alice.get("/api/friends").await;
     assert_eq!(
-        friends["friends"],
+        support::named(&friends["friends"]),
         json!([{ "id": bob.id, "username": bob.name }])
     );
 

@@ -104,7 +104,7 @@ async fn requests_are_sent_declined_cancelled_and_accepted_live(system: &System)
     bob.expect_event("friend_request.accepted").await;
     let (_, alices) = alice.get("/api/friends").await;
     assert_eq!(
-        alices["friends"],
+        support::named(&alices["friends"]),
         json!([{ "id": bob.id, "username": bob.name }])
     );
     let (_, bobs) = bob.get("/api/friends").await;
@@ -423,7 +423,7 @@ async fn racing_changes_end_in_one_consistent_state_across_two_replicas() {
         );
         let (_, friends) = a.get("/api/friends").await;
         assert_eq!(
-            friends["friends"],
+            support::named(&friends["friends"]),
             json!([{ "id": b.id, "username": b.name }])
         );
         assert_eq!(

@@ -40,3 +40,13 @@ pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) {
 pub fn id(value: &Value) -> String {
     value["id"].as_str().unwrap().to_owned()
 }
+
+/// A friends list's users without their presence (which comes and goes as they connect).
+pub fn named(friends: &Value) -> Value {
+    friends
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|friend| serde_json::json!({ "id": friend["id"], "username": friend["username"] }))
+        .collect()
+}

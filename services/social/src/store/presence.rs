@@ -197,13 +197,9 @@ impl Store {
     /// `user`'s settings.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "settings_of"))]
     pub async fn settings_of(&self, user: i64) -> Result<Settings> {
-        let sql = format!("SELECT {} AS shares", shares_presence("$1"));
-        let shares: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(user)
-            .fetch_one(&self.pool)
-            .await?;
+        let mut conn = self.pool.acquire().await?;
         Ok(Settings {
-            share_presence: shares != 0,
+            share_presence: shares(&mut conn, user).await?,
         })
     }
 
@@ -218,11 +214,7 @@ impl Store {
     ) -> Result<Settings> {
         let mut tx = self.pool.begin().await?;
         lock_presence(&mut tx, user).await?;
-        let sql = format!("SELECT {} AS shares", shares_presence("$1"));
-        let shared: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(user)
-            .fetch_one(&mut *tx)
-            .await?;
+        let shared = shares(&mut tx, user).await?;
         sqlx::query(
             "INSERT INTO user_settings (user_id, share_presence) VALUES ($1, $2) \
              ON CONFLICT (user_id) DO UPDATE SET share_presence = excluded.share_presence",
@@ -234,7 +226,7 @@ impl Store {
         let settings = Settings {
             share_presence: share,
         };
-        let shown = if (shared != 0) == share {
+        let shown = if shared == share {
             None
         } else {
             let presence = if share {
@@ -322,12 +314,7 @@ async fn settle(tx: &mut Tx, user: i64, now_ms: i64, seen_at_ms: i64) -> Result<
         .bind(user)
         .execute(&mut **tx)
         .await?;
-    let sql = format!("SELECT {} AS shares", shares_presence("$1"));
-    let shares: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .bind(user)
-        .fetch_one(&mut **tx)
-        .await?;
-    if shares == 0 {
+    if !shares(tx, user).await? {
         return Ok(None);
     }
     Ok(Some(Shown {
@@ -335,6 +322,16 @@ async fn settle(tx: &mut Tx, user: i64, now_ms: i64, seen_at_ms: i64) -> Result<
         presence,
         friends: friends_of(tx, user).await?,
     }))
+}
+
+/// Whether `user` shares their presence.
+async fn shares(conn: &mut sqlx::AnyConnection, user: i64) -> Result<bool> {
+    let sql = format!("SELECT {} AS shares", shares_presence("$1"));
+    let shares: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(user)
+        .fetch_one(conn)
+        .await?;
+    Ok(shares != 0)
 }
 
 /// Takes `user`'s presence row (made offline if new) for this transaction; what it held.
