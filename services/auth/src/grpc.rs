@@ -52,6 +52,10 @@ pub const POLICY: Policy = &[
         Access::roles(SERVICES),
     ),
     (
+        "/astral.auth.v1.AuthService/CheckSessions",
+        Access::roles(&[Role::Messaging]),
+    ),
+    (
         "/astral.auth.v1.AuthService/RotateSigningKey",
         Access::roles(&[Role::Admin]),
     ),
@@ -242,6 +246,20 @@ impl pb::auth_service_server::AuthService for Api {
             })
             .collect();
         Ok(Response::new(pb::ListRevokedSessionsResponse { sessions }))
+    }
+
+    async fn check_sessions(
+        &self,
+        request: Request<pb::CheckSessionsRequest>,
+    ) -> Result<Response<pb::CheckSessionsResponse>, Status> {
+        let sessions = request
+            .into_inner()
+            .session_ids
+            .iter()
+            .map(|id| Ok(parse_id(id, "session_ids")?))
+            .collect::<Result<Vec<i64>, Status>>()?;
+        let live = self.0.live(&sessions).await?;
+        Ok(Response::new(pb::CheckSessionsResponse { live }))
     }
 
     async fn rotate_signing_key(

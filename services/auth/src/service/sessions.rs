@@ -8,6 +8,9 @@ use astral_common::tokens::{Claims, TokenError};
 use astral_common::{Error, Result, ids, time};
 use tracing::instrument;
 
+/// The most sessions one liveness check asks about.
+pub const MAX_CHECKED_SESSIONS: usize = 1000;
+
 impl AuthService {
     /// Exchanges a refresh token for a new pair, while its session is fresh (refreshed within
     /// the idle time, younger than its lifetime). A token presented twice was stolen or
@@ -79,6 +82,18 @@ impl AuthService {
     pub async fn sessions(&self, user_id: i64) -> Result<Vec<SessionInfo>> {
         self.store
             .live_sessions(user_id, self.fresh(time::now_ms()))
+            .await
+    }
+
+    /// Whether each session is live (at most [`MAX_CHECKED_SESSIONS`]), in their order.
+    pub async fn live(&self, sessions: &[i64]) -> Result<Vec<bool>> {
+        if sessions.len() > MAX_CHECKED_SESSIONS {
+            return Err(Error::invalid(format!(
+                "at most {MAX_CHECKED_SESSIONS} sessions a check"
+            )));
+        }
+        self.store
+            .live_among(sessions, self.fresh(time::now_ms()))
             .await
     }
 

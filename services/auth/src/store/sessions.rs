@@ -143,6 +143,32 @@ impl Store {
 
     /// A user's live sessions (not ended, still fresh), most recently used first.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "live_sessions"))]
+    /// Whether each of `sessions` is live under `fresh`, in their order.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "live_among"))]
+    pub async fn live_among(&self, sessions: &[i64], fresh: Fresh) -> Result<Vec<bool>> {
+        if sessions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = (0..sessions.len()).map(|n| format!("${}", n + 3)).collect();
+        let sql = format!(
+            "SELECT id FROM sessions WHERE revoked_at_ms IS NULL AND last_used_at_ms > $1 \
+             AND created_at_ms > $2 AND id IN ({})",
+            ids.join(", ")
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+            .bind(fresh.used_after_ms)
+            .bind(fresh.created_after_ms);
+        for session in sessions {
+            query = query.bind(*session);
+        }
+        let live: std::collections::HashSet<i64> =
+            query.fetch_all(&self.pool).await?.into_iter().collect();
+        Ok(sessions
+            .iter()
+            .map(|session| live.contains(session))
+            .collect())
+    }
+
     pub async fn live_sessions(&self, user_id: i64, fresh: Fresh) -> Result<Vec<SessionInfo>> {
         let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(
             "SELECT id, user_agent, created_at_ms, last_used_at_ms FROM sessions \

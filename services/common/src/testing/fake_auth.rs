@@ -122,6 +122,15 @@ impl AuthService for FakeAuth {
         Ok(Response::new(pb::ListRevokedSessionsResponse::default()))
     }
 
+    /// No session of the stand-in ever ends.
+    async fn check_sessions(
+        &self,
+        request: Request<pb::CheckSessionsRequest>,
+    ) -> Result<Response<pb::CheckSessionsResponse>, Status> {
+        let live = vec![true; request.into_inner().session_ids.len()];
+        Ok(Response::new(pb::CheckSessionsResponse { live }))
+    }
+
     async fn get_user(
         &self,
         request: Request<pb::GetUserRequest>,
