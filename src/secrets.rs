@@ -1,7 +1,8 @@
 //! `astral-admin secrets init`: a deployment's secrets written into one new directory — a
 //! private CA and a certificate per role, NATS nkeys and the server's configuration, event
-//! signing keys, the auth service's key-encryption key, Garage's RPC secret and admin token
-//! and the messaging service's S3 access key, and one env file per role naming them.
+//! signing keys, the auth service's key-encryption key, Garage's RPC secret and admin token,
+//! the messaging service's S3 access key and Web Push (VAPID) key, and one env file per role
+//! naming them.
 
 mod env;
 mod files;
@@ -53,6 +54,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> anyhow::Result<()> {
     nats::write_config(&layout, options.nats_port, &nkeys).context("write nats.conf")?;
     keys::write_event_keys(&layout).context("write the event signing keys")?;
     keys::write_key_encryption_key(&layout).context("write the key-encryption key")?;
+    keys::write_vapid_key(&layout).context("write the Web Push (VAPID) key")?;
     let s3_keys = garage::write(&layout).context("write Garage's secrets and the S3 key")?;
     env::write(&layout, &s3_keys).context("write the env files")?;
     Ok(())
@@ -71,6 +73,7 @@ pub fn renew_certificates(dir: &Path) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use astral_common::testing::TempDir;
+    use astral_messaging::push::vapid::VapidKey;
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
     use std::os::unix::fs::PermissionsExt as _;
@@ -134,6 +137,7 @@ mod tests {
             .into_iter()
             .chain(["nats.conf", "garage.rpc-secret", "garage.admin-token"])
             .chain(["messaging.s3.id", "messaging.s3.secret"])
+            .chain(["messaging.vapid.pem"])
             .map(str::to_owned)
             .collect();
         for role in ROLES {
@@ -237,6 +241,10 @@ mod tests {
         if role == "auth" {
             env.push(("ASTRAL_KEY_ENCRYPTION_KEY", "auth.kek".to_owned()));
         }
+        // Only the messaging service sends Web Push.
+        if role == "messaging" {
+            env.push(("ASTRAL_VAPID_KEY_FILE", "messaging.vapid.pem".to_owned()));
+        }
         let mut env: Vec<(&'static str, Expected)> = env
             .into_iter()
             .map(|(key, file)| (key, Expected::File(file)))
@@ -314,9 +322,12 @@ mod tests {
         let (_temp, dir) = initialised();
         let before = read(&dir, "gateway.pem");
         let ca_before = read(&dir, "ca.pem");
+        let vapid_before = read(&dir, "messaging.vapid.pem");
         renew_certificates(&dir).unwrap();
         assert_ne!(read(&dir, "gateway.pem"), before);
         assert_eq!(read(&dir, "ca.pem"), ca_before);
+        // A new VAPID key would undo every browser's push subscription.
+        assert_eq!(read(&dir, "messaging.vapid.pem"), vapid_before);
         let ca = pem(&dir, "ca.pem");
         let ca = ca.parse_x509().unwrap();
         for role in ROLES {
@@ -359,6 +370,29 @@ mod tests {
             let signing = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem).unwrap();
             assert_eq!(STANDARD.encode(signing.verifying_key().as_bytes()), key);
         }
+    }
+
+    #[test]
+    fn the_vapid_key_parses_back_and_is_readable_by_its_owner_only() {
+        let (_temp, dir) = initialised();
+        assert_eq!(mode(&dir.join("messaging.vapid.pem")), 0o600);
+        let pem = read(&dir, "messaging.vapid.pem");
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{pem}");
+        let key = VapidKey::from_pem(&pem).unwrap();
+        // Random for each deployment.
+        let (_other_temp, other) = initialised();
+        let other_key = VapidKey::from_pem(&read(&other, "messaging.vapid.pem")).unwrap();
+        assert_ne!(key.public_key_base64url(), other_key.public_key_base64url());
+    }
+
+    #[test]
+    fn a_second_init_into_the_same_directory_is_refused_and_keeps_the_vapid_key() {
+        let (_temp, dir) = initialised();
+        let names = names_in(&dir);
+        let vapid = read(&dir, "messaging.vapid.pem");
+        assert!(init(&dir, &InitOptions::default()).is_err());
+        assert_eq!(names_in(&dir), names);
+        assert_eq!(read(&dir, "messaging.vapid.pem"), vapid);
     }
 
     #[test]

@@ -64,8 +64,9 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum SecretsCommand {
     /// Writes a new deployment's secrets into DIR: a CA and a certificate per role, NATS
-    /// nkeys and nats.conf, event signing keys, the auth key-encryption key, an env file
-    /// per role. DIR must be missing or empty.
+    /// nkeys and nats.conf, event signing keys, the auth key-encryption key, Garage's
+    /// secrets and messaging's S3 key, messaging's Web Push (VAPID) key, an env file per
+    /// role. DIR must be missing or empty.
     Init {
         dir: PathBuf,
         /// The port nats.conf listens on (on 127.0.0.1).

@@ -51,6 +51,11 @@ fn entries(layout: &Layout, role: Role, s3_keys: &[S3Key]) -> Vec<(&'static str,
     if role == Role::Auth {
         entries.push(("ASTRAL_KEY_ENCRYPTION_KEY", layout.key_encryption_key()));
     }
+    // Web Push: only the messaging service sends pushes. Its contact for the push services
+    // (ASTRAL_VAPID_SUBJECT) is configuration, not a secret: Compose and Kubernetes set it.
+    if role == Role::Messaging {
+        entries.push(("ASTRAL_VAPID_KEY_FILE", layout.vapid_key()));
+    }
     let mut entries: Vec<(&'static str, Value)> = entries
         .into_iter()
         .map(|(key, path)| (key, Value::File(path)))

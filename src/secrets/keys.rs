@@ -1,9 +1,11 @@
 //! The services' own random keys: an Ed25519 key for each role that publishes events (and the
-//! public halves every receiver verifies with), and the auth service's key-encryption key.
+//! public halves every receiver verifies with), the auth service's key-encryption key, and the
+//! messaging service's Web Push (VAPID) key.
 
 use super::files::write_private;
 use super::{Layout, Role};
 use anyhow::Context as _;
+use astral_messaging::push::vapid::VapidKey;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::SigningKey;
@@ -36,6 +38,16 @@ pub(super) fn write_event_keys(layout: &Layout) -> anyhow::Result<()> {
 pub(super) fn write_key_encryption_key(layout: &Layout) -> anyhow::Result<()> {
     let key = STANDARD.encode(random_bytes::<32>());
     write_private(&layout.key_encryption_key(), &format!("{key}\n"))
+}
+
+/// Writes `messaging.vapid.pem`: a P-256 key (PKCS#8 PEM) that the messaging service signs its
+/// pushes with. Browsers' push subscriptions are bound to its public half, so it is made once
+/// per deployment: a new one means every browser subscribes again.
+pub(super) fn write_vapid_key(layout: &Layout) -> anyhow::Result<()> {
+    let pem = VapidKey::generate()
+        .to_pem()
+        .context("encode the VAPID key")?;
+    write_private(&layout.vapid_key(), &pem)
 }
 
 /// Key material from the operating system's generator.

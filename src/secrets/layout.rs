@@ -50,6 +50,11 @@ impl Layout {
         self.file("auth.kek")
     }
 
+    /// The messaging service's Web Push (VAPID) key, which signs its pushes.
+    pub(super) fn vapid_key(&self) -> PathBuf {
+        self.file("messaging.vapid.pem")
+    }
+
     pub(super) fn nats_config(&self) -> PathBuf {
         self.file("nats.conf")
     }
