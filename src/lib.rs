@@ -20,8 +20,8 @@ use tokio::task::JoinSet;
 /// Where the all-in-one keeps its data, and how its gateway meets clients.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Holds `auth.db`, `social.db`, `messaging.db`, `auth.kek` and the attachments'
-    /// files (`attachments/`); created if missing.
+    /// Holds `auth.db`, `social.db`, `messaging.db`, `auth.kek`, `push.key` and the
+    /// attachments' files (`attachments/`); created if missing.
     pub data_dir: PathBuf,
     /// Publish events on NATS instead of the in-process bus.
     pub nats_url: Option<String>,
@@ -33,6 +33,9 @@ pub struct Options {
     pub gateway: astral_gateway::Config,
     /// Registration throttle and session lifetimes.
     pub auth: astral_auth::Settings,
+    /// Web Push: the key file (`push.key` in the data directory when unset, made on the
+    /// first start), the contact, and (tests only) loopback endpoints.
+    pub push: astral_messaging::push::PushArgs,
 }
 
 /// A running all-in-one system.
@@ -55,6 +58,7 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
     astral_common::metrics::install();
     private_data_dir(&options.data_dir)?;
     let kek = key_encryption_key(&options.data_dir)?;
+    let push = push_config(&options.data_dir, &options.push)?;
     let bus = match &options.nats_url {
         Some(url) => EventBus::nats(url).await?,
         None => EventBus::local(),
@@ -130,6 +134,7 @@ pub async fn start(options: Options, listener: TcpListener) -> anyhow::Result<Ru
         astral_messaging::serve(
             &db,
             storage,
+            Some(push),
             &a,
             &so,
             &Plane::trusted(),
@@ -213,6 +218,36 @@ fn key_encryption_key(dir: &Path) -> anyhow::Result<astral_auth::Kek> {
         Err(error) => return Err(error).with_context(|| format!("create {}", path.display())),
     }
     astral_auth::Kek::load(&path)
+}
+
+/// Web Push as configured, with the VAPID key from the file named, else `push.key` in the
+/// data directory, made (`0600`, PKCS#8 PEM) on the first start: one key for the life of the
+/// deployment, since browsers subscribe to it.
+fn push_config(
+    dir: &Path,
+    args: &astral_messaging::push::PushArgs,
+) -> anyhow::Result<astral_messaging::push::PushConfig> {
+    use astral_messaging::push::{PushConfig, vapid::VapidKey};
+    let path = args
+        .vapid_key_file
+        .clone()
+        .unwrap_or_else(|| dir.join("push.key"));
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path);
+    match created {
+        Ok(mut file) => {
+            let pem = VapidKey::generate().to_pem()?;
+            file.write_all(pem.as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("write {}", path.display()))?;
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(error) => return Err(error).with_context(|| format!("create {}", path.display())),
+    }
+    PushConfig::load(&path, args.vapid_subject.clone(), args.endpoints())
 }
 
 /// A service's Unix socket in the data directory, and its URL.

@@ -24,6 +24,8 @@ struct Args {
     #[command(flatten)]
     auth: astral_auth::AuthArgs,
     #[command(flatten)]
+    push: astral_messaging::push::PushArgs,
+    #[command(flatten)]
     telemetry: TelemetryArgs,
 }
 
@@ -40,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
         metrics_listen: args.metrics_listen,
         gateway,
         auth: args.auth.settings(),
+        push: args.push,
     };
     let running = astral::start(options, listener).await?;
     tracing::info!("Astral is running: open http://{}", running.addr);

@@ -58,6 +58,7 @@ pub async fn start_services(
         astral_messaging::serve(
             &db,
             storage,
+            None,
             &a,
             &s,
             &Plane::trusted(),

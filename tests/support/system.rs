@@ -141,6 +141,12 @@ impl System {
             metrics_listen,
             gateway,
             auth: astral_auth::Settings::default(),
+            // Pushes go to the tests' own push service on a loopback address.
+            push: astral_messaging::push::PushArgs {
+                vapid_key_file: None,
+                vapid_subject: astral_messaging::push::DEFAULT_SUBJECT.to_owned(),
+                push_insecure_endpoints: true,
+            },
         };
         let running = astral::start(options, listener).await.unwrap();
         let metrics = running
@@ -212,6 +218,8 @@ impl System {
                 "ASTRAL_S3_SECRET_ACCESS_KEY_FILE",
                 s3_secret.display().to_string(),
             ),
+            // Pushes go to the tests' own push service on a loopback address.
+            ("ASTRAL_PUSH_INSECURE_ENDPOINTS", "1".to_owned()),
         ];
         let secrets = logs.0.join("secrets");
         let nats_port = free_port();

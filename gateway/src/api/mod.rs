@@ -6,6 +6,7 @@ mod chats;
 mod endpoint;
 mod friends;
 mod openapi;
+mod push;
 mod query;
 mod search;
 mod settings;
@@ -362,6 +363,30 @@ pub fn endpoints() -> Vec<Endpoint> {
             None,
             (200, Some("File")),
             get(attachments::thumbnail),
+        ),
+        endpoint(
+            "GET",
+            "/push/key",
+            "The key browsers subscribe to Web Push with (404 when push is off)",
+            None,
+            (200, Some("PushKey")),
+            get(push::key),
+        ),
+        endpoint(
+            "POST",
+            "/push/subscriptions",
+            "Send this browser's pushes to you (its PushSubscription)",
+            Some("PushSubscription"),
+            (201, Some("PushEndpoint")),
+            post(push::subscribe),
+        ),
+        endpoint(
+            "DELETE",
+            "/push/subscriptions",
+            "Stop pushing to this browser",
+            Some("PushEndpoint"),
+            (204, None),
+            delete(push::unsubscribe),
         ),
         endpoint(
             "GET",

@@ -307,6 +307,27 @@ fn schemas() -> Value {
     );
     add("Rename", object(json!({ "name": string() }), &["name"]));
     add(
+        "PushKey",
+        object(
+            json!({ "public_key": { "type": "string", "description": "the VAPID public key: an uncompressed P-256 point, base64url" } }),
+            &["public_key"],
+        ),
+    );
+    add(
+        "PushSubscription",
+        object(
+            json!({
+                "endpoint": { "type": "string", "description": "https:// on a public address, at most 2048 characters" },
+                "keys": object(json!({ "p256dh": string(), "auth": string() }), &["p256dh", "auth"]),
+            }),
+            &["endpoint", "keys"],
+        ),
+    );
+    add(
+        "PushEndpoint",
+        object(json!({ "endpoint": string() }), &["endpoint"]),
+    );
+    add(
         "ChatSettings",
         object(json!({ "muted": { "type": "boolean" } }), &[]),
     );

@@ -1,7 +1,9 @@
 //! The messaging gRPC API: translates protobuf to use-case calls and back.
 
 use crate::convert;
-use crate::service::{ByteRange, Draft, MessagingService, SearchFilters, Served, UploadHeader};
+use crate::service::{
+    ByteRange, Draft, MessagingService, NewSubscription, SearchFilters, Served, UploadHeader,
+};
 use astral_common::error::parse_id;
 use astral_common::guard::{Access, Policy, Role, actor};
 use astral_common::ratelimit::Rate;
@@ -88,6 +90,18 @@ pub const POLICY: Policy = &[
     (
         "/astral.messaging.v1.MessagingService/UpdateSettings",
         Access::user_at(Rate::per_minute(30)),
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/GetPushKey",
+        Access::USER,
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/AddPushSubscription",
+        Access::user_at(Rate::per_minute(20)),
+    ),
+    (
+        "/astral.messaging.v1.MessagingService/RemovePushSubscription",
+        Access::user_at(Rate::per_minute(60)),
     ),
     (
         "/astral.messaging.v1.MessagingService/SearchMessages",
@@ -456,5 +470,40 @@ impl pb::messaging_service_server::MessagingService for Api {
         let r = request.into_inner();
         let settings = self.0.update_settings(actor, r.share_read_receipts).await?;
         Ok(Response::new(convert::settings(settings)))
+    }
+
+    async fn get_push_key(
+        &self,
+        request: Request<pb::GetPushKeyRequest>,
+    ) -> Result<Response<pb::PushKey>, Status> {
+        actor(&request)?;
+        Ok(Response::new(pb::PushKey {
+            public_key: self.0.push_key()?,
+        }))
+    }
+
+    async fn add_push_subscription(
+        &self,
+        request: Request<pb::PushSubscription>,
+    ) -> Result<Response<pb::PushSubscriptionsChanged>, Status> {
+        let actor = actor(&request)?;
+        let r = request.into_inner();
+        let new = NewSubscription {
+            endpoint: r.endpoint,
+            p256dh: r.p256dh,
+            auth: r.auth,
+        };
+        self.0.add_push_subscription(&actor, new).await?;
+        Ok(Response::new(pb::PushSubscriptionsChanged {}))
+    }
+
+    async fn remove_push_subscription(
+        &self,
+        request: Request<pb::PushEndpoint>,
+    ) -> Result<Response<pb::PushSubscriptionsChanged>, Status> {
+        let actor = actor(&request)?.user_id;
+        let endpoint = request.into_inner().endpoint;
+        self.0.remove_push_subscription(actor, &endpoint).await?;
+        Ok(Response::new(pb::PushSubscriptionsChanged {}))
     }
 }

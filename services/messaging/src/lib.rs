@@ -33,11 +33,12 @@ pub use service::MessagingService;
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Runs the messaging gRPC server on `listener` until `shutdown` completes; attachments'
-/// bytes go to `storage`.
+/// bytes go to `storage`; new messages are pushed to browsers with `push`, if given.
 #[allow(clippy::too_many_arguments)]
 pub async fn serve(
     database_url: &str,
     storage: storage::Storage,
+    push: Option<push::PushConfig>,
     auth_url: &str,
     social_url: &str,
     plane: &Plane,
@@ -56,7 +57,7 @@ pub async fn serve(
     let outbox = astral_common::outbox::Outbox::start(pool.clone(), bus.clone());
     let store = store::Store::new(pool.clone(), outbox);
     store.prepare_search().await?;
-    let service = MessagingService::new(store, auth, social, bus, storage);
+    let service = MessagingService::new(store, auth, social, bus, storage, push)?;
     tracing::info!(addr = %listener.describe(), "messaging service listening");
     let limiter = astral_common::ratelimit::for_database(database_url).await?;
     let ready = tokens.until_ready();

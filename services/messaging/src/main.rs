@@ -5,6 +5,7 @@ use astral_common::bus::NatsOptions;
 use astral_common::config::{BusArgs, TelemetryArgs};
 use astral_common::guard::Role;
 use astral_common::plane::{Plane, PlaneArgs};
+use astral_messaging::push::PushArgs;
 use astral_messaging::storage::StorageConfig;
 use clap::Parser;
 
@@ -59,6 +60,8 @@ struct Args {
     #[arg(long, env = "ASTRAL_S3_SECRET_ACCESS_KEY_FILE")]
     s3_secret_access_key_file: Option<std::path::PathBuf>,
     #[command(flatten)]
+    push: PushArgs,
+    #[command(flatten)]
     plane: PlaneArgs,
     #[command(flatten)]
     bus: BusArgs,
@@ -93,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
     astral_messaging::serve(
         &args.database_url,
         storage,
+        args.push.config()?,
         &args.auth_url,
         &args.social_url,
         &plane,

@@ -212,6 +212,7 @@ async fn messaging_on(
         astral_messaging::serve(
             &url,
             storage,
+            None,
             &auth_url,
             &social_url,
             &plane,

@@ -62,6 +62,14 @@ pub fn encrypt(
     encrypt_with(payload, ua_public, auth_secret, &as_private, &salt)
 }
 
+/// Whether a subscription's keys are usable: `ua_public` an uncompressed P-256 point and
+/// `auth_secret` 16 bytes (checked when a browser subscribes, not at its first push).
+pub fn check_keys(ua_public: &[u8], auth_secret: &[u8]) -> Result<(), EncryptError> {
+    parse_point(ua_public).ok_or(EncryptError::InvalidPublicKey)?;
+    parse_auth(auth_secret)?;
+    Ok(())
+}
+
 /// [`encrypt`] with the ephemeral key and salt given: what RFC 8291's example fixes.
 fn encrypt_with(
     payload: &[u8],

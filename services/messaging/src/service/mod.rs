@@ -1,12 +1,15 @@
 //! The messaging use cases: one function each, holding the rules and the authorization.
-//! Managing chats lives in `chats.rs`, messages in `messages.rs`; what both need is here.
+//! Managing chats lives in `chats.rs`, messages in `messages.rs`, attachments in
+//! `attachments.rs`, push subscriptions in `push.rs`; what they share is here.
 
 mod attachments;
 mod chats;
 mod messages;
+mod push;
 
 pub use attachments::{ByteRange, MAX_FILE_BYTES, Served, UploadHeader};
 pub use messages::{Draft, Found, SearchFilters, SearchPage};
+pub use push::NewSubscription;
 
 use crate::domain::read_only;
 use crate::events::Typing;
@@ -14,6 +17,8 @@ use crate::friendships::Friendships;
 use crate::janitor::Janitor;
 use crate::member_lists::MemberLists;
 use crate::model::{Chat, ChatKind, ChatView, Members, User};
+use crate::push::PushConfig;
+use crate::push::sender::Sender;
 use crate::sends::Sends;
 use crate::storage::Storage;
 use crate::store::Store;
@@ -42,6 +47,14 @@ pub struct MessagingService {
     uploaders: attachments::Uploaders,
     /// Turns to make a thumbnail ([`attachments::THUMBNAILS_AT_ONCE`]).
     thumbnailing: tokio::sync::Semaphore,
+    /// Web Push, when this deployment has a VAPID key.
+    push: Option<Pushes>,
+}
+
+/// Web Push as configured, and its running sender.
+struct Pushes {
+    config: Arc<PushConfig>,
+    _sender: Sender,
 }
 
 fn chat_not_found() -> Error {
@@ -55,9 +68,27 @@ impl MessagingService {
         social: SocialServiceClient<Channel>,
         bus: EventBus,
         storage: Storage,
-    ) -> Arc<Self> {
+        push: Option<PushConfig>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let push = match push {
+            Some(config) => {
+                let config = Arc::new(config);
+                let sender = Sender::start(
+                    store.clone(),
+                    auth.clone(),
+                    social.clone(),
+                    Arc::clone(&config),
+                )?;
+                Some(Pushes {
+                    config,
+                    _sender: sender,
+                })
+            }
+            None => None,
+        };
         let friendships = Friendships::new(social, bus.clone());
-        Arc::new(Self {
+        Ok(Arc::new(Self {
+            push,
             janitor: Janitor::start(store.clone(), storage.clone()),
             storage,
             uploads: tokio::sync::Semaphore::new(attachments::UPLOADS_AT_ONCE),
@@ -70,7 +101,7 @@ impl MessagingService {
             typing_events: Typing::new(bus),
             typing: TypingLimiter::default(),
             member_lists: MemberLists::default(),
-        })
+        }))
     }
 
     /// The members of a chat the actor may write in: a member, and for a direct chat still

@@ -1,9 +1,10 @@
 //! New messages: each stored under its chat's next number if its author is a member, with
-//! its event (one by one, or a batch in one transaction: on PostgreSQL in one statement,
+//! its event and the pushes it makes (one by one, or a batch in one transaction: on PostgreSQL in one statement,
 //! `batches.rs`).
 
 use super::attachments::claim;
 use super::chats::member_ids_in;
+use super::push::queue_pushes;
 use super::{Inserted, MessageEvent, NewMessage, Numbers, Store, Tx, batches, mentions_text};
 use crate::model::Message;
 use crate::search::index_words;
@@ -66,6 +67,7 @@ impl Store {
         };
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut events = Vec::with_capacity(batch.len());
+        let mut stored_ids = Vec::with_capacity(batch.len());
         for (new, numbers) in batch.iter().zip(numbers) {
             outcomes.push(Ok(match numbers {
                 None => Inserted::NotAMember,
@@ -76,11 +78,14 @@ impl Store {
                         return Err(Error::invalid("a file cannot be attached"));
                     };
                     events.push(outgoing);
+                    stored_ids.push(new.id);
                     inserted
                 }
             }));
         }
+        let queued = queue_pushes(&mut tx, &stored_ids, batch[0].now_ms).await?;
         self.outbox.commit(tx, events).await?;
+        self.pushes_queued(queued);
         Ok(outcomes)
     }
 
@@ -108,7 +113,9 @@ impl Store {
             // Rolled back: nothing of the message is kept.
             return Ok(Inserted::AttachmentsUnavailable);
         };
+        let queued = queue_pushes(&mut tx, &[new.id], new.now_ms).await?;
         self.outbox.commit(tx, vec![outgoing]).await?;
+        self.pushes_queued(queued);
         Ok(inserted)
     }
 }

@@ -10,18 +10,22 @@ mod batches;
 mod chats;
 mod inserts;
 mod messages;
+mod push;
 mod search;
 mod settings;
 mod system;
 mod views;
 
 pub use attachments::{NO_THUMBNAIL, StoredAttachment};
+pub use push::{DuePush, MAX_SUBSCRIPTIONS_PER_USER, PushedMessage, Subscription};
 pub use search::Search;
 
 use crate::model::{ChatKind, Message, Preview, User};
 use astral_common::Result;
 use astral_common::db::Pool;
 use astral_common::outbox::{Outbox, Outgoing};
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// A message about to be stored.
 pub struct NewMessage<'a> {
@@ -138,6 +142,8 @@ pub struct Store {
     /// PostgreSQL (else SQLite): several new messages are stored in one statement.
     postgres: bool,
     outbox: Outbox,
+    /// Woken when a send queued pushes (the push sender waits on it).
+    pushes: Arc<Notify>,
 }
 
 impl Store {
@@ -151,6 +157,18 @@ impl Store {
             pool,
             postgres,
             outbox,
+            pushes: Arc::default(),
+        }
+    }
+
+    /// Completes when a send has queued pushes since the last time.
+    pub async fn pushes_waiting(&self) {
+        self.pushes.notified().await;
+    }
+
+    fn pushes_queued(&self, queued: bool) {
+        if queued {
+            self.pushes.notify_one();
         }
     }
 
