@@ -101,6 +101,10 @@ pub struct ConnectionArgs {
     /// Connections per client address (127.0.0.2 and up; a gateway allows 256).
     #[arg(long, default_value_t = 200)]
     pub per_address: usize,
+    /// Idle: once every connection is identified, watch this many seconds with nothing
+    /// sent (presence's steady cost: bus messages, each process's CPU).
+    #[arg(long, default_value_t = 0)]
+    pub idle_secs: u64,
 }
 
 impl Command {
@@ -168,6 +172,7 @@ impl ConnectionArgs {
             connections: self.connections,
             per_process: self.per_process,
             per_address: self.per_address,
+            idle_secs: self.idle_secs,
         }
     }
 }

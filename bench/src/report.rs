@@ -42,6 +42,19 @@ pub struct ConnectionFigures {
     pub errors: BTreeMap<String, u64>,
     /// Connections that were closed or broke (storm: every one, by the kill).
     pub dropped: u64,
+    /// Idle: bus messages while the connections were made and identified.
+    pub bus_messages_connecting: Option<u64>,
+    /// Idle: the watch with nothing sent, if asked for.
+    pub idle: Option<IdleFigures>,
+}
+
+/// What identified connections cost while nothing happens.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IdleFigures {
+    pub seconds: f64,
+    /// Messages NATS received meanwhile (none measured in the all-in-one).
+    pub bus_messages: Option<u64>,
+    pub processes: Vec<Usage>,
 }
 
 impl Report {
@@ -171,6 +184,26 @@ fn connection_table(out: &mut String, c: &ConnectionFigures) {
         errors(&c.errors),
         c.dropped
     );
+    if let Some(messages) = c.bus_messages_connecting {
+        let _ = writeln!(out, "bus messages while connecting: {messages}");
+    }
+    if let Some(idle) = &c.idle {
+        let messages = idle.bus_messages.map_or("not measured".to_owned(), |m| {
+            format!("{m} ({:.2}/s)", m as f64 / idle.seconds)
+        });
+        let _ = writeln!(
+            out,
+            "idle {:.0} s: bus messages {messages}; CPU meanwhile:",
+            idle.seconds
+        );
+        for usage in &idle.processes {
+            let _ = writeln!(
+                out,
+                "  {:<32} {:>8.2} % {:>8.1} MiB",
+                usage.process, usage.cpu_percent, usage.rss_mib
+            );
+        }
+    }
 }
 
 fn errors(errors: &BTreeMap<String, u64>) -> String {

@@ -27,6 +27,8 @@ pub struct Connections {
     pub per_process: usize,
     /// Connections per client address (a gateway allows 256 per address).
     pub per_address: usize,
+    /// Idle: how long to watch the identified connections with nothing sent.
+    pub idle_secs: u64,
 }
 
 /// The gateway settings these many connections need: its total cap raised (10,000 by

@@ -1,13 +1,14 @@
 //! `idle`: K identified, heartbeating, idle connections on one gateway (from holder
 //! processes, over many client addresses). Reports the gateway's memory per connection and
 //! how long one message takes to reach every connection (each user is in a group of 50;
-//! one message per group reaches all 20 connections of every member).
+//! one message per group reaches all 20 connections of every member), and with
+//! `--idle-secs` what the connections cost while nothing happens (bus messages, CPU).
 
 use super::fleet::{self, Connections, DROPPED, Fleet};
 use crate::client::api::Outcome;
 use crate::holder::unix_us;
 use crate::measure::Snapshot;
-use crate::report::{ConnectionFigures, Report};
+use crate::report::{ConnectionFigures, IdleFigures, Report};
 use crate::system::{self, System};
 use futures::StreamExt as _;
 use std::time::Duration;
@@ -40,6 +41,7 @@ pub async fn run(options: &system::Options, c: &Connections) -> anyhow::Result<R
         );
     }
     let before = fleet::gateway_rss(&system);
+    let bus_before = system.bus_messages().await?;
     eprintln!("astral-bench: connecting…");
     let started = unix_us();
     let mut holders = Fleet::start(&system, &users, c)?;
@@ -52,6 +54,8 @@ pub async fn run(options: &system::Options, c: &Connections) -> anyhow::Result<R
     tokio::time::sleep(SETTLE).await;
     let after = fleet::gateway_rss(&system);
     let processes = snapshot.usage();
+    let bus_connected = system.bus_messages().await?;
+    let idle = watch_idle(&system, &holders, c.idle_secs).await?;
     let sent_at = unix_us();
     let outcomes: Vec<Outcome> = futures::stream::iter(owners.iter().zip(&chats))
         .map(|((owner, _), chat)| {
@@ -89,9 +93,36 @@ pub async fn run(options: &system::Options, c: &Connections) -> anyhow::Result<R
         sends_answered_ms: Some(answered_at.saturating_sub(sent_at) as f64 / 1000.0),
         dropped: errors.remove(DROPPED).unwrap_or(0),
         errors,
+        bus_messages_connecting: bus_before
+            .zip(bus_connected)
+            .map(|(before, after)| after.saturating_sub(before)),
+        idle,
         ..ConnectionFigures::default()
     });
     Ok(report)
+}
+
+/// Watches the identified connections for `seconds` with nothing sent: what they cost
+/// then (presence renewals, heartbeats); `None` when not asked for.
+async fn watch_idle(
+    system: &System,
+    holders: &Fleet,
+    seconds: u64,
+) -> anyhow::Result<Option<IdleFigures>> {
+    if seconds == 0 {
+        return Ok(None);
+    }
+    eprintln!("astral-bench: watching {seconds} s with nothing sent…");
+    let snapshot = Snapshot::take(&holders.watched(system));
+    let before = system.bus_messages().await?;
+    let started = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let after = system.bus_messages().await?;
+    Ok(Some(IdleFigures {
+        seconds: started.elapsed().as_secs_f64(),
+        bus_messages: before.zip(after).map(|(b, a)| a.saturating_sub(b)),
+        processes: snapshot.usage(),
+    }))
 }
 
 /// Users in groups of [`GROUP`]: (owner, the other members); a last group of one joins the

@@ -55,6 +55,8 @@ pub struct System {
     /// Every process started, the gateway (or the all-in-one) last.
     processes: Vec<Process>,
     databases: Option<Databases>,
+    /// NATS's monitoring port (distributed mode).
+    nats_monitor: Option<u16>,
     _dir: ScratchDir,
 }
 
@@ -67,6 +69,7 @@ impl System {
             port,
             processes: Vec::new(),
             databases: None,
+            nats_monitor: None,
             _dir: dir,
         };
         match options.mode {
@@ -105,11 +108,15 @@ impl System {
         let nats_port = free_port()?;
         run_admin(&options.bin_dir, &secrets, nats_port)?;
         let config = secrets.join("nats.conf").display().to_string();
+        let monitor = free_port()?;
+        self.nats_monitor = Some(monitor);
         let nats_args = vec![
             "-c".to_owned(),
             config,
             "-p".to_owned(),
             nats_port.to_string(),
+            "-m".to_owned(),
+            monitor.to_string(),
         ];
         self.spawn(
             "nats-server",
@@ -253,6 +260,22 @@ impl System {
 
     /// The processes to measure: each server process, PostgreSQL's backends of this run's
     /// databases, and every PostgreSQL process on the machine.
+    /// Messages NATS has received so far (`in_msgs` of its `/varz`); `None` without NATS.
+    pub async fn bus_messages(&self) -> anyhow::Result<Option<u64>> {
+        let Some(port) = self.nats_monitor else {
+            return Ok(None);
+        };
+        let varz: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/varz"))
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let received = varz["in_msgs"]
+            .as_u64()
+            .ok_or_else(|| anyhow::anyhow!("NATS's /varz has no in_msgs"))?;
+        Ok(Some(received))
+    }
+
     pub fn watched(&self) -> Vec<(String, Watched)> {
         let mut watched: Vec<(String, Watched)> = self
             .processes
