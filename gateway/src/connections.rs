@@ -6,7 +6,9 @@
 use crate::identify_queue::{IDENTIFYING_AT_ONCE, IdentifyQueue, Turn, WAITING_TO_IDENTIFY};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 /// The most WebSocket connections one user may hold on one gateway.
 pub const MAX_CONNECTIONS_PER_USER: usize = 20;
@@ -48,11 +50,17 @@ impl Open {
     }
 }
 
-/// Identified connections per user, and whose presence changed since the last report.
+/// How long a user's last connection here may be gone before it is reported: a page that
+/// reloads, or a phone that switches networks, comes back within it and their friends see
+/// no offline-then-online flicker.
+pub const OFFLINE_GRACE: Duration = Duration::from_secs(5);
+
+/// Identified connections per user, and whose presence changed since the last report
+/// (each user's latest change, and when it happened).
 #[derive(Default)]
 struct Users {
     open: HashMap<String, Open>,
-    changed: HashMap<String, Presence>,
+    changed: HashMap<String, (Presence, Instant)>,
 }
 
 impl Users {
@@ -68,8 +76,17 @@ impl Users {
         if before == after {
             return false;
         }
-        self.changed.insert(user.to_owned(), after);
+        self.changed
+            .insert(user.to_owned(), (after, Instant::now()));
         true
+    }
+}
+
+/// When a change may be reported: at once, or once an offline has outlasted the grace.
+fn due_at(presence: Presence, at: Instant) -> Instant {
+    match presence {
+        Presence::Offline => at + OFFLINE_GRACE,
+        _ => at,
     }
 }
 
@@ -144,16 +161,43 @@ impl Connections {
         self.presence_changed.notified().await;
     }
 
-    /// The presence changes since the last call, each user's latest.
-    pub fn take_changes(&self) -> Vec<(String, Presence)> {
-        lock(&self.users).changed.drain().collect()
+    /// The presence changes due by `now`, each user's latest: an offline only once it has
+    /// lasted [`OFFLINE_GRACE`] (a user back meanwhile is reported online, which changes
+    /// nothing for their friends).
+    pub fn take_changes(&self, now: Instant) -> Vec<(String, Presence)> {
+        let mut users = lock(&self.users);
+        let due: Vec<String> = users
+            .changed
+            .iter()
+            .filter(|(_, (presence, at))| due_at(*presence, *at) <= now)
+            .map(|(user, _)| user.clone())
+            .collect();
+        due.into_iter()
+            .filter_map(|user| {
+                let (presence, _) = users.changed.remove(&user)?;
+                Some((user, presence))
+            })
+            .collect()
     }
 
-    /// Puts back changes a report could not deliver, unless newer ones came meanwhile.
+    /// When the next change held back (an offline in its grace) falls due.
+    pub fn next_change_due(&self) -> Option<Instant> {
+        lock(&self.users)
+            .changed
+            .values()
+            .map(|(presence, at)| due_at(*presence, *at))
+            .min()
+    }
+
+    /// Puts back changes a report could not deliver (due at once), unless newer ones came
+    /// meanwhile.
     pub fn restore_changes(&self, changes: Vec<(String, Presence)>) {
         let mut users = lock(&self.users);
+        let long_ago = Instant::now()
+            .checked_sub(OFFLINE_GRACE)
+            .unwrap_or_else(Instant::now);
         for (user, presence) in changes {
-            users.changed.entry(user).or_insert(presence);
+            users.changed.entry(user).or_insert((presence, long_ago));
         }
     }
 
@@ -165,8 +209,9 @@ impl Connections {
             .iter()
             .map(|(user, open)| (user.clone(), open.presence()))
             .collect();
+        let now = Instant::now();
         for (user, presence) in everyone {
-            users.changed.entry(user).or_insert(presence);
+            users.changed.entry(user).or_insert((presence, now));
         }
         self.presence_changed.notify_one();
     }
@@ -316,8 +361,9 @@ mod tests {
         );
     }
 
+    /// Every change noted, offlines included (as if their grace were over).
     fn changes(connections: &Connections) -> Vec<(String, Presence)> {
-        let mut changes = connections.take_changes();
+        let mut changes = connections.take_changes(Instant::now() + OFFLINE_GRACE);
         changes.sort_by(|a, b| a.0.cmp(&b.0));
         changes
     }
@@ -366,9 +412,27 @@ mod tests {
             ]
         );
         let _dave = connections.admit("dave").unwrap();
-        let _ = connections.take_changes();
+        let _ = changes(&connections);
         connections.note_everyone_changed();
         assert_eq!(changes(&connections), change("dave", Presence::Online));
+    }
+
+    #[test]
+    fn a_user_back_within_the_grace_is_never_reported_gone() {
+        let connections = Connections::default();
+        let tab = connections.admit("alice").unwrap();
+        let _ = changes(&connections);
+        drop(tab);
+        let gone_at = connections.next_change_due().expect("the offline is held");
+        assert!(gone_at > Instant::now() + OFFLINE_GRACE / 2);
+        assert_eq!(connections.take_changes(Instant::now()), [], "not yet");
+        // The page reloads: the new connection's online replaces the held offline.
+        let _reloaded = connections.admit("alice").unwrap();
+        assert_eq!(
+            connections.take_changes(Instant::now()),
+            [("alice".to_owned(), Presence::Online)]
+        );
+        assert_eq!(connections.next_change_due(), None);
     }
 
     #[tokio::test]

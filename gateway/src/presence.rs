@@ -1,6 +1,7 @@
 //! Reports this gateway's users' presence to the social service: the changes its
-//! connections make (a user's first connection, their last one closing, all of them idle),
-//! at most one report every 200 ms, and every 15 s a renewal of its lease on all of them. A
+//! connections make (a user's first connection, their last one closing — after a grace of
+//! 5 s, in which a reloading page comes back unnoticed — all of them idle), at most one
+//! report every 200 ms, and every 15 s a renewal of its lease on all of them. A
 //! gateway that dies stops renewing, and social ends its users' presence when the lease
 //! runs out (45 s; its users are offline within a minute); one that stops cleanly says so.
 
@@ -73,12 +74,17 @@ async fn report(
 ) {
     let mut renew_at = Instant::now() + RENEW_EVERY;
     loop {
+        // An offline held in its grace falls due by itself, without a new change.
+        let held_until = connections.next_change_due().unwrap_or(renew_at);
         tokio::select! {
             () = connections.presence_changed() => tokio::time::sleep(GATHER).await,
-            () = tokio::time::sleep_until(renew_at) => {}
+            () = tokio::time::sleep_until(renew_at.min(held_until)) => {}
         }
         let renew = Instant::now() >= renew_at;
-        let changes = connections.take_changes();
+        let changes = connections.take_changes(Instant::now());
+        if changes.is_empty() && !renew {
+            continue;
+        }
         match send(&mut social, &gateway_id, &changes, renew).await {
             Ok(held) => {
                 if renew {
